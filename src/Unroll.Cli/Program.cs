@@ -1,0 +1,1 @@
+namespace Unroll.Cli; internal static class Program { private static int Main() => 0; }

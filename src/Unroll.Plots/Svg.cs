@@ -1,0 +1,2 @@
+namespace Unroll.Plots; /// <summary>Placeholder.</summary>
+public static class Svg { }

@@ -1,0 +1,109 @@
+using System.Numerics;
+
+namespace Unroll.Kernels.Gemm;
+
+/// <summary>Whether a GEMM operand is used as stored or transposed.</summary>
+public enum Transpose
+{
+    /// <summary>op(X) = X.</summary>
+    No,
+
+    /// <summary>op(X) = X^T, read in place (the transpose is never materialised).</summary>
+    Yes,
+}
+
+/// <summary>The implementations behind <see cref="Gemm.Compute{T}"/>.</summary>
+public enum GemmVariant
+{
+    /// <summary>The never-optimised triple loop: the reference every other variant is tested against.</summary>
+    Reference,
+
+    /// <summary>The SIMD implementation (System.Numerics vectors).</summary>
+    Vector,
+}
+
+/// <summary>
+/// The one matrix-multiply entry point, shaped like BLAS's xGEMM on row-major storage:
+/// <c>C = alpha * op(A) * op(B) + beta * C</c>, where op(A) is m x k, op(B) is k x n and C is m x n.
+/// </summary>
+/// <remarks>
+/// Storage is row-major with leading dimensions (the distance between consecutive rows):
+/// A is m x k with <c>lda &gt;= k</c> when <c>transA = No</c>, and k x m with <c>lda &gt;= m</c> when
+/// <c>transA = Yes</c>; likewise B is k x n (ldb &gt;= n) or n x k (ldb &gt;= k); C is m x n with ldc &gt;= n.
+/// <c>beta = 0</c> overwrites C without reading it, so NaN or garbage in C never propagates.
+/// The variant is chosen once from the CPU's features; the environment variable
+/// <c>UNROLL_GEMM</c> (<c>reference</c> or <c>vector</c>) forces one.
+/// </remarks>
+public static class Gemm
+{
+    /// <summary>The name of the environment variable that forces a variant.</summary>
+    public const string VariantEnvironmentVariable = "UNROLL_GEMM";
+
+    /// <summary>The variant used by <see cref="Compute{T}"/>; settable so tests can exercise each one.</summary>
+    public static GemmVariant Variant { get; set; } = ChooseVariant();
+
+    /// <summary>Computes <c>C = alpha * op(A) * op(B) + beta * C</c> with the current <see cref="Variant"/>.</summary>
+    /// <exception cref="ArgumentException">A dimension is negative, a leading dimension is too small, or a buffer is too short.</exception>
+    public static void Compute<T>(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (Variant == GemmVariant.Reference)
+        {
+            ReferenceGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+        else
+        {
+            VectorGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+    }
+
+    internal static void Validate(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0)
+        {
+            throw new ArgumentException($"GEMM dimensions must be non-negative, got m={m}, n={n}, k={k}.");
+        }
+
+        var (aRows, aCols) = transA == Transpose.No ? (m, k) : (k, m);
+        var (bRows, bCols) = transB == Transpose.No ? (k, n) : (n, k);
+        CheckOperand("A", aRows, aCols, aLength, lda);
+        CheckOperand("B", bRows, bCols, bLength, ldb);
+        CheckOperand("C", m, n, cLength, ldc);
+    }
+
+    private static void CheckOperand(string name, int rows, int cols, int length, int ld)
+    {
+        if (ld < Math.Max(1, cols))
+        {
+            throw new ArgumentException($"GEMM leading dimension of {name} must be at least {Math.Max(1, cols)}, got {ld}.");
+        }
+
+        long needed = rows == 0 || cols == 0 ? 0 : ((long)(rows - 1) * ld) + cols;
+        if (length < needed)
+        {
+            throw new ArgumentException($"GEMM operand {name} ({rows} x {cols}, leading dimension {ld}) needs {needed} elements, got {length}.");
+        }
+    }
+
+    private static GemmVariant ChooseVariant()
+    {
+        string? forced = Environment.GetEnvironmentVariable(VariantEnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(forced))
+        {
+            return forced.Trim().ToUpperInvariant() switch
+            {
+                "REFERENCE" => GemmVariant.Reference,
+                "VECTOR" => GemmVariant.Vector,
+                _ => throw new UnrollException($"{VariantEnvironmentVariable}: expected 'reference' or 'vector', got '{forced}'."),
+            };
+        }
+
+        return Vector.IsHardwareAccelerated ? GemmVariant.Vector : GemmVariant.Reference;
+    }
+}
