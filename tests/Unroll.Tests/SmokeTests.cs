@@ -1,7 +1,0 @@
-namespace Unroll.Tests;
-
-public class SmokeTests
-{
-    [Fact]
-    public void ExceptionKeepsMessage() => Assert.Equal("x", new UnrollException("x").Message);
-}
