@@ -1,1 +1,6 @@
-namespace Unroll.Cli; internal static class Program { private static int Main() => 0; }
+namespace Unroll.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args) => CliApp.Run(args, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected);
+}

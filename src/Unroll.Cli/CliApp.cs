@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+
+namespace Unroll.Cli;
+
+/// <summary>The `unroll` command: parses arguments, calls the library, prints results.</summary>
+internal static class CliApp
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Success = 0;
+
+    /// <summary>Exit code for a user error (bad input, bad file, diverged training).</summary>
+    public const int UserError = 1;
+
+    /// <summary>Exit code for a command line that does not parse (unknown option, missing value).</summary>
+    public const int UsageError = 2;
+
+    /// <summary>Runs the command line and returns the process exit code. Never throws for user errors.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
+    {
+        var console = new CliConsole(output, error, interactive);
+        var root = new RootCommand("Unroll: recurrent neural networks trained by exact backpropagation through time.")
+        {
+            TrainCommand.Create(console),
+            EvalCommand.Create(console),
+            PredictCommand.Create(console),
+        };
+
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var parseError in parse.Errors)
+            {
+                error.WriteLine($"error: {parseError.Message}");
+            }
+
+            error.WriteLine("Run 'unroll --help' (or 'unroll COMMAND --help') for the options.");
+            return UsageError;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                Output = output,
+                Error = error,
+            });
+        }
+        catch (UnrollException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (IOException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+    }
+}
+
+/// <summary>Where a command writes, and whether a person is watching (progress bars) or a program (plain lines).</summary>
+internal sealed record CliConsole(TextWriter Output, TextWriter Error, bool Interactive);

@@ -1,0 +1,51 @@
+using System.Globalization;
+using System.Text;
+using Unroll.Data;
+using Unroll.IO;
+using Unroll.Models;
+using Unroll.Plots;
+using Unroll.Training;
+
+namespace Unroll.Cli;
+
+/// <summary>The files of a run directory besides the model: metrics and plots.</summary>
+internal static class RunFiles
+{
+    /// <summary>metrics.csv: step, train_loss, validation_loss (empty when not measured), gradient_norm (before clipping), clipped (0/1).</summary>
+    public static void WriteMetrics(string path, IReadOnlyList<StepMetrics> history)
+    {
+        var text = new StringBuilder("step,train_loss,validation_loss,gradient_norm,clipped\n");
+        foreach (var m in history)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"{m.Step},{m.TrainLoss:R},{(double.IsNaN(m.ValidationLoss) ? string.Empty : m.ValidationLoss.ToString("R", CultureInfo.InvariantCulture))},{m.GradientNorm:R},{(m.Clipped ? 1 : 0)}\n");
+        }
+
+        AtomicFile.WriteAllText(path, text.ToString());
+    }
+
+    public static void WriteLossPlot(string path, IReadOnlyList<StepMetrics> history)
+    {
+        var validation = history.Where(m => !double.IsNaN(m.ValidationLoss)).ToList();
+        var chart = new Chart { Title = "Loss (MSE)", XLabel = "step", YLabel = "loss", LogY = true }
+            .AddLine("training (minibatch)", history.Select(m => (double)m.Step).ToList(), history.Select(m => m.TrainLoss).ToList())
+            .AddLine("validation", validation.Select(m => (double)m.Step).ToList(), validation.Select(m => m.ValidationLoss).ToList());
+        AtomicFile.WriteAllText(path, chart.ToSvg());
+    }
+
+    /// <summary>The first test sequence: the truth x_{t+1}, the one-step prediction and the free-running forecast.</summary>
+    public static void WriteForecastPlot(string path, SequenceModel<float> model, OscillatorDataset dataset, int horizon)
+    {
+        var first = dataset.Test.Slice(0, 1);
+        var oneStep = Forecasting.OneStep(model, first);
+        var freeRun = Forecasting.FreeRun(model, first, first.InputColumn(OscillatorDataset.PositionColumn), first.TargetColumn(OscillatorDataset.NextPositionColumn), horizon);
+        double dt = dataset.Options.TimeStep;
+        var time = Enumerable.Range(1, first.Length).Select(t => t * dt).ToList();
+        var truth = Enumerable.Range(0, first.Length).Select(t => first.Target(0, t, 0)).ToList();
+        var chart = new Chart { Title = "Test trajectory: x(t+dt)", XLabel = "time", YLabel = "x" }
+            .AddLine("truth", time, truth)
+            .AddLine("one-step prediction", time, oneStep)
+            .AddLine("free-running forecast", time.Take(horizon).ToList(), freeRun, dashed: true);
+        AtomicFile.WriteAllText(path, chart.ToSvg());
+    }
+}

@@ -1,0 +1,120 @@
+using System.Numerics;
+using Unroll.Data;
+
+namespace Unroll.Models;
+
+/// <summary>
+/// Running a trained model over whole sequence sets: one-step predictions (every input true,
+/// teacher forcing) and free-running forecasts (the model's own prediction fed back as the next
+/// input, the other inputs such as the force still taken from the data).
+/// </summary>
+public static class Forecasting
+{
+    /// <summary>One-step predictions for every sequence, sequence-major [n, t, O].</summary>
+    public static double[] OneStep<T>(SequenceModel<T> model, SequenceSet set)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(set);
+        CheckCompatible(model, set);
+        int n = set.Count, steps = set.Length, inputs = set.InputSize, outputs = model.Config.OutputSize;
+        var batchInputs = new T[steps * n * inputs];
+        var batchTargets = new T[steps * n * set.TargetSize];
+        var all = Enumerable.Range(0, n).ToArray();
+        set.CopyBatchTimeMajor<T>(all, batchInputs, batchTargets);
+        model.Forward(batchInputs, steps, n);
+        var predictions = new double[n * steps * outputs];
+        var timeMajor = model.Predictions;
+        for (int t = 0; t < steps; t++)
+        {
+            for (int s = 0; s < n; s++)
+            {
+                for (int o = 0; o < outputs; o++)
+                {
+                    predictions[(((s * steps) + t) * outputs) + o] = double.CreateChecked(timeMajor[(((t * n) + s) * outputs) + o]);
+                }
+            }
+        }
+
+        return predictions;
+    }
+
+    /// <summary>
+    /// Free-running forecasts, sequence-major [n, horizon, O]: at step 0 the true inputs; from step 1
+    /// on, input column <paramref name="feedbackInput"/> is replaced by the previous step's output
+    /// <paramref name="feedbackOutput"/>.
+    /// </summary>
+    /// <exception cref="UnrollException">The horizon is out of range.</exception>
+    public static double[] FreeRun<T>(SequenceModel<T> model, SequenceSet set, int feedbackInput, int feedbackOutput, int horizon)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(set);
+        CheckCompatible(model, set);
+        if (horizon < 1 || horizon > set.Length)
+        {
+            throw new UnrollException($"horizon: expected 1 to {set.Length} steps (the sequence length), got {horizon}.");
+        }
+
+        int n = set.Count, inputs = set.InputSize, outputs = model.Config.OutputSize;
+        var input = new T[n * inputs];
+        var state = new T[n * model.Config.HiddenSize];
+        var output = new T[n * outputs];
+        var forecasts = new double[n * horizon * outputs];
+        for (int t = 0; t < horizon; t++)
+        {
+            for (int s = 0; s < n; s++)
+            {
+                for (int i = 0; i < inputs; i++)
+                {
+                    input[(s * inputs) + i] = t > 0 && i == feedbackInput
+                        ? output[(s * outputs) + feedbackOutput]
+                        : T.CreateChecked(set.Input(s, t, i));
+                }
+            }
+
+            model.Step(input, state, output, n);
+            for (int s = 0; s < n; s++)
+            {
+                for (int o = 0; o < outputs; o++)
+                {
+                    forecasts[(((s * horizon) + t) * outputs) + o] = double.CreateChecked(output[(s * outputs) + o]);
+                }
+            }
+        }
+
+        return forecasts;
+    }
+
+    /// <summary>Mean squared error of sequence-major predictions [n, steps, O] against the set's targets over the first <paramref name="steps"/> steps.</summary>
+    public static double MeanSquaredError(double[] predictions, SequenceSet set, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(predictions);
+        ArgumentNullException.ThrowIfNull(set);
+        int outputs = set.TargetSize;
+        double sum = 0;
+        for (int s = 0; s < set.Count; s++)
+        {
+            for (int t = 0; t < steps; t++)
+            {
+                for (int o = 0; o < outputs; o++)
+                {
+                    double difference = predictions[(((s * steps) + t) * outputs) + o] - set.Target(s, t, o);
+                    sum += difference * difference;
+                }
+            }
+        }
+
+        return sum / ((double)set.Count * steps * outputs);
+    }
+
+    private static void CheckCompatible<T>(SequenceModel<T> model, SequenceSet set)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (set.InputSize != model.Config.InputSize || set.TargetSize != model.Config.OutputSize)
+        {
+            throw new UnrollException(
+                $"data: expected {model.Config.InputSize} inputs and {model.Config.OutputSize} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using Unroll.IO;
+
+namespace Unroll.Models;
+
+/// <summary>A model read from a file, with the file's metadata.</summary>
+/// <param name="Model">The model, ready to run.</param>
+/// <param name="Metadata">Every <c>__metadata__</c> entry of the file.</param>
+public sealed record LoadedModel(SequenceModel<float> Model, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>
+/// The model file: safetensors with PyTorch state_dict names (<c>rnn.weight_ih_l0</c>, ...,
+/// <c>head.weight</c>, <c>head.bias</c>) in F32, and the <see cref="ModelConfig"/> as JSON under
+/// the metadata key <see cref="ConfigKey"/>, so torch.nn.RNN plus nn.Linear load the weights unchanged
+/// and Unroll can rebuild the model from the file alone. See docs/formats.md.
+/// </summary>
+public static class ModelFile
+{
+    /// <summary>The metadata key that holds the model config.</summary>
+    public const string ConfigKey = "unroll.config";
+
+    /// <summary>The metadata key that holds the format version.</summary>
+    public const string FormatKey = "unroll.format";
+
+    /// <summary>The format version written by this release.</summary>
+    public const string FormatVersion = "1";
+
+    /// <summary>Writes the model (to a temporary name, then renamed over <paramref name="path"/>).</summary>
+    public static void Save(string path, SequenceModel<float> model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (extraMetadata is not null)
+        {
+            foreach (var (key, value) in extraMetadata)
+            {
+                metadata[key] = value;
+            }
+        }
+
+        metadata[FormatKey] = FormatVersion;
+        metadata[ConfigKey] = model.Config.ToJson();
+        var tensors = model.Parameters.Views
+            .Select(view => StoredTensor.FromSingles(view.Name, view.Shape, model.Parameters.Values.AsSpan(view.Offset, view.Length)))
+            .ToList();
+        SafeTensors.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Reads a model file written by <see cref="Save"/>.</summary>
+    /// <exception cref="UnrollException">
+    /// The file is missing or not safetensors, carries no Unroll config, or its tensors do not match
+    /// the config (a missing, extra or differently shaped tensor, or a non-finite weight).
+    /// </exception>
+    public static LoadedModel Load(string path)
+    {
+        var file = SafeTensors.Read(path);
+        if (!file.Metadata.TryGetValue(ConfigKey, out var configJson))
+        {
+            throw new UnrollException(
+                $"{path}: expected an Unroll model file with '{ConfigKey}' in its metadata, got a safetensors file without it (tensors: {string.Join(", ", file.Tensors.Select(t => t.Name))}).");
+        }
+
+        ModelConfig config;
+        try
+        {
+            config = ModelConfig.FromJson(configJson);
+        }
+        catch (UnrollException e)
+        {
+            throw new UnrollException($"{path}: {e.Message}", e);
+        }
+
+        var model = new SequenceModel<float>(config);
+        var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
+        var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name)).Select(t => t.Name).ToList();
+        if (unexpected.Count > 0)
+        {
+            throw new UnrollException(
+                $"{path}: holds tensors {string.Join(", ", unexpected)} that a {Describe(config)} does not have; expected exactly {string.Join(", ", expected)}.");
+        }
+
+        foreach (var view in model.Parameters.Views)
+        {
+            if (!file.TryGet(view.Name, out var tensor))
+            {
+                throw new UnrollException($"{path}: expected tensor '{view.Name}' {view.ShapeText} for a {Describe(config)}, but the file has no such tensor.");
+            }
+
+            if (!tensor.Shape.SequenceEqual(view.Shape))
+            {
+                throw new UnrollException(
+                    $"{path}: tensor '{view.Name}' has shape [{string.Join(", ", tensor.Shape)}]; expected {view.ShapeText} for a {Describe(config)}.");
+            }
+
+            var destination = model.Parameters.Values.AsSpan(view.Offset, view.Length);
+            for (int i = 0; i < destination.Length; i++)
+            {
+                float value = (float)tensor.Values[i];
+                if (!float.IsFinite(value))
+                {
+                    throw new UnrollException($"{path}: tensor '{view.Name}' holds a non-finite value ({value}) at index {i}; expected finite weights.");
+                }
+
+                destination[i] = value;
+            }
+        }
+
+        return new LoadedModel(model, file.Metadata);
+    }
+
+    private static string Describe(ModelConfig config) =>
+        $"{config.Architecture} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}";
+}

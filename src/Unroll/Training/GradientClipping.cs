@@ -1,0 +1,72 @@
+using System.Numerics;
+
+namespace Unroll.Training;
+
+/// <summary>The two clipping rules of the notes, over the flat gradient buffer.</summary>
+public static class GradientClipping
+{
+    /// <summary>The global L2 norm ||g||_2 of all gradients, accumulated in double.</summary>
+    public static double GlobalNorm<T>(ReadOnlySpan<T> gradients)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double sum = 0;
+        foreach (T g in gradients)
+        {
+            double value = double.CreateChecked(g);
+            sum += value * value;
+        }
+
+        return Math.Sqrt(sum);
+    }
+
+    /// <summary>
+    /// Clipping by norm (Pascanu, Mikolov and Bengio 2013): if ||g||_2 &gt;= threshold then
+    /// g &lt;- threshold * g / ||g||_2. Returns whether the gradients were rescaled.
+    /// </summary>
+    /// <param name="gradients">The gradients, rescaled in place.</param>
+    /// <param name="norm">Their global norm before clipping (from <see cref="GlobalNorm{T}"/>).</param>
+    /// <param name="threshold">The largest norm let through, &gt; 0.</param>
+    public static bool ClipByNorm<T>(Span<T> gradients, double norm, double threshold)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(norm >= threshold) || norm == 0)
+        {
+            return false;
+        }
+
+        T scale = T.CreateChecked(threshold / norm);
+        for (int i = 0; i < gradients.Length; i++)
+        {
+            gradients[i] *= scale;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Clipping by value: every component clamped to [-limit, limit] (the notes' g &lt;- min(g, 100),
+    /// applied symmetrically as torch.nn.utils.clip_grad_value_). Returns whether any component changed.
+    /// </summary>
+    public static bool ClipByValue<T>(Span<T> gradients, double limit)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T upper = T.CreateChecked(limit), lower = -upper;
+        bool clipped = false;
+        for (int i = 0; i < gradients.Length; i++)
+        {
+            T g = gradients[i];
+            if (g > upper)
+            {
+                gradients[i] = upper;
+                clipped = true;
+            }
+            else if (g < lower)
+            {
+                gradients[i] = lower;
+                clipped = true;
+            }
+        }
+
+        return clipped;
+    }
+}

@@ -1,0 +1,271 @@
+using Unroll.Data;
+using Unroll.Models;
+
+namespace Unroll.Training;
+
+/// <summary>How to train: optimiser, learning rate, clipping, length of the run, batching.</summary>
+public sealed record TrainingOptions
+{
+    /// <summary>The update rule.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+
+    /// <summary>The learning rate, &gt; 0.</summary>
+    public double LearningRate { get; init; } = 0.005;
+
+    /// <summary>Clip the global gradient norm to this value when set (if ||g|| &gt;= eps, g &lt;- eps g/||g||).</summary>
+    public double? ClipNorm { get; init; }
+
+    /// <summary>Clamp every gradient component to [-v, v] when set.</summary>
+    public double? ClipValue { get; init; }
+
+    /// <summary>Optimiser steps (minibatches) to take.</summary>
+    public int Steps { get; init; } = 1500;
+
+    /// <summary>Sequences per minibatch.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>Seeds the minibatch order.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Measure the validation loss every this many steps (and at the last step).</summary>
+    public int ValidateEvery { get; init; } = 50;
+
+    /// <summary>Checks every option.</summary>
+    /// <exception cref="UnrollException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+        {
+            throw new UnrollException($"lr: expected a learning rate > 0, got {LearningRate}.");
+        }
+
+        if (ClipNorm is { } norm && (!(norm > 0) || double.IsInfinity(norm)))
+        {
+            throw new UnrollException($"clip-norm: expected a threshold > 0, got {norm}.");
+        }
+
+        if (ClipValue is { } value && (!(value > 0) || double.IsInfinity(value)))
+        {
+            throw new UnrollException($"clip-value: expected a limit > 0, got {value}.");
+        }
+
+        if (Steps < 1)
+        {
+            throw new UnrollException($"steps: expected at least 1, got {Steps}.");
+        }
+
+        if (BatchSize < 1)
+        {
+            throw new UnrollException($"batch-size: expected at least 1, got {BatchSize}.");
+        }
+
+        if (ValidateEvery < 1)
+        {
+            throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
+        }
+    }
+}
+
+/// <summary>What one optimiser step measured.</summary>
+/// <param name="Step">1-based step number.</param>
+/// <param name="TrainLoss">The minibatch loss before the update.</param>
+/// <param name="ValidationLoss">The validation loss after the update, or NaN when not measured at this step.</param>
+/// <param name="GradientNorm">The global L2 norm of the gradient before clipping.</param>
+/// <param name="Clipped">Whether clipping changed the gradient.</param>
+public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped);
+
+/// <summary>Training stopped because the loss or a gradient stopped being finite.</summary>
+public sealed class TrainingDivergedException : UnrollException
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingDivergedException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with a generic message.</summary>
+    public TrainingDivergedException() : base("Training diverged.") { }
+
+    /// <summary>Creates the exception with its cause.</summary>
+    public TrainingDivergedException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// Minibatch training with full BPTT: for each step, forward over the batch, MSE loss, backward
+/// through time, record the gradient norm, clip, update.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly SequenceModel<float> _model;
+    private readonly TrainingOptions _options;
+    private readonly IOptimizer<float> _optimizer;
+    private readonly Queue<double> _recentNorms = new();
+
+    /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
+    /// <exception cref="UnrollException">An option is out of range.</exception>
+    public Trainer(SequenceModel<float> model, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _model = model;
+        _options = options;
+        _optimizer = Optimizers.Create<float>(options.Optimizer, options.LearningRate, model.Parameters.Count);
+    }
+
+    /// <summary>
+    /// Trains for <see cref="TrainingOptions.Steps"/> steps, visiting the training sequences in a
+    /// seeded random order, reshuffled every epoch.
+    /// </summary>
+    /// <param name="train">Training sequences.</param>
+    /// <param name="validation">Validation sequences, or null.</param>
+    /// <param name="onStep">Called after every step (progress, metrics files).</param>
+    /// <param name="cancellation">Stops the run after the current step.</param>
+    /// <returns>The metrics of every step taken.</returns>
+    /// <exception cref="TrainingDivergedException">The loss or a gradient became NaN or infinite.</exception>
+    public IReadOnlyList<StepMetrics> Run(
+        SequenceSet train, SequenceSet? validation, Action<StepMetrics>? onStep = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        CheckCompatible(train, "training");
+        if (validation is not null)
+        {
+            CheckCompatible(validation, "validation");
+        }
+
+        int batch = Math.Min(_options.BatchSize, train.Count);
+        int steps = train.Length;
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        var random = new Random(_options.Seed);
+        int position = order.Length; // forces a shuffle before the first batch
+        var inputs = new float[steps * batch * _model.Config.InputSize];
+        var targets = new float[steps * batch * _model.Config.OutputSize];
+        var predictionGradients = new float[targets.Length];
+        var history = new List<StepMetrics>(_options.Steps);
+
+        for (int step = 1; step <= _options.Steps && !cancellation.IsCancellationRequested; step++)
+        {
+            if (position + batch > order.Length)
+            {
+                random.Shuffle(order);
+                position = 0;
+            }
+
+            train.CopyBatchTimeMajor<float>(order.AsSpan(position, batch), inputs, targets);
+            position += batch;
+
+            _model.Parameters.ZeroGradients();
+            _model.Forward(inputs, steps, batch);
+            double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
+            _model.Backward(predictionGradients);
+
+            var gradients = _model.Parameters.Gradients.AsSpan();
+            double norm = GradientClipping.GlobalNorm<float>(gradients);
+            RememberNorm(norm);
+            if (!double.IsFinite(loss) || !double.IsFinite(norm))
+            {
+                throw Diverged(step, loss, norm);
+            }
+
+            bool clipped = false;
+            if (_options.ClipNorm is { } threshold)
+            {
+                clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
+            }
+
+            if (_options.ClipValue is { } limit)
+            {
+                clipped |= GradientClipping.ClipByValue(gradients, limit);
+            }
+
+            _optimizer.Step(_model.Parameters.Values, gradients);
+
+            double validationLoss = double.NaN;
+            if (validation is not null && (step % _options.ValidateEvery == 0 || step == _options.Steps))
+            {
+                validationLoss = Evaluate(_model, validation, _options.BatchSize);
+            }
+
+            var metrics = new StepMetrics(step, loss, validationLoss, norm, clipped);
+            history.Add(metrics);
+            onStep?.Invoke(metrics);
+        }
+
+        return history;
+    }
+
+    /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
+    public static double Evaluate<T>(SequenceModel<T> model, SequenceSet set, int batchSize)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(set);
+        int batch = Math.Max(1, Math.Min(batchSize, set.Count));
+        var inputs = new T[set.Length * batch * model.Config.InputSize];
+        var targets = new T[set.Length * batch * model.Config.OutputSize];
+        var indices = new int[batch];
+        double weightedSum = 0;
+        for (int start = 0; start < set.Count; start += batch)
+        {
+            int count = Math.Min(batch, set.Count - start);
+            for (int i = 0; i < count; i++)
+            {
+                indices[i] = start + i;
+            }
+
+            var inputSpan = inputs.AsSpan(0, set.Length * count * model.Config.InputSize);
+            var targetSpan = targets.AsSpan(0, set.Length * count * model.Config.OutputSize);
+            set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), inputSpan, targetSpan);
+            model.Forward(inputSpan, set.Length, count);
+            weightedSum += double.CreateChecked(Losses.MeanSquaredError<T>(model.Predictions, targetSpan, Span<T>.Empty)) * count;
+        }
+
+        return weightedSum / set.Count;
+    }
+
+    private void CheckCompatible(SequenceSet set, string what)
+    {
+        if (set.InputSize != _model.Config.InputSize || set.TargetSize != _model.Config.OutputSize)
+        {
+            throw new UnrollException(
+                $"{what} data: expected {_model.Config.InputSize} inputs and {_model.Config.OutputSize} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
+        }
+
+        if (set.Count == 0 || set.Length == 0)
+        {
+            throw new UnrollException($"{what} data: expected at least one sequence of at least one step, got {set.Count} sequences of {set.Length} steps.");
+        }
+    }
+
+    private void RememberNorm(double norm)
+    {
+        _recentNorms.Enqueue(norm);
+        if (_recentNorms.Count > 5)
+        {
+            _recentNorms.Dequeue();
+        }
+    }
+
+    private TrainingDivergedException Diverged(int step, double loss, double norm)
+    {
+        string parameter = "none";
+        var gradients = _model.Parameters.Gradients;
+        foreach (var view in _model.Parameters.Views)
+        {
+            bool bad = false;
+            for (int i = view.Offset; i < view.Offset + view.Length && !bad; i++)
+            {
+                bad = !float.IsFinite(gradients[i]);
+            }
+
+            if (bad)
+            {
+                parameter = view.Name;
+                break;
+            }
+        }
+
+        string norms = string.Join(", ", _recentNorms.Select(n => n.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)));
+        return new TrainingDivergedException(
+            $"training diverged at step {step}: loss {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}, gradient norm {norm.ToString(System.Globalization.CultureInfo.InvariantCulture)}; " +
+            $"first non-finite gradient in {parameter}; recent gradient norms {norms}. " +
+            "Lower the learning rate or clip the gradient (--clip-norm).");
+    }
+}

@@ -1,7 +1,0 @@
-namespace Unroll.Cli.Tests;
-
-public class SmokeTests
-{
-    [Fact]
-    public void Placeholder() => Assert.True(typeof(Unroll.UnrollException).IsClass);
-}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Xml.Linq;
+
+namespace Unroll.Cli.Tests;
+
+/// <summary>End-to-end runs of `unroll train`, `eval` and `predict` on small problems.</summary>
+public class TrainCommandTests
+{
+    private static readonly string[] SmallRun =
+    [
+        "--hidden", "8", "--steps", "40", "--batch-size", "8", "--seq-length", "30",
+        "--train-sequences", "32", "--validation-sequences", "8", "--test-sequences", "8", "--validate-every", "10",
+    ];
+
+    [Fact]
+    public void TrainWritesTheRunDirectoryAndEvalReadsItBack()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        var (code, output, error) = CliRunner.Run(["train", "oscillator", "--output", run, .. SmallRun]);
+        Assert.True(code == 0, error);
+        foreach (var name in new[] { "model.safetensors", "metrics.csv", "evaluation.json", "loss.svg", "forecast.svg" })
+        {
+            Assert.True(File.Exists(Path.Combine(run, name)), $"missing {name}; output: {output}");
+        }
+
+        var metrics = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.Equal("step,train_loss,validation_loss,gradient_norm,clipped", metrics[0]);
+        Assert.Equal(41, metrics.Length);
+        Assert.All(metrics.Skip(1), line => Assert.True(double.Parse(line.Split(',')[3], CultureInfo.InvariantCulture) > 0));
+        XDocument.Parse(File.ReadAllText(Path.Combine(run, "forecast.svg")));
+        Assert.Empty(Directory.GetFiles(run, "*.tmp*"));
+
+        var (evalCode, evalOutput, evalError) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"), "--json");
+        Assert.True(evalCode == 0, evalError);
+        using var json = JsonDocument.Parse(evalOutput);
+        var fromTrain = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "evaluation.json")));
+        // eval rebuilds the same test set from the model's metadata, so the figures agree exactly.
+        Assert.Equal(fromTrain.RootElement.GetProperty("oneStepMse").GetDouble(), json.RootElement.GetProperty("oneStepMse").GetDouble());
+        Assert.Equal(8, json.RootElement.GetProperty("sequences").GetInt32());
+    }
+
+    [Fact]
+    public void SameSeedGivesIdenticalModels()
+    {
+        using var temp = new TempDirectory();
+        Assert.Equal(0, CliRunner.Run(["train", "-o", temp.File("a"), .. SmallRun]).ExitCode);
+        Assert.Equal(0, CliRunner.Run(["train", "-o", temp.File("b"), .. SmallRun]).ExitCode);
+        Assert.Equal(File.ReadAllBytes(temp.File("a/model.safetensors")), File.ReadAllBytes(temp.File("b/model.safetensors")));
+    }
+
+    [Fact]
+    public void ExistingModelIsNotOverwrittenWithoutConsent()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        Assert.Equal(0, CliRunner.Run(["train", "-o", run, .. SmallRun]).ExitCode);
+        var before = File.ReadAllBytes(Path.Combine(run, "model.safetensors"));
+        var (code, _, error) = CliRunner.Run(["train", "-o", run, "--seed", "2", .. SmallRun]);
+        Assert.Equal(1, code);
+        Assert.Contains("--overwrite", error, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(run, "model.safetensors")));
+        Assert.Equal(0, CliRunner.Run(["train", "-o", run, "--overwrite", "--seed", "2", .. SmallRun]).ExitCode);
+        Assert.NotEqual(before, File.ReadAllBytes(Path.Combine(run, "model.safetensors")));
+    }
+
+    [Fact]
+    public void PredictWritesOneRowPerInputRow()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        Assert.Equal(0, CliRunner.Run(["train", "-o", run, .. SmallRun]).ExitCode);
+        File.WriteAllText(temp.File("in.csv"), "seq,t,x,force\na,0,1.0,0\na,1,0.99,0\na,2,0.97,0\nb,0,-0.5,0.2\n");
+        var (code, output, error) = CliRunner.Run("predict", Path.Combine(run, "model.safetensors"), "--input", temp.File("in.csv"), "--output", temp.File("out.csv"));
+        Assert.True(code == 0, error);
+        var lines = File.ReadAllLines(temp.File("out.csv"));
+        Assert.Equal("seq,t,x_next", lines[0]);
+        Assert.Equal(5, lines.Length);
+        Assert.StartsWith("a,0,", lines[1], StringComparison.Ordinal);
+        Assert.StartsWith("b,0,", lines[4], StringComparison.Ordinal);
+        Assert.Contains("2 sequences", output, StringComparison.Ordinal);
+    }
+}
