@@ -208,8 +208,9 @@ def check_regime(activation, params, inputs):
     positive = (z > 0).double().mean().item()
     assert max_abs < 3.0, f"{activation}: pre-activation up to {max_abs}, would saturate"
     assert 0.2 < positive < 0.8, f"{activation}: {positive:.2f} of pre-activations positive"
-    # relu'(0) is a convention; keep every z clear of it so the gradient is unambiguous.
-    assert z.abs().min().item() > 1e-6, f"{activation}: a pre-activation sits at 0"
+    # relu'(0) is a convention; keep every z clear of it so the gradient is unambiguous and a
+    # central difference with step 1e-6 (as GoldenFixtureTests uses) never straddles the kink.
+    assert z.abs().min().item() > 1e-4, f"{activation}: a pre-activation is within 1e-4 of 0"
     return max_abs, positive
 
 
