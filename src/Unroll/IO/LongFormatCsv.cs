@@ -262,8 +262,11 @@ public static class LongFormatCsv
             {
                 if (finished.TryGetValue(id, out (int FirstLine, int LastLine) earlier))
                 {
+                    string earlierLines = earlier.FirstLine == earlier.LastLine
+                        ? $"line {earlier.FirstLine}"
+                        : $"lines {earlier.FirstLine}-{earlier.LastLine}";
                     throw new UnrollException(
-                        $"{where}: rows of sequence '{id}' are split apart (lines {earlier.FirstLine}-{earlier.LastLine} and again here); expected each sequence's rows to be contiguous");
+                        $"{where}: rows of sequence '{id}' are split apart ({earlierLines} and again here); expected each sequence's rows to be contiguous");
                 }
 
                 FinishCurrent(lineNumber - 1);
