@@ -261,11 +261,11 @@ internal sealed class Axis
         return LinearTicks(Math.Pow(10, Low), Math.Pow(10, High), maxCount, transform: true);
     }
 
-    /// <summary>Shortest readable label of mantissa x 10^exponent: fixed notation between 1e-4 and 1e5, else 1e-06 style.</summary>
+    /// <summary>Shortest readable label of mantissa x 10^exponent: fixed notation from 0.001 to 10000, else 1e-06 style.</summary>
     private static string PowerLabel(int mantissa, int exponent)
     {
         double value = mantissa * Math.Pow(10, exponent);
-        return exponent is >= -4 and <= 5
+        return exponent is >= -3 and <= 4
             ? value.ToString("F" + Math.Max(0, -exponent).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
             : Scientific(value, 0);
     }
