@@ -225,7 +225,7 @@ internal sealed class Axis
         if (decades <= 2)
         {
             // Two decades or fewer would leave only one or two labels: use 1, 2, 5 x 10^k when they fit.
-            var fine = new List<Tick>();
+            var fine = new List<(int Mantissa, int Exponent)>();
             for (int k = firstDecade - 2; k <= lastDecade + 1; k++)
             {
                 foreach (int mantissa in (ReadOnlySpan<int>)[1, 2, 5])
@@ -233,40 +233,48 @@ internal sealed class Axis
                     double position = Math.Log10(mantissa) + k;
                     if (position >= Low - 1e-9 && position <= High + 1e-9)
                     {
-                        fine.Add(new Tick(position, PowerLabel(mantissa, k)));
+                        fine.Add((mantissa, k));
                     }
                 }
             }
             if (fine.Count >= 2 && fine.Count <= maxCount)
             {
-                return fine;
+                return PowerTicks(fine);
             }
         }
         if (decades >= 2)
         {
-            var ticks = new List<Tick>();
+            var powers = new List<(int Mantissa, int Exponent)>();
             int stride = Math.Max(1, (int)Math.Ceiling(decades / (double)maxCount));
             for (int d = firstDecade; d <= lastDecade; d++)
             {
                 if (((d % stride) + stride) % stride == 0)
                 {
-                    ticks.Add(new Tick(d, PowerLabel(1, d)));
+                    powers.Add((1, d));
                 }
             }
-            return ticks.Count >= 2
-                ? ticks
-                : [new Tick(firstDecade, PowerLabel(1, firstDecade)), new Tick(lastDecade, PowerLabel(1, lastDecade))];
+            return PowerTicks(powers.Count >= 2 ? powers : [(1, firstDecade), (1, lastDecade)]);
         }
         // Less than a factor of ~2.5 between the ends: ordinary linear ticks placed on the log scale.
         return LinearTicks(Math.Pow(10, Low), Math.Pow(10, High), maxCount, transform: true);
     }
 
-    /// <summary>Shortest readable label of mantissa x 10^exponent: fixed notation from 0.001 to 10000, else 1e-06 style.</summary>
-    private static string PowerLabel(int mantissa, int exponent)
+    /// <summary>
+    /// Ticks at mantissa x 10^exponent, labelled in fixed notation when every tick lies between
+    /// 0.001 and 10000 and in 1e-06 style otherwise, so one axis never mixes the two.
+    /// </summary>
+    private static List<Tick> PowerTicks(List<(int Mantissa, int Exponent)> powers)
     {
-        double value = mantissa * Math.Pow(10, exponent);
-        return exponent is >= -3 and <= 4
-            ? value.ToString("F" + Math.Max(0, -exponent).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
-            : Scientific(value, 0);
+        bool scientific = powers.Any(p => p.Exponent is < -3 or > 4);
+        var ticks = new List<Tick>(powers.Count);
+        foreach (var (mantissa, exponent) in powers)
+        {
+            double value = mantissa * Math.Pow(10, exponent);
+            string label = scientific
+                ? Scientific(value, 0)
+                : value.ToString("F" + Math.Max(0, -exponent).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+            ticks.Add(new Tick(Math.Log10(mantissa) + exponent, label));
+        }
+        return ticks;
     }
 }

@@ -424,7 +424,7 @@ internal sealed class ChartRenderer
             if (piece.Count == 1)
             {
                 _svg.Append("<circle cx=\"").Append(Svg.Num(piece[0].X)).Append("\" cy=\"").Append(Svg.Num(piece[0].Y))
-                    .Append("\" r=\"2\" fill=\"").Append(color).Append("\" stroke=\"none\"/>\n");
+                    .Append("\" r=\"2.5\" fill=\"").Append(color).Append("\" stroke=\"none\"/>\n");
                 continue;
             }
             _svg.Append("<polyline points=\"");
