@@ -4,7 +4,7 @@ using System.CommandLine.Parsing;
 namespace Unroll.Cli;
 
 /// <summary>The `unroll` command: parses arguments, calls the library, prints results.</summary>
-internal static class CliApp
+internal static partial class CliApp
 {
     /// <summary>Exit code for success.</summary>
     public const int Success = 0;
@@ -31,7 +31,7 @@ internal static class CliApp
         {
             foreach (var parseError in parse.Errors)
             {
-                error.WriteLine($"error: {parseError.Message}");
+                error.WriteLine($"error: {Describe(parseError.Message)}");
             }
 
             error.WriteLine("Run 'unroll --help' (or 'unroll COMMAND --help') for the options.");
@@ -63,6 +63,20 @@ internal static class CliApp
             return UserError;
         }
     }
+}
+
+internal static partial class CliApp
+{
+    // An unknown option in the position of a positional argument is reported by the parser as an
+    // unrecognised argument value; say what it is.
+    private static string Describe(string message)
+    {
+        var match = UnknownOptionPattern().Match(message);
+        return match.Success ? $"unknown option '{match.Groups[1].Value}'." : message.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", string.Empty, StringComparison.Ordinal);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Argument '(-[^']*)' not recognized")]
+    private static partial System.Text.RegularExpressions.Regex UnknownOptionPattern();
 }
 
 /// <summary>Where a command writes, and whether a person is watching (progress bars) or a program (plain lines).</summary>

@@ -13,7 +13,7 @@ internal static class EvalCommand
         var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
         var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
         var json = Options.Make("--json", "Print the figures as JSON", false);
-        var testSequences = Options.Optional<int>("--test-sequences", "Evaluate on this many test sequences (default: as in training)");
+        var testSequences = Options.Optional<int>("--test-count", "Evaluate on this many test sequences (default: as in training)");
         var command = new Command("eval", "Test a trained oscillator model: one-step and free-running MSE beside the baselines")
         {
             modelPath, horizon, json, testSequences,

@@ -18,15 +18,15 @@ internal sealed class OscillatorCliOptions
 
     public Option<string> Forcing { get; } = Options.Make("--forcing", "Comma-separated forcing kinds drawn per sequence: none, sine, step, noise", "none,sine,step,noise");
 
-    public Option<double> Amplitude { get; } = Options.Make("--amplitude", "Largest forcing amplitude (drawn uniformly from [0, A])", Defaults.AmplitudeMax);
+    public Option<double> Amplitude { get; } = Options.Make("--amplitude-max", "Largest forcing amplitude (drawn uniformly from [0, A])", Defaults.AmplitudeMax);
 
     public Option<int> SequenceLength { get; } = Options.Make("--seq-length", "Steps per sequence", Defaults.Steps);
 
-    public Option<int> TrainSequences { get; } = Options.Make("--train-sequences", "Training sequences", Defaults.TrainCount);
+    public Option<int> TrainSequences { get; } = Options.Make("--train-count", "Training sequences", Defaults.TrainCount);
 
-    public Option<int> ValidationSequences { get; } = Options.Make("--validation-sequences", "Validation sequences", Defaults.ValidationCount);
+    public Option<int> ValidationSequences { get; } = Options.Make("--validation-count", "Validation sequences", Defaults.ValidationCount);
 
-    public Option<int> TestSequences { get; } = Options.Make("--test-sequences", "Test sequences", Defaults.TestCount);
+    public Option<int> TestSequences { get; } = Options.Make("--test-count", "Test sequences", Defaults.TestCount);
 
     public void AddTo(Command command)
     {
@@ -44,6 +44,9 @@ internal sealed class OscillatorCliOptions
 
     public OscillatorDatasetOptions Read(ParseResult parse)
     {
+        RequireAtLeast("--seq-length", parse.GetValue(SequenceLength), 1);
+        RequireAtLeast("--validation-count", parse.GetValue(ValidationSequences), 1);
+        RequireAtLeast("--test-count", parse.GetValue(TestSequences), 1);
         var options = new OscillatorDatasetOptions
         {
             Mass = parse.GetValue(Mass),
@@ -59,6 +62,14 @@ internal sealed class OscillatorCliOptions
         };
         options.Validate();
         return options;
+    }
+
+    private static void RequireAtLeast(string option, int value, int minimum)
+    {
+        if (value < minimum)
+        {
+            throw new UnrollException($"{option}: expected at least {minimum}, got {value}.");
+        }
     }
 
     public static Integrator ParseIntegrator(string name) => name.Trim().ToUpperInvariant() switch

@@ -20,6 +20,7 @@ internal static class TrainCommand
     {
         var defaults = new TrainingOptions();
         var task = new Argument<string>("task") { Description = "What to train on: oscillator (the damped, driven oscillator)", DefaultValueFactory = _ => "oscillator" };
+        task.AcceptOnlyFromAmong("oscillator");
         var hidden = Options.Make("--hidden", "Hidden units H", 32);
         var activation = Options.Make("--activation", "Recurrent non-linearity: tanh, sigmoid, relu or identity", "tanh");
         var optimizer = Options.Make("--optimizer", "Optimiser: sgd or adam", "adam");
@@ -45,12 +46,6 @@ internal static class TrainCommand
 
         command.SetAction(parse =>
         {
-            string taskName = parse.GetValue(task)!;
-            if (!string.Equals(taskName, "oscillator", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new UnrollException($"task: expected oscillator, got '{taskName}'.");
-            }
-
             var dataOptions = oscillator.Read(parse);
             int dataSeed = parse.GetValue(seed);
             int hiddenSize = parse.GetValue(hidden);

@@ -15,7 +15,7 @@ public class BadInputTests
     [InlineData(1, "--lr -1", "lr")]
     [InlineData(1, "--steps 5 --epochs 1", "--epochs")]
     [InlineData(2, "--hidden many", "many")]
-    [InlineData(1, "weather", "task")]
+    [InlineData(2, "weather", "weather")]
     public void TrainRefusesBadOptions(int expectedCode, string arguments, string mentioned)
     {
         using var temp = new TempDirectory();
@@ -52,7 +52,7 @@ public class BadInputTests
     {
         using var temp = new TempDirectory();
         string run = temp.File("run");
-        Assert.Equal(0, CliRunner.Run("train", "-o", run, "--hidden", "4", "--steps", "2", "--seq-length", "10", "--train-sequences", "4", "--validation-sequences", "2", "--test-sequences", "2").ExitCode);
+        Assert.Equal(0, CliRunner.Run("train", "-o", run, "--hidden", "4", "--steps", "2", "--seq-length", "10", "--train-count", "4", "--validation-count", "2", "--test-count", "2").ExitCode);
         string model = Path.Combine(run, "model.safetensors");
         var bytes = File.ReadAllBytes(model);
         File.WriteAllBytes(model, bytes[..(bytes.Length - 7)]);
@@ -62,16 +62,16 @@ public class BadInputTests
     }
 
     [Theory]
-    [InlineData("seq,t,x,force\na,0,1.0\n", "line 2")]
-    [InlineData("seq,t,x,force\na,0,1.0,zero\n", "line 2")]
-    [InlineData("seq,t,x,force\na,0,1.0,0\na,1,NaN,0\n", "line 3")]
+    [InlineData("seq,t,x,force\na,0,1.0\n", "in.csv:2:")]
+    [InlineData("seq,t,x,force\na,0,1.0,zero\n", "in.csv:2:")]
+    [InlineData("seq,t,x,force\na,0,1.0,0\na,1,NaN,0\n", "in.csv:3:")]
     [InlineData("seq,t,x\na,0,1.0\n", "force")]
     [InlineData("", "")]
     public void MalformedCsvIsRefusedWithItsLine(string csv, string mentioned)
     {
         using var temp = new TempDirectory();
         string run = temp.File("run");
-        Assert.Equal(0, CliRunner.Run("train", "-o", run, "--hidden", "4", "--steps", "2", "--seq-length", "10", "--train-sequences", "4", "--validation-sequences", "2", "--test-sequences", "2").ExitCode);
+        Assert.Equal(0, CliRunner.Run("train", "-o", run, "--hidden", "4", "--steps", "2", "--seq-length", "10", "--train-count", "4", "--validation-count", "2", "--test-count", "2").ExitCode);
         File.WriteAllText(temp.File("in.csv"), csv);
         var (code, _, error) = CliRunner.Run("predict", Path.Combine(run, "model.safetensors"), "--input", temp.File("in.csv"), "--output", temp.File("out.csv"));
         Assert.Equal(1, code);
@@ -86,7 +86,7 @@ public class BadInputTests
         using var temp = new TempDirectory();
         string run = temp.File("run");
         var (code, _, error) = CliRunner.Run("train", "-o", run, "--optimizer", "sgd", "--lr", "1e30", "--hidden", "8", "--steps", "50",
-            "--seq-length", "20", "--train-sequences", "8", "--validation-sequences", "2", "--test-sequences", "2");
+            "--seq-length", "20", "--train-count", "8", "--validation-count", "2", "--test-count", "2");
         Assert.Equal(1, code);
         Assert.Contains("diverged at step", error, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(run, "model.safetensors")));

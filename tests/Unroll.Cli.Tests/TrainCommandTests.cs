@@ -10,7 +10,7 @@ public class TrainCommandTests
     private static readonly string[] SmallRun =
     [
         "--hidden", "8", "--steps", "40", "--batch-size", "8", "--seq-length", "30",
-        "--train-sequences", "32", "--validation-sequences", "8", "--test-sequences", "8", "--validate-every", "10",
+        "--train-count", "32", "--validation-count", "8", "--test-count", "8", "--validate-every", "10",
     ];
 
     [Fact]
