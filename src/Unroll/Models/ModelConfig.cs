@@ -26,7 +26,6 @@ public sealed record ModelConfig
     public int Layers { get; init; } = 1;
 
     /// <summary>The recurrent non-linearity f.</summary>
-    [JsonConverter(typeof(JsonStringEnumConverter<Activation>))]
     public Activation Activation { get; init; } = Activation.Tanh;
 
     /// <summary>Names of the input features, one per input (e.g. "x", "force").</summary>
@@ -39,6 +38,7 @@ public sealed record ModelConfig
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = false,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
     /// <summary>Checks the sizes and names.</summary>
