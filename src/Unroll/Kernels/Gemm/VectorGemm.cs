@@ -68,6 +68,7 @@ internal static unsafe class VectorGemm
 
     private static int MicroColumns<T>() => 2 * Vector256<T>.Count;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
@@ -122,6 +123,7 @@ internal static unsafe class VectorGemm
     /// Packs the mc x kc block of op(A) starting at (ic, pc) into panels of MR rows:
     /// panel r holds, for each p, the MR values op(A)[ic + r*MR + i, pc + p] contiguously; missing rows are zero.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(Transpose transA, T* a, int lda, int ic, int pc, int mc, int kc, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -169,6 +171,7 @@ internal static unsafe class VectorGemm
     /// Packs the kc x nc block of op(B) starting at (pc, jc) into panels of NR columns:
     /// panel s holds, for each p, the NR values op(B)[pc + p, jc + s*NR + j] contiguously; missing columns are zero.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(Transpose transB, T* b, int ldb, int pc, int jc, int kc, int nc, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -214,10 +217,16 @@ internal static unsafe class VectorGemm
             else
             {
                 // op(B)[p, j] = b[j * ldb + p]: each column of op(B) is a contiguous row of b.
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
+                {
+                    p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
+                }
+
                 for (int j = 0; j < cols; j++)
                 {
                     T* s = b + ((long)(jc + jr + j) * ldb) + pc;
-                    for (int p = 0; p < kc; p++)
+                    for (int p = p0; p < kc; p++)
                     {
                         panel[(p * nr) + j] = s[p];
                     }
@@ -232,6 +241,54 @@ internal static unsafe class VectorGemm
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Packs a full 16-column float panel of op(B) = b^T in 8 x 8 blocks transposed in registers
+    /// (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// </summary>
+    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel)
+    {
+        int p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            for (int half = 0; half < 2; half++)
+            {
+                float* s = src + ((long)half * 8 * ldb) + p;
+                Vector256<float> r0 = Avx.LoadVector256(s);
+                Vector256<float> r1 = Avx.LoadVector256(s + ldb);
+                Vector256<float> r2 = Avx.LoadVector256(s + (2L * ldb));
+                Vector256<float> r3 = Avx.LoadVector256(s + (3L * ldb));
+                Vector256<float> r4 = Avx.LoadVector256(s + (4L * ldb));
+                Vector256<float> r5 = Avx.LoadVector256(s + (5L * ldb));
+                Vector256<float> r6 = Avx.LoadVector256(s + (6L * ldb));
+                Vector256<float> r7 = Avx.LoadVector256(s + (7L * ldb));
+
+                // Pairs of rows interleaved: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], ...
+                Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+                Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+
+                // Groups of four rows: u0 = r0..r3 at p+0 | at p+4, u1 at p+1 | p+5, ...
+                Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+                Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+                Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+                Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+                float* d = panel + ((long)p * 16) + (half * 8);
+                Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+                Avx.Store(d + 16, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + 32, Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + 48, Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + 64, Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + 80, Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + 96, Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + 112, Avx.Permute2x128(u3, u7, 0x31));
+            }
+        }
+
+        return p;
     }
 
     /// <summary>
@@ -371,6 +428,7 @@ internal static unsafe class VectorGemm
     }
 
     /// <summary>C = beta * C over m x n; beta = 0 writes zeros without reading C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScaleC<T>(int m, int n, T beta, T* c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
