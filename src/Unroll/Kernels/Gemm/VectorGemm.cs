@@ -177,67 +177,66 @@ internal static unsafe class VectorGemm
     {
         int nr = MicroColumns<T>();
         int width = Vector256<T>.Count;
+        if (transB == Transpose.No)
+        {
+            // op(B)[p, j] = b[p * ldb + j]. Walk each row of b once, left to right, dealing 2-vector pieces
+            // to the panels: reading a panel at a time would stride by ldb and thrash the cache sets and TLB.
+            int fullColumns = nc / nr * nr;
+            for (int p = 0; p < kc; p++)
+            {
+                T* s = b + ((long)(pc + p) * ldb) + jc;
+                T* d = dst + (p * nr);
+                for (int jr = 0; jr < fullColumns; jr += nr)
+                {
+                    Vector256.Store(Vector256.Load(s + jr), d + ((long)jr * kc));
+                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)jr * kc) + width);
+                }
+
+                if (fullColumns < nc)
+                {
+                    T* edge = d + ((long)fullColumns * kc);
+                    int j = 0;
+                    for (; j < nc - fullColumns; j++)
+                    {
+                        edge[j] = s[fullColumns + j];
+                    }
+
+                    for (; j < nr; j++)
+                    {
+                        edge[j] = T.Zero;
+                    }
+                }
+            }
+
+            return;
+        }
+
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
             T* panel = dst + ((long)jr * kc);
-            if (transB == Transpose.No)
-            {
-                // op(B)[p, j] = b[p * ldb + j]: a full panel row is two vector copies.
-                T* src = b + ((long)pc * ldb) + jc + jr;
-                if (cols == nr)
-                {
-                    for (int p = 0; p < kc; p++)
-                    {
-                        T* s = src + ((long)p * ldb);
-                        T* d = panel + (p * nr);
-                        Vector256.Store(Vector256.Load(s), d);
-                        Vector256.Store(Vector256.Load(s + width), d + width);
-                    }
-                }
-                else
-                {
-                    for (int p = 0; p < kc; p++)
-                    {
-                        T* s = src + ((long)p * ldb);
-                        T* d = panel + (p * nr);
-                        int j = 0;
-                        for (; j < cols; j++)
-                        {
-                            d[j] = s[j];
-                        }
 
-                        for (; j < nr; j++)
-                        {
-                            d[j] = T.Zero;
-                        }
-                    }
+            // op(B)[p, j] = b[j * ldb + p]: each column of op(B) is a contiguous row of b.
+            int p0 = 0;
+            if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
+            {
+                p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
+            }
+
+            for (int j = 0; j < cols; j++)
+            {
+                T* s = b + ((long)(jc + jr + j) * ldb) + pc;
+                for (int p = p0; p < kc; p++)
+                {
+                    panel[(p * nr) + j] = s[p];
                 }
             }
-            else
+
+            for (int j = cols; j < nr; j++)
             {
-                // op(B)[p, j] = b[j * ldb + p]: each column of op(B) is a contiguous row of b.
-                int p0 = 0;
-                if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
+                for (int p = 0; p < kc; p++)
                 {
-                    p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
-                }
-
-                for (int j = 0; j < cols; j++)
-                {
-                    T* s = b + ((long)(jc + jr + j) * ldb) + pc;
-                    for (int p = p0; p < kc; p++)
-                    {
-                        panel[(p * nr) + j] = s[p];
-                    }
-                }
-
-                for (int j = cols; j < nr; j++)
-                {
-                    for (int p = 0; p < kc; p++)
-                    {
-                        panel[(p * nr) + j] = T.Zero;
-                    }
+                    panel[(p * nr) + j] = T.Zero;
                 }
             }
         }
@@ -308,11 +307,100 @@ internal static unsafe class VectorGemm
         Vector256<T> c40 = Vector256<T>.Zero, c41 = Vector256<T>.Zero;
         Vector256<T> c50 = Vector256<T>.Zero, c51 = Vector256<T>.Zero;
 
-        for (int p = 0; p < kc; p++)
+        // Unrolled by four steps of k: fewer loop-control uops per FMA keeps the front end ahead of the two FMA ports.
+        Vector256<T> b0, b1, ai;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
         {
-            Vector256<T> b0 = Vector256.Load(b);
-            Vector256<T> b1 = Vector256.Load(b + width);
-            Vector256<T> ai = Vector256.Create(a[0]);
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[4]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[5]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + nr);
+            b1 = Vector256.Load(b + nr + width);
+            ai = Vector256.Create(a[6]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[7]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[8]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[9]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[10]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[11]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + (2 * nr));
+            b1 = Vector256.Load(b + (2 * nr) + width);
+            ai = Vector256.Create(a[12]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[13]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[14]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[15]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[16]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[17]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + (3 * nr));
+            b1 = Vector256.Load(b + (3 * nr) + width);
+            ai = Vector256.Create(a[18]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[19]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[20]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[21]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[22]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[23]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            a += 4 * MicroRows;
+            b += 4 * nr;
+        }
+
+        for (; p < kc; p++)
+        {
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
             c00 = MultiplyAdd(ai, b0, c00);
             c01 = MultiplyAdd(ai, b1, c01);
             ai = Vector256.Create(a[1]);
