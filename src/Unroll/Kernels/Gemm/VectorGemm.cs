@@ -13,7 +13,7 @@ namespace Unroll.Kernels.Gemm;
 /// <remarks>
 /// The micro-kernel keeps an <see cref="MicroRows"/> x (2 vectors) block of C in 12 YMM
 /// accumulators: 6 x 16 floats or 6 x 8 doubles. Per step of k it loads two vectors of the packed B
-/// panel, broadcasts six elements of the packed A panel and issues 12 fused multiply-adds, so 14 of
+/// panel, broadcasts six elements of the packed A panel and issues 12 fused multiply-adds, so 15 of
 /// the 16 YMM registers hold live values and the loop is FMA-bound rather than load-bound.
 /// Packing turns all four op(A)/op(B) combinations into the same contiguous panels, so the
 /// transposes are only ever read in place, one small panel at a time. Partial panels are zero-padded
