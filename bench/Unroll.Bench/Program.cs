@@ -34,6 +34,11 @@ internal static class Program
         {
             return Fail(e.Message);
         }
+        catch (UnrollException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
     }
 
     private static int Fail(string message)
@@ -91,10 +96,11 @@ internal static class GemmBenchmark
             variants.AddRange(Enum.GetValues<GemmVariant>());
         }
 
+        // Read first: a bad UNROLL_GEMM fails here, before any output.
+        GemmVariant saved = Gemm.Variant;
         Console.WriteLine("# GEMM, float, one thread. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
         Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up.");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"best_ms",10} {"GFLOP/s",8}"));
-        GemmVariant saved = Gemm.Variant;
         try
         {
             foreach (GemmVariant variant in variants)
