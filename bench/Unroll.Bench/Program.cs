@@ -1,1 +1,165 @@
-namespace Unroll.Bench; internal static class Program { private static int Main() => 0; }
+using System.Diagnostics;
+using System.Globalization;
+using Unroll.Kernels.Gemm;
+
+namespace Unroll.Bench;
+
+/// <summary>Command-line benchmarks: <c>dotnet run -c Release --project bench/Unroll.Bench -- SUITE [options]</c>.</summary>
+internal static class Program
+{
+    private const string Usage =
+        """
+        usage: Unroll.Bench SUITE [options]
+        suites:
+          gemm [--variant reference|vector]...   single-precision GEMM throughput (GFLOP/s) per variant and shape
+        """;
+
+    private static int Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.Write(Usage);
+            return 2;
+        }
+
+        try
+        {
+            return args[0] switch
+            {
+                "gemm" => GemmBenchmark.Run(args[1..]),
+                _ => Fail($"unknown suite '{args[0]}'"),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (UnrollException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        Console.Error.Write(Usage);
+        return 2;
+    }
+}
+
+/// <summary>Times <see cref="Gemm.Compute{T}"/> in float on the shapes the RNN engine cares about.</summary>
+internal static class GemmBenchmark
+{
+    /// <summary>One benchmarked product: C (m x n) = op(A) (m x k) * op(B) (k x n).</summary>
+    private sealed record Shape(string Name, Transpose TransA, Transpose TransB, int M, int N, int K);
+
+    private static readonly Shape[] Shapes =
+    [
+        new("square", Transpose.No, Transpose.No, 1024, 1024, 1024),
+
+        // One recurrent step: batch 32 rows times the stacked gate weights (k = H = 512, n = 4H = 2048),
+        // with the weights stored k x n (NN) or as the 4H x H matrix W_hh read transposed (NT).
+        new("rnn-step", Transpose.No, Transpose.No, 32, 2048, 512),
+        new("rnn-step", Transpose.No, Transpose.Yes, 32, 2048, 512),
+
+        // The hoisted input projection over all T*B = 2048 rows.
+        new("rnn-input", Transpose.No, Transpose.No, 2048, 2048, 512),
+
+        // dW_hh = dGates^T * H_prev with dGates stored (T*B) x 4H: m = 4H = 2048, n = H = 512, k = T*B = 64*32.
+        new("rnn-weight-grad", Transpose.Yes, Transpose.No, 2048, 512, 2048),
+    ];
+
+    public static int Run(string[] options)
+    {
+        var variants = new List<GemmVariant>();
+        for (int i = 0; i < options.Length; i++)
+        {
+            if (options[i] == "--variant" && i + 1 < options.Length)
+            {
+                variants.Add(options[++i].ToUpperInvariant() switch
+                {
+                    "REFERENCE" => GemmVariant.Reference,
+                    "VECTOR" => GemmVariant.Vector,
+                    _ => throw new ArgumentException($"--variant: expected 'reference' or 'vector', got '{options[i]}'"),
+                });
+            }
+            else
+            {
+                throw new ArgumentException($"gemm: unknown option '{options[i]}'");
+            }
+        }
+
+        if (variants.Count == 0)
+        {
+            variants.AddRange(Enum.GetValues<GemmVariant>());
+        }
+
+        // Read first: a bad UNROLL_GEMM fails here, before any output.
+        GemmVariant saved = Gemm.Variant;
+        Console.WriteLine("# GEMM, float, one thread. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
+        Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up.");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"best_ms",10} {"GFLOP/s",8}"));
+        try
+        {
+            foreach (GemmVariant variant in variants)
+            {
+                Gemm.Variant = variant;
+                foreach (Shape shape in Shapes)
+                {
+                    double seconds = BestTime(shape);
+                    double gflops = 2.0 * shape.M * shape.N * shape.K / seconds / 1e9;
+                    string layout = $"{Letter(shape.TransA)}{Letter(shape.TransB)}";
+                    Console.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {seconds * 1e3,10:F3} {gflops,8:F1}"));
+                }
+            }
+        }
+        finally
+        {
+            Gemm.Variant = saved;
+        }
+
+        return 0;
+    }
+
+    private static char Letter(Transpose t) => t == Transpose.No ? 'N' : 'T';
+
+    /// <summary>Best wall time of one product, after one warm-up call, over at least 5 runs and at least 1 second.</summary>
+    private static double BestTime(Shape shape)
+    {
+        var (aRows, aCols) = shape.TransA == Transpose.No ? (shape.M, shape.K) : (shape.K, shape.M);
+        var (bRows, bCols) = shape.TransB == Transpose.No ? (shape.K, shape.N) : (shape.N, shape.K);
+        var random = new Random(1);
+        float[] a = RandomArray(random, aRows * aCols);
+        float[] b = RandomArray(random, bRows * bCols);
+        float[] c = new float[shape.M * shape.N];
+
+        void Once() => Gemm.Compute(shape.TransA, shape.TransB, shape.M, shape.N, shape.K, 1f, a, aCols, b, bCols, 0f, c, shape.N);
+
+        Once();
+        double best = double.MaxValue;
+        var total = Stopwatch.StartNew();
+        for (int run = 0; run < 5 || total.Elapsed.TotalSeconds < 1; run++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            Once();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+
+        return best;
+    }
+
+    private static float[] RandomArray(Random random, int length)
+    {
+        var values = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            values[i] = (float)((random.NextDouble() * 2) - 1);
+        }
+
+        return values;
+    }
+}

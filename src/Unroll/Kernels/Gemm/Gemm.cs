@@ -39,8 +39,19 @@ public static class Gemm
     /// <summary>The name of the environment variable that forces a variant.</summary>
     public const string VariantEnvironmentVariable = "UNROLL_GEMM";
 
+    private static GemmVariant? variant;
+
     /// <summary>The variant used by <see cref="Compute{T}"/>; settable so tests can exercise each one.</summary>
-    public static GemmVariant Variant { get; set; } = ChooseVariant();
+    /// <remarks>
+    /// Chosen on first use rather than in a static initialiser, so a bad <c>UNROLL_GEMM</c> surfaces as an
+    /// <see cref="UnrollException"/> from the first call instead of a TypeInitializationException.
+    /// </remarks>
+    /// <exception cref="UnrollException"><c>UNROLL_GEMM</c> is set to something other than a variant name.</exception>
+    public static GemmVariant Variant
+    {
+        get => variant ??= ChooseVariant();
+        set => variant = value;
+    }
 
     /// <summary>Computes <c>C = alpha * op(A) * op(B) + beta * C</c> with the current <see cref="Variant"/>.</summary>
     /// <exception cref="ArgumentException">A dimension is negative, a leading dimension is too small, or a buffer is too short.</exception>

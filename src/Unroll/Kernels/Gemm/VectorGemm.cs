@@ -1,14 +1,576 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Unroll.Kernels.Gemm;
 
-/// <summary>SIMD GEMM. Placeholder that defers to the reference until the vector kernel lands.</summary>
-internal static class VectorGemm
+/// <summary>
+/// Single-threaded SIMD GEMM for float and double, blocked in the GotoBLAS/BLIS way:
+/// loops over NC columns of C, KC steps of k (B packed), MC rows (A packed), then NR x MR
+/// micro-tiles computed by a register-blocked micro-kernel.
+/// </summary>
+/// <remarks>
+/// The micro-kernel keeps an <see cref="MicroRows"/> x (2 vectors) block of C in 12 YMM
+/// accumulators: 6 x 16 floats or 6 x 8 doubles. Per step of k it loads two vectors of the packed B
+/// panel, broadcasts six elements of the packed A panel and issues 12 fused multiply-adds, so 15 of
+/// the 16 YMM registers hold live values and the loop is FMA-bound rather than load-bound.
+/// Packing turns all four op(A)/op(B) combinations into the same contiguous panels, so the
+/// transposes are only ever read in place, one small panel at a time. Partial panels are zero-padded
+/// and their tiles go through a scratch tile, so any m, n, k and leading dimension is handled.
+/// Types other than float and double defer to <see cref="ReferenceGemm"/>.
+/// </remarks>
+internal static unsafe class VectorGemm
 {
+    /// <summary>Rows of C per micro-tile (MR).</summary>
+    internal const int MicroRows = 6;
+
+    /// <summary>Depth of one packed block (KC): a 6 x 256 float A panel (6 KB) plus a 256 x 16 B panel (16 KB) fit in L1.</summary>
+    internal const int DepthBlock = 256;
+
+    /// <summary>Rows of A packed at once (MC), in bytes of one row of the block: MC x KC stays in L2.</summary>
+    private const int RowBlockBytes = 144 * sizeof(float);
+
+    /// <summary>Columns of B packed at once (NC): KC x NC floats (4 MB) stay in L3.</summary>
+    private const int ColumnBlockBytes = 4096 * sizeof(float);
+
     public static void Compute<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => ReferenceGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+        {
+            ReferenceGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        fixed (T* pa = a)
+        fixed (T* pb = b)
+        fixed (T* pc = c)
+        {
+            if (k == 0 || alpha == T.Zero)
+            {
+                // BLAS quick return: op(A) * op(B) contributes nothing, so C = beta * C.
+                ScaleC(m, n, beta, pc, ldc);
+                return;
+            }
+
+            Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+        }
+    }
+
+    private static int MicroColumns<T>() => 2 * Vector256<T>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Blocked<T>(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = MicroColumns<T>();
+        int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
+        int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
+        int kcMax = Math.Min(DepthBlock, k);
+
+        int mcAlloc = Math.Min(mcMax, RoundUp(m, MicroRows));
+        int ncAlloc = Math.Min(ncMax, RoundUp(n, nr));
+        T* packedA = PackBuffers<T>.A(mcAlloc * kcMax);
+        T* packedB = PackBuffers<T>.B(ncAlloc * kcMax);
+
+        for (int jc = 0; jc < n; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n - jc);
+            for (int pcol = 0; pcol < k; pcol += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pcol);
+
+                // The first k-block applies the caller's beta; later blocks accumulate onto it.
+                T betaBlock = pcol == 0 ? beta : T.One;
+                PackB(transB, b, ldb, pcol, jc, kc, nc, packedB);
+
+                for (int ic = 0; ic < m; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, m - ic);
+                    PackA(transA, a, lda, ic, pcol, mc, kc, packedA);
+
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int cols = Math.Min(nr, nc - jr);
+                        T* bPanel = packedB + ((long)jr * kc);
+                        for (int ir = 0; ir < mc; ir += MicroRows)
+                        {
+                            int rows = Math.Min(MicroRows, mc - ir);
+                            T* aPanel = packedA + ((long)ir * kc);
+                            T* cTile = c + ((long)(ic + ir) * ldc) + jc + jr;
+                            MicroKernel(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, rows, cols);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>
+    /// Packs the mc x kc block of op(A) starting at (ic, pc) into panels of MR rows:
+    /// panel r holds, for each p, the MR values op(A)[ic + r*MR + i, pc + p] contiguously; missing rows are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA<T>(Transpose transA, T* a, int lda, int ic, int pc, int mc, int kc, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int ir = 0; ir < mc; ir += MicroRows)
+        {
+            int rows = Math.Min(MicroRows, mc - ir);
+            T* panel = dst + ((long)ir * kc);
+            if (transA == Transpose.No)
+            {
+                // op(A)[i, p] = a[i * lda + p]: each row is contiguous in p; scatter it with stride MR.
+                for (int i = 0; i < rows; i++)
+                {
+                    T* src = a + ((long)(ic + ir + i) * lda) + pc;
+                    for (int p = 0; p < kc; p++)
+                    {
+                        panel[(p * MicroRows) + i] = src[p];
+                    }
+                }
+            }
+            else
+            {
+                // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous.
+                for (int p = 0; p < kc; p++)
+                {
+                    T* src = a + ((long)(pc + p) * lda) + ic + ir;
+                    T* d = panel + (p * MicroRows);
+                    for (int i = 0; i < rows; i++)
+                    {
+                        d[i] = src[i];
+                    }
+                }
+            }
+
+            for (int i = rows; i < MicroRows; i++)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    panel[(p * MicroRows) + i] = T.Zero;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs the kc x nc block of op(B) starting at (pc, jc) into panels of NR columns:
+    /// panel s holds, for each p, the NR values op(B)[pc + p, jc + s*NR + j] contiguously; missing columns are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB<T>(Transpose transB, T* b, int ldb, int pc, int jc, int kc, int nc, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = MicroColumns<T>();
+        int width = Vector256<T>.Count;
+        if (transB == Transpose.No)
+        {
+            // op(B)[p, j] = b[p * ldb + j]. Walk each row of b once, left to right, dealing 2-vector pieces
+            // to the panels: reading a panel at a time would stride by ldb and thrash the cache sets and TLB.
+            int fullColumns = nc / nr * nr;
+            for (int p = 0; p < kc; p++)
+            {
+                T* s = b + ((long)(pc + p) * ldb) + jc;
+                T* d = dst + (p * nr);
+                for (int jr = 0; jr < fullColumns; jr += nr)
+                {
+                    Vector256.Store(Vector256.Load(s + jr), d + ((long)jr * kc));
+                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)jr * kc) + width);
+                }
+
+                if (fullColumns < nc)
+                {
+                    T* edge = d + ((long)fullColumns * kc);
+                    int j = 0;
+                    for (; j < nc - fullColumns; j++)
+                    {
+                        edge[j] = s[fullColumns + j];
+                    }
+
+                    for (; j < nr; j++)
+                    {
+                        edge[j] = T.Zero;
+                    }
+                }
+            }
+
+            return;
+        }
+
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            T* panel = dst + ((long)jr * kc);
+
+            // op(B)[p, j] = b[j * ldb + p]: each column of op(B) is a contiguous row of b.
+            int p0 = 0;
+            if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
+            {
+                p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
+            }
+
+            for (int j = 0; j < cols; j++)
+            {
+                T* s = b + ((long)(jc + jr + j) * ldb) + pc;
+                for (int p = p0; p < kc; p++)
+                {
+                    panel[(p * nr) + j] = s[p];
+                }
+            }
+
+            for (int j = cols; j < nr; j++)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    panel[(p * nr) + j] = T.Zero;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs a full 16-column float panel of op(B) = b^T in 8 x 8 blocks transposed in registers
+    /// (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// </summary>
+    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel)
+    {
+        int p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            for (int half = 0; half < 2; half++)
+            {
+                float* s = src + ((long)half * 8 * ldb) + p;
+                Vector256<float> r0 = Avx.LoadVector256(s);
+                Vector256<float> r1 = Avx.LoadVector256(s + ldb);
+                Vector256<float> r2 = Avx.LoadVector256(s + (2L * ldb));
+                Vector256<float> r3 = Avx.LoadVector256(s + (3L * ldb));
+                Vector256<float> r4 = Avx.LoadVector256(s + (4L * ldb));
+                Vector256<float> r5 = Avx.LoadVector256(s + (5L * ldb));
+                Vector256<float> r6 = Avx.LoadVector256(s + (6L * ldb));
+                Vector256<float> r7 = Avx.LoadVector256(s + (7L * ldb));
+
+                // Pairs of rows interleaved: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], ...
+                Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+                Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+
+                // Groups of four rows: u0 = r0..r3 at p+0 | at p+4, u1 at p+1 | p+5, ...
+                Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+                Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+                Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+                Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+                float* d = panel + ((long)p * 16) + (half * 8);
+                Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+                Avx.Store(d + 16, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + 32, Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + 48, Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + 64, Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + 80, Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + 96, Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + 112, Avx.Permute2x128(u3, u7, 0x31));
+            }
+        }
+
+        return p;
+    }
+
+    /// <summary>
+    /// C[0..rows, 0..cols] = alpha * (A panel x B panel) + beta * C, where the panels are MR x kc and kc x NR.
+    /// The full MR x NR product is always computed (padding is zero); only rows x cols of C is touched.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Vector256<T>.Count;
+        int nr = 2 * width;
+        Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
+        Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
+        Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
+        Vector256<T> c30 = Vector256<T>.Zero, c31 = Vector256<T>.Zero;
+        Vector256<T> c40 = Vector256<T>.Zero, c41 = Vector256<T>.Zero;
+        Vector256<T> c50 = Vector256<T>.Zero, c51 = Vector256<T>.Zero;
+
+        // Unrolled by four steps of k: fewer loop-control uops per FMA keeps the front end ahead of the two FMA ports.
+        Vector256<T> b0, b1, ai;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[4]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[5]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + nr);
+            b1 = Vector256.Load(b + nr + width);
+            ai = Vector256.Create(a[6]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[7]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[8]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[9]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[10]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[11]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + (2 * nr));
+            b1 = Vector256.Load(b + (2 * nr) + width);
+            ai = Vector256.Create(a[12]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[13]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[14]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[15]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[16]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[17]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            b0 = Vector256.Load(b + (3 * nr));
+            b1 = Vector256.Load(b + (3 * nr) + width);
+            ai = Vector256.Create(a[18]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[19]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[20]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[21]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[22]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[23]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            a += 4 * MicroRows;
+            b += 4 * nr;
+        }
+
+        for (; p < kc; p++)
+        {
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[4]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[5]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            a += MicroRows;
+            b += nr;
+        }
+
+        if (rows == MicroRows && cols == nr)
+        {
+            Vector256<T> alphaV = Vector256.Create(alpha);
+            StoreRow(c, width, c00, c01, alphaV, beta);
+            StoreRow(c + ldc, width, c10, c11, alphaV, beta);
+            StoreRow(c + (2 * (long)ldc), width, c20, c21, alphaV, beta);
+            StoreRow(c + (3 * (long)ldc), width, c30, c31, alphaV, beta);
+            StoreRow(c + (4 * (long)ldc), width, c40, c41, alphaV, beta);
+            StoreRow(c + (5 * (long)ldc), width, c50, c51, alphaV, beta);
+            return;
+        }
+
+        StoreEdge(c, ldc, alpha, beta, rows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>Writes the rows x cols corner of a partial tile; kept out of line so the stack tile costs full tiles nothing.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StoreEdge<T>(
+        T* c, int ldc, T alpha, T beta, int rows, int cols,
+        Vector256<T> c00, Vector256<T> c01, Vector256<T> c10, Vector256<T> c11, Vector256<T> c20, Vector256<T> c21,
+        Vector256<T> c30, Vector256<T> c31, Vector256<T> c40, Vector256<T> c41, Vector256<T> c50, Vector256<T> c51)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Vector256<T>.Count;
+        int nr = 2 * width;
+        T* tile = stackalloc T[MicroRows * 2 * Vector256<float>.Count];
+        Vector256.Store(c00, tile);
+        Vector256.Store(c01, tile + width);
+        Vector256.Store(c10, tile + nr);
+        Vector256.Store(c11, tile + nr + width);
+        Vector256.Store(c20, tile + (2 * nr));
+        Vector256.Store(c21, tile + (2 * nr) + width);
+        Vector256.Store(c30, tile + (3 * nr));
+        Vector256.Store(c31, tile + (3 * nr) + width);
+        Vector256.Store(c40, tile + (4 * nr));
+        Vector256.Store(c41, tile + (4 * nr) + width);
+        Vector256.Store(c50, tile + (5 * nr));
+        Vector256.Store(c51, tile + (5 * nr) + width);
+        for (int i = 0; i < rows; i++)
+        {
+            T* cRow = c + ((long)i * ldc);
+            T* tRow = tile + (i * nr);
+            for (int j = 0; j < cols; j++)
+            {
+                // beta = 0 overwrites: C may hold NaN and must not leak through 0 * NaN.
+                cRow[j] = beta == T.Zero ? alpha * tRow[j] : (alpha * tRow[j]) + (beta * cRow[j]);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<T>(T* c, int width, Vector256<T> acc0, Vector256<T> acc1, Vector256<T> alphaV, T beta)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (beta == T.Zero)
+        {
+            Vector256.Store(acc0 * alphaV, c);
+            Vector256.Store(acc1 * alphaV, c + width);
+        }
+        else if (beta == T.One)
+        {
+            Vector256.Store(MultiplyAdd(acc0, alphaV, Vector256.Load(c)), c);
+            Vector256.Store(MultiplyAdd(acc1, alphaV, Vector256.Load(c + width)), c + width);
+        }
+        else
+        {
+            Vector256<T> betaV = Vector256.Create(beta);
+            Vector256.Store(MultiplyAdd(acc0, alphaV, Vector256.Load(c) * betaV), c);
+            Vector256.Store(MultiplyAdd(acc1, alphaV, Vector256.Load(c + width) * betaV), c + width);
+        }
+    }
+
+    /// <summary>x * y + z, fused when the CPU has FMA (the JIT removes the type tests per instantiation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> MultiplyAdd<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Fma.IsSupported)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                return Fma.MultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
+            }
+
+            if (typeof(T) == typeof(double))
+            {
+                return Fma.MultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
+            }
+        }
+
+        return (x * y) + z;
+    }
+
+    /// <summary>C = beta * C over m x n; beta = 0 writes zeros without reading C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleC<T>(int m, int n, T beta, T* c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (beta == T.One)
+        {
+            return;
+        }
+
+        for (int i = 0; i < m; i++)
+        {
+            T* row = c + ((long)i * ldc);
+            if (beta == T.Zero)
+            {
+                new Span<T>(row, n).Clear();
+            }
+            else
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    row[j] *= beta;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Per-thread packing buffers, pinned and aligned to 64 bytes, grown on demand and reused so a
+    /// GEMM call allocates nothing in the steady state.
+    /// </summary>
+    private static class PackBuffers<T>
+        where T : unmanaged
+    {
+        [ThreadStatic]
+        private static T[]? packedA;
+
+        [ThreadStatic]
+        private static T[]? packedB;
+
+        public static T* A(int length) => Aligned(ref packedA, length);
+
+        public static T* B(int length) => Aligned(ref packedB, length);
+
+        private static T* Aligned(ref T[]? buffer, int length)
+        {
+            int slack = 64 / sizeof(T);
+            if (buffer is null || buffer.Length < length + slack)
+            {
+                buffer = GC.AllocateUninitializedArray<T>(length + slack, pinned: true);
+            }
+
+            // The array lives on the pinned object heap, so its address is stable for the thread's lifetime.
+            nuint address = (nuint)Unsafe.AsPointer(ref buffer[0]);
+            nuint aligned = (address + 63) & ~(nuint)63;
+            return (T*)aligned;
+        }
+    }
 }

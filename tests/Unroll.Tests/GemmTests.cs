@@ -1,0 +1,255 @@
+using System.Numerics;
+using Unroll.Kernels.Gemm;
+
+namespace Unroll.Tests;
+
+/// <summary>Tests that set <see cref="Gemm.Variant"/> (process-wide state) run in this collection, one at a time.</summary>
+[CollectionDefinition("Gemm", DisableParallelization = true)]
+public sealed class GemmCollection
+{
+}
+
+[Collection("Gemm")]
+public sealed class GemmTests
+{
+    private static readonly int[] Dimensions = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 65];
+
+    public static TheoryData<GemmVariant> Variants() => new(Enum.GetValues<GemmVariant>());
+
+    /// <summary>
+    /// Shapes: a seeded sample of the odd small sizes, every zero dimension, and a few that cross the
+    /// vector kernel's block boundaries (k past one 256-deep block, m past one row block, n past one column block).
+    /// </summary>
+    private static List<(int M, int N, int K)> Shapes()
+    {
+        var random = new Random(12345);
+        var shapes = new List<(int, int, int)>
+        {
+            (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0), (1, 1, 1), (2, 3, 2), (6, 16, 1), (6, 8, 4),
+            (65, 65, 65), (37, 129, 70), (12, 33, 300), (151, 17, 9), (2, 4113, 3),
+        };
+        for (int i = 0; i < 30; i++)
+        {
+            shapes.Add((Dimensions[random.Next(Dimensions.Length)], Dimensions[random.Next(Dimensions.Length)], Dimensions[random.Next(Dimensions.Length)]));
+        }
+
+        return shapes;
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void FloatMatchesIndependentProductOnAllShapes(GemmVariant variant) => CheckAllShapes<float>(variant);
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void DoubleMatchesIndependentProductOnAllShapes(GemmVariant variant) => CheckAllShapes<double>(variant);
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void HandComputedTwoByThreeByTwoInEveryLayout(GemmVariant variant)
+    {
+        // op(A) = [[1, 2], [3, 4]], op(B) = [[5, 6, 7], [8, 9, 10]]:
+        // op(A) op(B) = [[1*5+2*8, 1*6+2*9, 1*7+2*10], [3*5+4*8, 3*6+4*9, 3*7+4*10]] = [[21, 24, 27], [47, 54, 61]].
+        // With alpha = 2, beta = 0.5 and C = [[1, 2, 3], [4, 5, 6]]: 2 * AB + 0.5 * C.
+        double[] expected = [42.5, 49, 55.5, 96, 110.5, 125];
+        double[] aRowMajor = [1, 2, 3, 4];
+        double[] aTransposed = [1, 3, 2, 4];
+        double[] bRowMajor = [5, 6, 7, 8, 9, 10];
+        double[] bTransposed = [5, 8, 6, 9, 7, 10];
+        foreach (Transpose transA in Enum.GetValues<Transpose>())
+        {
+            foreach (Transpose transB in Enum.GetValues<Transpose>())
+            {
+                double[] c = [1, 2, 3, 4, 5, 6];
+                WithVariant(variant, () => Gemm.Compute(
+                    transA, transB, 2, 3, 2, 2.0,
+                    transA == Transpose.No ? aRowMajor : aTransposed, 2,
+                    transB == Transpose.No ? bRowMajor : bTransposed, transB == Transpose.No ? 3 : 2,
+                    0.5, c, 3));
+                Assert.Equal(expected, c);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void BetaZeroIgnoresNaNAndAlphaZeroScalesC(GemmVariant variant)
+    {
+        float[] a = [1, 2, 3, 4];
+        float[] b = [1, 0, 0, 1];
+        float[] c = [float.NaN, float.NaN, float.PositiveInfinity, float.NaN];
+        WithVariant(variant, () => Gemm.Compute(Transpose.No, Transpose.No, 2, 2, 2, 1f, a, 2, b, 2, 0f, c, 2));
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, c);
+
+        float[] d = [1, 2, 3, 4];
+        WithVariant(variant, () => Gemm.Compute(Transpose.No, Transpose.No, 2, 2, 2, 0f, a, 2, b, 2, 3f, d, 2));
+        Assert.Equal(new float[] { 3, 6, 9, 12 }, d);
+    }
+
+    [Fact]
+    public void RejectsNegativeDimensions()
+    {
+        float[] buffer = new float[64];
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, -1, 2, 2, 1f, buffer, 2, buffer, 2, 0f, buffer, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, 2, -1, 2, 1f, buffer, 2, buffer, 2, 0f, buffer, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, 2, 2, -1, 1f, buffer, 2, buffer, 2, 0f, buffer, 2));
+    }
+
+    [Theory]
+    [InlineData(Transpose.No, Transpose.No, 2, 4, 4)]
+    [InlineData(Transpose.Yes, Transpose.No, 1, 4, 4)]
+    [InlineData(Transpose.No, Transpose.No, 3, 3, 4)]
+    [InlineData(Transpose.No, Transpose.Yes, 3, 2, 4)]
+    [InlineData(Transpose.No, Transpose.No, 3, 4, 3)]
+    public void RejectsLeadingDimensionSmallerThanARow(Transpose transA, Transpose transB, int lda, int ldb, int ldc)
+    {
+        // m = 2, n = 4, k = 3: A is 2 x 3 (or 3 x 2), B is 3 x 4 (or 4 x 3), C is 2 x 4.
+        float[] buffer = new float[64];
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(transA, transB, 2, 4, 3, 1f, buffer, lda, buffer, ldb, 0f, buffer, ldc));
+    }
+
+    [Fact]
+    public void RejectsShortBuffers()
+    {
+        // m = 2, n = 4, k = 3 with lda = 5, ldb = 4, ldc = 6: A needs 5 + 3 = 8, B needs 2*4 + 4 = 12, C needs 6 + 4 = 10.
+        float[] big = new float[64];
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, 2, 4, 3, 1f, new float[7], 5, big, 4, 0f, big, 6));
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, 2, 4, 3, 1f, big, 5, new float[11], 4, 0f, big, 6));
+        Assert.Throws<ArgumentException>(() => Gemm.Compute(Transpose.No, Transpose.No, 2, 4, 3, 1f, big, 5, big, 4, 0f, new float[9], 6));
+
+        // The exact lengths are accepted.
+        Gemm.Compute(Transpose.No, Transpose.No, 2, 4, 3, 1f, new float[8], 5, new float[12], 4, 0f, new float[10], 6);
+    }
+
+    private static void CheckAllShapes<T>(GemmVariant variant)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new Random(2024);
+        int caseIndex = 0;
+        foreach (var (m, n, k) in Shapes())
+        {
+            foreach (Transpose transA in Enum.GetValues<Transpose>())
+            {
+                foreach (Transpose transB in Enum.GetValues<Transpose>())
+                {
+                    foreach (double alpha in new[] { 1, -0.5, 0 })
+                    {
+                        foreach (double beta in new[] { 0, 1, 0.3 })
+                        {
+                            // Rotate padding of each leading dimension through 0, 1 and 3 extra elements.
+                            int padA = new[] { 0, 1, 3 }[caseIndex % 3];
+                            int padB = new[] { 3, 0, 1 }[(caseIndex / 3) % 3];
+                            int padC = new[] { 1, 3, 0 }[(caseIndex / 9) % 3];
+                            CheckCase<T>(variant, random, transA, transB, m, n, k, alpha, beta, padA, padB, padC);
+                            caseIndex++;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs one GEMM through <see cref="Gemm.Compute{T}"/> and compares with a product computed here in double.
+    /// Operands sit inside NaN-filled buffers (leading-dimension padding and guards on both ends), so any read
+    /// of an element outside op(A), op(B) or C would poison a result, and any write outside C is detected.
+    /// </summary>
+    private static void CheckCase<T>(
+        GemmVariant variant, Random random, Transpose transA, Transpose transB,
+        int m, int n, int k, double alpha, double beta, int padA, int padB, int padC)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int Guard = 8;
+        var (aRows, aCols) = transA == Transpose.No ? (m, k) : (k, m);
+        var (bRows, bCols) = transB == Transpose.No ? (k, n) : (n, k);
+        int lda = Math.Max(1, aCols) + padA;
+        int ldb = Math.Max(1, bCols) + padB;
+        int ldc = Math.Max(1, n) + padC;
+        T[] a = NaNFilledOperand<T>(random, aRows, aCols, lda, Guard);
+        T[] b = NaNFilledOperand<T>(random, bRows, bCols, ldb, Guard);
+        T[] c = NaNFilledOperand<T>(random, m, n, ldc, Guard);
+        if (beta == 0 && n > 0)
+        {
+            // beta = 0 must overwrite C without reading it.
+            for (int i = 0; i < m; i++)
+            {
+                c.AsSpan(Guard + (i * ldc), n).Fill(T.NaN);
+            }
+        }
+
+        T[] before = (T[])c.Clone();
+        double OpA(int i, int p) => double.CreateChecked(transA == Transpose.No ? a[Guard + (i * lda) + p] : a[Guard + (p * lda) + i]);
+        double OpB(int p, int j) => double.CreateChecked(transB == Transpose.No ? b[Guard + (p * ldb) + j] : b[Guard + (j * ldb) + p]);
+
+        WithVariant(variant, () => Gemm.Compute(
+            transA, transB, m, n, k, T.CreateChecked(alpha),
+            a.AsSpan(Guard, Needed(aRows, aCols, lda)), lda,
+            b.AsSpan(Guard, Needed(bRows, bCols, ldb)), ldb,
+            T.CreateChecked(beta), c.AsSpan(Guard, Needed(m, n, ldc)), ldc));
+
+        // Forward error bound of a k-term dot product, |fl(s) - s| <= k u sum |terms|, with slack for the final scaling.
+        double unitRoundoff = typeof(T) == typeof(float) ? Math.Pow(2, -24) : Math.Pow(2, -53);
+        string context = $"variant={variant} {typeof(T).Name} transA={transA} transB={transB} m={m} n={n} k={k} alpha={alpha} beta={beta} lda={lda} ldb={ldb} ldc={ldc}";
+        for (int index = 0; index < c.Length; index++)
+        {
+            int offset = index - Guard;
+            int row = offset >= 0 ? offset / ldc : -1;
+            int col = offset >= 0 ? offset % ldc : -1;
+            bool inside = offset >= 0 && row < m && col < n;
+            if (!inside)
+            {
+                Assert.True(T.IsNaN(c[index]), $"{context}: element {offset} outside C was written ({c[index]}).");
+                continue;
+            }
+
+            double sum = 0, magnitude = 0;
+            for (int p = 0; p < k; p++)
+            {
+                double term = OpA(row, p) * OpB(p, col);
+                sum += term;
+                magnitude += Math.Abs(term);
+            }
+
+            double oldC = double.CreateChecked(before[index]);
+            double expected = beta == 0 ? alpha * sum : (alpha * sum) + (beta * oldC);
+            double bound = 4 * unitRoundoff * (((k + 2) * Math.Abs(alpha) * magnitude) + (beta == 0 ? 0 : 2 * Math.Abs(beta * oldC)));
+            double actual = double.CreateChecked(c[index]);
+            Assert.True(
+                Math.Abs(actual - expected) <= bound,
+                $"{context}: C[{row},{col}] = {actual}, expected {expected} within {bound}.");
+        }
+    }
+
+    private static int Needed(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : ((rows - 1) * ld) + cols;
+
+    /// <summary>A buffer of NaN with <paramref name="guard"/> elements before and after, holding a rows x cols matrix of values in [-1, 1].</summary>
+    private static T[] NaNFilledOperand<T>(Random random, int rows, int cols, int ld, int guard)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var buffer = new T[Needed(rows, cols, ld) + (2 * guard)];
+        Array.Fill(buffer, T.NaN);
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                buffer[guard + (i * ld) + j] = T.CreateChecked((random.NextDouble() * 2) - 1);
+            }
+        }
+
+        return buffer;
+    }
+
+    private static void WithVariant(GemmVariant variant, Action action)
+    {
+        GemmVariant saved = Gemm.Variant;
+        try
+        {
+            Gemm.Variant = variant;
+            action();
+        }
+        finally
+        {
+            Gemm.Variant = saved;
+        }
+    }
+}
