@@ -19,8 +19,11 @@ internal static partial class CliApp
     public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
     {
         var console = new CliConsole(output, error, interactive);
-        var root = new RootCommand("Unroll: recurrent neural networks trained by exact backpropagation through time.")
+        // A plain command named "unroll" (not RootCommand, which takes the assembly's name) so help reads "unroll train ...".
+        var root = new Command("unroll", "Unroll: recurrent neural networks trained by exact backpropagation through time.")
         {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
             TrainCommand.Create(console),
             EvalCommand.Create(console),
             PredictCommand.Create(console),
