@@ -21,11 +21,12 @@ internal static class TrainCommand
         var defaults = new TrainingOptions();
         var task = new Argument<string>("task") { Description = "What to train on: oscillator (the damped, driven oscillator)", DefaultValueFactory = _ => "oscillator" };
         task.AcceptOnlyFromAmong("oscillator");
-        var hidden = Options.Make("--hidden", "Hidden units H", 32);
+        var hidden = Options.Make("--hidden", "Hidden units H", 64);
         var activation = Options.Make("--activation", "Recurrent non-linearity: tanh, sigmoid, relu or identity", "tanh");
         var optimizer = Options.Make("--optimizer", "Optimiser: sgd or adam", "adam");
         var learningRate = Options.Make("--lr", "Learning rate", defaults.LearningRate);
-        var clipNorm = Options.Optional<double>("--clip-norm", "Clip the global gradient norm to this value (if ||g|| >= eps then g <- eps g/||g||)");
+        var schedule = Options.Make("--lr-schedule", "Learning-rate schedule: constant, or cosine (annealed to 0 over the run)", "cosine");
+        var clipNorm = Options.Make("--clip-norm", "Clip the global gradient norm to this value (if ||g|| >= eps then g <- eps g/||g||); 0 turns it off", 1.0);
         var clipValue = Options.Optional<double>("--clip-value", "Clamp every gradient component to [-v, v]");
         var steps = Options.Optional<int>("--steps", $"Optimiser steps (minibatches); default {defaults.Steps}");
         var epochs = Options.Optional<int>("--epochs", "Passes over the training sequences (instead of --steps)");
@@ -40,7 +41,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, hidden, activation, optimizer, learningRate, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
+            task, hidden, activation, optimizer, learningRate, schedule, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
         };
         oscillator.AddTo(command);
 
@@ -77,7 +78,8 @@ internal static class TrainCommand
             {
                 Optimizer = Optimizers.Parse(parse.GetValue(optimizer)!),
                 LearningRate = parse.GetValue(learningRate),
-                ClipNorm = parse.GetValue(clipNorm),
+                Schedule = LearningRateSchedules.Parse(parse.GetValue(schedule)!),
+                ClipNorm = parse.GetValue(clipNorm) is var norm && norm == 0 ? null : norm,
                 ClipValue = parse.GetValue(clipValue),
                 Steps = epochCount is { } e ? e * batchesPerEpoch : stepCount ?? defaults.Steps,
                 BatchSize = batch,
@@ -174,7 +176,7 @@ internal static class TrainCommand
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [OscillatorDataDescription.MetadataKey] = new OscillatorDataDescription(dataOptions, seed).ToJson(),
-            ["unroll.training"] = JsonSerializer.Serialize(new { trainingOptions.Optimizer, trainingOptions.LearningRate, trainingOptions.ClipNorm, trainingOptions.ClipValue, trainingOptions.Steps, trainingOptions.BatchSize, trainingOptions.Seed, StepsTaken = history.Count }),
+            ["unroll.training"] = JsonSerializer.Serialize(new { trainingOptions.Optimizer, trainingOptions.LearningRate, trainingOptions.Schedule, trainingOptions.ClipNorm, trainingOptions.ClipValue, trainingOptions.Steps, trainingOptions.BatchSize, trainingOptions.Seed, StepsTaken = history.Count }),
         };
         string modelPath = Path.Combine(runDirectory, ModelFileName);
         Models.ModelFile.Save(modelPath, model, metadata);

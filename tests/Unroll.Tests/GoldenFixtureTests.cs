@@ -27,9 +27,9 @@ public class GoldenFixtureTests
     public static TheoryData<string> FileNames => new(GoldenFixture.AllFileNames);
 
     [Fact]
-    public void GoldenDirectoryHoldsExactlyTheKnownFixtures()
+    public void GoldenDirectoryHoldsExactlyTheKnownElmanFixtures()
     {
-        string[] present = Directory.GetFiles(GoldenFixture.Directory, "*.json")
+        string[] present = Directory.GetFiles(GoldenFixture.Directory, "elman_*.json")
             .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(GoldenFixture.AllFileNames.Order(StringComparer.Ordinal), present);
     }

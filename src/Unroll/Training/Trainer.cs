@@ -10,7 +10,10 @@ public sealed record TrainingOptions
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
 
     /// <summary>The learning rate, &gt; 0.</summary>
-    public double LearningRate { get; init; } = 0.005;
+    public double LearningRate { get; init; } = 0.01;
+
+    /// <summary>How the learning rate changes over the run.</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
 
     /// <summary>Clip the global gradient norm to this value when set (if ||g|| &gt;= eps, g &lt;- eps g/||g||).</summary>
     public double? ClipNorm { get; init; }
@@ -19,7 +22,7 @@ public sealed record TrainingOptions
     public double? ClipValue { get; init; }
 
     /// <summary>Optimiser steps (minibatches) to take.</summary>
-    public int Steps { get; init; } = 1500;
+    public int Steps { get; init; } = 4000;
 
     /// <summary>Sequences per minibatch.</summary>
     public int BatchSize { get; init; } = 32;
@@ -175,6 +178,7 @@ public sealed class Trainer
                 clipped |= GradientClipping.ClipByValue(gradients, limit);
             }
 
+            _optimizer.LearningRate = LearningRateSchedules.RateAt(_options.Schedule, _options.LearningRate, step, _options.Steps);
             _optimizer.Step(_model.Parameters.Values, gradients);
 
             double validationLoss = double.NaN;

@@ -1,0 +1,94 @@
+using Unroll.IO;
+using Unroll.Kernels;
+using Unroll.Models;
+
+namespace Unroll.Tests;
+
+public sealed class ModelFileTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "unroll-modelfile-" + Guid.NewGuid().ToString("N"));
+
+    public ModelFileTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public void RoundTripKeepsConfigWeightsAndMetadata()
+    {
+        var model = TrainerTests.NewModel(5, seed: 11);
+        string path = Path.Combine(_directory, "m.safetensors");
+        ModelFile.Save(path, model, new Dictionary<string, string> { ["note"] = "hello" });
+        var loaded = ModelFile.Load(path);
+        Assert.Equal(model.Config.ToJson(), loaded.Model.Config.ToJson());
+        Assert.Equal(model.Parameters.Values, loaded.Model.Parameters.Values);
+        Assert.Equal("hello", loaded.Metadata["note"]);
+        var file = SafeTensors.Read(path);
+        Assert.Equal(
+            ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0", "head.weight", "head.bias"],
+            file.Tensors.Select(t => t.Name));
+        Assert.Equal([5, 2], file.Get("rnn.weight_ih_l0").Shape);
+        Assert.All(file.Tensors, t => Assert.Equal(TensorDType.F32, t.DType));
+    }
+
+    [Fact]
+    public void CheckpointOfAnotherSizeIsRefusedWithBothShapes()
+    {
+        var model = TrainerTests.NewModel(5, seed: 11);
+        string path = Path.Combine(_directory, "m.safetensors");
+        ModelFile.Save(path, model);
+        // Claim a different hidden size in the metadata while keeping the H=5 tensors.
+        var file = SafeTensors.Read(path);
+        var metadata = new Dictionary<string, string>(file.Metadata)
+        {
+            [ModelFile.ConfigKey] = (model.Config with { HiddenSize = 7 }).ToJson(),
+        };
+        SafeTensors.Write(path, file.Tensors, metadata);
+        var error = Assert.Throws<UnrollException>(() => ModelFile.Load(path));
+        Assert.Contains("[7, 2]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("[5, 2]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PlainSafetensorsWithoutConfigIsRefused()
+    {
+        string path = Path.Combine(_directory, "plain.safetensors");
+        SafeTensors.Write(path, [new StoredTensor("weight", TensorDType.F32, [2], [1, 2])]);
+        var error = Assert.Throws<UnrollException>(() => ModelFile.Load(path));
+        Assert.Contains("unroll.config", error.Message, StringComparison.Ordinal);
+        Assert.Contains("weight", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MissingAndExtraTensorsAreRefused()
+    {
+        var model = TrainerTests.NewModel(3, seed: 1);
+        string path = Path.Combine(_directory, "m.safetensors");
+        ModelFile.Save(path, model);
+        var file = SafeTensors.Read(path);
+        SafeTensors.Write(path, file.Tensors.Where(t => t.Name != "head.bias").ToList(), file.Metadata);
+        Assert.Contains("head.bias", Assert.Throws<UnrollException>(() => ModelFile.Load(path)).Message, StringComparison.Ordinal);
+
+        SafeTensors.Write(path, [.. file.Tensors, new StoredTensor("rnn.weight_ih_l1", TensorDType.F32, [1], [0])], file.Metadata);
+        Assert.Contains("rnn.weight_ih_l1", Assert.Throws<UnrollException>(() => ModelFile.Load(path)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NonFiniteWeightIsRefused()
+    {
+        var model = TrainerTests.NewModel(3, seed: 1);
+        model.Parameters.Value("rnn.weight_hh_l0")[4] = float.NaN;
+        string path = Path.Combine(_directory, "m.safetensors");
+        ModelFile.Save(path, model);
+        var error = Assert.Throws<UnrollException>(() => ModelFile.Load(path));
+        Assert.Contains("rnn.weight_hh_l0", error.Message, StringComparison.Ordinal);
+        Assert.Contains("index 4", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConfigJsonNamesTheActivationInLowerCase()
+    {
+        var config = new ModelConfig { InputSize = 1, HiddenSize = 2, OutputSize = 1, Activation = Activation.Relu };
+        Assert.Contains("\"activation\":\"relu\"", config.ToJson(), StringComparison.Ordinal);
+        Assert.Equal(config.Activation, ModelConfig.FromJson(config.ToJson()).Activation);
+    }
+}
