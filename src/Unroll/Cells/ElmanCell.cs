@@ -1,6 +1,5 @@
 using System.Numerics;
 using Unroll.Kernels;
-using Unroll.Kernels.Gemm;
 
 namespace Unroll.Cells;
 
@@ -10,44 +9,59 @@ namespace Unroll.Cells;
 /// z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh      (W_ih: [H, I], W_hh: [H, H])
 /// h_t = f(z_t)                                        f in {tanh, sigmoid, relu, identity}
 /// </code>
-/// The input part <c>W_ih x_t + b_ih + b_hh</c> is computed for all steps at once before the
-/// time loop (one GEMM over T*B rows), so a step adds only the recurrent product and applies f.
-/// Rows are the batch: h is [B, H] row-major, so <c>W_hh h</c> per row is <c>h W_hh^T</c>.
+/// The recurrent layer computes <c>z_t</c> (the input part for all steps before the time loop,
+/// the recurrent product per step); the cell does the element-wise part for one step, and its
+/// backward. Rows are the batch; a row that is not active at this step (a padded step of a
+/// shorter sequence) keeps its state.
 /// </summary>
 public static class ElmanCell
 {
     /// <summary>
-    /// One forward step. On entry <paramref name="preactivationThenState"/> holds the input part
-    /// <c>W_ih x_t + b_ih + b_hh</c> ([B, H]); on exit it holds <c>h_t</c>.
+    /// forward: h_t = f(z_t). <paramref name="gates"/> holds z_t ([B, H]) on entry and h_t on exit;
+    /// h_t is also written to <paramref name="state"/>, and inactive rows copy <paramref name="previous"/>.
     /// </summary>
-    public static void Step<T>(
-        Activation activation, ReadOnlySpan<T> weightHh, int hidden, int batch,
-        ReadOnlySpan<T> previousState, Span<T> preactivationThenState)
+    public static void Forward<T>(
+        Activation activation, StepRows rows, int batch, int hidden,
+        Span<T> gates, ReadOnlySpan<T> previous, Span<T> state)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // z_t += h_{t-1} W_hh^T   ([B, H] x [H, H]^T)
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, hidden, hidden,
-            T.One, previousState, hidden, weightHh, hidden, T.One, preactivationThenState, hidden);
-
-        // h_t = f(z_t)
-        Activations.ApplyInPlace(activation, preactivationThenState);
+        Activations.ApplyInPlace(activation, gates[..(batch * hidden)]);
+        for (int b = 0; b < batch; b++)
+        {
+            var source = rows.IsActive(b) ? gates.Slice(b * hidden, hidden) : previous.Slice(b * hidden, hidden);
+            source.CopyTo(state.Slice(b * hidden, hidden));
+        }
     }
 
     /// <summary>
-    /// One backward step. On entry <paramref name="stateGradientThenPreactivationGradient"/> holds
-    /// the total dL/dh_t ([B, H]); on exit it holds dL/dz_t. dL/dh_{t-1} through this step,
-    /// <c>dz_t W_hh</c>, is added to <paramref name="previousStateGradient"/>.
+    /// backward of one step. <paramref name="stateGradient"/> is the total dL/dh_t ([B, H]).
+    /// Writes dL/dz_t to <paramref name="gateGradient"/> (zero for inactive rows) and the part of
+    /// dL/dh_{t-1} that does not go through W_hh to <paramref name="previousDirect"/> (dh_t itself for
+    /// inactive rows, whose state was carried; zero otherwise).
     /// </summary>
-    public static void StepBackward<T>(
-        Activation activation, ReadOnlySpan<T> weightHh, int hidden, int batch,
-        ReadOnlySpan<T> state, Span<T> stateGradientThenPreactivationGradient, Span<T> previousStateGradient)
+    public static void Backward<T>(
+        Activation activation, StepRows rows, int batch, int hidden,
+        ReadOnlySpan<T> gates, ReadOnlySpan<T> stateGradient, Span<T> gateGradient, Span<T> previousDirect)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // forward: h_t = f(z_t)  =>  dz_t = dh_t * f'(z_t), f' taken from the saved h_t
-        Activations.BackwardInPlace(activation, state, stateGradientThenPreactivationGradient);
-
-        // forward: z_t = ... + h_{t-1} W_hh^T  =>  dh_{t-1} += dz_t W_hh
-        Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, hidden,
-            T.One, stateGradientThenPreactivationGradient, hidden, weightHh, hidden, T.One, previousStateGradient, hidden);
+        for (int b = 0; b < batch; b++)
+        {
+            var dh = stateGradient.Slice(b * hidden, hidden);
+            var dz = gateGradient.Slice(b * hidden, hidden);
+            var direct = previousDirect.Slice(b * hidden, hidden);
+            if (rows.IsActive(b))
+            {
+                // forward: h_t = f(z_t)  =>  dz_t = dh_t * f'(z_t), f' from the saved h_t
+                dh.CopyTo(dz);
+                Activations.BackwardInPlace(activation, gates.Slice(b * hidden, hidden), dz);
+                direct.Clear();
+            }
+            else
+            {
+                // forward: h_t = h_{t-1} (padded step)  =>  dh_{t-1} += dh_t
+                dz.Clear();
+                dh.CopyTo(direct);
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Unroll.Cells;
 using Unroll.Kernels;
 
 namespace Unroll.Models;
@@ -10,29 +11,58 @@ namespace Unroll.Models;
 /// </summary>
 public sealed record ModelConfig
 {
-    /// <summary>The architecture; "rnn" is the Elman network of torch.nn.RNN.</summary>
+    /// <summary>The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm" or "gru".</summary>
     public string Architecture { get; init; } = "rnn";
 
-    /// <summary>Features per input step (I).</summary>
+    /// <summary>Features per input step (I); for token inputs, the embedding width.</summary>
     public int InputSize { get; init; }
 
-    /// <summary>Hidden units (H).</summary>
+    /// <summary>Hidden units per direction (H).</summary>
     public int HiddenSize { get; init; }
 
-    /// <summary>Outputs per step (O) of the linear head.</summary>
+    /// <summary>Outputs of the linear head (O): regression targets, or classes.</summary>
     public int OutputSize { get; init; }
 
     /// <summary>Stacked recurrent layers.</summary>
     public int Layers { get; init; } = 1;
 
-    /// <summary>The recurrent non-linearity f.</summary>
+    /// <summary>Whether every layer also runs backwards in time, its outputs concatenated [forward, backward].</summary>
+    public bool Bidirectional { get; init; }
+
+    /// <summary>Inverted dropout on the outputs of every layer but the last, during training only.</summary>
+    public double Dropout { get; init; }
+
+    /// <summary>The recurrent non-linearity f of the Elman cell (LSTM and GRU have fixed gates).</summary>
     public Activation Activation { get; init; } = Activation.Tanh;
+
+    /// <summary>When positive, inputs are token ids in [0, V) looked up in an embedding of width <see cref="InputSize"/>.</summary>
+    public int VocabularySize { get; init; }
+
+    /// <summary>What the head predicts and which loss trains it.</summary>
+    public HeadKind Head { get; init; } = HeadKind.Regression;
+
+    /// <summary>Whether the head reads every step or only each sequence's last state.</summary>
+    public Pooling Pooling { get; init; } = Pooling.EveryStep;
 
     /// <summary>Names of the input features, one per input (e.g. "x", "force").</summary>
     public IReadOnlyList<string> InputNames { get; init; } = [];
 
     /// <summary>Names of the outputs, one per output (e.g. "x_next").</summary>
     public IReadOnlyList<string> OutputNames { get; init; } = [];
+
+    /// <summary>The cell kind named by <see cref="Architecture"/>.</summary>
+    [JsonIgnore]
+    public CellKind Cell => Architecture switch
+    {
+        "rnn" => CellKind.Rnn,
+        "lstm" => CellKind.Lstm,
+        "gru" => CellKind.Gru,
+        _ => throw new UnrollException($"model: expected architecture rnn, lstm or gru, got '{Architecture}'."),
+    };
+
+    /// <summary>1, or 2 when bidirectional.</summary>
+    [JsonIgnore]
+    public int Directions => Bidirectional ? 2 : 1;
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -45,17 +75,24 @@ public sealed record ModelConfig
     /// <exception cref="UnrollException">A size is not positive, or a name list has the wrong length.</exception>
     public void Validate()
     {
-        if (Architecture != "rnn")
-        {
-            throw new UnrollException($"model: expected architecture 'rnn', got '{Architecture}'.");
-        }
-
+        _ = Cell;
         RequirePositive("input size", InputSize);
         RequirePositive("hidden size", HiddenSize);
         RequirePositive("output size", OutputSize);
-        if (Layers != 1)
+        RequirePositive("layers", Layers);
+        if (!(Dropout >= 0 && Dropout < 1))
         {
-            throw new UnrollException($"layers: expected 1 (stacked layers are not supported yet), got {Layers}.");
+            throw new UnrollException($"dropout: expected a probability in [0, 1), got {Dropout}.");
+        }
+
+        if (VocabularySize < 0)
+        {
+            throw new UnrollException($"vocabulary size: expected 0 (dense inputs) or a positive number of tokens, got {VocabularySize}.");
+        }
+
+        if (!Enum.IsDefined(Head) || !Enum.IsDefined(Pooling))
+        {
+            throw new UnrollException($"model: unknown head {Head} or pooling {Pooling}.");
         }
 
         if (!Enum.IsDefined(Activation))
@@ -107,4 +144,28 @@ public sealed record ModelConfig
             throw new UnrollException($"{what}: expected a positive integer, got {value}.");
         }
     }
+}
+
+/// <summary>What the head predicts.</summary>
+public enum HeadKind
+{
+    /// <summary>Real values, trained with the mean squared error.</summary>
+    Regression,
+
+    /// <summary>Class scores (logits), trained with softmax cross-entropy.</summary>
+    Classification,
+}
+
+/// <summary>Which states the head reads.</summary>
+public enum Pooling
+{
+    /// <summary>One output per step (many-to-many).</summary>
+    EveryStep,
+
+    /// <summary>
+    /// One output per sequence (many-to-one) from its last state: the forward direction's state
+    /// after the sequence's own last step, and for bidirectional layers the backward direction's
+    /// state after t = 0, concatenated (as torch's h_n).
+    /// </summary>
+    LastStep,
 }

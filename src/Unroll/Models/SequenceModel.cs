@@ -1,44 +1,46 @@
 using System.Numerics;
 using Unroll.Cells;
-using Unroll.Kernels;
-using Unroll.Kernels.Gemm;
 using Unroll.Layers;
 using Unroll.Tensors;
 
 namespace Unroll.Models;
 
 /// <summary>
-/// An Elman recurrent layer with a linear head, trained by exact backpropagation through time:
+/// A stack of recurrent layers (Elman, LSTM or GRU; one or two directions) with a linear head,
+/// trained by exact backpropagation through time:
 /// <code>
-/// h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   t = 0..T-1, h_{-1} = h0 (zero unless given)
-/// y_t = W h_t + b                                    (head.weight W: [O, H], head.bias b: [O])
+/// x_t            inputs, or embedding.weight[token_t] for token inputs
+/// h^l_t          = cell(h^{l-1}_t, h^l_{t-1})                         l = 0..L-1
+/// y_t            = W [h^{L-1}_t forward ; h^{L-1}_t backward] + b      (head.weight W, head.bias b)
 /// </code>
-/// Parameters carry torch.nn.RNN's and nn.Linear's state_dict names and shapes
-/// (<c>rnn.weight_ih_l0</c> [H, I], <c>rnn.weight_hh_l0</c> [H, H], <c>rnn.bias_ih_l0</c> [H],
-/// <c>rnn.bias_hh_l0</c> [H], <c>head.weight</c> [O, H], <c>head.bias</c> [O]).
-/// Sequences are time-major: inputs [T, B, I], predictions [T, B, O], states [T, B, H].
+/// Parameters carry torch.nn.RNN/LSTM/GRU's state_dict names and shapes with the prefix
+/// <c>rnn.</c> (<c>rnn.weight_ih_l0</c>, <c>rnn.weight_hh_l1_reverse</c>, ...), then
+/// <c>head.weight</c> [O, D*H] and <c>head.bias</c> [O], and <c>embedding.weight</c> [V, I] first
+/// for token inputs. Sequences are time-major: inputs [T, B, I], outputs [T, B, D*H], predictions
+/// [T, B, O] (or [B, O] with <see cref="Pooling.LastStep"/>). Initial and final states are
+/// [L*D, B, H] in torch's order (layer-major, then direction).
 /// </summary>
 /// <remarks>
-/// The computation follows the fast engines' shape: the input projection for all T*B rows is one
-/// GEMM before the time loop; inside the loop only the recurrent GEMM and f; the head runs once
-/// over all rows; in backward, the loop computes dL/dz_t and dL/dh_{t-1}, and the weight
-/// gradients are single GEMMs over all T*B rows after it. Buffers are reused between calls of
-/// the same (or smaller) size.
+/// A batch may carry each sequence's length: padded steps neither change the state nor produce an
+/// output (it is zero, as torch's pad_packed_sequence gives), the final state is each sequence's
+/// state at its own last step, and the reverse direction starts at each sequence's own end.
+/// Between layers, inverted dropout (kept with probability 1-p, scaled by 1/(1-p)) applies while
+/// <see cref="Training"/> is set.
 /// </remarks>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
 public sealed class SequenceModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>State-dict name of W_ih.</summary>
+    /// <summary>State-dict name of the first layer's W_ih.</summary>
     public const string WeightIhName = "rnn.weight_ih_l0";
 
-    /// <summary>State-dict name of W_hh.</summary>
+    /// <summary>State-dict name of the first layer's W_hh.</summary>
     public const string WeightHhName = "rnn.weight_hh_l0";
 
-    /// <summary>State-dict name of b_ih.</summary>
+    /// <summary>State-dict name of the first layer's b_ih.</summary>
     public const string BiasIhName = "rnn.bias_ih_l0";
 
-    /// <summary>State-dict name of b_hh.</summary>
+    /// <summary>State-dict name of the first layer's b_hh.</summary>
     public const string BiasHhName = "rnn.bias_hh_l0";
 
     /// <summary>State-dict name of the head's weight.</summary>
@@ -47,14 +49,30 @@ public sealed class SequenceModel<T>
     /// <summary>State-dict name of the head's bias.</summary>
     public const string HeadBiasName = "head.bias";
 
+    /// <summary>State-dict name of the token embedding.</summary>
+    public const string EmbeddingName = "embedding.weight";
+
+    private readonly RecurrentDirection<T>[][] _layers;
+    private readonly int _outputWidth;
+    private Random _dropoutRandom = new(0);
     private T[] _inputs = [];
-    private T[] _states = [];           // [(T+1), B, H]: row block 0 is h0, block t+1 is h_t
-    private T[] _predictions = [];      // [T, B, O]
-    private T[] _stateGradients = [];   // [T, B, H]: dL/dh_t from the head, then dL/dz_t
-    private T[] _initialStateGradient = []; // [B, H]
-    private T[] _inputGradients = [];   // [T, B, I]
+    private int[] _tokens = [];
+    private int[] _lengths = [];
+    private T[][] _layerOutputs;
+    private T[][] _layerOutputGradients;
+    private T[][] _dropoutMasks;
+    private T[] _pooled = [];
+    private T[] _pooledGradients = [];
+    private T[] _predictions = [];
+    private T[] _inputGradients = [];
+    private T[] _finalStates = [];
+    private T[] _finalCells = [];
+    private T[] _initialStateGradients = [];
+    private T[] _initialCellGradients = [];
     private int _steps;
     private int _batch;
+    private bool _hasLengths;
+    private bool _tokenInput;
     private bool _forwardDone;
 
     /// <summary>Creates a model with all parameters zero; call an initialiser before training.</summary>
@@ -64,16 +82,46 @@ public sealed class SequenceModel<T>
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
-        int i = config.InputSize, h = config.HiddenSize, o = config.OutputSize;
-        Parameters = new ParameterSet<T>(
-        [
-            (WeightIhName, [h, i]),
-            (WeightHhName, [h, h]),
-            (BiasIhName, [h]),
-            (BiasHhName, [h]),
-            (HeadWeightName, [o, h]),
-            (HeadBiasName, [o]),
-        ]);
+        int directions = config.Directions, hidden = config.HiddenSize;
+        _outputWidth = directions * hidden;
+        var layout = new List<(string, int[])>();
+        if (config.VocabularySize > 0)
+        {
+            layout.Add((EmbeddingName, [config.VocabularySize, config.InputSize]));
+        }
+
+        for (int layer = 0; layer < config.Layers; layer++)
+        {
+            int inputSize = layer == 0 ? config.InputSize : _outputWidth;
+            for (int d = 0; d < directions; d++)
+            {
+                layout.AddRange(RecurrentDirection<T>.Layout(config.Cell, layer, d == 1, inputSize, hidden));
+            }
+        }
+
+        layout.Add((HeadWeightName, [config.OutputSize, _outputWidth]));
+        layout.Add((HeadBiasName, [config.OutputSize]));
+        Parameters = new ParameterSet<T>(layout);
+        _layers = new RecurrentDirection<T>[config.Layers][];
+        for (int layer = 0; layer < config.Layers; layer++)
+        {
+            int inputSize = layer == 0 ? config.InputSize : _outputWidth;
+            _layers[layer] = new RecurrentDirection<T>[directions];
+            for (int d = 0; d < directions; d++)
+            {
+                _layers[layer][d] = new RecurrentDirection<T>(Parameters, config.Cell, config.Activation, layer, d == 1, inputSize, hidden);
+            }
+        }
+
+        _layerOutputs = new T[config.Layers][];
+        _layerOutputGradients = new T[config.Layers][];
+        _dropoutMasks = new T[config.Layers][];
+        for (int layer = 0; layer < config.Layers; layer++)
+        {
+            _layerOutputs[layer] = [];
+            _layerOutputGradients[layer] = [];
+            _dropoutMasks[layer] = [];
+        }
     }
 
     /// <summary>The architecture and sizes.</summary>
@@ -82,8 +130,11 @@ public sealed class SequenceModel<T>
     /// <summary>The parameters and their gradients.</summary>
     public ParameterSet<T> Parameters { get; }
 
-    /// <summary>When set, <see cref="Backward"/> also computes dL/dx for every input.</summary>
+    /// <summary>When set, <see cref="Backward"/> also computes dL/dx for dense inputs.</summary>
     public bool ComputeInputGradients { get; set; }
+
+    /// <summary>Training mode: dropout between layers is active. Off by default (evaluation).</summary>
+    public bool Training { get; set; }
 
     /// <summary>Steps of the last forward pass.</summary>
     public int Steps => _steps;
@@ -91,99 +142,104 @@ public sealed class SequenceModel<T>
     /// <summary>Batch size of the last forward pass.</summary>
     public int Batch => _batch;
 
-    /// <summary>The predictions y_t of the last forward pass, [T, B, O].</summary>
-    public ReadOnlySpan<T> Predictions => _predictions.AsSpan(0, _steps * _batch * Config.OutputSize);
+    /// <summary>Rows of <see cref="Predictions"/>: T*B per step, or B with <see cref="Pooling.LastStep"/>.</summary>
+    public int PredictionRows => Config.Pooling == Pooling.LastStep ? _batch : _steps * _batch;
 
-    /// <summary>The hidden states h_0..h_{T-1} of the last forward pass, [T, B, H] (torch.nn.RNN's output).</summary>
-    public ReadOnlySpan<T> States => _states.AsSpan(_batch * Config.HiddenSize, _steps * _batch * Config.HiddenSize);
+    /// <summary>The head's outputs of the last forward pass, [T, B, O] (or [B, O] for <see cref="Pooling.LastStep"/>).</summary>
+    public ReadOnlySpan<T> Predictions => _predictions.AsSpan(0, PredictionRows * Config.OutputSize);
 
-    /// <summary>The last hidden state h_{T-1}, [B, H] (torch.nn.RNN's h_n for one layer).</summary>
-    public ReadOnlySpan<T> FinalState => _states.AsSpan(_steps * _batch * Config.HiddenSize, _batch * Config.HiddenSize);
+    /// <summary>The last layer's outputs h_t for every step, [T, B, D*H] (torch's output; zero at padded steps).</summary>
+    public ReadOnlySpan<T> States => _layerOutputs[^1].AsSpan(0, _steps * _batch * _outputWidth);
 
-    /// <summary>dL/dh0 from the last backward pass, [B, H].</summary>
-    public ReadOnlySpan<T> InitialStateGradient => _initialStateGradient.AsSpan(0, _batch * Config.HiddenSize);
+    /// <summary>Each sequence's last hidden state for every layer and direction, [L*D, B, H] (torch's h_n).</summary>
+    public ReadOnlySpan<T> FinalState => _finalStates.AsSpan(0, StateLength);
+
+    /// <summary>The LSTM's last cell states, [L*D, B, H] (torch's c_n); empty for other cells.</summary>
+    public ReadOnlySpan<T> FinalCell => CellKinds.HasCellState(Config.Cell) ? _finalCells.AsSpan(0, StateLength) : [];
+
+    /// <summary>dL/dh0 from the last backward pass, [L*D, B, H].</summary>
+    public ReadOnlySpan<T> InitialStateGradient => _initialStateGradients.AsSpan(0, StateLength);
+
+    /// <summary>dL/dc0 from the last backward pass (LSTM), [L*D, B, H].</summary>
+    public ReadOnlySpan<T> InitialCellGradient => CellKinds.HasCellState(Config.Cell) ? _initialCellGradients.AsSpan(0, StateLength) : [];
 
     /// <summary>dL/dx from the last backward pass, [T, B, I]; filled only when <see cref="ComputeInputGradients"/> is set.</summary>
-    public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients ? _steps * _batch * Config.InputSize : 0);
+    public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients && !_tokenInput ? _steps * _batch * Config.InputSize : 0);
+
+    private int StateLength => Config.Layers * Config.Directions * _batch * Config.HiddenSize;
+
+    /// <summary>Seeds the random numbers behind dropout masks.</summary>
+    public void SetDropoutSeed(int seed) => _dropoutRandom = new Random(seed);
 
     /// <summary>
-    /// Runs the network over a batch of sequences and keeps what backward needs.
+    /// Runs the network over a batch of dense sequences and keeps what backward needs.
     /// </summary>
     /// <param name="inputs">[T, B, I] time-major.</param>
     /// <param name="steps">T, at least 1.</param>
     /// <param name="batch">B, at least 1.</param>
-    /// <param name="initialState">h0 as [B, H], or empty for zeros.</param>
-    public void Forward(ReadOnlySpan<T> inputs, int steps, int batch, ReadOnlySpan<T> initialState = default)
+    /// <param name="initialState">h0 as [L*D, B, H], or empty for zeros.</param>
+    /// <param name="lengths">Each sequence's length in [1, T], or empty when all have T steps.</param>
+    /// <param name="initialCell">c0 for the LSTM as [L*D, B, H], or empty for zeros.</param>
+    public void Forward(
+        ReadOnlySpan<T> inputs, int steps, int batch,
+        ReadOnlySpan<T> initialState = default, ReadOnlySpan<int> lengths = default, ReadOnlySpan<T> initialCell = default)
     {
-        int inputSize = Config.InputSize, hidden = Config.HiddenSize, outputs = Config.OutputSize;
-        if (steps < 1 || batch < 1)
+        if (Config.VocabularySize > 0)
         {
-            throw new ArgumentException($"Expected at least one step and one sequence, got T={steps}, B={batch}.");
+            throw new InvalidOperationException("This model reads token ids: call ForwardTokens.");
         }
 
-        if (inputs.Length != steps * batch * inputSize)
+        CheckShapes(steps, batch, initialState, lengths, initialCell);
+        if (inputs.Length != steps * batch * Config.InputSize)
         {
-            throw new ArgumentException($"Expected inputs of shape [T={steps}, B={batch}, I={inputSize}] ({steps * batch * inputSize} values), got {inputs.Length} values.");
+            throw new ArgumentException($"Expected inputs of shape [T={steps}, B={batch}, I={Config.InputSize}] ({steps * batch * Config.InputSize} values), got {inputs.Length} values.");
         }
 
-        if (!initialState.IsEmpty && initialState.Length != batch * hidden)
-        {
-            throw new ArgumentException($"Expected an initial state of shape [B={batch}, H={hidden}], got {initialState.Length} values.");
-        }
-
-        EnsureCapacity(steps, batch);
-        int rows = steps * batch;
+        Prepare(steps, batch, lengths, tokenInput: false);
         inputs.CopyTo(_inputs);
-        var states = _states.AsSpan(0, (steps + 1) * batch * hidden);
-        var h0 = states[..(batch * hidden)];
-        if (initialState.IsEmpty)
+        Run(initialState, initialCell);
+    }
+
+    /// <summary>Runs the network over token ids [T, B] looked up in <c>embedding.weight</c>.</summary>
+    /// <exception cref="ArgumentException">A token is outside [0, V) or a shape does not match.</exception>
+    public void ForwardTokens(
+        ReadOnlySpan<int> tokens, int steps, int batch,
+        ReadOnlySpan<T> initialState = default, ReadOnlySpan<int> lengths = default, ReadOnlySpan<T> initialCell = default)
+    {
+        if (Config.VocabularySize <= 0)
         {
-            h0.Clear();
-        }
-        else
-        {
-            initialState.CopyTo(h0);
+            throw new InvalidOperationException("This model reads dense inputs: call Forward.");
         }
 
-        var weightIh = Parameters.Value(WeightIhName);
-        var weightHh = Parameters.Value(WeightHhName);
-        var biasIh = Parameters.Value(BiasIhName);
-        var biasHh = Parameters.Value(BiasHhName);
-
-        // Before the loop, for all T*B rows at once: Z = X W_ih^T + b_ih + b_hh, written where h_t will live.
-        var preactivations = states[(batch * hidden)..];
-        for (int r = 0; r < rows; r++)
+        CheckShapes(steps, batch, initialState, lengths, initialCell);
+        if (tokens.Length != steps * batch)
         {
-            var row = preactivations.Slice(r * hidden, hidden);
-            for (int j = 0; j < hidden; j++)
+            throw new ArgumentException($"Expected token ids of shape [T={steps}, B={batch}], got {tokens.Length} values.");
+        }
+
+        Prepare(steps, batch, lengths, tokenInput: true);
+        int width = Config.InputSize;
+        var embedding = Parameters.Value(EmbeddingName);
+        for (int r = 0; r < tokens.Length; r++)
+        {
+            int token = tokens[r];
+            if ((uint)token >= (uint)Config.VocabularySize)
             {
-                row[j] = biasIh[j] + biasHh[j];
+                throw new ArgumentException($"Expected token ids in [0, {Config.VocabularySize}), got {token} at position {r}.");
             }
+
+            _tokens[r] = token;
+            embedding.Slice(token * width, width).CopyTo(_inputs.AsSpan(r * width, width));
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, hidden, inputSize,
-            T.One, _inputs.AsSpan(0, rows * inputSize), inputSize, weightIh, inputSize, T.One, preactivations, hidden);
-
-        // The time loop: only the recurrent product and f.
-        int block = batch * hidden;
-        for (int t = 0; t < steps; t++)
-        {
-            ElmanCell.Step(Config.Activation, weightHh, hidden, batch,
-                states.Slice(t * block, block), states.Slice((t + 1) * block, block));
-        }
-
-        // The head over all T*B rows at once.
-        Linear.Forward<T>(preactivations, rows, hidden,
-            Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), outputs,
-            _predictions.AsSpan(0, rows * outputs));
-        _forwardDone = true;
+        Run(initialState, initialCell);
     }
 
     /// <summary>
-    /// Backpropagation through time for the last <see cref="Forward"/>: adds dL/dtheta for every
-    /// parameter to <see cref="ParameterSet{T}.Gradients"/> and sets <see cref="InitialStateGradient"/>.
+    /// Backpropagation through time for the last forward pass: adds dL/dtheta for every parameter to
+    /// <see cref="ParameterSet{T}.Gradients"/> and sets the initial-state (and input) gradients.
     /// </summary>
-    /// <param name="predictionGradients">dL/dy_t for every step, [T, B, O].</param>
+    /// <param name="predictionGradients">dL/dy, shaped as <see cref="Predictions"/>.</param>
     public void Backward(ReadOnlySpan<T> predictionGradients)
     {
         if (!_forwardDone)
@@ -191,100 +247,295 @@ public sealed class SequenceModel<T>
             throw new InvalidOperationException("Backward needs a forward pass first.");
         }
 
-        int steps = _steps, batch = _batch;
-        int inputSize = Config.InputSize, hidden = Config.HiddenSize, outputs = Config.OutputSize;
-        int rows = steps * batch, block = batch * hidden;
-        if (predictionGradients.Length != rows * outputs)
+        int steps = _steps, batch = _batch, rows = steps * batch, width = _outputWidth, hidden = Config.HiddenSize;
+        int outputs = Config.OutputSize, directions = Config.Directions;
+        if (predictionGradients.Length != PredictionRows * outputs)
         {
-            throw new ArgumentException($"Expected prediction gradients of shape [T={steps}, B={batch}, O={outputs}], got {predictionGradients.Length} values.");
+            throw new ArgumentException($"Expected prediction gradients shaped as the predictions ({PredictionRows} x {outputs}), got {predictionGradients.Length} values.");
         }
 
-        var states = _states.AsSpan(0, (steps + 1) * block);
-        var allStates = states[block..];
-        var previousStates = states[..(rows * hidden)];
-        var stateGradients = _stateGradients.AsSpan(0, rows * hidden);
-        var weightHh = Parameters.Value(WeightHhName);
-
-        // forward: Y = H W^T + b  =>  dW, db, and dL/dh_t from the head for every t (overwrites the buffer).
-        Linear.Backward<T>(allStates, rows, hidden, Parameters.Value(HeadWeightName), outputs, predictionGradients,
-            Parameters.Gradient(HeadWeightName), Parameters.Gradient(HeadBiasName), stateGradients);
-
-        // The time loop backwards: dL/dh_t is complete when step t is reached (the head's part plus
-        // what step t+1 passed down); it becomes dL/dz_t, and step t passes dz_t W_hh to dL/dh_{t-1}.
-        var initialStateGradient = _initialStateGradient.AsSpan(0, block);
-        initialStateGradient.Clear();
-        for (int t = steps - 1; t >= 0; t--)
+        if (ComputeInputGradients || _tokenInput)
         {
-            var previousGradient = t > 0 ? stateGradients.Slice((t - 1) * block, block) : initialStateGradient;
-            ElmanCell.StepBackward(Config.Activation, weightHh, hidden, batch,
-                allStates.Slice(t * block, block), stateGradients.Slice(t * block, block), previousGradient);
+            Grow(ref _inputGradients, rows * Config.InputSize);
         }
 
-        // After the loop, single GEMMs over all T*B rows (stateGradients now holds dZ):
-        // forward: z_t = ... + h_{t-1} W_hh^T  =>  dW_hh += dZ^T H_prev
-        Gemm.Compute(Transpose.Yes, Transpose.No, hidden, hidden, rows,
-            T.One, stateGradients, hidden, previousStates, hidden, T.One, Parameters.Gradient(WeightHhName), hidden);
-
-        // forward: z_t = x_t W_ih^T + b_ih + b_hh + ...  =>  dW_ih += dZ^T X, db_ih += sum dZ, db_hh += sum dZ, dX = dZ W_ih
-        if (ComputeInputGradients)
+        // The head, over all rows at once.
+        var topGradient = _layerOutputGradients[^1].AsSpan(0, rows * width);
+        if (Config.Pooling == Pooling.EveryStep)
         {
-            Grow(ref _inputGradients, rows * inputSize);
+            Linear.Backward<T>(States, rows, width, Parameters.Value(HeadWeightName), outputs, predictionGradients,
+                Parameters.Gradient(HeadWeightName), Parameters.Gradient(HeadBiasName), topGradient);
+        }
+        else
+        {
+            var pooledGradient = _pooledGradients.AsSpan(0, batch * width);
+            Linear.Backward<T>(_pooled.AsSpan(0, batch * width), batch, width, Parameters.Value(HeadWeightName), outputs, predictionGradients,
+                Parameters.Gradient(HeadWeightName), Parameters.Gradient(HeadBiasName), pooledGradient);
+            topGradient.Clear();
+            ScatterLastStep(pooledGradient, topGradient);
         }
 
-        var inputGradients = ComputeInputGradients ? _inputGradients.AsSpan(0, rows * inputSize) : Span<T>.Empty;
-        Linear.Backward<T>(_inputs.AsSpan(0, rows * inputSize), rows, inputSize, Parameters.Value(WeightIhName), hidden,
-            stateGradients, Parameters.Gradient(WeightIhName), Parameters.Gradient(BiasIhName), inputGradients);
-        Linear.AddColumnSums<T>(stateGradients, rows, hidden, Parameters.Gradient(BiasHhName));
+        // The layers, top to bottom; each direction adds its part of dL/d(layer input).
+        for (int layer = Config.Layers - 1; layer >= 0; layer--)
+        {
+            var outputGradient = _layerOutputGradients[layer].AsSpan(0, rows * width);
+            ReadOnlySpan<T> layerInput = layer == 0 ? _inputs.AsSpan(0, rows * Config.InputSize) : _layerOutputs[layer - 1].AsSpan(0, rows * width);
+            bool wantInputGradient = layer > 0 || _tokenInput || ComputeInputGradients;
+            Span<T> inputGradient = layer > 0
+                ? _layerOutputGradients[layer - 1].AsSpan(0, rows * width)
+                : wantInputGradient ? _inputGradients.AsSpan(0, rows * Config.InputSize) : Span<T>.Empty;
+            for (int d = 0; d < directions; d++)
+            {
+                _layers[layer][d].Backward(layerInput, outputGradient, d * hidden, width, inputGradient, accumulateInputGradient: d > 0);
+            }
+
+            if (layer > 0 && IsDropoutActive)
+            {
+                // forward: x^{l} = mask * y^{l-1} (in place)  =>  dy^{l-1} = mask * dx^{l}
+                var mask = _dropoutMasks[layer - 1].AsSpan(0, rows * width);
+                for (int i = 0; i < inputGradient.Length; i++)
+                {
+                    inputGradient[i] *= mask[i];
+                }
+            }
+        }
+
+        int block = batch * hidden;
+        for (int layer = 0; layer < Config.Layers; layer++)
+        {
+            for (int d = 0; d < directions; d++)
+            {
+                int index = (layer * directions) + d;
+                _layers[layer][d].InitialStateGradient.CopyTo(_initialStateGradients.AsSpan(index * block, block));
+                if (CellKinds.HasCellState(Config.Cell))
+                {
+                    _layers[layer][d].InitialCellGradient.CopyTo(_initialCellGradients.AsSpan(index * block, block));
+                }
+            }
+        }
+
+        if (_tokenInput)
+        {
+            // forward: x_r = E[token_r]  =>  dE[token_r] += dx_r
+            var embeddingGradient = Parameters.Gradient(EmbeddingName);
+            int inputSize = Config.InputSize;
+            for (int r = 0; r < rows; r++)
+            {
+                var source = _inputGradients.AsSpan(r * inputSize, inputSize);
+                var destination = embeddingGradient.Slice(_tokens[r] * inputSize, inputSize);
+                for (int j = 0; j < inputSize; j++)
+                {
+                    destination[j] += source[j];
+                }
+            }
+        }
+
         _forwardDone = false;
     }
 
     /// <summary>
-    /// One step of inference for a batch, carrying the state: h = f(W_ih x + b_ih + W_hh h + b_hh), y = W h + b.
-    /// Used to run the model free (its prediction fed back as the next input).
+    /// One step of inference for a unidirectional model with dense inputs, carrying the state
+    /// (used to run the model free, its prediction fed back as the next input).
     /// </summary>
     /// <param name="input">x_t as [B, I].</param>
-    /// <param name="state">h_{t-1} as [B, H] on entry, h_t on exit.</param>
+    /// <param name="state">h_{t-1} for every layer as [L, B, H] on entry, h_t on exit.</param>
+    /// <param name="cell">The LSTM's c as [L, B, H] (in and out); empty for other cells.</param>
     /// <param name="output">y_t as [B, O].</param>
     /// <param name="batch">B.</param>
-    public void Step(ReadOnlySpan<T> input, Span<T> state, Span<T> output, int batch)
+    public void Step(ReadOnlySpan<T> input, Span<T> state, Span<T> cell, Span<T> output, int batch)
     {
-        int inputSize = Config.InputSize, hidden = Config.HiddenSize;
-        if (input.Length != batch * inputSize || state.Length != batch * hidden || output.Length != batch * Config.OutputSize)
+        if (Config.Bidirectional || Config.VocabularySize > 0 || Config.Pooling != Pooling.EveryStep)
         {
-            throw new ArgumentException($"Expected x [B={batch}, I={inputSize}], h [B, H={hidden}], y [B, O={Config.OutputSize}], got {input.Length}, {state.Length} and {output.Length} values.");
+            throw new InvalidOperationException("Step-by-step inference needs a unidirectional model with dense inputs and a per-step head.");
         }
 
-        var biasIh = Parameters.Value(BiasIhName);
-        var biasHh = Parameters.Value(BiasHhName);
-        var preactivation = new T[batch * hidden];
-        for (int b = 0; b < batch; b++)
+        int hidden = Config.HiddenSize, block = batch * hidden;
+        bool lstm = CellKinds.HasCellState(Config.Cell);
+        if (input.Length != batch * Config.InputSize || state.Length != Config.Layers * block || output.Length != batch * Config.OutputSize
+            || (lstm && cell.Length != Config.Layers * block))
         {
-            for (int j = 0; j < hidden; j++)
-            {
-                preactivation[(b * hidden) + j] = biasIh[j] + biasHh[j];
-            }
+            throw new ArgumentException(
+                $"Expected x [B={batch}, I={Config.InputSize}], h [L={Config.Layers}, B, H={hidden}]{(lstm ? ", c [L, B, H]" : string.Empty)}, y [B, O={Config.OutputSize}], got {input.Length}, {state.Length}{(lstm ? $", {cell.Length}" : string.Empty)} and {output.Length} values.");
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, hidden, inputSize,
-            T.One, input, inputSize, Parameters.Value(WeightIhName), inputSize, T.One, preactivation, hidden);
-        ElmanCell.Step<T>(Config.Activation, Parameters.Value(WeightHhName), hidden, batch, state, preactivation);
-        preactivation.CopyTo(state);
-        Linear.Forward<T>(state, batch, hidden, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), Config.OutputSize, output);
+        ReadOnlySpan<T> x = input;
+        for (int layer = 0; layer < Config.Layers; layer++)
+        {
+            var h = state.Slice(layer * block, block);
+            _layers[layer][0].Step(x, batch, h, lstm ? cell.Slice(layer * block, block) : Span<T>.Empty);
+            x = h;
+        }
+
+        Linear.Forward<T>(x, batch, hidden, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), Config.OutputSize, output);
     }
 
-    private void EnsureCapacity(int steps, int batch)
+    /// <summary>One step of inference for a model without cell state: see <see cref="Step(ReadOnlySpan{T}, Span{T}, Span{T}, Span{T}, int)"/>.</summary>
+    public void Step(ReadOnlySpan<T> input, Span<T> state, Span<T> output, int batch) => Step(input, state, Span<T>.Empty, output, batch);
+
+    private bool IsDropoutActive => Training && Config.Dropout > 0 && Config.Layers > 1;
+
+    private void Run(ReadOnlySpan<T> initialState, ReadOnlySpan<T> initialCell)
+    {
+        int steps = _steps, batch = _batch, rows = steps * batch, width = _outputWidth, hidden = Config.HiddenSize;
+        int directions = Config.Directions, block = batch * hidden;
+        var lengths = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+        ReadOnlySpan<T> layerInput = _inputs.AsSpan(0, rows * Config.InputSize);
+        for (int layer = 0; layer < Config.Layers; layer++)
+        {
+            var output = _layerOutputs[layer].AsSpan(0, rows * width);
+            for (int d = 0; d < directions; d++)
+            {
+                int index = (layer * directions) + d;
+                var h0 = initialState.IsEmpty ? ReadOnlySpan<T>.Empty : initialState.Slice(index * block, block);
+                var c0 = initialCell.IsEmpty ? ReadOnlySpan<T>.Empty : initialCell.Slice(index * block, block);
+                var direction = _layers[layer][d];
+                direction.Forward(layerInput, steps, batch, lengths, h0, c0, output, d * hidden, width);
+                direction.FinalState.CopyTo(_finalStates.AsSpan(index * block, block));
+                if (CellKinds.HasCellState(Config.Cell))
+                {
+                    direction.FinalCell.CopyTo(_finalCells.AsSpan(index * block, block));
+                }
+            }
+
+            if (layer < Config.Layers - 1 && IsDropoutActive)
+            {
+                // Inverted dropout: keep with probability 1-p and scale by 1/(1-p), so evaluation needs no rescaling.
+                var mask = _dropoutMasks[layer].AsSpan(0, rows * width);
+                T scale = T.CreateChecked(1.0 / (1.0 - Config.Dropout));
+                for (int i = 0; i < mask.Length; i++)
+                {
+                    mask[i] = _dropoutRandom.NextDouble() < Config.Dropout ? T.Zero : scale;
+                    output[i] *= mask[i];
+                }
+            }
+
+            layerInput = output;
+        }
+
+        int outputs = Config.OutputSize;
+        var predictions = _predictions.AsSpan(0, PredictionRows * outputs);
+        if (Config.Pooling == Pooling.EveryStep)
+        {
+            Linear.Forward<T>(States, rows, width, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), outputs, predictions);
+        }
+        else
+        {
+            var pooled = _pooled.AsSpan(0, batch * width);
+            GatherLastStep(States, pooled);
+            Linear.Forward<T>(pooled, batch, width, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), outputs, predictions);
+        }
+
+        _forwardDone = true;
+    }
+
+    // Many-to-one: the forward half from each sequence's own last step, the backward half from t = 0.
+    private void GatherLastStep(ReadOnlySpan<T> outputs, Span<T> pooled)
+    {
+        int width = _outputWidth, hidden = Config.HiddenSize;
+        for (int b = 0; b < _batch; b++)
+        {
+            int last = (_hasLengths ? _lengths[b] : _steps) - 1;
+            outputs.Slice(((last * _batch) + b) * width, hidden).CopyTo(pooled.Slice(b * width, hidden));
+            if (Config.Bidirectional)
+            {
+                outputs.Slice((b * width) + hidden, hidden).CopyTo(pooled.Slice((b * width) + hidden, hidden));
+            }
+        }
+    }
+
+    private void ScatterLastStep(ReadOnlySpan<T> pooledGradient, Span<T> outputGradient)
+    {
+        int width = _outputWidth, hidden = Config.HiddenSize;
+        for (int b = 0; b < _batch; b++)
+        {
+            int last = (_hasLengths ? _lengths[b] : _steps) - 1;
+            pooledGradient.Slice(b * width, hidden).CopyTo(outputGradient.Slice(((last * _batch) + b) * width, hidden));
+            if (Config.Bidirectional)
+            {
+                pooledGradient.Slice((b * width) + hidden, hidden).CopyTo(outputGradient.Slice((b * width) + hidden, hidden));
+            }
+        }
+    }
+
+    private void CheckShapes(int steps, int batch, ReadOnlySpan<T> initialState, ReadOnlySpan<int> lengths, ReadOnlySpan<T> initialCell)
+    {
+        if (steps < 1 || batch < 1)
+        {
+            throw new ArgumentException($"Expected at least one step and one sequence, got T={steps}, B={batch}.");
+        }
+
+        int stateLength = Config.Layers * Config.Directions * batch * Config.HiddenSize;
+        string stateShape = $"[L*D={Config.Layers * Config.Directions}, B={batch}, H={Config.HiddenSize}]";
+        if (!initialState.IsEmpty && initialState.Length != stateLength)
+        {
+            throw new ArgumentException($"Expected an initial state of shape {stateShape}, got {initialState.Length} values.");
+        }
+
+        if (!initialCell.IsEmpty && (!CellKinds.HasCellState(Config.Cell) || initialCell.Length != stateLength))
+        {
+            throw new ArgumentException($"Expected an initial cell state of shape {stateShape} (LSTM only), got {initialCell.Length} values.");
+        }
+
+        if (!lengths.IsEmpty)
+        {
+            if (lengths.Length != batch)
+            {
+                throw new ArgumentException($"Expected one length per sequence (B={batch}), got {lengths.Length}.");
+            }
+
+            foreach (int length in lengths)
+            {
+                if (length < 1 || length > steps)
+                {
+                    throw new ArgumentException($"Expected sequence lengths in [1, T={steps}], got {length}.");
+                }
+            }
+        }
+    }
+
+    private void Prepare(int steps, int batch, ReadOnlySpan<int> lengths, bool tokenInput)
     {
         _steps = steps;
         _batch = batch;
-        int rows = steps * batch;
+        _tokenInput = tokenInput;
+        int rows = steps * batch, width = _outputWidth, states = Config.Layers * Config.Directions * batch * Config.HiddenSize;
         Grow(ref _inputs, rows * Config.InputSize);
-        Grow(ref _states, (rows + batch) * Config.HiddenSize);
-        Grow(ref _predictions, rows * Config.OutputSize);
-        Grow(ref _stateGradients, rows * Config.HiddenSize);
-        Grow(ref _initialStateGradient, batch * Config.HiddenSize);
-        if (ComputeInputGradients)
+        if (tokenInput || ComputeInputGradients)
         {
             Grow(ref _inputGradients, rows * Config.InputSize);
+        }
+
+        if (tokenInput && _tokens.Length < rows)
+        {
+            _tokens = new int[rows];
+        }
+
+        for (int layer = 0; layer < Config.Layers; layer++)
+        {
+            Grow(ref _layerOutputs[layer], rows * width);
+            Grow(ref _layerOutputGradients[layer], rows * width);
+            if (IsDropoutActive && layer < Config.Layers - 1)
+            {
+                Grow(ref _dropoutMasks[layer], rows * width);
+            }
+        }
+
+        Grow(ref _pooled, batch * width);
+        Grow(ref _pooledGradients, batch * width);
+        Grow(ref _predictions, rows * Config.OutputSize);
+        Grow(ref _finalStates, states);
+        Grow(ref _finalCells, states);
+        Grow(ref _initialStateGradients, states);
+        Grow(ref _initialCellGradients, states);
+        _hasLengths = !lengths.IsEmpty;
+        if (_hasLengths)
+        {
+            if (_lengths.Length < batch)
+            {
+                _lengths = new int[batch];
+            }
+
+            lengths.CopyTo(_lengths);
         }
     }
 

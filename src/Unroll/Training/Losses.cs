@@ -41,4 +41,120 @@ public static class Losses
 
         return T.CreateChecked(sum / predictions.Length);
     }
+
+    /// <summary>
+    /// Mean squared error over the valid steps of time-major [T, B, O] predictions: row (t, b) counts
+    /// while t &lt; length_b. <c>L = 1/(N_valid O) sum_valid (p - y)^2</c>; padded rows get zero gradient.
+    /// </summary>
+    public static T MaskedMeanSquaredError<T>(
+        ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, ReadOnlySpan<int> lengths, int steps, int batch,
+        Span<T> predictionGradients)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (lengths.IsEmpty)
+        {
+            return MeanSquaredError(predictions, targets, predictionGradients);
+        }
+
+        int outputs = predictions.Length / (steps * batch);
+        int valid = 0;
+        foreach (int length in lengths)
+        {
+            valid += length;
+        }
+
+        T twoOverCount = T.CreateChecked(2.0 / ((double)valid * outputs));
+        double sum = 0;
+        for (int t = 0; t < steps; t++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                int offset = ((t * batch) + b) * outputs;
+                bool active = t < lengths[b];
+                for (int o = 0; o < outputs; o++)
+                {
+                    T difference = predictions[offset + o] - targets[offset + o];
+                    if (active)
+                    {
+                        sum += double.CreateChecked(difference * difference);
+                    }
+
+                    if (!predictionGradients.IsEmpty)
+                    {
+                        predictionGradients[offset + o] = active ? twoOverCount * difference : T.Zero;
+                    }
+                }
+            }
+        }
+
+        return T.CreateChecked(sum / ((double)valid * outputs));
+    }
+
+    /// <summary>
+    /// Softmax cross-entropy over rows of logits [N, C] with class ids [N], as torch.nn.CrossEntropyLoss:
+    /// <c>L = 1/N_valid sum_valid (logsumexp(z) - z_y)</c>, computed with the maximum subtracted so no
+    /// exponential overflows. A row whose class is negative is ignored (padding). Writes
+    /// <c>dL/dz = (softmax(z) - onehot(y)) / N_valid</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A class id is C or more.</exception>
+    public static T SoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> classes, int classCount, Span<T> logitGradients)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = classes.Length;
+        if (logits.Length != rows * classCount)
+        {
+            throw new ArgumentException($"Expected logits of shape [N={rows}, C={classCount}], got {logits.Length} values.");
+        }
+
+        int valid = 0;
+        foreach (int c in classes)
+        {
+            if (c >= classCount)
+            {
+                throw new ArgumentException($"Expected class ids below C={classCount}, got {c}.");
+            }
+
+            valid += c >= 0 ? 1 : 0;
+        }
+
+        double sum = 0;
+        T inverseCount = valid > 0 ? T.CreateChecked(1.0 / valid) : T.Zero;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = logits.Slice(r * classCount, classCount);
+            var gradient = logitGradients.IsEmpty ? Span<T>.Empty : logitGradients.Slice(r * classCount, classCount);
+            if (classes[r] < 0)
+            {
+                gradient.Clear();
+                continue;
+            }
+
+            T max = row[0];
+            for (int j = 1; j < classCount; j++)
+            {
+                max = T.Max(max, row[j]);
+            }
+
+            double total = 0;
+            for (int j = 0; j < classCount; j++)
+            {
+                total += Math.Exp(double.CreateChecked(row[j] - max));
+            }
+
+            double logSumExp = double.CreateChecked(max) + Math.Log(total);
+            sum += logSumExp - double.CreateChecked(row[classes[r]]);
+            if (!gradient.IsEmpty)
+            {
+                for (int j = 0; j < classCount; j++)
+                {
+                    double probability = Math.Exp(double.CreateChecked(row[j]) - logSumExp);
+                    gradient[j] = T.CreateChecked(probability) * inverseCount;
+                }
+
+                gradient[classes[r]] -= inverseCount;
+            }
+        }
+
+        return valid > 0 ? T.CreateChecked(sum / valid) : T.Zero;
+    }
 }

@@ -1,0 +1,30 @@
+namespace Unroll.Cells;
+
+/// <summary>The recurrent cells, with PyTorch's gate layouts.</summary>
+public enum CellKind
+{
+    /// <summary>Elman: one block, <c>h = f(W_ih x + b_ih + W_hh h + b_hh)</c> (torch.nn.RNN).</summary>
+    Rnn,
+
+    /// <summary>LSTM: four blocks in PyTorch's order i, f, g, o (torch.nn.LSTM).</summary>
+    Lstm,
+
+    /// <summary>GRU: three blocks in PyTorch's order r, z, n, linear-before-reset (torch.nn.GRU).</summary>
+    Gru,
+}
+
+/// <summary>Facts about each cell kind.</summary>
+public static class CellKinds
+{
+    /// <summary>Gate blocks stacked in W_ih, W_hh and the biases: 1, 4 or 3.</summary>
+    public static int GateCount(CellKind kind) => kind switch
+    {
+        CellKind.Rnn => 1,
+        CellKind.Lstm => 4,
+        CellKind.Gru => 3,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown cell."),
+    };
+
+    /// <summary>Whether the cell carries a memory c beside h.</summary>
+    public static bool HasCellState(CellKind kind) => kind == CellKind.Lstm;
+}

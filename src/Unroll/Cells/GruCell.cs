@@ -1,0 +1,114 @@
+using System.Numerics;
+using Unroll.Kernels;
+
+namespace Unroll.Cells;
+
+/// <summary>
+/// The GRU cell (Cho et al. 2014) in the linear-before-reset form of torch.nn.GRU (and cuDNN),
+/// gate blocks in PyTorch's order r, z, n:
+/// <code>
+/// [gi_r, gi_z, gi_n] = W_ih x_t + b_ih          (computed for all steps before the loop)
+/// [gh_r, gh_z, gh_n] = W_hh h_{t-1} + b_hh      (per step)
+/// r = sigmoid(gi_r + gh_r)    z = sigmoid(gi_z + gh_z)
+/// n = tanh(gi_n + r * gh_n)
+/// h_t = (1 - z) * n + z * h_{t-1}
+/// </code>
+/// Because r multiplies gh_n, the input and hidden gate gradients differ in the n block, so
+/// backward writes both.
+/// </summary>
+public static class GruCell
+{
+    /// <summary>
+    /// forward of one step. <paramref name="inputGates"/> ([B, 3H]) holds gi on entry and r, z, n on
+    /// exit; <paramref name="hiddenGates"/> ([B, 3H]) holds gh; gh_n is saved to
+    /// <paramref name="hiddenCandidate"/> ([B, H]) for backward. Inactive rows carry h.
+    /// </summary>
+    public static void Forward<T>(
+        StepRows rows, int batch, int hidden,
+        Span<T> inputGates, ReadOnlySpan<T> hiddenGates, Span<T> hiddenCandidate,
+        ReadOnlySpan<T> previousState, Span<T> state)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = 3 * hidden;
+        for (int b = 0; b < batch; b++)
+        {
+            var h = state.Slice(b * hidden, hidden);
+            var hPrevious = previousState.Slice(b * hidden, hidden);
+            var ghn = hiddenCandidate.Slice(b * hidden, hidden);
+            if (!rows.IsActive(b))
+            {
+                hPrevious.CopyTo(h);
+                ghn.Clear();
+                continue;
+            }
+
+            var gi = inputGates.Slice(b * width, width);
+            var gh = hiddenGates.Slice(b * width, width);
+            for (int j = 0; j < hidden; j++)
+            {
+                T r = Activations.Sigmoid(gi[j] + gh[j]);
+                T z = Activations.Sigmoid(gi[hidden + j] + gh[hidden + j]);
+                T hn = gh[(2 * hidden) + j];
+                T n = T.Tanh(gi[(2 * hidden) + j] + (r * hn));
+                gi[j] = r;
+                gi[hidden + j] = z;
+                gi[(2 * hidden) + j] = n;
+                ghn[j] = hn;
+                // h_t = (1 - z) n + z h_{t-1}
+                h[j] = ((T.One - z) * n) + (z * hPrevious[j]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// backward of one step from the total dL/dh_t: writes dL/dgi and dL/dgh ([B, 3H] each) and the
+    /// direct part of dL/dh_{t-1} (z * dh_t for active rows, dh_t for inactive ones).
+    /// </summary>
+    public static void Backward<T>(
+        StepRows rows, int batch, int hidden,
+        ReadOnlySpan<T> gates, ReadOnlySpan<T> hiddenCandidate, ReadOnlySpan<T> previousState,
+        ReadOnlySpan<T> stateGradient, Span<T> inputGateGradient, Span<T> hiddenGateGradient, Span<T> previousDirect)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = 3 * hidden;
+        for (int b = 0; b < batch; b++)
+        {
+            var dh = stateGradient.Slice(b * hidden, hidden);
+            var dgi = inputGateGradient.Slice(b * width, width);
+            var dgh = hiddenGateGradient.Slice(b * width, width);
+            var direct = previousDirect.Slice(b * hidden, hidden);
+            if (!rows.IsActive(b))
+            {
+                dgi.Clear();
+                dgh.Clear();
+                dh.CopyTo(direct);
+                continue;
+            }
+
+            var row = gates.Slice(b * width, width);
+            var ghn = hiddenCandidate.Slice(b * hidden, hidden);
+            var hPrevious = previousState.Slice(b * hidden, hidden);
+            for (int j = 0; j < hidden; j++)
+            {
+                T r = row[j], z = row[hidden + j], n = row[(2 * hidden) + j];
+                T d = dh[j];
+                // forward: h = (1 - z) n + z h_prev  =>  dn = d (1 - z), dz = d (h_prev - n), dh_prev = d z
+                T dn = d * (T.One - z);
+                T dz = d * (hPrevious[j] - n);
+                direct[j] = d * z;
+                // forward: n = tanh(gi_n + r gh_n)  =>  da_n = dn (1 - n^2); dgi_n = da_n, dgh_n = da_n r, dr = da_n gh_n
+                T dnPre = dn * (T.One - (n * n));
+                T dr = dnPre * ghn[j];
+                // forward: r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z)
+                T drPre = dr * r * (T.One - r);
+                T dzPre = dz * z * (T.One - z);
+                dgi[j] = drPre;
+                dgh[j] = drPre;
+                dgi[hidden + j] = dzPre;
+                dgh[hidden + j] = dzPre;
+                dgi[(2 * hidden) + j] = dnPre;
+                dgh[(2 * hidden) + j] = dnPre * r;
+            }
+        }
+    }
+}

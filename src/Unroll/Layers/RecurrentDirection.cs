@@ -1,0 +1,382 @@
+using System.Numerics;
+using Unroll.Cells;
+using Unroll.Kernels;
+using Unroll.Kernels.Gemm;
+using Unroll.Tensors;
+
+namespace Unroll.Layers;
+
+/// <summary>
+/// One direction of one recurrent layer: owns the time loop for its cell, in either time order,
+/// with per-sequence lengths. This is where BPTT happens.
+/// </summary>
+/// <remarks>
+/// Shapes (time-major, row-major): x [T, B, I]; gates [T, B, G*H] with G gate blocks; states are
+/// kept in T+1 blocks of [B, H]: for the forward direction block 0 is h0 and block t+1 is h_t; for
+/// the reverse direction block T is h0 and block t is h_t. Either way the previous states of all
+/// steps, in time order, are one contiguous [T*B, H] slice, so dW_hh is a single GEMM.
+/// <para>
+/// Forward: the input part <c>x W_ih^T + b_ih (+ b_hh)</c> for all T*B rows is one GEMM before the
+/// loop; per step, one GEMM with W_hh and the cell's element-wise pass. Backward: per step the
+/// cell's element-wise backward and one GEMM <c>dGates W_hh</c> for dL/dh_{t-1}; after the loop
+/// dW_hh, dW_ih and dx are single GEMMs with K = T*B and the bias gradients column sums.
+/// </para>
+/// </remarks>
+internal sealed class RecurrentDirection<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly ParameterSet<T> _parameters;
+    private readonly int _gateCount;
+    private T[] _gates = [];
+    private T[] _states = [];
+    private T[] _cells = [];
+    private T[] _tanhCells = [];
+    private T[] _hiddenGates = [];
+    private T[] _hiddenCandidates = [];
+    private T[] _gateGradients = [];
+    private T[] _inputGateGradients = [];
+    private T[] _stateGradient = [];
+    private T[] _carry = [];
+    private T[] _carryNext = [];
+    private T[] _cellCarry = [];
+    private int _steps;
+    private int _batch;
+    private int[] _lengths = [];
+    private bool _hasLengths;
+
+    public RecurrentDirection(ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
+    {
+        _parameters = parameters;
+        Cell = cell;
+        Activation = activation;
+        Reverse = reverse;
+        InputSize = inputSize;
+        Hidden = hidden;
+        _gateCount = CellKinds.GateCount(cell);
+        string suffix = $"_l{layer}" + (reverse ? "_reverse" : string.Empty);
+        WeightIh = "rnn.weight_ih" + suffix;
+        WeightHh = "rnn.weight_hh" + suffix;
+        BiasIh = "rnn.bias_ih" + suffix;
+        BiasHh = "rnn.bias_hh" + suffix;
+    }
+
+    public CellKind Cell { get; }
+
+    public Activation Activation { get; }
+
+    public bool Reverse { get; }
+
+    public int InputSize { get; }
+
+    public int Hidden { get; }
+
+    public string WeightIh { get; }
+
+    public string WeightHh { get; }
+
+    public string BiasIh { get; }
+
+    public string BiasHh { get; }
+
+    /// <summary>The (name, shape) pairs of this direction's parameters, in PyTorch's order.</summary>
+    public static IEnumerable<(string Name, int[] Shape)> Layout(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
+    {
+        int rows = CellKinds.GateCount(cell) * hidden;
+        string suffix = $"_l{layer}" + (reverse ? "_reverse" : string.Empty);
+        yield return ("rnn.weight_ih" + suffix, [rows, inputSize]);
+        yield return ("rnn.weight_hh" + suffix, [rows, hidden]);
+        yield return ("rnn.bias_ih" + suffix, [rows]);
+        yield return ("rnn.bias_hh" + suffix, [rows]);
+    }
+
+    /// <summary>The last state of each sequence (after its own last step; for the reverse direction, after t = 0), [B, H].</summary>
+    public ReadOnlySpan<T> FinalState => _states.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden);
+
+    /// <summary>The last cell state (LSTM), [B, H].</summary>
+    public ReadOnlySpan<T> FinalCell => _cells.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden);
+
+    /// <summary>dL/dh0 after <see cref="Backward"/>, [B, H].</summary>
+    public ReadOnlySpan<T> InitialStateGradient => _carry.AsSpan(0, _batch * Hidden);
+
+    /// <summary>dL/dc0 after <see cref="Backward"/> (LSTM), [B, H].</summary>
+    public ReadOnlySpan<T> InitialCellGradient => _cellCarry.AsSpan(0, _batch * Hidden);
+
+    /// <summary>
+    /// Runs the direction over x ([T, B, I]) and writes h_t into columns
+    /// [<paramref name="outputColumn"/>, +H) of <paramref name="output"/> ([T, B, outputWidth]),
+    /// zero at padded steps.
+    /// </summary>
+    public void Forward(
+        ReadOnlySpan<T> x, int steps, int batch, ReadOnlySpan<int> lengths,
+        ReadOnlySpan<T> initialState, ReadOnlySpan<T> initialCell,
+        Span<T> output, int outputColumn, int outputWidth)
+    {
+        Allocate(steps, batch, lengths);
+        int hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, rows = steps * batch;
+        bool lstm = Cell == CellKind.Lstm, gru = Cell == CellKind.Gru;
+        var weightHh = _parameters.Value(WeightHh);
+        var biasIh = _parameters.Value(BiasIh);
+        var biasHh = _parameters.Value(BiasHh);
+        var gates = _gates.AsSpan(0, rows * width);
+
+        // Before the loop, all T*B rows: gates = x W_ih^T + b_ih (+ b_hh, except for the GRU whose
+        // b_hh sits inside r * (W_hn h + b_hn)).
+        for (int r = 0; r < rows; r++)
+        {
+            var row = gates.Slice(r * width, width);
+            for (int j = 0; j < width; j++)
+            {
+                row[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
+            }
+        }
+
+        Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, InputSize,
+            T.One, x[..(rows * InputSize)], InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
+
+        var states = _states.AsSpan(0, (steps + 1) * block);
+        var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
+        int initialBlock = Reverse ? steps : 0;
+        SetInitial(states.Slice(initialBlock * block, block), initialState);
+        if (lstm)
+        {
+            SetInitial(cells.Slice(initialBlock * block, block), initialCell);
+        }
+
+        var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+        for (int s = 0; s < steps; s++)
+        {
+            int t = Reverse ? steps - 1 - s : s;
+            int previous = PreviousBlock(t), current = CurrentBlock(t);
+            var hPrevious = states.Slice(previous * block, block);
+            var h = states.Slice(current * block, block);
+            var stepGates = gates.Slice(t * batch * width, batch * width);
+            var rowsAtStep = new StepRows(lengthSpan, t);
+            switch (Cell)
+            {
+                case CellKind.Rnn:
+                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, stepGates, hPrevious, h);
+                    break;
+                case CellKind.Lstm:
+                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    LstmCell.Forward(rowsAtStep, batch, hidden, stepGates, hPrevious, cells.Slice(previous * block, block),
+                        h, cells.Slice(current * block, block), _tanhCells.AsSpan(t * block, block));
+                    break;
+                case CellKind.Gru:
+                    var hiddenGates = _hiddenGates.AsSpan(0, batch * width);
+                    for (int b = 0; b < batch; b++)
+                    {
+                        biasHh.CopyTo(hiddenGates.Slice(b * width, width));
+                    }
+
+                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, hiddenGates, width);
+                    GruCell.Forward(rowsAtStep, batch, hidden, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
+                    break;
+                default:
+                    throw new InvalidOperationException($"Unknown cell {Cell}.");
+            }
+
+            for (int b = 0; b < batch; b++)
+            {
+                var destination = output.Slice((((t * batch) + b) * outputWidth) + outputColumn, hidden);
+                if (rowsAtStep.IsActive(b))
+                {
+                    h.Slice(b * hidden, hidden).CopyTo(destination);
+                }
+                else
+                {
+                    destination.Clear();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// BPTT for the last <see cref="Forward"/>: reads dL/doutput from columns
+    /// [<paramref name="outputColumn"/>, +H) of <paramref name="outputGradient"/>, adds every parameter
+    /// gradient, and writes (or adds, when <paramref name="accumulateInputGradient"/>) dL/dx.
+    /// </summary>
+    public void Backward(
+        ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
+        Span<T> inputGradient, bool accumulateInputGradient)
+    {
+        int steps = _steps, batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, rows = steps * batch;
+        bool lstm = Cell == CellKind.Lstm, gru = Cell == CellKind.Gru;
+        var weightHh = _parameters.Value(WeightHh);
+        var states = _states.AsSpan(0, (steps + 1) * block);
+        var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
+        var gateGradients = _gateGradients.AsSpan(0, rows * width);
+        var inputGateGradients = gru ? _inputGateGradients.AsSpan(0, rows * width) : gateGradients;
+        var carry = _carry.AsSpan(0, block);
+        var carryNext = _carryNext.AsSpan(0, block);
+        var cellCarry = _cellCarry.AsSpan(0, block);
+        var stateGradient = _stateGradient.AsSpan(0, block);
+        carry.Clear();
+        cellCarry.Clear();
+        var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+
+        // The loop runs against the forward order: the forward direction from t = T-1 down to 0.
+        for (int s = steps - 1; s >= 0; s--)
+        {
+            int t = Reverse ? steps - 1 - s : s;
+            var rowsAtStep = new StepRows(lengthSpan, t);
+
+            // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
+            for (int b = 0; b < batch; b++)
+            {
+                var total = stateGradient.Slice(b * hidden, hidden);
+                carry.Slice(b * hidden, hidden).CopyTo(total);
+                if (rowsAtStep.IsActive(b))
+                {
+                    var fromAbove = outputGradient.Slice((((t * batch) + b) * outputWidth) + outputColumn, hidden);
+                    for (int j = 0; j < hidden; j++)
+                    {
+                        total[j] += fromAbove[j];
+                    }
+                }
+            }
+
+            int previous = PreviousBlock(t);
+            var stepGates = _gates.AsSpan(t * batch * width, batch * width);
+            var stepGateGradients = gateGradients.Slice(t * batch * width, batch * width);
+            switch (Cell)
+            {
+                case CellKind.Rnn:
+                    ElmanCell.Backward(Activation, rowsAtStep, batch, hidden, stepGates, stateGradient, stepGateGradients, carryNext);
+                    break;
+                case CellKind.Lstm:
+                    LstmCell.Backward(rowsAtStep, batch, hidden, stepGates, cells.Slice(previous * block, block),
+                        _tanhCells.AsSpan(t * block, block), stateGradient, cellCarry, stepGateGradients, carryNext);
+                    break;
+                case CellKind.Gru:
+                    GruCell.Backward(rowsAtStep, batch, hidden, stepGates, _hiddenCandidates.AsSpan(t * block, block),
+                        states.Slice(previous * block, block), stateGradient,
+                        inputGateGradients.Slice(t * batch * width, batch * width), stepGateGradients, carryNext);
+                    break;
+                default:
+                    throw new InvalidOperationException($"Unknown cell {Cell}.");
+            }
+
+            // forward: gates_t += h_{t-1} W_hh^T  =>  dh_{t-1} += dGates_t W_hh
+            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, width, T.One, stepGateGradients, width, weightHh, hidden, T.One, carryNext, hidden);
+            carryNext.CopyTo(carry);
+        }
+
+        // After the loop, single GEMMs over all T*B rows.
+        var previousStates = states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
+        Gemm.Compute(Transpose.Yes, Transpose.No, width, hidden, rows, T.One, gateGradients, width, previousStates, hidden, T.One, _parameters.Gradient(WeightHh), hidden);
+        Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
+        Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
+            _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), inputGradient, accumulateInputGradient);
+    }
+
+    /// <summary>
+    /// One step of inference for a batch, outside the saved-for-backward buffers:
+    /// <paramref name="state"/> (and <paramref name="cell"/> for LSTM) hold h_{t-1} on entry and h_t on exit.
+    /// </summary>
+    public void Step(ReadOnlySpan<T> x, int batch, Span<T> state, Span<T> cell)
+    {
+        int hidden = Hidden, width = _gateCount * hidden;
+        bool gru = Cell == CellKind.Gru;
+        var biasIh = _parameters.Value(BiasIh);
+        var biasHh = _parameters.Value(BiasHh);
+        var gates = new T[batch * width];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int j = 0; j < width; j++)
+            {
+                gates[(b * width) + j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
+            }
+        }
+
+        Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, InputSize, T.One, x, InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
+        var previous = state.ToArray();
+        var all = new StepRows(ReadOnlySpan<int>.Empty, 0);
+        var weightHh = _parameters.Value(WeightHh);
+        switch (Cell)
+        {
+            case CellKind.Rnn:
+                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
+                ElmanCell.Forward(Activation, all, batch, hidden, gates, previous, state);
+                break;
+            case CellKind.Lstm:
+                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
+                var previousCell = cell.ToArray();
+                LstmCell.Forward(all, batch, hidden, gates, previous, previousCell, state, cell, new T[batch * hidden]);
+                break;
+            case CellKind.Gru:
+                var hiddenGates = new T[batch * width];
+                for (int b = 0; b < batch; b++)
+                {
+                    biasHh.CopyTo(hiddenGates.AsSpan(b * width, width));
+                }
+
+                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, hiddenGates, width);
+                GruCell.Forward(all, batch, hidden, gates, hiddenGates, new T[batch * hidden], previous, state);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown cell {Cell}.");
+        }
+    }
+
+    private int PreviousBlock(int t) => Reverse ? t + 1 : t;
+
+    private int CurrentBlock(int t) => Reverse ? t : t + 1;
+
+    private static void SetInitial(Span<T> destination, ReadOnlySpan<T> source)
+    {
+        if (source.IsEmpty)
+        {
+            destination.Clear();
+        }
+        else
+        {
+            source.CopyTo(destination);
+        }
+    }
+
+    private void Allocate(int steps, int batch, ReadOnlySpan<int> lengths)
+    {
+        _steps = steps;
+        _batch = batch;
+        int hidden = Hidden, width = _gateCount * hidden, rows = steps * batch;
+        Grow(ref _gates, rows * width);
+        Grow(ref _gateGradients, rows * width);
+        Grow(ref _states, (rows + batch) * hidden);
+        Grow(ref _stateGradient, batch * hidden);
+        Grow(ref _carry, batch * hidden);
+        Grow(ref _carryNext, batch * hidden);
+        Grow(ref _cellCarry, batch * hidden);
+        if (Cell == CellKind.Lstm)
+        {
+            Grow(ref _cells, (rows + batch) * hidden);
+            Grow(ref _tanhCells, rows * hidden);
+        }
+
+        if (Cell == CellKind.Gru)
+        {
+            Grow(ref _hiddenGates, batch * width);
+            Grow(ref _hiddenCandidates, rows * hidden);
+            Grow(ref _inputGateGradients, rows * width);
+        }
+
+        _hasLengths = !lengths.IsEmpty;
+        if (_hasLengths)
+        {
+            if (_lengths.Length < batch)
+            {
+                _lengths = new int[batch];
+            }
+
+            lengths.CopyTo(_lengths);
+        }
+    }
+
+    private static void Grow(ref T[] buffer, int length)
+    {
+        if (buffer.Length < length)
+        {
+            buffer = new T[length];
+        }
+    }
+}
