@@ -21,6 +21,11 @@ internal static class TrainCommand
         var defaults = new TrainingOptions();
         var task = new Argument<string>("task") { Description = "What to train on: oscillator (the damped, driven oscillator)", DefaultValueFactory = _ => "oscillator" };
         task.AcceptOnlyFromAmong("oscillator");
+        var modelKind = Options.Make("--model", "Recurrent cell: rnn (Elman), lstm or gru", "rnn");
+        modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru");
+        var layers = Options.Make("--layers", "Stacked recurrent layers", 1);
+        var bidirectional = Options.Make("--bidirectional", "Run every layer in both directions (not for forecasting: the backward direction would see the future)", false);
+        var dropout = Options.Make("--dropout", "Dropout probability between stacked layers (training only)", 0.0);
         var hidden = Options.Make("--hidden", "Hidden units H", 64);
         var activation = Options.Make("--activation", "Recurrent non-linearity: tanh, sigmoid, relu or identity", "tanh");
         var optimizer = Options.Make("--optimizer", "Optimiser: sgd or adam", "adam");
@@ -41,7 +46,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, hidden, activation, optimizer, learningRate, schedule, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
+            task, modelKind, layers, bidirectional, dropout, hidden, activation, optimizer, learningRate, schedule, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
         };
         oscillator.AddTo(command);
 
@@ -87,8 +92,16 @@ internal static class TrainCommand
                 ValidateEvery = parse.GetValue(validateEvery),
             };
             trainingOptions.Validate();
+            if (parse.GetValue(bidirectional))
+            {
+                throw new UnrollException("--bidirectional: the oscillator task forecasts x_{t+1}, which a backward-running direction would read from the next input; expected a unidirectional model.");
+            }
+
             var config = new ModelConfig
             {
+                Architecture = parse.GetValue(modelKind)!,
+                Layers = parse.GetValue(layers),
+                Dropout = parse.GetValue(dropout),
                 InputSize = 2,
                 HiddenSize = hiddenSize,
                 OutputSize = 1,
@@ -137,7 +150,7 @@ internal static class TrainCommand
         var trainer = new Trainer(model, trainingOptions);
 
         console.Output.WriteLine(
-            $"Training a {Activations.Name(config.Activation)} RNN (H={config.HiddenSize}, {model.Parameters.Count} parameters) on {dataOptions.TrainCount} oscillator sequences of {dataOptions.Steps} steps; " +
+            $"Training {Describe(config)} (H={config.HiddenSize}, {model.Parameters.Count} parameters) on {dataOptions.TrainCount} oscillator sequences of {dataOptions.Steps} steps; " +
             $"{trainingOptions.Steps} steps of {trainingOptions.Optimizer.ToString().ToUpperInvariant()} lr={Options.Format(trainingOptions.LearningRate)}, batch {trainingOptions.BatchSize}.");
 
         using var cancellation = new CancellationTokenSource();
@@ -195,6 +208,17 @@ internal static class TrainCommand
         EvalCommand.PrintEvaluation(console.Output, evaluation);
         console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg");
         return CliApp.Success;
+    }
+
+    private static string Describe(ModelConfig config)
+    {
+        string layers = config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty;
+        return config.Cell switch
+        {
+            Cells.CellKind.Rnn => $"a {layers}{Activations.Name(config.Activation)} RNN",
+            Cells.CellKind.Lstm => $"a {layers}LSTM",
+            _ => $"a {layers}GRU",
+        };
     }
 
     private static IReadOnlyList<StepMetrics> RunWithProgress(

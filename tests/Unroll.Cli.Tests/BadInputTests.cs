@@ -16,6 +16,10 @@ public class BadInputTests
     [InlineData(1, "--steps 5 --epochs 1", "--epochs")]
     [InlineData(2, "--hidden many", "many")]
     [InlineData(2, "weather", "weather")]
+    [InlineData(2, "--model transformer", "transformer")]
+    [InlineData(1, "--bidirectional", "--bidirectional")]
+    [InlineData(1, "--dropout 1.5", "dropout")]
+    [InlineData(1, "--layers 0", "layers")]
     public void TrainRefusesBadOptions(int expectedCode, string arguments, string mentioned)
     {
         using var temp = new TempDirectory();

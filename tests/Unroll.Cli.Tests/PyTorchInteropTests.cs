@@ -15,9 +15,11 @@ public class PyTorchInteropTests(ITestOutputHelper log)
     private const string Python = "/usr/bin/python3";
 
     [Theory]
-    [InlineData("tanh")]
-    [InlineData("relu")]
-    public void TorchLoadsTheModelFileAndPredictsTheSame(string activation)
+    [InlineData("rnn", "tanh", "1")]
+    [InlineData("rnn", "relu", "2")]
+    [InlineData("lstm", "tanh", "2")]
+    [InlineData("gru", "tanh", "2")]
+    public void TorchLoadsTheModelFileAndPredictsTheSame(string cell, string activation, string layers)
     {
         if (!TorchAvailable())
         {
@@ -28,7 +30,7 @@ public class PyTorchInteropTests(ITestOutputHelper log)
 
         using var temp = new TempDirectory();
         string run = temp.File("run");
-        var (code, _, error) = CliRunner.Run("train", "-o", run, "--activation", activation, "--hidden", "6", "--steps", "20",
+        var (code, _, error) = CliRunner.Run("train", "-o", run, "--model", cell, "--layers", layers, "--activation", activation, "--hidden", "6", "--steps", "20",
             "--seq-length", "15", "--train-count", "16", "--validation-count", "4", "--test-count", "4");
         Assert.True(code == 0, error);
         string model = Path.Combine(run, "model.safetensors");

@@ -41,6 +41,26 @@ public class TrainCommandTests
         Assert.Equal(8, json.RootElement.GetProperty("sequences").GetInt32());
     }
 
+    [Theory]
+    [InlineData("lstm", "1")]
+    [InlineData("gru", "2")]
+    [InlineData("rnn", "2")]
+    public void EveryCellTrainsOnTheOscillatorAndEvaluates(string cell, string layers)
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        var (code, output, error) = CliRunner.Run(["train", "--model", cell, "--layers", layers, "--dropout", "0.1", "-o", run, .. SmallRun]);
+        Assert.True(code == 0, error);
+        Assert.Contains(cell == "rnn" ? "RNN" : cell.ToUpperInvariant(), output, StringComparison.Ordinal);
+        var file = Unroll.IO.SafeTensors.Read(Path.Combine(run, "model.safetensors"));
+        Assert.Equal(layers == "2", file.TryGet("rnn.weight_hh_l1", out _));
+        int gates = cell switch { "lstm" => 4, "gru" => 3, _ => 1 };
+        Assert.Equal([gates * 8, 8], file.Get("rnn.weight_hh_l0").Shape);
+        var (evalCode, evalOutput, evalError) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"));
+        Assert.True(evalCode == 0, evalError);
+        Assert.Contains("free-running MSE", evalOutput, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SameSeedGivesIdenticalModels()
     {

@@ -58,7 +58,9 @@ public static class Forecasting
 
         int n = set.Count, inputs = set.InputSize, outputs = model.Config.OutputSize;
         var input = new T[n * inputs];
-        var state = new T[n * model.Config.HiddenSize];
+        int stateLength = model.Config.Layers * n * model.Config.HiddenSize;
+        var state = new T[stateLength];
+        var cell = Cells.CellKinds.HasCellState(model.Config.Cell) ? new T[stateLength] : [];
         var output = new T[n * outputs];
         var forecasts = new double[n * horizon * outputs];
         for (int t = 0; t < horizon; t++)
@@ -73,7 +75,7 @@ public static class Forecasting
                 }
             }
 
-            model.Step(input, state, output, n);
+            model.Step(input, state, cell, output, n);
             for (int s = 0; s < n; s++)
             {
                 for (int o = 0; o < outputs; o++)

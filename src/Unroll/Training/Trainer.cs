@@ -111,6 +111,7 @@ public sealed class Trainer
         _model = model;
         _options = options;
         _optimizer = Optimizers.Create<float>(options.Optimizer, options.LearningRate, model.Parameters.Count);
+        model.SetDropoutSeed(options.Seed);
     }
 
     /// <summary>
@@ -155,6 +156,7 @@ public sealed class Trainer
             position += batch;
 
             _model.Parameters.ZeroGradients();
+            _model.Training = true;
             _model.Forward(inputs, steps, batch);
             double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
             _model.Backward(predictionGradients);
@@ -181,6 +183,7 @@ public sealed class Trainer
             _optimizer.LearningRate = LearningRateSchedules.RateAt(_options.Schedule, _options.LearningRate, step, _options.Steps);
             _optimizer.Step(_model.Parameters.Values, gradients);
 
+            _model.Training = false;
             double validationLoss = double.NaN;
             if (validation is not null && (step % _options.ValidateEvery == 0 || step == _options.Steps))
             {

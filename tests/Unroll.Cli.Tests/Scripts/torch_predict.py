@@ -31,9 +31,14 @@ def read_safetensors(path):
 def main(model_path, input_path, output_path):
     tensors, metadata = read_safetensors(model_path)
     config = json.loads(metadata["unroll.config"])
-    hidden_size, input_size = tensors["rnn.weight_ih_l0"].shape
+    input_size = tensors["rnn.weight_ih_l0"].shape[1]
     output_size = tensors["head.weight"].shape[0]
-    rnn = torch.nn.RNN(input_size, hidden_size, nonlinearity=config["activation"], batch_first=True)
+    kind = config.get("architecture", "rnn")
+    extra = {"nonlinearity": config["activation"]} if kind == "rnn" else {}
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    hidden_size = tensors["rnn.weight_hh_l0"].shape[1]
+    rnn = module(input_size, hidden_size, num_layers=config.get("layers", 1),
+                 bidirectional=config.get("bidirectional", False), batch_first=True, **extra)
     head = torch.nn.Linear(hidden_size, output_size)
     rnn.load_state_dict({k[len("rnn."):]: v for k, v in tensors.items() if k.startswith("rnn.")})
     head.load_state_dict({k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
