@@ -3,8 +3,9 @@ using System.Text.Json;
 namespace Unroll.Tests;
 
 /// <summary>
-/// One golden fixture produced by scripts/reference/elman_golden.py: float64 tensors from PyTorch,
-/// each stored as a shape and its row-major data. Files live in Golden/ next to the test assembly.
+/// One golden fixture produced by scripts/reference/elman_golden.py or recurrent_golden.py: float64
+/// tensors from PyTorch, each stored as a shape and its row-major data, plus a header describing the
+/// model. Files live in Golden/ next to the test assembly.
 /// </summary>
 internal sealed class GoldenFixture
 {
@@ -18,27 +19,40 @@ internal sealed class GoldenFixture
         "elman_tanh_zero_h0.json",
     ];
 
+    /// <summary>
+    /// Every fixture scripts/reference/recurrent_golden.py writes: the grid
+    /// &lt;cell&gt;_l&lt;layers&gt;_&lt;uni|bi&gt;_&lt;equal|varying&gt; for rnn, lstm and gru, then the
+    /// classification and Jordan fixtures.
+    /// </summary>
+    public static readonly IReadOnlyList<string> RecurrentFileNames =
+    [
+        .. from cell in new[] { "rnn", "lstm", "gru" }
+           from layers in new[] { 1, 2 }
+           from direction in new[] { "uni", "bi" }
+           from lengths in new[] { "equal", "varying" }
+           select $"{cell}_l{layers}_{direction}_{lengths}.json",
+        "lstm_classify_per_step.json",
+        "lstm_classify_last.json",
+        "gru_embedding_per_step.json",
+        "jordan_teacher_forcing.json",
+        "jordan_free_running.json",
+    ];
+
+    private readonly Header _header;
+    private readonly Dictionary<string, int> _sizes;
     private readonly Dictionary<string, (int[] Shape, double[] Data)> _tensors;
 
     private GoldenFixture(
         string source,
         string description,
-        string activation,
-        int t,
-        int b,
-        int i,
-        int h,
-        int o,
+        Header header,
+        Dictionary<string, int> sizes,
         Dictionary<string, (int[] Shape, double[] Data)> tensors)
     {
         Source = source;
         Description = description;
-        Activation = activation;
-        T = t;
-        B = b;
-        I = i;
-        H = h;
-        O = o;
+        _header = header;
+        _sizes = sizes;
         _tensors = tensors;
     }
 
@@ -48,23 +62,53 @@ internal sealed class GoldenFixture
     /// <summary>How the fixture was produced (script, PyTorch version, seed).</summary>
     public string Description { get; }
 
-    /// <summary>"tanh", "relu", "sigmoid" or "identity".</summary>
-    public string Activation { get; }
+    /// <summary>"tanh", "relu", "sigmoid" or "identity"; empty for LSTM and GRU fixtures, which name none.</summary>
+    public string Activation => _header.Activation;
+
+    /// <summary>"rnn" (Elman), "lstm", "gru" or "jordan"; "rnn" for the Elman fixtures, which name none.</summary>
+    public string Cell => _header.Cell;
+
+    /// <summary>Number of stacked recurrent layers (1 when the file names none).</summary>
+    public int Layers => _header.Layers;
+
+    /// <summary>True when every layer runs forward and backward in time.</summary>
+    public bool Bidirectional => _header.Bidirectional;
+
+    /// <summary>2 for a bidirectional fixture, else 1.</summary>
+    public int Directions => Bidirectional ? 2 : 1;
+
+    /// <summary>"mse" or "cross_entropy" ("mse" when the file names none).</summary>
+    public string LossKind => _header.Loss;
+
+    /// <summary>"every_step" (head at each step) or "last_step" (head at each sequence's last valid step).</summary>
+    public string Readout => _header.Readout;
+
+    /// <summary>For Jordan fixtures "teacher_forcing" or "free_running"; otherwise empty.</summary>
+    public string Feedback => _header.Feedback;
 
     /// <summary>Sequence length.</summary>
-    public int T { get; }
+    public int T => _sizes["T"];
 
     /// <summary>Batch size.</summary>
-    public int B { get; }
+    public int B => _sizes["B"];
 
     /// <summary>Input size.</summary>
-    public int I { get; }
+    public int I => _sizes["I"];
 
     /// <summary>Hidden size.</summary>
-    public int H { get; }
+    public int H => _sizes["H"];
 
     /// <summary>Output (head) size.</summary>
-    public int O { get; }
+    public int O => _sizes["O"];
+
+    /// <summary>Names of all entries of "sizes" (T, B, I, H, O and any extra such as V).</summary>
+    public IReadOnlyCollection<string> SizeNames => _sizes.Keys;
+
+    /// <summary>Any entry of "sizes", such as "V" (vocabulary) in an embedding fixture.</summary>
+    public int Size(string name) =>
+        _sizes.TryGetValue(name, out int size)
+            ? size
+            : throw new KeyNotFoundException($"{Source}: no size '{name}'; the fixture has {string.Join(", ", _sizes.Keys)}.");
 
     /// <summary>Names of all tensors in the fixture.</summary>
     public IReadOnlyCollection<string> Names => _tensors.Keys;
@@ -93,9 +137,34 @@ internal sealed class GoldenFixture
         JsonElement root = document.RootElement;
 
         string description = RequiredProperty(root, "description", source).GetString() ?? "";
-        string activation = RequiredProperty(root, "activation", source).GetString() ?? "";
-        JsonElement sizes = RequiredProperty(root, "sizes", source);
-        int Size(string key) => RequiredProperty(sizes, key, source).GetInt32();
+
+        // The Elman format has no "cell" and always an "activation"; the later format names its cell
+        // and gives an activation only where the cell has a choice of one.
+        string? cell = OptionalProperty(root, "cell")?.GetString();
+        string activation = (cell is null ? RequiredProperty(root, "activation", source) : OptionalProperty(root, "activation"))
+            ?.GetString() ?? "";
+        var header = new Header(
+            cell ?? "rnn",
+            activation,
+            OptionalProperty(root, "layers")?.GetInt32() ?? 1,
+            OptionalProperty(root, "bidirectional")?.GetBoolean() ?? false,
+            OptionalProperty(root, "loss")?.GetString() ?? "mse",
+            OptionalProperty(root, "readout")?.GetString() ?? "every_step",
+            OptionalProperty(root, "feedback")?.GetString() ?? "");
+
+        var sizes = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (JsonProperty size in RequiredProperty(root, "sizes", source).EnumerateObject())
+        {
+            sizes[size.Name] = size.Value.GetInt32();
+        }
+
+        foreach (string key in new[] { "T", "B", "I", "H", "O" })
+        {
+            if (!sizes.ContainsKey(key))
+            {
+                throw new InvalidDataException($"{source}: expected a property '{key}' in 'sizes', got none.");
+            }
+        }
 
         var tensors = new Dictionary<string, (int[] Shape, double[] Data)>(StringComparer.Ordinal);
         foreach (JsonProperty tensor in RequiredProperty(root, "tensors", source).EnumerateObject())
@@ -117,8 +186,7 @@ internal sealed class GoldenFixture
             }
         }
 
-        return new GoldenFixture(
-            source, description, activation, Size("T"), Size("B"), Size("I"), Size("H"), Size("O"), tensors);
+        return new GoldenFixture(source, description, header, sizes, tensors);
     }
 
     /// <summary>True if the fixture holds a tensor called <paramref name="name"/>.</summary>
@@ -152,7 +220,7 @@ internal sealed class GoldenFixture
             entry => ((int[])entry.Value.Shape.Clone(), (double[])entry.Value.Data.Clone()),
             StringComparer.Ordinal);
         copy[name].Item2[index] = value;
-        return new GoldenFixture(Source + $" ({name}[{index}] changed)", Description, Activation, T, B, I, H, O, copy);
+        return new GoldenFixture(Source + $" ({name}[{index}] changed)", Description, _header, _sizes, copy);
     }
 
     private (int[] Shape, double[] Data) Get(string name) =>
@@ -165,4 +233,10 @@ internal sealed class GoldenFixture
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out JsonElement value)
             ? value
             : throw new InvalidDataException($"{source}: expected a property '{name}', got none.");
+
+    private static JsonElement? OptionalProperty(JsonElement element, string name) =>
+        element.TryGetProperty(name, out JsonElement value) ? value : null;
+
+    private sealed record Header(
+        string Cell, string Activation, int Layers, bool Bidirectional, string Loss, string Readout, string Feedback);
 }
