@@ -234,6 +234,20 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void PlainSgdConstructorAcceptsAnyLength()
+    {
+        var sgd = new Sgd<float>(0.5);
+        float[] parameters = [1, 2];
+        sgd.Step(parameters, [2, -4]);
+        Assert.Equal([0f, 4f], parameters);
+        float[] longer = [1, 1, 1];
+        sgd.Step(longer, [1, 1, 1]);
+        Assert.Equal([0.5f, 0.5f, 0.5f], longer);
+        Assert.Equal(2, sgd.StepCount);
+        Assert.Empty(sgd.State);
+    }
+
+    [Fact]
     public void AdamWWithZeroGradientsOnlyDecaysTheWeights()
     {
         // m = v = 0, so the Adam step is 0 / eps = 0 and only theta (1 - lr lambda) remains, each step.

@@ -245,12 +245,12 @@ public abstract class OptimizerBase<T> : IOptimizer<T>
     /// <summary>Validates <paramref name="settings"/> and records them.</summary>
     /// <param name="settings">The hyper-parameters; their kind must be <paramref name="expectedKind"/>.</param>
     /// <param name="expectedKind">The kind the derived class implements.</param>
-    /// <param name="parameterCount">The length of the parameter buffer.</param>
+    /// <param name="parameterCount">The length of the parameter buffer, or -1 for a stateless rule that accepts any length.</param>
     /// <exception cref="UnrollException">The settings are invalid.</exception>
     protected OptimizerBase(OptimizerSettings settings, OptimizerKind expectedKind, int parameterCount)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        ArgumentOutOfRangeException.ThrowIfNegative(parameterCount);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameterCount, -1);
         if (settings.Kind != expectedKind)
         {
             throw new ArgumentException($"Settings for {settings.Kind} given to the {expectedKind} optimiser.", nameof(settings));
