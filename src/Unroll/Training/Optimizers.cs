@@ -1,15 +1,25 @@
+using System.Globalization;
 using System.Numerics;
 
 namespace Unroll.Training;
 
-/// <summary>The optimisers offered by the trainer.</summary>
+/// <summary>The optimisers offered by the trainer; each follows the torch.optim class of the same name (version 1.13).</summary>
 public enum OptimizerKind
 {
-    /// <summary>Plain gradient descent, theta &lt;- theta - lr * g.</summary>
+    /// <summary>Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD).</summary>
     Sgd,
 
-    /// <summary>Adam (Kingma and Ba 2015) with torch.optim.Adam's defaults and bias correction.</summary>
+    /// <summary>Adam (Kingma and Ba 2015) with bias correction, optional L2 weight decay and AMSGrad (torch.optim.Adam).</summary>
     Adam,
+
+    /// <summary>Adagrad (Duchi et al. 2011) with learning-rate decay and L2 weight decay (torch.optim.Adagrad).</summary>
+    Adagrad,
+
+    /// <summary>RMSprop (Hinton's lecture notes; centred variant after Graves 2013) with optional momentum (torch.optim.RMSprop).</summary>
+    RmsProp,
+
+    /// <summary>Adam with decoupled weight decay (Loshchilov and Hutter 2019), default decay 0.01 (torch.optim.AdamW).</summary>
+    AdamW,
 }
 
 /// <summary>An update rule over the flat parameter buffer.</summary>
@@ -17,115 +27,590 @@ public enum OptimizerKind
 public interface IOptimizer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The learning rate used by the next <see cref="Step"/>.</summary>
+    /// <summary>The learning rate used by the next <see cref="Step"/>; a schedule sets it before every step.</summary>
     double LearningRate { get; set; }
+
+    /// <summary>The hyper-parameters the optimiser was created with (its <see cref="OptimizerSettings.LearningRate"/> is the initial rate).</summary>
+    OptimizerSettings Settings { get; }
+
+    /// <summary>Steps taken so far (t in the update rules), including those of a loaded state.</summary>
+    int StepCount { get; }
+
+    /// <summary>
+    /// A copy of the per-parameter state, as named flat arrays with torch's state names (for example
+    /// <c>exp_avg</c> and <c>exp_avg_sq</c> for Adam); empty for plain SGD. Together with
+    /// <see cref="StepCount"/> it is everything needed to resume bit-identically.
+    /// </summary>
+    IReadOnlyList<(string Name, T[] Values)> State { get; }
+
+    /// <summary>Replaces the state with one exported by <see cref="State"/> and <see cref="StepCount"/> of an optimiser of the same settings and size.</summary>
+    /// <exception cref="UnrollException">A buffer is missing, unknown or of the wrong length, or the step count is negative.</exception>
+    void LoadState(int stepCount, IReadOnlyList<(string Name, T[] Values)> state);
 
     /// <summary>Updates <paramref name="parameters"/> in place from <paramref name="gradients"/>.</summary>
     void Step(Span<T> parameters, ReadOnlySpan<T> gradients);
 }
 
-/// <summary>Creates optimisers by kind.</summary>
+/// <summary>
+/// The hyper-parameters of an optimiser, named after torch.optim's keywords. Options an optimiser does
+/// not use must keep their defaults (<see cref="Validate"/> rejects, say, Nesterov with Adam rather
+/// than ignoring it).
+/// </summary>
+public sealed record OptimizerSettings
+{
+    /// <summary>The update rule.</summary>
+    public required OptimizerKind Kind { get; init; }
+
+    /// <summary>The initial learning rate (torch: lr), &gt;= 0.</summary>
+    public required double LearningRate { get; init; }
+
+    /// <summary>Momentum factor mu in [0, 1) for SGD and RMSprop; 0 turns momentum off.</summary>
+    public double Momentum { get; init; }
+
+    /// <summary>SGD only: dampening tau in [0, 1] of the gradient added to the momentum buffer.</summary>
+    public double Dampening { get; init; }
+
+    /// <summary>SGD only: Nesterov momentum (needs momentum &gt; 0 and dampening 0).</summary>
+    public bool Nesterov { get; init; }
+
+    /// <summary>
+    /// Weight decay lambda &gt;= 0: added to the gradient as lambda theta (L2) by every optimiser but AdamW,
+    /// which multiplies the parameters by 1 - lr lambda instead. Null takes the optimiser's default:
+    /// 0.01 for AdamW, 0 for the others.
+    /// </summary>
+    public double? WeightDecay { get; init; }
+
+    /// <summary>Adam and AdamW: decay of the first moment, in [0, 1).</summary>
+    public double Beta1 { get; init; } = 0.9;
+
+    /// <summary>Adam and AdamW: decay of the second moment, in [0, 1).</summary>
+    public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>Added to the denominator for stability, &gt;= 0. Null takes the optimiser's default: 1e-10 for Adagrad, 1e-8 for the others.</summary>
+    public double? Epsilon { get; init; }
+
+    /// <summary>RMSprop only: smoothing constant of the squared-gradient average, in [0, 1).</summary>
+    public double Alpha { get; init; } = 0.99;
+
+    /// <summary>RMSprop only: normalise by the estimated variance (second moment minus squared mean) instead of the second moment.</summary>
+    public bool Centered { get; init; }
+
+    /// <summary>Adam and AdamW: use the running maximum of the second moment (AMSGrad, Reddi et al. 2018).</summary>
+    public bool Amsgrad { get; init; }
+
+    /// <summary>Adagrad only: the rate at step t is lr / (1 + (t - 1) lr_decay); &gt;= 0.</summary>
+    public double LearningRateDecay { get; init; }
+
+    /// <summary>Adagrad only: the starting value of the sum of squared gradients, &gt;= 0.</summary>
+    public double InitialAccumulatorValue { get; init; }
+
+    /// <summary>The weight decay in force: <see cref="WeightDecay"/>, or the optimiser's default.</summary>
+    public double EffectiveWeightDecay => WeightDecay ?? (Kind == OptimizerKind.AdamW ? 0.01 : 0.0);
+
+    /// <summary>The epsilon in force: <see cref="Epsilon"/>, or the optimiser's default.</summary>
+    public double EffectiveEpsilon => Epsilon ?? (Kind == OptimizerKind.Adagrad ? 1e-10 : 1e-8);
+
+    /// <summary>Checks every setting against its range and against the optimiser it belongs to.</summary>
+    /// <exception cref="UnrollException">A setting is out of range or does not apply to <see cref="Kind"/>.</exception>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Kind))
+        {
+            throw new UnrollException($"optimizer: expected {Optimizers.Names}, got {(int)Kind}.");
+        }
+
+        string name = Optimizers.Name(Kind);
+        RequireAtLeastZero("lr", LearningRate);
+        RequireUnitInterval("momentum", Momentum, includeOne: false);
+        RequireUnitInterval("dampening", Dampening, includeOne: true);
+        RequireAtLeastZero("weight-decay", EffectiveWeightDecay);
+        RequireAtLeastZero("eps", EffectiveEpsilon);
+        RequireUnitInterval("beta1", Beta1, includeOne: false);
+        RequireUnitInterval("beta2", Beta2, includeOne: false);
+        RequireUnitInterval("alpha", Alpha, includeOne: false);
+        RequireAtLeastZero("lr-decay", LearningRateDecay);
+        RequireAtLeastZero("initial-accumulator", InitialAccumulatorValue);
+
+        bool sgd = Kind == OptimizerKind.Sgd, rmsProp = Kind == OptimizerKind.RmsProp, adagrad = Kind == OptimizerKind.Adagrad;
+        bool adam = Kind is OptimizerKind.Adam or OptimizerKind.AdamW;
+        RequireApplies("momentum", Momentum != 0, sgd || rmsProp, "sgd and rmsprop", name);
+        RequireApplies("dampening", Dampening != 0, sgd, "sgd", name);
+        RequireApplies("nesterov", Nesterov, sgd, "sgd", name);
+        RequireApplies("beta1", Beta1 != 0.9, adam, "adam and adamw", name);
+        RequireApplies("beta2", Beta2 != 0.999, adam, "adam and adamw", name);
+        RequireApplies("amsgrad", Amsgrad, adam, "adam and adamw", name);
+        RequireApplies("alpha", Alpha != 0.99, rmsProp, "rmsprop", name);
+        RequireApplies("centered", Centered, rmsProp, "rmsprop", name);
+        RequireApplies("lr-decay", LearningRateDecay != 0, adagrad, "adagrad", name);
+        RequireApplies("initial-accumulator", InitialAccumulatorValue != 0, adagrad, "adagrad", name);
+
+        // torch.optim.SGD: "Nesterov momentum requires a momentum and zero dampening".
+        if (Nesterov && (Momentum <= 0 || Dampening != 0))
+        {
+            throw new UnrollException(
+                $"nesterov: expected momentum > 0 and dampening 0, got momentum {Format(Momentum)} and dampening {Format(Dampening)}.");
+        }
+    }
+
+    private static void RequireAtLeastZero(string option, double value)
+    {
+        if (!(value >= 0) || double.IsInfinity(value))
+        {
+            throw new UnrollException($"{option}: expected a finite value >= 0, got {Format(value)}.");
+        }
+    }
+
+    private static void RequireUnitInterval(string option, double value, bool includeOne)
+    {
+        if (!(value >= 0 && (includeOne ? value <= 1 : value < 1)))
+        {
+            throw new UnrollException($"{option}: expected a value in [0, 1{(includeOne ? "]" : ")")}, got {Format(value)}.");
+        }
+    }
+
+    private static void RequireApplies(string option, bool isSet, bool applies, string owners, string kind)
+    {
+        if (isSet && !applies)
+        {
+            throw new UnrollException($"{option}: expected only with {owners}, got it with {kind}.");
+        }
+    }
+
+    private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Parses optimiser names and creates optimisers.</summary>
 public static class Optimizers
 {
-    /// <summary>Parses an optimiser name (sgd, adam).</summary>
+    /// <summary>The accepted names, for messages and help text.</summary>
+    public const string Names = "sgd, adam, adamw, adagrad or rmsprop";
+
+    /// <summary>Parses an optimiser name (sgd, adam, adamw, adagrad, rmsprop; case-insensitive).</summary>
     /// <exception cref="UnrollException">Unknown name.</exception>
     public static OptimizerKind Parse(string name) => name.Trim().ToUpperInvariant() switch
     {
         "SGD" => OptimizerKind.Sgd,
         "ADAM" => OptimizerKind.Adam,
-        _ => throw new UnrollException($"optimizer: expected sgd or adam, got '{name}'."),
+        "ADAMW" => OptimizerKind.AdamW,
+        "ADAGRAD" => OptimizerKind.Adagrad,
+        "RMSPROP" => OptimizerKind.RmsProp,
+        _ => throw new UnrollException($"optimizer: expected {Names}, got '{name}'."),
     };
 
-    /// <summary>A new optimiser of the given kind for <paramref name="parameterCount"/> parameters.</summary>
+    /// <summary>The name <see cref="Parse"/> accepts for <paramref name="kind"/> (lower case).</summary>
+    public static string Name(OptimizerKind kind) => kind switch
+    {
+        OptimizerKind.Sgd => "sgd",
+        OptimizerKind.Adam => "adam",
+        OptimizerKind.AdamW => "adamw",
+        OptimizerKind.Adagrad => "adagrad",
+        OptimizerKind.RmsProp => "rmsprop",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown optimiser."),
+    };
+
+    /// <summary>A new optimiser of the given kind with torch's defaults for everything but the learning rate.</summary>
     public static IOptimizer<T> Create<T>(OptimizerKind kind, double learningRate, int parameterCount)
-        where T : unmanaged, IFloatingPointIeee754<T> => kind switch
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Create<T>(new OptimizerSettings { Kind = kind, LearningRate = learningRate }, parameterCount);
+
+    /// <summary>A new optimiser for <paramref name="parameterCount"/> parameters with zero (or, for Adagrad, the initial accumulator) state.</summary>
+    /// <exception cref="UnrollException">The settings are invalid.</exception>
+    public static IOptimizer<T> Create<T>(OptimizerSettings settings, int parameterCount)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        return settings.Kind switch
         {
-            OptimizerKind.Sgd => new Sgd<T>(learningRate),
-            OptimizerKind.Adam => new Adam<T>(learningRate, parameterCount),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown optimiser."),
+            OptimizerKind.Sgd => new Sgd<T>(settings, parameterCount),
+            OptimizerKind.Adam => new Adam<T>(settings, parameterCount),
+            OptimizerKind.AdamW => new AdamW<T>(settings, parameterCount),
+            OptimizerKind.Adagrad => new Adagrad<T>(settings, parameterCount),
+            OptimizerKind.RmsProp => new RmsProp<T>(settings, parameterCount),
+            _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Kind, "Unknown optimiser."),
         };
+    }
 }
 
-/// <summary>Plain gradient descent as in the notes: <c>theta &lt;- theta - lr * grad</c>.</summary>
+/// <summary>
+/// What every optimiser shares: the settings, the step count, named per-parameter buffers that can be
+/// exported and loaded, and the checks on the spans handed to <see cref="Step"/>.
+/// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class Sgd<T> : IOptimizer<T>
+public abstract class OptimizerBase<T> : IOptimizer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Creates the optimiser.</summary>
-    public Sgd(double learningRate) => LearningRate = learningRate;
+    private readonly List<(string Name, T[] Values)> _buffers = [];
+
+    /// <summary>Validates <paramref name="settings"/> and records them.</summary>
+    /// <param name="settings">The hyper-parameters; their kind must be <paramref name="expectedKind"/>.</param>
+    /// <param name="expectedKind">The kind the derived class implements.</param>
+    /// <param name="parameterCount">The length of the parameter buffer, or -1 for a stateless rule that accepts any length.</param>
+    /// <exception cref="UnrollException">The settings are invalid.</exception>
+    protected OptimizerBase(OptimizerSettings settings, OptimizerKind expectedKind, int parameterCount)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameterCount, -1);
+        if (settings.Kind != expectedKind)
+        {
+            throw new ArgumentException($"Settings for {settings.Kind} given to the {expectedKind} optimiser.", nameof(settings));
+        }
+
+        settings.Validate();
+        Settings = settings;
+        LearningRate = settings.LearningRate;
+        ParameterCount = parameterCount;
+    }
 
     /// <inheritdoc/>
     public double LearningRate { get; set; }
 
     /// <inheritdoc/>
+    public OptimizerSettings Settings { get; }
+
+    /// <summary>The length of the parameter buffer this optimiser updates (-1 when it keeps no state and accepts any length).</summary>
+    public int ParameterCount { get; }
+
+    /// <inheritdoc/>
+    public int StepCount { get; private set; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Name, T[] Values)> State => _buffers.Select(b => (b.Name, (T[])b.Values.Clone())).ToArray();
+
+    /// <inheritdoc/>
+    public void LoadState(int stepCount, IReadOnlyList<(string Name, T[] Values)> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        string kind = Optimizers.Name(Settings.Kind);
+        if (stepCount < 0)
+        {
+            throw new UnrollException($"optimizer state: expected a step count >= 0, got {stepCount}.");
+        }
+
+        string expectedNames = _buffers.Count == 0 ? "no buffers" : string.Join(", ", _buffers.Select(b => b.Name));
+        string givenNames = state.Count == 0 ? "none" : string.Join(", ", state.Select(b => b.Name));
+        if (state.Count != _buffers.Count || state.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() != state.Count)
+        {
+            throw new UnrollException($"optimizer state: expected {expectedNames} for {kind}, got {givenNames}.");
+        }
+
+        foreach (var (name, values) in state)
+        {
+            int index = _buffers.FindIndex(b => b.Name == name);
+            if (index < 0)
+            {
+                throw new UnrollException($"optimizer state: expected {expectedNames} for {kind}, got {givenNames}.");
+            }
+
+            if (values is null || values.Length != _buffers[index].Values.Length)
+            {
+                throw new UnrollException(
+                    $"optimizer state '{name}': expected {_buffers[index].Values.Length} values, got {values?.Length ?? 0}.");
+            }
+        }
+
+        // Copy only after every check so a rejected state leaves the optimiser untouched.
+        foreach (var (name, values) in state)
+        {
+            values.CopyTo(_buffers.Find(b => b.Name == name).Values, 0);
+        }
+
+        StepCount = stepCount;
+    }
+
+    /// <inheritdoc/>
     public void Step(Span<T> parameters, ReadOnlySpan<T> gradients)
     {
-        T rate = T.CreateChecked(LearningRate);
+        if (gradients.Length != parameters.Length)
+        {
+            throw new ArgumentException($"{gradients.Length} gradients for {parameters.Length} parameters.", nameof(gradients));
+        }
+
+        if (ParameterCount >= 0 && parameters.Length != ParameterCount)
+        {
+            throw new ArgumentException($"Expected {ParameterCount} parameters, got {parameters.Length}.", nameof(parameters));
+        }
+
+        StepCount++;
+        Update(parameters, gradients, StepCount);
+    }
+
+    /// <summary>Applies one update; <paramref name="step"/> is the 1-based step number t.</summary>
+    /// <param name="parameters">The parameters, updated in place.</param>
+    /// <param name="gradients">The gradients, of the same length.</param>
+    /// <param name="step">t, already counting this step.</param>
+    protected abstract void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step);
+
+    /// <summary>Registers a per-parameter buffer (filled with <paramref name="initialValue"/>) under torch's state name.</summary>
+    /// <param name="name">The state name, such as <c>exp_avg</c>.</param>
+    /// <param name="initialValue">The value of every element before the first step.</param>
+    /// <returns>The live buffer, which the derived class updates.</returns>
+    protected T[] AddBuffer(string name, double initialValue = 0)
+    {
+        var values = new T[Math.Max(ParameterCount, 0)];
+        Array.Fill(values, T.CreateChecked(initialValue));
+        _buffers.Add((name, values));
+        return values;
+    }
+
+    /// <summary>Converts a scalar hyper-parameter to <typeparamref name="T"/> (torch multiplies tensors by Python floats the same way).</summary>
+    /// <param name="value">The value in double precision.</param>
+    /// <returns>The value rounded to <typeparamref name="T"/>.</returns>
+    protected static T Scalar(double value) => T.CreateChecked(value);
+}
+
+/// <summary>
+/// Stochastic gradient descent as torch.optim.SGD:
+/// <code>
+/// g = grad + lambda theta                                   (when weight decay lambda != 0)
+/// b = g at t = 1, else mu b + (1 - tau) g                   (when momentum mu != 0)
+/// g = g + mu b (Nesterov) or g = b
+/// theta = theta - lr g
+/// </code>
+/// </summary>
+/// <typeparam name="T">The parameter type.</typeparam>
+public sealed class Sgd<T> : OptimizerBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T[]? _momentumBuffer;
+
+    /// <summary>Plain gradient descent, <c>theta &lt;- theta - lr g</c>, for a buffer of any length.</summary>
+    public Sgd(double learningRate)
+        : base(new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = learningRate }, OptimizerKind.Sgd, -1)
+    {
+    }
+
+    /// <summary>Creates the optimiser; with momentum it keeps the buffer <c>momentum_buffer</c>.</summary>
+    public Sgd(OptimizerSettings settings, int parameterCount)
+        : base(settings, OptimizerKind.Sgd, parameterCount)
+    {
+        if (settings.Momentum != 0)
+        {
+            _momentumBuffer = AddBuffer("momentum_buffer");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
+    {
+        T rate = Scalar(LearningRate);
+        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
+        bool decay = Settings.EffectiveWeightDecay != 0;
+        if (_momentumBuffer is not { } buffer)
+        {
+            for (int i = 0; i < parameters.Length; i++)
+            {
+                T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+                parameters[i] -= rate * g;
+            }
+
+            return;
+        }
+
+        T momentum = Scalar(Settings.Momentum);
+        T keep = Scalar(1 - Settings.Dampening);
+        bool first = step == 1, nesterov = Settings.Nesterov;
         for (int i = 0; i < parameters.Length; i++)
         {
-            parameters[i] -= rate * gradients[i];
+            T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+            // torch starts the buffer at the (undampened) first gradient.
+            T b = buffer[i] = first ? g : (buffer[i] * momentum) + (keep * g);
+            g = nesterov ? g + (momentum * b) : b;
+            parameters[i] -= rate * g;
         }
     }
 }
 
 /// <summary>
-/// Adam as torch.optim.Adam (no weight decay, no amsgrad):
+/// Adagrad as torch.optim.Adagrad (buffer <c>sum</c>, starting at the initial accumulator value):
 /// <code>
-/// m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
-/// theta -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+/// g = grad + lambda theta;   lr_t = lr / (1 + (t - 1) lr_decay)
+/// sum = sum + g^2;           theta = theta - lr_t g / (sqrt(sum) + eps)
 /// </code>
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class Adam<T> : IOptimizer<T>
+public sealed class Adagrad<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly T[] _firstMoment;
-    private readonly T[] _secondMoment;
+    private readonly T[] _sum;
 
-    /// <summary>Creates the optimiser with zero moments.</summary>
-    public Adam(double learningRate, int parameterCount, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+    /// <summary>Creates the optimiser.</summary>
+    public Adagrad(OptimizerSettings settings, int parameterCount)
+        : base(settings, OptimizerKind.Adagrad, parameterCount) =>
+        _sum = AddBuffer("sum", settings.InitialAccumulatorValue);
+
+    /// <inheritdoc/>
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
     {
-        LearningRate = learningRate;
-        Beta1 = beta1;
-        Beta2 = beta2;
-        Epsilon = epsilon;
-        _firstMoment = new T[parameterCount];
-        _secondMoment = new T[parameterCount];
+        T rate = Scalar(LearningRate / (1 + ((step - 1) * Settings.LearningRateDecay)));
+        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
+        bool decay = Settings.EffectiveWeightDecay != 0;
+        T epsilon = Scalar(Settings.EffectiveEpsilon);
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+            T sum = _sum[i] += g * g;
+            parameters[i] -= rate * (g / (T.Sqrt(sum) + epsilon));
+        }
+    }
+}
+
+/// <summary>
+/// RMSprop as torch.optim.RMSprop (buffers <c>square_avg</c>, and <c>grad_avg</c> when centred,
+/// <c>momentum_buffer</c> with momentum):
+/// <code>
+/// g = grad + lambda theta;          v = alpha v + (1 - alpha) g^2
+/// centred: m = alpha m + (1 - alpha) g;   d = sqrt(v - m^2) + eps;   else d = sqrt(v) + eps
+/// momentum mu &gt; 0: b = mu b + g / d;  theta = theta - lr b;   else theta = theta - lr g / d
+/// </code>
+/// </summary>
+/// <typeparam name="T">The parameter type.</typeparam>
+public sealed class RmsProp<T> : OptimizerBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T[] _squareAverage;
+    private readonly T[]? _gradientAverage;
+    private readonly T[]? _momentumBuffer;
+
+    /// <summary>Creates the optimiser.</summary>
+    public RmsProp(OptimizerSettings settings, int parameterCount)
+        : base(settings, OptimizerKind.RmsProp, parameterCount)
+    {
+        // Named and ordered as in torch's state dict.
+        _squareAverage = AddBuffer("square_avg");
+        _momentumBuffer = settings.Momentum > 0 ? AddBuffer("momentum_buffer") : null;
+        _gradientAverage = settings.Centered ? AddBuffer("grad_avg") : null;
     }
 
     /// <inheritdoc/>
-    public double LearningRate { get; set; }
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
+    {
+        T rate = Scalar(LearningRate);
+        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
+        bool decay = Settings.EffectiveWeightDecay != 0;
+        T alpha = Scalar(Settings.Alpha), oneMinusAlpha = Scalar(1 - Settings.Alpha);
+        T epsilon = Scalar(Settings.EffectiveEpsilon);
+        T momentum = Scalar(Settings.Momentum);
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+            T v = _squareAverage[i] = (_squareAverage[i] * alpha) + (oneMinusAlpha * g * g);
+            if (_gradientAverage is not null)
+            {
+                T m = _gradientAverage[i] = (_gradientAverage[i] * alpha) + (oneMinusAlpha * g);
+                v -= m * m;
+            }
+
+            T denominator = T.Sqrt(v) + epsilon;
+            if (_momentumBuffer is not null)
+            {
+                T b = _momentumBuffer[i] = (_momentumBuffer[i] * momentum) + (g / denominator);
+                parameters[i] -= rate * b;
+            }
+            else
+            {
+                parameters[i] -= rate * (g / denominator);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Adam as torch.optim.Adam (buffers <c>exp_avg</c>, <c>exp_avg_sq</c>, and <c>max_exp_avg_sq</c> with AMSGrad):
+/// <code>
+/// g = grad + lambda theta                      (L2 weight decay)
+/// m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2;   AMSGrad: v_max = max(v_max, v), used for v
+/// theta = theta - (lr / (1 - beta1^t)) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+/// </code>
+/// </summary>
+/// <typeparam name="T">The parameter type.</typeparam>
+public sealed class Adam<T> : OptimizerBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly AdamMoments<T> _moments;
+
+    /// <summary>Creates the optimiser with zero moments.</summary>
+    public Adam(double learningRate, int parameterCount, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+        : this(new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = learningRate, Beta1 = beta1, Beta2 = beta2, Epsilon = epsilon }, parameterCount)
+    {
+    }
+
+    /// <summary>Creates the optimiser with zero moments.</summary>
+    public Adam(OptimizerSettings settings, int parameterCount)
+        : base(settings, OptimizerKind.Adam, parameterCount) =>
+        _moments = new AdamMoments<T>(AddBuffer("exp_avg"), AddBuffer("exp_avg_sq"), settings.Amsgrad ? AddBuffer("max_exp_avg_sq") : null);
 
     /// <summary>Decay of the first moment.</summary>
-    public double Beta1 { get; }
+    public double Beta1 => Settings.Beta1;
 
     /// <summary>Decay of the second moment.</summary>
-    public double Beta2 { get; }
+    public double Beta2 => Settings.Beta2;
 
     /// <summary>Added to the denominator for stability.</summary>
-    public double Epsilon { get; }
-
-    /// <summary>Steps taken so far (t in the bias correction).</summary>
-    public int StepCount { get; private set; }
+    public double Epsilon => Settings.EffectiveEpsilon;
 
     /// <inheritdoc/>
-    public void Step(Span<T> parameters, ReadOnlySpan<T> gradients)
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _moments.Update(parameters, gradients, step, LearningRate, Settings, decoupled: false);
+}
+
+/// <summary>
+/// AdamW as torch.optim.AdamW: Adam without L2 in the gradient but with decoupled weight decay
+/// (default lambda = 0.01) applied first, <c>theta = theta (1 - lr lambda)</c>; buffers as Adam's.
+/// </summary>
+/// <typeparam name="T">The parameter type.</typeparam>
+public sealed class AdamW<T> : OptimizerBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly AdamMoments<T> _moments;
+
+    /// <summary>Creates the optimiser with zero moments.</summary>
+    public AdamW(OptimizerSettings settings, int parameterCount)
+        : base(settings, OptimizerKind.AdamW, parameterCount) =>
+        _moments = new AdamMoments<T>(AddBuffer("exp_avg"), AddBuffer("exp_avg_sq"), settings.Amsgrad ? AddBuffer("max_exp_avg_sq") : null);
+
+    /// <inheritdoc/>
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _moments.Update(parameters, gradients, step, LearningRate, Settings, decoupled: true);
+}
+
+/// <summary>The moment buffers and update shared by Adam and AdamW (torch's _single_tensor_adam / _single_tensor_adamw).</summary>
+internal sealed class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T[]? maxSecondMoment)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step, double learningRate, OptimizerSettings settings, bool decoupled)
     {
-        StepCount++;
-        T beta1 = T.CreateChecked(Beta1), beta2 = T.CreateChecked(Beta2);
-        T oneMinusBeta1 = T.One - beta1, oneMinusBeta2 = T.One - beta2;
-        double correction1 = 1 - Math.Pow(Beta1, StepCount);
-        double correction2 = 1 - Math.Pow(Beta2, StepCount);
-        // torch: step_size = lr / bias_correction1; denom = sqrt(v) / sqrt(bias_correction2) + eps
-        T stepSize = T.CreateChecked(LearningRate / correction1);
-        T sqrtCorrection2 = T.CreateChecked(Math.Sqrt(correction2));
-        T epsilon = T.CreateChecked(Epsilon);
+        double weightDecay = settings.EffectiveWeightDecay;
+        T beta1 = T.CreateChecked(settings.Beta1), beta2 = T.CreateChecked(settings.Beta2);
+        T oneMinusBeta1 = T.CreateChecked(1 - settings.Beta1), oneMinusBeta2 = T.CreateChecked(1 - settings.Beta2);
+        // torch computes the bias corrections in Python floats: step_size = lr / (1 - beta1^t),
+        // denominator = sqrt(v) / sqrt(1 - beta2^t) + eps.
+        T stepSize = T.CreateChecked(learningRate / (1 - Math.Pow(settings.Beta1, step)));
+        T sqrtCorrection2 = T.CreateChecked(Math.Sqrt(1 - Math.Pow(settings.Beta2, step)));
+        T epsilon = T.CreateChecked(settings.EffectiveEpsilon);
+        bool coupledDecay = !decoupled && weightDecay != 0;
+        T l2 = T.CreateChecked(weightDecay);
+        T shrink = T.CreateChecked(1 - (learningRate * weightDecay));
         for (int i = 0; i < parameters.Length; i++)
         {
             T g = gradients[i];
-            T m = _firstMoment[i] = (beta1 * _firstMoment[i]) + (oneMinusBeta1 * g);
-            T v = _secondMoment[i] = (beta2 * _secondMoment[i]) + (oneMinusBeta2 * g * g);
-            parameters[i] -= stepSize * m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon);
+            if (coupledDecay)
+            {
+                g += l2 * parameters[i];
+            }
+            else if (decoupled)
+            {
+                parameters[i] *= shrink;
+            }
+
+            T m = firstMoment[i] = (firstMoment[i] * beta1) + (oneMinusBeta1 * g);
+            T v = secondMoment[i] = (secondMoment[i] * beta2) + (oneMinusBeta2 * g * g);
+            if (maxSecondMoment is not null)
+            {
+                v = maxSecondMoment[i] = T.Max(maxSecondMoment[i], v);
+            }
+
+            parameters[i] -= stepSize * (m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon));
         }
     }
 }
