@@ -28,9 +28,7 @@ internal static class TrainCommand
         var dropout = Options.Make("--dropout", "Dropout probability between stacked layers (training only)", 0.0);
         var hidden = Options.Make("--hidden", "Hidden units H", 64);
         var activation = Options.Make("--activation", "Recurrent non-linearity: tanh, sigmoid, relu or identity", "tanh");
-        var optimizer = Options.Make("--optimizer", "Optimiser: sgd or adam", "adam");
-        var learningRate = Options.Make("--lr", "Learning rate", defaults.LearningRate);
-        var schedule = Options.Make("--lr-schedule", "Learning-rate schedule: constant, or cosine (annealed to 0 over the run)", "cosine");
+        var optimization = new OptimizerCliOptions();
         var clipNorm = Options.Make("--clip-norm", "Clip the global gradient norm to this value (if ||g|| >= eps then g <- eps g/||g||); 0 turns it off", 1.0);
         var clipValue = Options.Optional<double>("--clip-value", "Clamp every gradient component to [-v, v]");
         var steps = Options.Optional<int>("--steps", $"Optimiser steps (minibatches); default {defaults.Steps}");
@@ -46,8 +44,9 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, layers, bidirectional, dropout, hidden, activation, optimizer, learningRate, schedule, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
+            task, modelKind, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
         };
+        optimization.AddTo(command);
         oscillator.AddTo(command);
 
         command.SetAction(parse =>
@@ -81,9 +80,8 @@ internal static class TrainCommand
             int batchesPerEpoch = (dataOptions.TrainCount + Math.Min(batch, dataOptions.TrainCount) - 1) / Math.Min(batch, dataOptions.TrainCount);
             var trainingOptions = new TrainingOptions
             {
-                Optimizer = Optimizers.Parse(parse.GetValue(optimizer)!),
-                LearningRate = parse.GetValue(learningRate),
-                Schedule = LearningRateSchedules.Parse(parse.GetValue(schedule)!),
+                Optimizer = optimization.ReadOptimizer(parse),
+                Schedule = optimization.ReadSchedule(parse),
                 ClipNorm = parse.GetValue(clipNorm) is var norm && norm == 0 ? null : norm,
                 ClipValue = parse.GetValue(clipValue),
                 Steps = epochCount is { } e ? e * batchesPerEpoch : stepCount ?? defaults.Steps,
@@ -151,7 +149,7 @@ internal static class TrainCommand
 
         console.Output.WriteLine(
             $"Training {Describe(config)} (H={config.HiddenSize}, {model.Parameters.Count} parameters) on {dataOptions.TrainCount} oscillator sequences of {dataOptions.Steps} steps; " +
-            $"{trainingOptions.Steps} steps of {trainingOptions.Optimizer.ToString().ToUpperInvariant()} lr={Options.Format(trainingOptions.LearningRate)}, batch {trainingOptions.BatchSize}.");
+            $"{trainingOptions.Steps} steps of {Optimizers.Name(trainingOptions.Optimizer.Kind)} lr={Options.Format(trainingOptions.LearningRate)}, batch {trainingOptions.BatchSize}.");
 
         using var cancellation = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -189,7 +187,7 @@ internal static class TrainCommand
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [OscillatorDataDescription.MetadataKey] = new OscillatorDataDescription(dataOptions, seed).ToJson(),
-            ["unroll.training"] = JsonSerializer.Serialize(new { trainingOptions.Optimizer, trainingOptions.LearningRate, trainingOptions.Schedule, trainingOptions.ClipNorm, trainingOptions.ClipValue, trainingOptions.Steps, trainingOptions.BatchSize, trainingOptions.Seed, StepsTaken = history.Count }),
+            ["unroll.training"] = JsonSerializer.Serialize(new { trainingOptions.Optimizer, trainingOptions.Schedule, trainingOptions.ClipNorm, trainingOptions.ClipValue, trainingOptions.Steps, trainingOptions.BatchSize, trainingOptions.Seed, StepsTaken = history.Count }),
         };
         string modelPath = Path.Combine(runDirectory, ModelFileName);
         Models.ModelFile.Save(modelPath, model, metadata);

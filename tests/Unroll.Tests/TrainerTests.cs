@@ -16,7 +16,7 @@ public class TrainerTests
     {
         var model = NewModel(16, seed: 1);
         double before = Trainer.Evaluate(model, Data.Validation, 16);
-        var history = new Trainer(model, new TrainingOptions { Steps = 300, BatchSize = 16, LearningRate = 0.01, ClipNorm = 1, ValidateEvery = 100 })
+        var history = new Trainer(model, new TrainingOptions { Steps = 300, BatchSize = 16, ClipNorm = 1, ValidateEvery = 100 })
             .Run(Data.Train, Data.Validation);
         Assert.Equal(300, history.Count);
         double after = history[^1].ValidationLoss;
@@ -44,7 +44,7 @@ public class TrainerTests
     public void ClippingIsRecordedAndBoundsTheUpdate()
     {
         var model = NewModel(8, seed: 2);
-        var history = new Trainer(model, new TrainingOptions { Steps = 5, BatchSize = 8, ClipNorm = 1e-6, Optimizer = OptimizerKind.Sgd, LearningRate = 1, Schedule = LearningRateSchedule.Constant })
+        var history = new Trainer(model, new TrainingOptions { Steps = 5, BatchSize = 8, ClipNorm = 1e-6, Optimizer = Sgd(1), Schedule = Constant })
             .Run(Data.Train, null);
         Assert.All(history, m => Assert.True(m.Clipped));
         Assert.All(history, m => Assert.True(m.GradientNorm > 1e-6));
@@ -56,7 +56,7 @@ public class TrainerTests
         var model = NewModel(4, seed: 4);
         var before = (float[])model.Parameters.Values.Clone();
         var single = Data.Train.Slice(0, 1);
-        new Trainer(model, new TrainingOptions { Steps = 1, BatchSize = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.1, Schedule = LearningRateSchedule.Constant })
+        new Trainer(model, new TrainingOptions { Steps = 1, BatchSize = 1, Optimizer = Sgd(0.1), Schedule = Constant })
             .Run(single, null);
 
         // The gradient at the starting point, computed independently of the trainer.
@@ -78,7 +78,7 @@ public class TrainerTests
     public void DivergenceNamesTheStepAndTheParameter()
     {
         var model = NewModel(8, seed: 6);
-        var trainer = new Trainer(model, new TrainingOptions { Steps = 50, BatchSize = 8, Optimizer = OptimizerKind.Sgd, LearningRate = 1e30, Schedule = LearningRateSchedule.Constant });
+        var trainer = new Trainer(model, new TrainingOptions { Steps = 50, BatchSize = 8, Optimizer = Sgd(1e30), Schedule = Constant });
         var error = Assert.Throws<TrainingDivergedException>(() => trainer.Run(Data.Train, null));
         Assert.Matches(@"diverged at step \d+", error.Message);
         Assert.Contains("recent gradient norms", error.Message, StringComparison.Ordinal);
@@ -93,10 +93,14 @@ public class TrainerTests
     }
 
     [Theory]
-    [InlineData(0.0, "lr")]
+    [InlineData(-1.0, "lr")]
     [InlineData(double.NaN, "lr")]
     public void BadOptionsAreRefused(double learningRate, string mentioned) =>
-        Assert.Contains(mentioned, Assert.Throws<UnrollException>(() => new TrainingOptions { LearningRate = learningRate }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains(mentioned, Assert.Throws<UnrollException>(() => new TrainingOptions { Optimizer = Sgd(learningRate) }.Validate()).Message, StringComparison.Ordinal);
+
+    private static ScheduleSettings Constant => new() { Kind = LearningRateSchedule.Constant };
+
+    private static OptimizerSettings Sgd(double learningRate) => new() { Kind = OptimizerKind.Sgd, LearningRate = learningRate };
 
     internal static SequenceModel<float> NewModel(int hidden, int seed)
     {

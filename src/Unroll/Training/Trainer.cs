@@ -6,14 +6,14 @@ namespace Unroll.Training;
 /// <summary>How to train: optimiser, learning rate, clipping, length of the run, batching.</summary>
 public sealed record TrainingOptions
 {
-    /// <summary>The update rule.</summary>
-    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
-
-    /// <summary>The learning rate, &gt; 0.</summary>
-    public double LearningRate { get; init; } = 0.01;
+    /// <summary>The update rule and its hyper-parameters, including the base learning rate.</summary>
+    public OptimizerSettings Optimizer { get; init; } = new() { Kind = OptimizerKind.Adam, LearningRate = 0.01 };
 
     /// <summary>How the learning rate changes over the run.</summary>
-    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
+    public ScheduleSettings Schedule { get; init; } = new() { Kind = LearningRateSchedule.Cosine };
+
+    /// <summary>The base learning rate (from <see cref="Optimizer"/>).</summary>
+    public double LearningRate => Optimizer.LearningRate;
 
     /// <summary>Clip the global gradient norm to this value when set (if ||g|| &gt;= eps, g &lt;- eps g/||g||).</summary>
     public double? ClipNorm { get; init; }
@@ -37,10 +37,9 @@ public sealed record TrainingOptions
     /// <exception cref="UnrollException">An option is out of range.</exception>
     public void Validate()
     {
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-        {
-            throw new UnrollException($"lr: expected a learning rate > 0, got {LearningRate}.");
-        }
+        ArgumentNullException.ThrowIfNull(Optimizer);
+        ArgumentNullException.ThrowIfNull(Schedule);
+        Optimizer.Validate();
 
         if (ClipNorm is { } norm && (!(norm > 0) || double.IsInfinity(norm)))
         {
@@ -66,6 +65,8 @@ public sealed record TrainingOptions
         {
             throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
         }
+
+        Schedule.Validate(Steps);
     }
 }
 
@@ -110,7 +111,7 @@ public sealed class Trainer
         options.Validate();
         _model = model;
         _options = options;
-        _optimizer = Optimizers.Create<float>(options.Optimizer, options.LearningRate, model.Parameters.Count);
+        _optimizer = Optimizers.Create<float>(options.Optimizer, model.Parameters.Count);
         model.SetDropoutSeed(options.Seed);
     }
 
@@ -180,7 +181,7 @@ public sealed class Trainer
                 clipped |= GradientClipping.ClipByValue(gradients, limit);
             }
 
-            _optimizer.LearningRate = LearningRateSchedules.RateAt(_options.Schedule, _options.LearningRate, step, _options.Steps);
+            _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
             _optimizer.Step(_model.Parameters.Values, gradients);
 
             _model.Training = false;
