@@ -34,7 +34,7 @@ internal static class PredictCommand
                     }
                 }
 
-                model.Forward(x, steps, batch: 1);
+                model.Run(x, ReadOnlySpan<float>.Empty, steps, batch: 1); // a Jordan network runs free on its own outputs
                 var y = model.Predictions.ToArray().Select(v => (double)v).ToArray();
                 results.Add(new LongFormatSequence(sequence.Id, steps, y));
             }

@@ -11,7 +11,7 @@ namespace Unroll.Models;
 public static class Forecasting
 {
     /// <summary>One-step predictions for every sequence, sequence-major [n, t, O].</summary>
-    public static double[] OneStep<T>(SequenceModel<T> model, SequenceSet set)
+    public static double[] OneStep<T>(IRecurrentModel<T> model, SequenceSet set)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -22,7 +22,8 @@ public static class Forecasting
         var batchTargets = new T[steps * n * set.TargetSize];
         var all = Enumerable.Range(0, n).ToArray();
         set.CopyBatchTimeMajor<T>(all, batchInputs, batchTargets);
-        model.Forward(batchInputs, steps, n);
+        model.Training = false;
+        model.Run(batchInputs, batchTargets, steps, n); // every input true, including fed-back outputs
         var predictions = new double[n * steps * outputs];
         var timeMajor = model.Predictions;
         for (int t = 0; t < steps; t++)
@@ -45,7 +46,7 @@ public static class Forecasting
     /// <paramref name="feedbackOutput"/>.
     /// </summary>
     /// <exception cref="UnrollException">The horizon is out of range.</exception>
-    public static double[] FreeRun<T>(SequenceModel<T> model, SequenceSet set, int feedbackInput, int feedbackOutput, int horizon)
+    public static double[] FreeRun<T>(IRecurrentModel<T> model, SequenceSet set, int feedbackInput, int feedbackOutput, int horizon)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -58,9 +59,8 @@ public static class Forecasting
 
         int n = set.Count, inputs = set.InputSize, outputs = model.Config.OutputSize;
         var input = new T[n * inputs];
-        int stateLength = model.Config.Layers * n * model.Config.HiddenSize;
-        var state = new T[stateLength];
-        var cell = Cells.CellKinds.HasCellState(model.Config.Cell) ? new T[stateLength] : [];
+        model.Training = false;
+        var state = model.CreateState(n);
         var output = new T[n * outputs];
         var forecasts = new double[n * horizon * outputs];
         for (int t = 0; t < horizon; t++)
@@ -75,7 +75,7 @@ public static class Forecasting
                 }
             }
 
-            model.Step(input, state, cell, output, n);
+            model.Step(input, state, output);
             for (int s = 0; s < n; s++)
             {
                 for (int o = 0; o < outputs; o++)
@@ -110,7 +110,7 @@ public static class Forecasting
         return sum / ((double)set.Count * steps * outputs);
     }
 
-    private static void CheckCompatible<T>(SequenceModel<T> model, SequenceSet set)
+    private static void CheckCompatible<T>(IRecurrentModel<T> model, SequenceSet set)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (set.InputSize != model.Config.InputSize || set.TargetSize != model.Config.OutputSize)

@@ -11,7 +11,7 @@ namespace Unroll.Models;
 /// </summary>
 public sealed record ModelConfig
 {
-    /// <summary>The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm" or "gru".</summary>
+    /// <summary>The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm", "gru", or "jordan" (the output-recurrent network).</summary>
     public string Architecture { get; init; } = "rnn";
 
     /// <summary>Features per input step (I); for token inputs, the embedding width.</summary>
@@ -54,10 +54,10 @@ public sealed record ModelConfig
     [JsonIgnore]
     public CellKind Cell => Architecture switch
     {
-        "rnn" => CellKind.Rnn,
+        "rnn" or "jordan" => CellKind.Rnn,
         "lstm" => CellKind.Lstm,
         "gru" => CellKind.Gru,
-        _ => throw new UnrollException($"model: expected architecture rnn, lstm or gru, got '{Architecture}'."),
+        _ => throw new UnrollException($"model: expected architecture rnn, lstm, gru or jordan, got '{Architecture}'."),
     };
 
     /// <summary>1, or 2 when bidirectional.</summary>
@@ -88,6 +88,11 @@ public sealed record ModelConfig
         if (VocabularySize < 0)
         {
             throw new UnrollException($"vocabulary size: expected 0 (dense inputs) or a positive number of tokens, got {VocabularySize}.");
+        }
+
+        if (Architecture == "jordan" && (Layers != 1 || Bidirectional || VocabularySize != 0 || Head != HeadKind.Regression || Pooling != Pooling.EveryStep))
+        {
+            throw new UnrollException("model: the jordan network has one layer, one direction, dense inputs and a per-step regression head; got a config asking for more.");
         }
 
         if (!Enum.IsDefined(Head) || !Enum.IsDefined(Pooling))

@@ -5,7 +5,7 @@ namespace Unroll.Models;
 /// <summary>A model read from a file, with the file's metadata.</summary>
 /// <param name="Model">The model, ready to run.</param>
 /// <param name="Metadata">Every <c>__metadata__</c> entry of the file.</param>
-public sealed record LoadedModel(SequenceModel<float> Model, IReadOnlyDictionary<string, string> Metadata);
+public sealed record LoadedModel(IRecurrentModel<float> Model, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>
 /// The model file: safetensors with PyTorch state_dict names (<c>rnn.weight_ih_l0</c>, ...,
@@ -25,7 +25,7 @@ public static class ModelFile
     public const string FormatVersion = "1";
 
     /// <summary>Writes the model (to a temporary name, then renamed over <paramref name="path"/>).</summary>
-    public static void Save(string path, SequenceModel<float> model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public static void Save(string path, IRecurrentModel<float> model, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -69,7 +69,7 @@ public static class ModelFile
             throw new UnrollException($"{path}: {e.Message}", e);
         }
 
-        var model = new SequenceModel<float>(config);
+        var model = RecurrentModels.Create<float>(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
         var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name)).Select(t => t.Name).ToList();
         if (unexpected.Count > 0)

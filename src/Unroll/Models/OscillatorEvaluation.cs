@@ -36,7 +36,7 @@ public sealed record OscillatorEvaluation(
     /// <param name="model">A model with inputs (x, force) and output x_next.</param>
     /// <param name="dataset">The dataset whose test split and physical parameters are used.</param>
     /// <param name="horizon">Free-running steps; null for the whole sequence.</param>
-    public static OscillatorEvaluation Evaluate(SequenceModel<float> model, OscillatorDataset dataset, int? horizon = null)
+    public static OscillatorEvaluation Evaluate(IRecurrentModel<float> model, OscillatorDataset dataset, int? horizon = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(dataset);

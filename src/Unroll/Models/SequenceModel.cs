@@ -28,7 +28,7 @@ namespace Unroll.Models;
 /// <see cref="Training"/> is set.
 /// </remarks>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
-public sealed class SequenceModel<T>
+public sealed class SequenceModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>State-dict name of the first layer's W_ih.</summary>
@@ -81,6 +81,11 @@ public sealed class SequenceModel<T>
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (config.Architecture == JordanModel<T>.ArchitectureName)
+        {
+            throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
+        }
+
         Config = config;
         int directions = config.Directions, hidden = config.HiddenSize;
         _outputWidth = directions * hidden;
@@ -367,6 +372,24 @@ public sealed class SequenceModel<T>
         }
 
         Linear.Forward<T>(x, batch, hidden, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), Config.OutputSize, output);
+    }
+
+    /// <inheritdoc/>
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch) => Forward(inputs, steps, batch);
+
+    /// <inheritdoc/>
+    public RecurrentState<T> CreateState(int batch)
+    {
+        int length = Config.Layers * batch * Config.HiddenSize;
+        return new RecurrentState<T>(batch, length, CellKinds.HasCellState(Config.Cell) ? length : 0, batch * Config.OutputSize);
+    }
+
+    /// <inheritdoc/>
+    public void Step(ReadOnlySpan<T> input, RecurrentState<T> state, Span<T> output)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        Step(input, state.Hidden, state.Cell, output, state.Batch);
+        output.CopyTo(state.Output);
     }
 
     /// <summary>One step of inference for a model without cell state: see <see cref="Step(ReadOnlySpan{T}, Span{T}, Span{T}, Span{T}, int)"/>.</summary>

@@ -97,14 +97,14 @@ public sealed class TrainingDivergedException : UnrollException
 /// </summary>
 public sealed class Trainer
 {
-    private readonly SequenceModel<float> _model;
+    private readonly IRecurrentModel<float> _model;
     private readonly TrainingOptions _options;
     private readonly IOptimizer<float> _optimizer;
     private readonly Queue<double> _recentNorms = new();
 
     /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
     /// <exception cref="UnrollException">An option is out of range.</exception>
-    public Trainer(SequenceModel<float> model, TrainingOptions options)
+    public Trainer(IRecurrentModel<float> model, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -158,7 +158,7 @@ public sealed class Trainer
 
             _model.Parameters.ZeroGradients();
             _model.Training = true;
-            _model.Forward(inputs, steps, batch);
+            _model.Run(inputs, targets, steps, batch);
             double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
             _model.Backward(predictionGradients);
 
@@ -200,7 +200,7 @@ public sealed class Trainer
     }
 
     /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
-    public static double Evaluate<T>(SequenceModel<T> model, SequenceSet set, int batchSize)
+    public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -221,7 +221,8 @@ public sealed class Trainer
             var inputSpan = inputs.AsSpan(0, set.Length * count * model.Config.InputSize);
             var targetSpan = targets.AsSpan(0, set.Length * count * model.Config.OutputSize);
             set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), inputSpan, targetSpan);
-            model.Forward(inputSpan, set.Length, count);
+            model.Training = false;
+            model.Run(inputSpan, targetSpan, set.Length, count);
             weightedSum += double.CreateChecked(Losses.MeanSquaredError<T>(model.Predictions, targetSpan, Span<T>.Empty)) * count;
         }
 
