@@ -133,6 +133,38 @@ public class EigenTests
         AssertSpectrum(expected, Eigen.Eigenvalues(scaled, 3), 1e-12);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    [InlineData(13)]
+    public void CyclicPermutationHasTheRootsOfUnity(int n)
+    {
+        // The classic case where the standard Francis shift stalls (every Hessenberg QR step maps the
+        // matrix to itself) and the exceptional shifts must break the cycle.
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            a[(((i + 1) % n) * n) + i] = 1;
+        }
+
+        var expected = Enumerable.Range(0, n).Select(k => Complex.FromPolarCoordinates(1, 2 * Math.PI * k / n)).ToArray();
+        AssertSpectrum(expected, Eigen.Eigenvalues(a, n), 1e-12);
+    }
+
+    [Fact]
+    public void IdentityHasOneRepeated()
+    {
+        const int n = 10;
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            a[(i * n) + i] = 1;
+        }
+
+        Assert.All(Eigen.Eigenvalues(a, n), v => Assert.Equal(Complex.One, v));
+    }
+
     [Fact]
     public void TridiagonalToeplitzMatrixHasItsCosineSpectrum()
     {

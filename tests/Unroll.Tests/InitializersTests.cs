@@ -403,8 +403,11 @@ public class InitializersTests
         double radius = Eigen.SpectralRadius(w, h);
         Assert.InRange(radius, 0.9, 1.1);
 
-        Initializers.Fill<double>(w, h, h, InitSettings.Parse("normal-scaled:1.5"), new Random(13));
-        Assert.InRange(Eigen.SpectralRadius(w, h), 1.35, 1.65);
+        // s scales the radius; a smaller H keeps the test fast (edge fluctuations ~ sqrt(ln(H/2 pi)/4H) ~ 7% at H = 200).
+        const int small = 200;
+        var scaled = new double[small * small];
+        Initializers.Fill<double>(scaled, small, small, InitSettings.Parse("normal-scaled:1.5"), new Random(13));
+        Assert.InRange(Eigen.SpectralRadius(scaled, small), 1.5 * 0.85, 1.5 * 1.15);
     }
 
     // ---- Determinism and the model-level entry point --------------------------------------

@@ -151,6 +151,7 @@ public static class Eigen
     private static void ReduceToHessenberg(double[] h, int n)
     {
         var u = new double[n];
+        var columnSums = new double[n];
         for (int m = 1; m < n - 1; m++)
         {
             // Zero column m-1 below row m.
@@ -182,35 +183,50 @@ public static class Eigen
             double beta = norm2 - (u[m] * g);
             u[m] -= g;
 
-            // H <- P H (rows m..n-1).
-            for (int j = m - 1; j < n; j++)
+            // H <- P H (rows m..n-1), row by row so memory is read contiguously:
+            // f = u^T H / beta over columns m-1..n-1, then H -= u f.
+            Span<double> f = columnSums.AsSpan(m - 1, n - m + 1);
+            f.Clear();
+            for (int i = m; i < n; i++)
             {
-                double f = 0;
-                for (int i = m; i < n; i++)
+                double ui = u[i];
+                ReadOnlySpan<double> row = h.AsSpan((i * n) + m - 1, n - m + 1);
+                for (int j = 0; j < row.Length; j++)
                 {
-                    f += u[i] * h[(i * n) + j];
+                    f[j] += ui * row[j];
                 }
+            }
 
-                f /= beta;
-                for (int i = m; i < n; i++)
+            for (int j = 0; j < f.Length; j++)
+            {
+                f[j] /= beta;
+            }
+
+            for (int i = m; i < n; i++)
+            {
+                double ui = u[i];
+                Span<double> row = h.AsSpan((i * n) + m - 1, n - m + 1);
+                for (int j = 0; j < row.Length; j++)
                 {
-                    h[(i * n) + j] -= f * u[i];
+                    row[j] -= f[j] * ui;
                 }
             }
 
             // H <- H P (columns m..n-1).
+            ReadOnlySpan<double> reflector = u.AsSpan(m, n - m);
             for (int i = 0; i < n; i++)
             {
-                double f = 0;
-                for (int j = m; j < n; j++)
+                Span<double> row = h.AsSpan((i * n) + m, n - m);
+                double dot = 0;
+                for (int j = 0; j < row.Length; j++)
                 {
-                    f += u[j] * h[(i * n) + j];
+                    dot += reflector[j] * row[j];
                 }
 
-                f /= beta;
-                for (int j = m; j < n; j++)
+                dot /= beta;
+                for (int j = 0; j < row.Length; j++)
                 {
-                    h[(i * n) + j] -= f * u[j];
+                    row[j] -= dot * reflector[j];
                 }
             }
 
