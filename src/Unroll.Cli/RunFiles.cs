@@ -34,7 +34,7 @@ internal static class RunFiles
     }
 
     /// <summary>The first test sequence: the truth x_{t+1}, the one-step prediction and the free-running forecast.</summary>
-    public static void WriteForecastPlot(string path, SequenceModel<float> model, OscillatorDataset dataset, int horizon)
+    public static void WriteForecastPlot(string path, IRecurrentModel<float> model, OscillatorDataset dataset, int horizon)
     {
         var first = dataset.Test.Slice(0, 1);
         var oneStep = Forecasting.OneStep(model, first);

@@ -21,8 +21,10 @@ internal static class TrainCommand
         var defaults = new TrainingOptions();
         var task = new Argument<string>("task") { Description = "What to train on: oscillator (the damped, driven oscillator)", DefaultValueFactory = _ => "oscillator" };
         task.AcceptOnlyFromAmong("oscillator");
-        var modelKind = Options.Make("--model", "Recurrent cell: rnn (Elman), lstm or gru", "rnn");
-        modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru");
+        var modelKind = Options.Make("--model", "Recurrent network: rnn (Elman), lstm, gru, or jordan (the previous output fed back, trained with teacher forcing)", "rnn");
+        modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru", "jordan");
+        var initHh = Options.Make("--init-hh", $"Initialisation of the hidden-to-hidden weights: {InitSettings.Accepted}", "default");
+        var initIh = Options.Make("--init-ih", $"Initialisation of the input-to-hidden weights: {InitSettings.Accepted}", "default");
         var layers = Options.Make("--layers", "Stacked recurrent layers", 1);
         var bidirectional = Options.Make("--bidirectional", "Run every layer in both directions (not for forecasting: the backward direction would see the future)", false);
         var dropout = Options.Make("--dropout", "Dropout probability between stacked layers (training only)", 0.0);
@@ -44,7 +46,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
+            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -113,8 +115,10 @@ internal static class TrainCommand
                 throw new UnrollException($"--horizon: expected 1 to {dataOptions.Steps} steps (the sequence length), got {h}.");
             }
 
+            var hiddenInit = InitSettings.Parse(parse.GetValue(initHh)!, "--init-hh");
+            var inputInit = InitSettings.Parse(parse.GetValue(initIh)!, "--init-ih");
             string runDirectory = PrepareRunDirectory(parse.GetValue(output)!, parse.GetValue(overwrite));
-            return Train(console, runDirectory, dataOptions, dataSeed, config, trainingOptions, forecastHorizon);
+            return Train(console, runDirectory, dataOptions, dataSeed, config, trainingOptions, forecastHorizon, hiddenInit, inputInit);
         });
         return command;
     }
@@ -140,11 +144,11 @@ internal static class TrainCommand
 
     private static int Train(
         CliConsole console, string runDirectory, OscillatorDatasetOptions dataOptions, int seed,
-        ModelConfig config, TrainingOptions trainingOptions, int? horizon)
+        ModelConfig config, TrainingOptions trainingOptions, int? horizon, InitSettings hiddenInit, InitSettings inputInit)
     {
         var dataset = OscillatorDataset.Generate(dataOptions, seed);
-        var model = new SequenceModel<float>(config);
-        Initializers.PyTorchDefault(model, new Random(seed));
+        var model = RecurrentModels.Create<float>(config);
+        Initializers.Initialize(model, hiddenInit, inputInit, new Random(seed));
         var trainer = new Trainer(model, trainingOptions);
 
         console.Output.WriteLine(
@@ -213,6 +217,7 @@ internal static class TrainCommand
         string layers = config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty;
         return config.Cell switch
         {
+            _ when config.Architecture == "jordan" => $"a {Activations.Name(config.Activation)} Jordan network",
             Cells.CellKind.Rnn => $"a {layers}{Activations.Name(config.Activation)} RNN",
             Cells.CellKind.Lstm => $"a {layers}LSTM",
             _ => $"a {layers}GRU",

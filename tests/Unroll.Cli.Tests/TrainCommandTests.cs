@@ -45,17 +45,27 @@ public class TrainCommandTests
     [InlineData("lstm", "1")]
     [InlineData("gru", "2")]
     [InlineData("rnn", "2")]
+    [InlineData("jordan", "1")]
     public void EveryCellTrainsOnTheOscillatorAndEvaluates(string cell, string layers)
     {
         using var temp = new TempDirectory();
         string run = temp.File("run");
-        var (code, output, error) = CliRunner.Run(["train", "--model", cell, "--layers", layers, "--dropout", "0.1", "-o", run, .. SmallRun]);
+        string[] stacking = cell == "jordan" ? [] : ["--layers", layers, "--dropout", "0.1"];
+        var (code, output, error) = CliRunner.Run(["train", "--model", cell, .. stacking, "-o", run, .. SmallRun]);
         Assert.True(code == 0, error);
-        Assert.Contains(cell == "rnn" ? "RNN" : cell.ToUpperInvariant(), output, StringComparison.Ordinal);
+        Assert.Contains(cell switch { "rnn" => "RNN", "jordan" => "Jordan", _ => cell.ToUpperInvariant() }, output, StringComparison.Ordinal);
         var file = Unroll.IO.SafeTensors.Read(Path.Combine(run, "model.safetensors"));
         Assert.Equal(layers == "2", file.TryGet("rnn.weight_hh_l1", out _));
         int gates = cell switch { "lstm" => 4, "gru" => 3, _ => 1 };
-        Assert.Equal([gates * 8, 8], file.Get("rnn.weight_hh_l0").Shape);
+        if (cell == "jordan")
+        {
+            Assert.Equal([8, 1], file.Get("rnn.weight_yh_l0").Shape);
+        }
+        else
+        {
+            Assert.Equal([gates * 8, 8], file.Get("rnn.weight_hh_l0").Shape);
+        }
+
         var (evalCode, evalOutput, evalError) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"));
         Assert.True(evalCode == 0, evalError);
         Assert.Contains("free-running MSE", evalOutput, StringComparison.Ordinal);

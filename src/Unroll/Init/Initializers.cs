@@ -16,18 +16,29 @@ namespace Unroll.Init;
 public static class Initializers
 {
     /// <summary>
-    /// PyTorch's defaults: every torch.nn.RNN parameter ~ U(-1/sqrt(H), 1/sqrt(H)); the head as
-    /// nn.Linear, weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (H is the head's fan-in).
+    /// PyTorch's defaults: every torch.nn.RNN/LSTM/GRU parameter ~ U(-1/sqrt(H), 1/sqrt(H)); the
+    /// head as nn.Linear, weight and bias ~ U(-1/sqrt(F), 1/sqrt(F)) with F its fan-in (H, or 2H
+    /// when bidirectional); an embedding as nn.Embedding, N(0, 1).
     /// </summary>
-    public static void PyTorchDefault<T>(SequenceModel<T> model, Random random)
+    public static void PyTorchDefault<T>(IRecurrentModel<T> model, Random random)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(random);
-        double bound = 1.0 / Math.Sqrt(model.Config.HiddenSize);
+        double recurrentBound = 1.0 / Math.Sqrt(model.Config.HiddenSize);
+        double headBound = 1.0 / Math.Sqrt(model.Parameters.View(SequenceModel<T>.HeadWeightName).Shape[1]);
         foreach (var view in model.Parameters.Views)
         {
-            Uniform(model.Parameters.Values.AsSpan(view.Offset, view.Length), -bound, bound, random);
+            var values = model.Parameters.Values.AsSpan(view.Offset, view.Length);
+            if (view.Name == SequenceModel<T>.EmbeddingName)
+            {
+                Normal(values, 0, 1, random);
+            }
+            else
+            {
+                double bound = view.Name.StartsWith("head.", StringComparison.Ordinal) ? headBound : recurrentBound;
+                Uniform(values, -bound, bound, random);
+            }
         }
     }
 
@@ -40,7 +51,7 @@ public static class Initializers
     /// </summary>
     /// <exception cref="UnrollException">A setting does not apply to the weight (see <see cref="Apply{T}"/>).</exception>
     public static void Initialize<T>(
-        SequenceModel<T> model, InitSettings hiddenToHidden, InitSettings inputToHidden, Random random)
+        IRecurrentModel<T> model, InitSettings hiddenToHidden, InitSettings inputToHidden, Random random)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -64,7 +75,7 @@ public static class Initializers
     /// <exception cref="UnrollException">The architecture is not one of these.</exception>
     public static int GateBlocks(string architecture) => architecture switch
     {
-        "rnn" => 1,
+        "rnn" or "jordan" => 1,
         "gru" => 3,
         "lstm" => 4,
         _ => throw new UnrollException($"architecture: expected rnn, gru or lstm, got '{architecture}'."),
