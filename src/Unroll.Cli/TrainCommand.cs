@@ -42,17 +42,41 @@ internal static class TrainCommand
         var overwrite = Options.Make("--overwrite", "Replace the model in an existing run directory", false);
         var validateEvery = Options.Make("--validate-every", "Measure the validation loss every N steps", defaults.ValidateEvery);
         var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
+        var checkpointEvery = Options.Make("--checkpoint-every", "Write checkpoint.safetensors every N steps (and at the end)", 500);
+        var resume = Options.Make("--resume", "Continue the run in this directory from its checkpoint, with its own options", string.Empty);
+        var initFrom = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
         var oscillator = new OscillatorCliOptions();
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon,
+            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, checkpointEvery, resume, initFrom,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
 
         command.SetAction(parse =>
         {
+            int every = parse.GetValue(checkpointEvery);
+            if (every < 1)
+            {
+                throw new UnrollException($"--checkpoint-every: expected at least 1, got {every}.");
+            }
+
+            string resumeDirectory = parse.GetValue(resume)!;
+            if (resumeDirectory.Length > 0)
+            {
+                var others = command.Options
+                    .Where(option => option != resume && option != checkpointEvery && parse.GetResult(option) is { Implicit: false })
+                    .Select(option => option.Name)
+                    .ToList();
+                if (others.Count > 0)
+                {
+                    throw new UnrollException($"--resume: a resumed run keeps its own options; got {string.Join(", ", others)} as well.");
+                }
+
+                return Resume(console, resumeDirectory, every);
+            }
+
             var dataOptions = oscillator.Read(parse);
             int dataSeed = parse.GetValue(seed);
             int hiddenSize = parse.GetValue(hidden);
@@ -118,7 +142,16 @@ internal static class TrainCommand
             var hiddenInit = InitSettings.Parse(parse.GetValue(initHh)!, "--init-hh");
             var inputInit = InitSettings.Parse(parse.GetValue(initIh)!, "--init-ih");
             string runDirectory = PrepareRunDirectory(parse.GetValue(output)!, parse.GetValue(overwrite));
-            return Train(console, runDirectory, dataOptions, dataSeed, config, trainingOptions, forecastHorizon, hiddenInit, inputInit);
+            var model = RecurrentModels.Create<float>(config);
+            Initializers.Initialize(model, hiddenInit, inputInit, new Random(dataSeed));
+            string initialWeights = parse.GetValue(initFrom)!;
+            if (initialWeights.Length > 0)
+            {
+                Models.ModelFile.LoadWeightsInto(initialWeights, model);
+            }
+
+            var plan = new RunPlan(runDirectory, dataOptions, dataSeed, model, trainingOptions, forecastHorizon, every, null);
+            return Train(console, plan);
         });
         return command;
     }
@@ -142,14 +175,47 @@ internal static class TrainCommand
         return directory;
     }
 
-    private static int Train(
-        CliConsole console, string runDirectory, OscillatorDatasetOptions dataOptions, int seed,
-        ModelConfig config, TrainingOptions trainingOptions, int? horizon, InitSettings hiddenInit, InitSettings inputInit)
+    /// <summary>Everything a run needs: where it writes, its data, model, options, and the state it resumes from.</summary>
+    private sealed record RunPlan(
+        string Directory, OscillatorDatasetOptions Data, int Seed, IRecurrentModel<float> Model,
+        TrainingOptions Training, int? Horizon, int CheckpointEvery, TrainerState? ResumeFrom);
+
+    private const string RunKey = "unroll.run";
+
+    private static int Resume(CliConsole console, string directory, int checkpointEvery)
     {
+        string path = Path.Combine(directory, Checkpoint.FileName);
+        var checkpoint = Checkpoint.Load(path);
+        string Require(string key) => checkpoint.Metadata.TryGetValue(key, out var value)
+            ? value
+            : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");
+        var data = OscillatorDataDescription.FromJson(Require(OscillatorDataDescription.MetadataKey));
+        var training = TrainingOptions.FromJson(Require("unroll.training"));
+        int? horizon = JsonSerializer.Deserialize<RunInfo>(Require(RunKey))?.Horizon;
+        console.Output.WriteLine($"Resuming {directory} at step {checkpoint.State.Step} of {training.Steps}.");
+        return Train(console, new RunPlan(directory, data.Options, data.Seed, checkpoint.Model, training, horizon, checkpointEvery, checkpoint.State));
+    }
+
+    private sealed record RunInfo(int? Horizon);
+
+    private static int Train(CliConsole console, RunPlan plan)
+    {
+        var (runDirectory, dataOptions, seed, model, trainingOptions, horizon, checkpointEvery, resumeFrom) = plan;
+        var config = model.Config;
         var dataset = OscillatorDataset.Generate(dataOptions, seed);
-        var model = RecurrentModels.Create<float>(config);
-        Initializers.Initialize(model, hiddenInit, inputInit, new Random(seed));
         var trainer = new Trainer(model, trainingOptions);
+        if (resumeFrom is not null)
+        {
+            trainer.Restore(resumeFrom);
+        }
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [OscillatorDataDescription.MetadataKey] = new OscillatorDataDescription(dataOptions, seed).ToJson(),
+            ["unroll.training"] = trainingOptions.ToJson(),
+            [RunKey] = JsonSerializer.Serialize(new RunInfo(horizon)),
+        };
+        string checkpointPath = Path.Combine(runDirectory, Checkpoint.FileName);
 
         console.Output.WriteLine(
             $"Training {Describe(config)} (H={config.HiddenSize}, {model.Parameters.Count} parameters) on {dataOptions.TrainCount} oscillator sequences of {dataOptions.Steps} steps; " +
@@ -163,17 +229,23 @@ internal static class TrainCommand
         };
         Console.CancelKeyPress += onCancel;
         var clock = Stopwatch.StartNew();
-        IReadOnlyList<StepMetrics> history;
+        int startStep = trainer.CompletedSteps;
         TrainingDivergedException? diverged = null;
-        var recorded = new List<StepMetrics>();
+        void OnStep(StepMetrics metrics)
+        {
+            if (metrics.Step % checkpointEvery == 0 && metrics.Step < trainingOptions.Steps)
+            {
+                Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
+            }
+        }
+
         try
         {
-            history = RunWithProgress(console, trainer, dataset, trainingOptions, recorded, cancellation.Token);
+            RunWithProgress(console, trainer, dataset, trainingOptions, OnStep, cancellation.Token);
         }
         catch (TrainingDivergedException e)
         {
             diverged = e;
-            history = recorded;
         }
         finally
         {
@@ -181,18 +253,16 @@ internal static class TrainCommand
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
+        var history = trainer.History;
         RunFiles.WriteMetrics(Path.Combine(runDirectory, "metrics.csv"), history);
         if (diverged is not null)
         {
             RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), history);
-            throw new UnrollException($"{diverged.Message} No model was written; metrics up to the failure are in {Path.Combine(runDirectory, "metrics.csv")}.", diverged);
+            string kept = File.Exists(checkpointPath) ? $"; the last good checkpoint ({checkpointPath}) is kept" : string.Empty;
+            throw new UnrollException($"{diverged.Message} No model was written{kept}; metrics up to the failure are in {Path.Combine(runDirectory, "metrics.csv")}.", diverged);
         }
 
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            [OscillatorDataDescription.MetadataKey] = new OscillatorDataDescription(dataOptions, seed).ToJson(),
-            ["unroll.training"] = JsonSerializer.Serialize(new { trainingOptions.Optimizer, trainingOptions.Schedule, trainingOptions.ClipNorm, trainingOptions.ClipValue, trainingOptions.Steps, trainingOptions.BatchSize, trainingOptions.Seed, StepsTaken = history.Count }),
-        };
+        Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
         string modelPath = Path.Combine(runDirectory, ModelFileName);
         Models.ModelFile.Save(modelPath, model, metadata);
 
@@ -203,12 +273,13 @@ internal static class TrainCommand
 
         if (cancellation.IsCancellationRequested)
         {
-            console.Output.WriteLine($"Stopped by the user after {history.Count} of {trainingOptions.Steps} steps; the model so far is saved.");
+            console.Output.WriteLine($"Stopped by the user after {history.Count} of {trainingOptions.Steps} steps; the model so far and a checkpoint are saved (continue with --resume {runDirectory}).");
         }
 
-        console.Output.WriteLine($"Trained {history.Count} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}.");
+        console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
         EvalCommand.PrintEvaluation(console.Output, evaluation);
-        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg");
+        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg");
         return CliApp.Success;
     }
 
@@ -224,23 +295,23 @@ internal static class TrainCommand
         };
     }
 
-    private static IReadOnlyList<StepMetrics> RunWithProgress(
+    private static void RunWithProgress(
         CliConsole console, Trainer trainer, OscillatorDataset dataset, TrainingOptions options,
-        List<StepMetrics> recorded, CancellationToken cancellation)
+        Action<StepMetrics> onStep, CancellationToken cancellation)
     {
         double lastValidation = double.NaN;
         if (console.Interactive)
         {
-            IReadOnlyList<StepMetrics> result = [];
             AnsiConsole.Progress()
                 .AutoClear(false)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(context =>
                 {
                     var bar = context.AddTask("training", maxValue: options.Steps);
-                    result = trainer.Run(dataset.Train, dataset.Validation, metrics =>
+                    bar.Value = trainer.CompletedSteps;
+                    trainer.Run(dataset.Train, dataset.Validation, metrics =>
                     {
-                        recorded.Add(metrics);
+                        onStep(metrics);
                         if (!double.IsNaN(metrics.ValidationLoss))
                         {
                             lastValidation = metrics.ValidationLoss;
@@ -250,13 +321,13 @@ internal static class TrainCommand
                         bar.Value = metrics.Step;
                     }, cancellation);
                 });
-            return result;
+            return;
         }
 
         int every = Math.Max(1, options.Steps / 10);
-        return trainer.Run(dataset.Train, dataset.Validation, metrics =>
+        trainer.Run(dataset.Train, dataset.Validation, metrics =>
         {
-            recorded.Add(metrics);
+            onStep(metrics);
             if (!double.IsNaN(metrics.ValidationLoss))
             {
                 lastValidation = metrics.ValidationLoss;

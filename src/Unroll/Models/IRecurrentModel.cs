@@ -27,6 +27,9 @@ public interface IRecurrentModel<T>
     /// <summary>Seeds the random numbers the model draws while training (dropout masks).</summary>
     void SetDropoutSeed(int seed);
 
+    /// <summary>The state of the model's random-number generator, for checkpoints that resume exactly.</summary>
+    ulong RandomState { get; set; }
+
     /// <summary>
     /// Runs a batch of dense sequences ([T, B, I]) and keeps what backward needs. Models that feed
     /// their outputs back (the Jordan network) are given the true targets ([T, B, O]) instead

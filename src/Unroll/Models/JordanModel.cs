@@ -90,6 +90,9 @@ public sealed class JordanModel<T> : IRecurrentModel<T>
     public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients ? _steps * _batch * Config.InputSize : 0);
 
     /// <inheritdoc/>
+    public ulong RandomState { get; set; }
+
+    /// <inheritdoc/>
     public void SetDropoutSeed(int seed)
     {
         // No dropout in a single-layer network.

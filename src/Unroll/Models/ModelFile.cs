@@ -53,6 +53,16 @@ public static class ModelFile
     public static LoadedModel Load(string path)
     {
         var file = SafeTensors.Read(path);
+        return new LoadedModel(ReadModel(file, static _ => false), file.Metadata);
+    }
+
+    /// <summary>
+    /// Builds the model a safetensors file describes; tensors for which <paramref name="belongsElsewhere"/>
+    /// is true (a checkpoint's optimiser state, say) are left for the caller.
+    /// </summary>
+    internal static IRecurrentModel<float> ReadModel(SafeTensorsFile file, Func<string, bool> belongsElsewhere)
+    {
+        string path = file.Path;
         if (!file.Metadata.TryGetValue(ConfigKey, out var configJson))
         {
             throw new UnrollException(
@@ -71,13 +81,41 @@ public static class ModelFile
 
         var model = RecurrentModels.Create<float>(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
-        var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name)).Select(t => t.Name).ToList();
+        var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name) && !belongsElsewhere(t.Name)).Select(t => t.Name).ToList();
         if (unexpected.Count > 0)
         {
             throw new UnrollException(
                 $"{path}: holds tensors {string.Join(", ", unexpected)} that a {Describe(config)} does not have; expected exactly {string.Join(", ", expected)}.");
         }
 
+        CopyWeights(file, model, config);
+        return model;
+    }
+
+    /// <summary>
+    /// Copies the weights of a model file into <paramref name="model"/>, whose architecture and sizes must
+    /// match the file's (<c>--init-from</c>).
+    /// </summary>
+    /// <exception cref="UnrollException">The file holds a model of another architecture or size.</exception>
+    public static void LoadWeightsInto(string path, IRecurrentModel<float> model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var loaded = Load(path).Model;
+        var theirs = loaded.Config;
+        var ours = model.Config;
+        if (theirs.Architecture != ours.Architecture || theirs.InputSize != ours.InputSize || theirs.HiddenSize != ours.HiddenSize
+            || theirs.OutputSize != ours.OutputSize || theirs.Layers != ours.Layers || theirs.Bidirectional != ours.Bidirectional
+            || theirs.VocabularySize != ours.VocabularySize)
+        {
+            throw new UnrollException($"{path}: holds a {Describe(theirs)}; expected a {Describe(ours)}.");
+        }
+
+        loaded.Parameters.Values.CopyTo(model.Parameters.Values, 0);
+    }
+
+    private static void CopyWeights(SafeTensorsFile file, IRecurrentModel<float> model, ModelConfig config)
+    {
+        string path = file.Path;
         foreach (var view in model.Parameters.Views)
         {
             if (!file.TryGet(view.Name, out var tensor))
@@ -103,10 +141,9 @@ public static class ModelFile
                 destination[i] = value;
             }
         }
-
-        return new LoadedModel(model, file.Metadata);
     }
 
     private static string Describe(ModelConfig config) =>
-        $"{config.Architecture} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}";
+        $"{(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}{config.Architecture} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}"
+        + (config.VocabularySize > 0 ? $", vocabulary {config.VocabularySize}" : string.Empty);
 }

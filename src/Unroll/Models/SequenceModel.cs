@@ -54,7 +54,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     private readonly RecurrentDirection<T>[][] _layers;
     private readonly int _outputWidth;
-    private Random _dropoutRandom = new(0);
+    private readonly Training.SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
     private int[] _tokens = [];
     private int[] _lengths = [];
@@ -174,7 +174,14 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     private int StateLength => Config.Layers * Config.Directions * _batch * Config.HiddenSize;
 
     /// <summary>Seeds the random numbers behind dropout masks.</summary>
-    public void SetDropoutSeed(int seed) => _dropoutRandom = new Random(seed);
+    public void SetDropoutSeed(int seed) => _dropoutRandom.State = unchecked((ulong)seed);
+
+    /// <inheritdoc/>
+    public ulong RandomState
+    {
+        get => _dropoutRandom.State;
+        set => _dropoutRandom.State = value;
+    }
 
     /// <summary>
     /// Runs the network over a batch of dense sequences and keeps what backward needs.

@@ -33,6 +33,32 @@ public sealed record TrainingOptions
     /// <summary>Measure the validation loss every this many steps (and at the last step).</summary>
     public int ValidateEvery { get; init; } = 50;
 
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase) },
+    };
+
+    /// <summary>The options as JSON (stored in checkpoints and model files).</summary>
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Reads options written by <see cref="ToJson"/>.</summary>
+    /// <exception cref="UnrollException">The JSON does not describe valid training options.</exception>
+    public static TrainingOptions FromJson(string json)
+    {
+        try
+        {
+            var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, JsonOptions)
+                ?? throw new UnrollException("training options: expected a JSON object, got null.");
+            options.Validate();
+            return options;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new UnrollException($"training options: expected the JSON of training options, got invalid JSON ({e.Message}).", e);
+        }
+    }
+
     /// <summary>Checks every option.</summary>
     /// <exception cref="UnrollException">An option is out of range.</exception>
     public void Validate()
@@ -92,8 +118,41 @@ public sealed class TrainingDivergedException : UnrollException
 }
 
 /// <summary>
+/// Everything a training run has accumulated besides the weights: the step reached, the batch
+/// order and position, the random-number states, the optimiser's state and the metrics so far.
+/// With the weights it resumes a run bit for bit.
+/// </summary>
+public sealed class TrainerState
+{
+    /// <summary>Steps completed.</summary>
+    public int Step { get; init; }
+
+    /// <summary>The current epoch's order of the training sequences.</summary>
+    public required int[] Order { get; init; }
+
+    /// <summary>How many sequences of <see cref="Order"/> have been used this epoch.</summary>
+    public int Position { get; init; }
+
+    /// <summary>The state of the generator that shuffles the order.</summary>
+    public ulong ShuffleState { get; init; }
+
+    /// <summary>The state of the model's generator (dropout masks).</summary>
+    public ulong ModelRandomState { get; init; }
+
+    /// <summary>The optimiser's step count.</summary>
+    public int OptimizerStepCount { get; init; }
+
+    /// <summary>The optimiser's per-parameter buffers by torch's names.</summary>
+    public required IReadOnlyList<(string Name, float[] Values)> OptimizerState { get; init; }
+
+    /// <summary>The metrics of every completed step.</summary>
+    public required IReadOnlyList<StepMetrics> History { get; init; }
+}
+
+/// <summary>
 /// Minibatch training with full BPTT: for each step, forward over the batch, MSE loss, backward
-/// through time, record the gradient norm, clip, update.
+/// through time, record the gradient norm, clip, update. The run can be captured after any step
+/// (<see cref="CaptureState"/>) and continued from it (<see cref="Restore"/>) with identical results.
 /// </summary>
 public sealed class Trainer
 {
@@ -101,8 +160,13 @@ public sealed class Trainer
     private readonly TrainingOptions _options;
     private readonly IOptimizer<float> _optimizer;
     private readonly Queue<double> _recentNorms = new();
+    private readonly SplitMix64 _shuffle;
+    private readonly List<StepMetrics> _history = [];
+    private int[] _order = [];
+    private int _position;
+    private int _step;
 
-    /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
+    /// <summary>Creates a trainer for <paramref name="model"/>, at step 0.</summary>
     /// <exception cref="UnrollException">An option is out of range.</exception>
     public Trainer(IRecurrentModel<float> model, TrainingOptions options)
     {
@@ -112,18 +176,58 @@ public sealed class Trainer
         _model = model;
         _options = options;
         _optimizer = Optimizers.Create<float>(options.Optimizer, model.Parameters.Count);
+        _shuffle = new SplitMix64(options.Seed);
         model.SetDropoutSeed(options.Seed);
     }
 
+    /// <summary>Steps completed so far.</summary>
+    public int CompletedSteps => _step;
+
+    /// <summary>The metrics of every completed step.</summary>
+    public IReadOnlyList<StepMetrics> History => _history;
+
+    /// <summary>A copy of the run's state after the last completed step.</summary>
+    public TrainerState CaptureState() => new()
+    {
+        Step = _step,
+        Order = (int[])_order.Clone(),
+        Position = _position,
+        ShuffleState = _shuffle.State,
+        ModelRandomState = _model.RandomState,
+        OptimizerStepCount = _optimizer.StepCount,
+        OptimizerState = _optimizer.State,
+        History = [.. _history],
+    };
+
+    /// <summary>Continues from a captured state (the model's weights must be restored separately).</summary>
+    /// <exception cref="UnrollException">The state does not fit this run.</exception>
+    public void Restore(TrainerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Step < 0 || state.Step > _options.Steps || state.History.Count != state.Step)
+        {
+            throw new UnrollException($"checkpoint: expected a step in [0, {_options.Steps}] with one metrics row per step, got step {state.Step} with {state.History.Count} rows.");
+        }
+
+        _optimizer.LoadState(state.OptimizerStepCount, state.OptimizerState);
+        _order = (int[])state.Order.Clone();
+        _position = state.Position;
+        _shuffle.State = state.ShuffleState;
+        _model.RandomState = state.ModelRandomState;
+        _step = state.Step;
+        _history.Clear();
+        _history.AddRange(state.History);
+    }
+
     /// <summary>
-    /// Trains for <see cref="TrainingOptions.Steps"/> steps, visiting the training sequences in a
-    /// seeded random order, reshuffled every epoch.
+    /// Trains until <see cref="TrainingOptions.Steps"/> steps are complete, visiting the training
+    /// sequences in a seeded random order, reshuffled every epoch.
     /// </summary>
     /// <param name="train">Training sequences.</param>
     /// <param name="validation">Validation sequences, or null.</param>
-    /// <param name="onStep">Called after every step (progress, metrics files).</param>
+    /// <param name="onStep">Called after every step (progress, metrics, checkpoints).</param>
     /// <param name="cancellation">Stops the run after the current step.</param>
-    /// <returns>The metrics of every step taken.</returns>
+    /// <returns>The metrics of every step taken, including those before a restore.</returns>
     /// <exception cref="TrainingDivergedException">The loss or a gradient became NaN or infinite.</exception>
     public IReadOnlyList<StepMetrics> Run(
         SequenceSet train, SequenceSet? validation, Action<StepMetrics>? onStep = null, CancellationToken cancellation = default)
@@ -135,26 +239,33 @@ public sealed class Trainer
             CheckCompatible(validation, "validation");
         }
 
+        if (_order.Length == 0)
+        {
+            _order = Enumerable.Range(0, train.Count).ToArray();
+            _position = _order.Length; // forces a shuffle before the first batch
+        }
+        else if (_order.Length != train.Count)
+        {
+            throw new UnrollException($"checkpoint: its batch order covers {_order.Length} training sequences; expected {train.Count}.");
+        }
+
         int batch = Math.Min(_options.BatchSize, train.Count);
         int steps = train.Length;
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        var random = new Random(_options.Seed);
-        int position = order.Length; // forces a shuffle before the first batch
         var inputs = new float[steps * batch * _model.Config.InputSize];
         var targets = new float[steps * batch * _model.Config.OutputSize];
         var predictionGradients = new float[targets.Length];
-        var history = new List<StepMetrics>(_options.Steps);
 
-        for (int step = 1; step <= _options.Steps && !cancellation.IsCancellationRequested; step++)
+        while (_step < _options.Steps && !cancellation.IsCancellationRequested)
         {
-            if (position + batch > order.Length)
+            int step = _step + 1;
+            if (_position + batch > _order.Length)
             {
-                random.Shuffle(order);
-                position = 0;
+                _shuffle.Shuffle(_order.AsSpan());
+                _position = 0;
             }
 
-            train.CopyBatchTimeMajor<float>(order.AsSpan(position, batch), inputs, targets);
-            position += batch;
+            train.CopyBatchTimeMajor<float>(_order.AsSpan(_position, batch), inputs, targets);
+            _position += batch;
 
             _model.Parameters.ZeroGradients();
             _model.Training = true;
@@ -192,13 +303,13 @@ public sealed class Trainer
             }
 
             var metrics = new StepMetrics(step, loss, validationLoss, norm, clipped);
-            history.Add(metrics);
+            _history.Add(metrics);
+            _step = step;
             onStep?.Invoke(metrics);
         }
 
-        return history;
+        return _history;
     }
-
     /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
     public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>

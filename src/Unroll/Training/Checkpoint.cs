@@ -1,0 +1,127 @@
+using System.Text.Json;
+using Unroll.IO;
+using Unroll.Models;
+
+namespace Unroll.Training;
+
+/// <summary>A checkpoint read back: the model with its weights, the trainer's state and the file's metadata.</summary>
+/// <param name="Model">The model at the checkpoint.</param>
+/// <param name="State">The trainer's state at the checkpoint.</param>
+/// <param name="Metadata">Every metadata entry (config, data description, training options).</param>
+public sealed record LoadedCheckpoint(IRecurrentModel<float> Model, TrainerState State, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>
+/// A training checkpoint in one safetensors file, so that replacing it is a single atomic rename and
+/// a kill at any instant leaves the previous checkpoint whole: the weights under their PyTorch names
+/// (the file loads as a model too), the optimiser's buffers as <c>optimizer.&lt;name&gt;</c>, the epoch's
+/// batch order as <c>trainer.order</c>, the metrics so far as <c>trainer.metrics</c> [steps, 5], and
+/// the step, batch position and random-number states as JSON under <c>unroll.checkpoint</c>.
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>The checkpoint file's name in a run directory.</summary>
+    public const string FileName = "checkpoint.safetensors";
+
+    /// <summary>The metadata key of the trainer's scalar state.</summary>
+    public const string StateKey = "unroll.checkpoint";
+
+    private const string OptimizerPrefix = "optimizer.";
+    private const string OrderName = "trainer.order";
+    private const string MetricsName = "trainer.metrics";
+
+    /// <summary>Writes the checkpoint atomically.</summary>
+    public static void Save(string path, IRecurrentModel<float> model, TrainerState state, IReadOnlyDictionary<string, string> metadata)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var tensors = model.Parameters.Views
+            .Select(view => StoredTensor.FromSingles(view.Name, view.Shape, model.Parameters.Values.AsSpan(view.Offset, view.Length)))
+            .ToList();
+        foreach (var (name, values) in state.OptimizerState)
+        {
+            tensors.Add(StoredTensor.FromSingles(OptimizerPrefix + name, [values.Length], values));
+        }
+
+        tensors.Add(new StoredTensor(OrderName, TensorDType.F64, [state.Order.Length], state.Order.Select(i => (double)i).ToArray()));
+        var metrics = new double[state.History.Count * 5];
+        for (int i = 0; i < state.History.Count; i++)
+        {
+            var m = state.History[i];
+            metrics[i * 5] = m.Step;
+            metrics[(i * 5) + 1] = m.TrainLoss;
+            metrics[(i * 5) + 2] = m.ValidationLoss;
+            metrics[(i * 5) + 3] = m.GradientNorm;
+            metrics[(i * 5) + 4] = m.Clipped ? 1 : 0;
+        }
+
+        tensors.Add(new StoredTensor(MetricsName, TensorDType.F64, [state.History.Count, 5], metrics));
+        var allMetadata = new Dictionary<string, string>(metadata, StringComparer.Ordinal)
+        {
+            [ModelFile.FormatKey] = ModelFile.FormatVersion,
+            [ModelFile.ConfigKey] = model.Config.ToJson(),
+            [StateKey] = JsonSerializer.Serialize(new ScalarState(state.Step, state.Position, state.ShuffleState, state.ModelRandomState, state.OptimizerStepCount)),
+        };
+        SafeTensors.Write(path, tensors, allMetadata);
+    }
+
+    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <exception cref="UnrollException">The file is missing, malformed, or not a checkpoint.</exception>
+    public static LoadedCheckpoint Load(string path)
+    {
+        var file = SafeTensors.Read(path);
+        if (!file.Metadata.TryGetValue(StateKey, out var stateJson))
+        {
+            throw new UnrollException($"{path}: expected a training checkpoint with '{StateKey}' in its metadata, got a file without it.");
+        }
+
+        var model = ModelFile.ReadModel(file, name => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal) || name is OrderName or MetricsName);
+        ScalarState scalars;
+        try
+        {
+            scalars = JsonSerializer.Deserialize<ScalarState>(stateJson) ?? throw new JsonException("null");
+        }
+        catch (JsonException e)
+        {
+            throw new UnrollException($"{path}: '{StateKey}' is not the JSON of a trainer state ({e.Message}).", e);
+        }
+
+        var order = file.Get(OrderName).Values.Select(v => (int)v).ToArray();
+        var metricsTensor = file.Get(MetricsName);
+        if (metricsTensor.Shape.Length != 2 || metricsTensor.Shape[1] != 5)
+        {
+            throw new UnrollException($"{path}: '{MetricsName}' has shape [{string.Join(", ", metricsTensor.Shape)}]; expected [steps, 5].");
+        }
+
+        var values = metricsTensor.Values;
+        var history = new List<StepMetrics>(metricsTensor.Shape[0]);
+        for (int i = 0; i < metricsTensor.Shape[0]; i++)
+        {
+            history.Add(new StepMetrics((int)values[i * 5], values[(i * 5) + 1], values[(i * 5) + 2], values[(i * 5) + 3], values[(i * 5) + 4] != 0));
+        }
+
+        var optimizerState = file.Tensors
+            .Where(t => t.Name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
+            .Select(t => (t.Name[OptimizerPrefix.Length..], t.ToSingleArray()))
+            .ToList();
+        var state = new TrainerState
+        {
+            Step = scalars.Step,
+            Order = order,
+            Position = scalars.Position,
+            ShuffleState = scalars.ShuffleState,
+            ModelRandomState = scalars.ModelRandomState,
+            OptimizerStepCount = scalars.OptimizerStepCount,
+            OptimizerState = optimizerState,
+            History = history,
+        };
+        if (state.Position < 0 || state.Position > order.Length || order.Any(i => i < 0 || i >= order.Length))
+        {
+            throw new UnrollException($"{path}: the batch order or position is out of range; expected a permutation of {order.Length} sequences.");
+        }
+
+        return new LoadedCheckpoint(model, state, file.Metadata);
+    }
+
+    private sealed record ScalarState(int Step, int Position, ulong ShuffleState, ulong ModelRandomState, int OptimizerStepCount);
+}
