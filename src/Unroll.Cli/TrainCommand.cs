@@ -42,6 +42,7 @@ internal static class TrainCommand
         var overwrite = Options.Make("--overwrite", "Replace the model in an existing run directory", false);
         var validateEvery = Options.Make("--validate-every", "Measure the validation loss every N steps", defaults.ValidateEvery);
         var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
+        var bptt = Options.Make("--bptt", "Truncated BPTT: K (windows of K steps, state carried across) or K1,K2 (update every K1 steps, back-propagate K2)", string.Empty);
         var checkpointEvery = Options.Make("--checkpoint-every", "Write checkpoint.safetensors every N steps (and at the end)", 500);
         var resume = Options.Make("--resume", "Continue the run in this directory from its checkpoint, with its own options", string.Empty);
         var initFrom = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
@@ -49,7 +50,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, checkpointEvery, resume, initFrom,
+            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, bptt, checkpointEvery, resume, initFrom,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -114,6 +115,7 @@ internal static class TrainCommand
                 BatchSize = batch,
                 Seed = dataSeed,
                 ValidateEvery = parse.GetValue(validateEvery),
+                Bptt = ParseBptt(parse.GetValue(bptt)!),
             };
             trainingOptions.Validate();
             if (parse.GetValue(bidirectional))
@@ -154,6 +156,31 @@ internal static class TrainCommand
             return Train(console, plan);
         });
         return command;
+    }
+
+    private static int[]? ParseBptt(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var values = new int[2];
+        for (int i = 0; i < parts.Length && i < 2; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
+            {
+                throw new UnrollException($"--bptt: expected K or K1,K2 (positive integers), got '{text}'.");
+            }
+        }
+
+        if (parts.Length > 2)
+        {
+            throw new UnrollException($"--bptt: expected K or K1,K2 (positive integers), got '{text}'.");
+        }
+
+        return parts.Length == 1 ? [values[0], values[0]] : values;
     }
 
     private static string PrepareRunDirectory(string requested, bool overwrite)

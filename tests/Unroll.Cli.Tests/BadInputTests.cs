@@ -20,6 +20,11 @@ public class BadInputTests
     [InlineData(1, "--bidirectional", "--bidirectional")]
     [InlineData(1, "--dropout 1.5", "dropout")]
     [InlineData(1, "--layers 0", "layers")]
+    [InlineData(1, "--bptt 0", "bptt")]
+    [InlineData(1, "--bptt 20,10", "bptt")]
+    [InlineData(1, "--bptt ten", "--bptt")]
+    [InlineData(1, "--model jordan --bptt 10", "bptt")]
+    [InlineData(1, "--init-hh orthogonal:x", "--init-hh")]
     public void TrainRefusesBadOptions(int expectedCode, string arguments, string mentioned)
     {
         using var temp = new TempDirectory();

@@ -41,6 +41,29 @@ public class TrainerTests
     }
 
     [Fact]
+    public void TruncationLongerThanTheSequenceIsFullBptt()
+    {
+        float[] Train(int[]? bptt)
+        {
+            var model = NewModel(6, seed: 5);
+            new Trainer(model, new TrainingOptions { Steps = 12, BatchSize = 8, Bptt = bptt }).Run(Data.Train, null);
+            return model.Parameters.Values;
+        }
+
+        Assert.Equal(Train(null), Train([40, 40]));
+        Assert.NotEqual(Train(null), Train([10, 10]));
+    }
+
+    [Fact]
+    public void TruncatedTrainingStillLearns()
+    {
+        var model = NewModel(16, seed: 1);
+        double before = Trainer.Evaluate(model, Data.Validation, 16);
+        var history = new Trainer(model, new TrainingOptions { Steps = 150, BatchSize = 16, Bptt = [10, 20], ValidateEvery = 150 }).Run(Data.Train, Data.Validation);
+        Assert.True(history[^1].ValidationLoss < before / 10, $"validation loss {before} -> {history[^1].ValidationLoss}");
+    }
+
+    [Fact]
     public void ClippingIsRecordedAndBoundsTheUpdate()
     {
         var model = NewModel(8, seed: 2);

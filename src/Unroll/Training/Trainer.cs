@@ -15,6 +15,13 @@ public sealed record TrainingOptions
     /// <summary>The base learning rate (from <see cref="Optimizer"/>).</summary>
     public double LearningRate => Optimizer.LearningRate;
 
+    /// <summary>
+    /// Truncated BPTT when set: (k1, k2) = update every k1 steps, back-propagating k2 &gt;= k1 steps
+    /// (k1 = k2 = K is stateful TBPTT over windows of K). Each training step then processes its
+    /// minibatch in windows with one optimiser update per window, carrying the state across windows.
+    /// </summary>
+    public int[]? Bptt { get; init; }
+
     /// <summary>Clip the global gradient norm to this value when set (if ||g|| &gt;= eps, g &lt;- eps g/||g||).</summary>
     public double? ClipNorm { get; init; }
 
@@ -93,6 +100,10 @@ public sealed record TrainingOptions
         }
 
         Schedule.Validate(Steps);
+        if (Bptt is { } bptt && (bptt.Length != 2 || bptt[0] < 1 || bptt[1] < bptt[0]))
+        {
+            throw new UnrollException($"bptt: expected K or K1,K2 with 1 <= K1 <= K2, got {string.Join(",", bptt)}.");
+        }
     }
 }
 
@@ -162,6 +173,7 @@ public sealed class Trainer
     private readonly Queue<double> _recentNorms = new();
     private readonly SplitMix64 _shuffle;
     private readonly List<StepMetrics> _history = [];
+    private readonly TruncatedBptt<float>? _truncated;
     private int[] _order = [];
     private int _position;
     private int _step;
@@ -178,6 +190,12 @@ public sealed class Trainer
         _optimizer = Optimizers.Create<float>(options.Optimizer, model.Parameters.Count);
         _shuffle = new SplitMix64(options.Seed);
         model.SetDropoutSeed(options.Seed);
+        if (options.Bptt is { } bptt)
+        {
+            _truncated = model is SequenceModel<float> sequenceModel
+                ? new TruncatedBptt<float>(sequenceModel, bptt[0], bptt[1])
+                : throw new UnrollException($"bptt: truncated BPTT needs a hidden-state network (rnn, lstm, gru), got {model.Config.Architecture}.");
+        }
     }
 
     /// <summary>Steps completed so far.</summary>
@@ -267,33 +285,10 @@ public sealed class Trainer
             train.CopyBatchTimeMajor<float>(_order.AsSpan(_position, batch), inputs, targets);
             _position += batch;
 
-            _model.Parameters.ZeroGradients();
-            _model.Training = true;
-            _model.Run(inputs, targets, steps, batch);
-            double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
-            _model.Backward(predictionGradients);
-
-            var gradients = _model.Parameters.Gradients.AsSpan();
-            double norm = GradientClipping.GlobalNorm<float>(gradients);
-            RememberNorm(norm);
-            if (!double.IsFinite(loss) || !double.IsFinite(norm))
-            {
-                throw Diverged(step, loss, norm);
-            }
-
-            bool clipped = false;
-            if (_options.ClipNorm is { } threshold)
-            {
-                clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
-            }
-
-            if (_options.ClipValue is { } limit)
-            {
-                clipped |= GradientClipping.ClipByValue(gradients, limit);
-            }
-
             _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
-            _optimizer.Step(_model.Parameters.Values, gradients);
+            var (loss, norm, clipped) = _truncated is null
+                ? Update(inputs, targets, predictionGradients, steps, batch, step)
+                : UpdateTruncated(inputs, targets, steps, batch, step);
 
             _model.Training = false;
             double validationLoss = double.NaN;
@@ -310,6 +305,67 @@ public sealed class Trainer
 
         return _history;
     }
+    // One optimiser update from one forward and backward pass over the minibatch (full BPTT).
+    private (double Loss, double Norm, bool Clipped) Update(float[] inputs, float[] targets, float[] predictionGradients, int steps, int batch, int step)
+    {
+        _model.Parameters.ZeroGradients();
+        _model.Training = true;
+        _model.Run(inputs, targets, steps, batch);
+        double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
+        _model.Backward(predictionGradients);
+        var (norm, clipped) = ClipAndStep(step, loss);
+        return (loss, norm, clipped);
+    }
+
+    // Truncated BPTT: the minibatch in windows of k1 steps, one update per window, the state carried
+    // across windows. Reports the step-weighted mean loss and the largest pre-clip norm.
+    private (double Loss, double Norm, bool Clipped) UpdateTruncated(float[] inputs, float[] targets, int steps, int batch, int step)
+    {
+        var truncated = _truncated!;
+        int window = truncated.UpdateInterval, inputWidth = batch * _model.Config.InputSize, targetWidth = batch * _model.Config.OutputSize;
+        truncated.Reset(batch);
+        double weightedLoss = 0, largestNorm = 0;
+        bool clipped = false;
+        for (int start = 0; start < steps; start += window)
+        {
+            int length = Math.Min(window, steps - start);
+            _model.Training = true;
+            double loss = truncated.ComputeWindowGradients(
+                inputs.AsSpan(start * inputWidth, length * inputWidth), targets.AsSpan(start * targetWidth, length * targetWidth), length, batch);
+            var (norm, windowClipped) = ClipAndStep(step, loss);
+            weightedLoss += loss * length;
+            largestNorm = Math.Max(largestNorm, norm);
+            clipped |= windowClipped;
+        }
+
+        return (weightedLoss / steps, largestNorm, clipped);
+    }
+
+    private (double Norm, bool Clipped) ClipAndStep(int step, double loss)
+    {
+        var gradients = _model.Parameters.Gradients.AsSpan();
+        double norm = GradientClipping.GlobalNorm<float>(gradients);
+        RememberNorm(norm);
+        if (!double.IsFinite(loss) || !double.IsFinite(norm))
+        {
+            throw Diverged(step, loss, norm);
+        }
+
+        bool clipped = false;
+        if (_options.ClipNorm is { } threshold)
+        {
+            clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
+        }
+
+        if (_options.ClipValue is { } limit)
+        {
+            clipped |= GradientClipping.ClipByValue(gradients, limit);
+        }
+
+        _optimizer.Step(_model.Parameters.Values, gradients);
+        return (norm, clipped);
+    }
+
     /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
     public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
