@@ -25,6 +25,7 @@ internal static class TrainCommand
         modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru", "jordan");
         var initHh = Options.Make("--init-hh", $"Initialisation of the hidden-to-hidden weights: {InitSettings.Accepted}", "default");
         var initIh = Options.Make("--init-ih", $"Initialisation of the input-to-hidden weights: {InitSettings.Accepted}", "default");
+        var forgetBias = Options.Optional<double>("--forget-bias", "LSTM only: set the forget-gate bias (b_ih + b_hh) to this value, e.g. 1 as in Keras and char-rnn (default: PyTorch's uniform draw)");
         var layers = Options.Make("--layers", "Stacked recurrent layers", 1);
         var bidirectional = Options.Make("--bidirectional", "Run every layer in both directions (not for forecasting: the backward direction would see the future)", false);
         var dropout = Options.Make("--dropout", "Dropout probability between stacked layers (training only)", 0.0);
@@ -50,7 +51,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, bptt, checkpointEvery, resume, initFrom,
+            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, bptt, checkpointEvery, resume, initFrom,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -146,6 +147,10 @@ internal static class TrainCommand
             string runDirectory = PrepareRunDirectory(parse.GetValue(output)!, parse.GetValue(overwrite));
             var model = RecurrentModels.Create<float>(config);
             Initializers.Initialize(model, hiddenInit, inputInit, new Random(dataSeed));
+            if (parse.GetValue(forgetBias) is { } bias)
+            {
+                Initializers.SetForgetGateBias(model, bias);
+            }
             string initialWeights = parse.GetValue(initFrom)!;
             if (initialWeights.Length > 0)
             {
@@ -313,13 +318,14 @@ internal static class TrainCommand
     private static string Describe(ModelConfig config)
     {
         string layers = config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty;
-        return config.Cell switch
+        string name = config.Architecture switch
         {
-            _ when config.Architecture == "jordan" => $"a {Activations.Name(config.Activation)} Jordan network",
-            Cells.CellKind.Rnn => $"a {layers}{Activations.Name(config.Activation)} RNN",
-            Cells.CellKind.Lstm => $"a {layers}LSTM",
-            _ => $"a {layers}GRU",
+            "jordan" => $"{Activations.Name(config.Activation)} Jordan network",
+            "lstm" => $"{layers}LSTM",
+            "gru" => $"{layers}GRU",
+            _ => $"{layers}{Activations.Name(config.Activation)} RNN",
         };
+        return (name[0] is 'L' or 'i' or 'e' or 'a' or 'o' or 'u' ? "an " : "a ") + name;
     }
 
     private static void RunWithProgress(

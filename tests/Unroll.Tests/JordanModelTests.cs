@@ -51,18 +51,18 @@ public class JordanModelTests
         {
             for (int i = 0; i < view.Length; i++)
             {
-                AssertMatches($"{view.Name}[{i}]", gradients[view.Offset + i], FivePoint(model.Parameters.Values, view.Offset + i, Loss));
+                GradientCheck.AssertMatches($"{view.Name}[{i}]", gradients[view.Offset + i], GradientCheck.FivePoint(model.Parameters.Values, view.Offset + i, Loss));
             }
         }
 
         for (int i = 0; i < y0.Length; i++)
         {
-            AssertMatches($"y0[{i}]", y0Gradient[i], FivePoint(y0, i, Loss));
+            GradientCheck.AssertMatches($"y0[{i}]", y0Gradient[i], GradientCheck.FivePoint(y0, i, Loss));
         }
 
         for (int i = 0; i < x.Length; i++)
         {
-            AssertMatches($"x[{i}]", xGradient[i], FivePoint(x, i, Loss));
+            GradientCheck.AssertMatches($"x[{i}]", xGradient[i], GradientCheck.FivePoint(x, i, Loss));
         }
     }
 
@@ -102,60 +102,24 @@ public class JordanModelTests
         foreach (var view in model.Parameters.Views)
         {
             Assert.Equal(fixture.Shape(view.Name), view.Shape);
-            Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
+            GradientCheck.Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
         }
 
-        var targets = Convert<T>(fixture.Tensor("target"));
+        var targets = GradientCheck.Convert<T>(fixture.Tensor("target"));
         bool teacher = fixture.Feedback == "teacher_forcing";
-        model.Forward(Convert<T>(fixture.Tensor("input")), fixture.T, fixture.B, teacher ? targets : [], Convert<T>(fixture.Tensor("y0")));
+        model.Forward(GradientCheck.Convert<T>(fixture.Tensor("input")), fixture.T, fixture.B, teacher ? targets : [], GradientCheck.Convert<T>(fixture.Tensor("y0")));
         var dy = new T[targets.Length];
         T loss = Losses.MeanSquaredError<T>(model.Predictions, targets, dy);
         model.Backward(dy);
-        Close("loss", [fixture.Scalar("loss")], [loss], tolerance);
-        Close("output", fixture.Tensor("output"), model.States, tolerance);
-        Close("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
+        GradientCheck.AssertClose("loss", [fixture.Scalar("loss")], [loss], tolerance);
+        GradientCheck.AssertClose("output", fixture.Tensor("output"), model.States, tolerance);
+        GradientCheck.AssertClose("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
         foreach (var view in model.Parameters.Views)
         {
-            Close("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
+            GradientCheck.AssertClose("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
         }
 
-        Close("grad.y0", fixture.Tensor("grad.y0"), model.InitialOutputGradient, tolerance);
-        Close("grad.input", fixture.Tensor("grad.input"), model.InputGradients, tolerance);
-    }
-
-    private static T[] Convert<T>(double[] values)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => values.Select(T.CreateChecked).ToArray();
-
-    private static void Close<T>(string name, double[] expected, ReadOnlySpan<T> actual, double tolerance)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = Math.Max(1e-3, expected.Max(Math.Abs));
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double difference = Math.Abs(double.CreateChecked(actual[i]) - expected[i]);
-            Assert.True(difference <= tolerance * scale, $"{name}[{i}]: expected {expected[i]:R}, got {actual[i]}");
-        }
-    }
-
-    private static double FivePoint(double[] values, int index, Func<double> loss)
-    {
-        const double h = 1e-4;
-        double saved = values[index];
-        double At(double offset)
-        {
-            values[index] = saved + offset;
-            return loss();
-        }
-
-        double derivative = (-At(2 * h) + (8 * At(h)) - (8 * At(-h)) + At(-2 * h)) / (12 * h);
-        values[index] = saved;
-        return derivative;
-    }
-
-    private static void AssertMatches(string what, double analytic, double numeric)
-    {
-        double error = Math.Abs(analytic - numeric) / Math.Max(1e-6, Math.Abs(analytic) + Math.Abs(numeric));
-        Assert.True(error <= 1e-6, $"{what}: analytic {analytic:R}, finite difference {numeric:R}, relative error {error:E2}");
+        GradientCheck.AssertClose("grad.y0", fixture.Tensor("grad.y0"), model.InitialOutputGradient, tolerance);
+        GradientCheck.AssertClose("grad.input", fixture.Tensor("grad.input"), model.InputGradients, tolerance);
     }
 }

@@ -41,13 +41,13 @@ public class RecurrentGoldenTests
         foreach (var view in model.Parameters.Views)
         {
             Assert.Equal(fixture.Shape(view.Name), view.Shape);
-            Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
+            GradientCheck.Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
         }
 
         int steps = fixture.T, batch = fixture.B;
         int[] lengths = fixture.Has("lengths") ? fixture.Tensor("lengths").Select(v => (int)v).ToArray() : [];
-        var h0 = fixture.Has("h0") ? Convert<T>(fixture.Tensor("h0")) : [];
-        var c0 = fixture.Has("c0") ? Convert<T>(fixture.Tensor("c0")) : [];
+        var h0 = fixture.Has("h0") ? GradientCheck.Convert<T>(fixture.Tensor("h0")) : [];
+        var c0 = fixture.Has("c0") ? GradientCheck.Convert<T>(fixture.Tensor("c0")) : [];
         model.ComputeInputGradients = !tokens;
         if (tokens)
         {
@@ -55,7 +55,7 @@ public class RecurrentGoldenTests
         }
         else
         {
-            model.Forward(Convert<T>(fixture.Tensor("input")), steps, batch, h0, lengths, c0);
+            model.Forward(GradientCheck.Convert<T>(fixture.Tensor("input")), steps, batch, h0, lengths, c0);
         }
 
         var dPredictions = new T[model.Predictions.Length];
@@ -82,53 +82,38 @@ public class RecurrentGoldenTests
         }
         else
         {
-            loss = Losses.MaskedMeanSquaredError<T>(model.Predictions, Convert<T>(fixture.Tensor("target")), lengths, steps, batch, dPredictions);
+            loss = Losses.MaskedMeanSquaredError<T>(model.Predictions, GradientCheck.Convert<T>(fixture.Tensor("target")), lengths, steps, batch, dPredictions);
         }
 
         model.Backward(dPredictions);
 
-        AssertClose("loss", [fixture.Scalar("loss")], [double.CreateChecked(loss)], tolerance);
-        AssertClose("output", fixture.Tensor("output"), model.States, tolerance);
-        AssertClose("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
-        AssertClose("h_n", fixture.Tensor("h_n"), model.FinalState, tolerance);
+        GradientCheck.AssertClose("loss", [fixture.Scalar("loss")], [double.CreateChecked(loss)], tolerance);
+        GradientCheck.AssertClose("output", fixture.Tensor("output"), model.States, tolerance);
+        GradientCheck.AssertClose("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
+        GradientCheck.AssertClose("h_n", fixture.Tensor("h_n"), model.FinalState, tolerance);
         if (fixture.Has("c_n"))
         {
-            AssertClose("c_n", fixture.Tensor("c_n"), model.FinalCell, tolerance);
+            GradientCheck.AssertClose("c_n", fixture.Tensor("c_n"), model.FinalCell, tolerance);
         }
 
         foreach (var view in model.Parameters.Views)
         {
-            AssertClose("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
+            GradientCheck.AssertClose("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
         }
 
         if (fixture.Has("grad.h0"))
         {
-            AssertClose("grad.h0", fixture.Tensor("grad.h0"), model.InitialStateGradient, tolerance);
+            GradientCheck.AssertClose("grad.h0", fixture.Tensor("grad.h0"), model.InitialStateGradient, tolerance);
         }
 
         if (fixture.Has("grad.c0"))
         {
-            AssertClose("grad.c0", fixture.Tensor("grad.c0"), model.InitialCellGradient, tolerance);
+            GradientCheck.AssertClose("grad.c0", fixture.Tensor("grad.c0"), model.InitialCellGradient, tolerance);
         }
 
         if (!tokens && fixture.Has("grad.input"))
         {
-            AssertClose("grad.input", fixture.Tensor("grad.input"), model.InputGradients, tolerance);
-        }
-    }
-
-    private static T[] Convert<T>(double[] values)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => values.Select(T.CreateChecked).ToArray();
-
-    private static void AssertClose<T>(string name, double[] expected, ReadOnlySpan<T> actual, double tolerance)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        Assert.True(expected.Length == actual.Length, $"{name}: expected {expected.Length} values, got {actual.Length}");
-        double scale = Math.Max(1e-3, expected.Max(Math.Abs));
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double difference = Math.Abs(double.CreateChecked(actual[i]) - expected[i]);
-            Assert.True(difference <= tolerance * scale, $"{name}[{i}]: expected {expected[i]:R}, got {actual[i]}, difference {difference:E2}");
+            GradientCheck.AssertClose("grad.input", fixture.Tensor("grad.input"), model.InputGradients, tolerance);
         }
     }
 }

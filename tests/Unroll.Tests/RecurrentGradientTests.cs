@@ -237,7 +237,7 @@ public class RecurrentGradientTests
         {
             for (int i = 0; i < view.Length; i++)
             {
-                AssertMatches($"{view.Name}[{i}]", gradients[view.Offset + i], FivePoint(model.Parameters.Values, view.Offset + i, loss));
+                GradientCheck.AssertMatches($"{view.Name}[{i}]", gradients[view.Offset + i], GradientCheck.FivePoint(model.Parameters.Values, view.Offset + i, loss));
             }
         }
     }
@@ -247,28 +247,7 @@ public class RecurrentGradientTests
         Assert.Equal(values.Length, analytic.Length);
         for (int i = 0; i < values.Length; i++)
         {
-            AssertMatches($"{name}[{i}]", analytic[i], FivePoint(values, i, loss));
+            GradientCheck.AssertMatches($"{name}[{i}]", analytic[i], GradientCheck.FivePoint(values, i, loss));
         }
-    }
-
-    private static double FivePoint(double[] values, int index, Func<double> loss)
-    {
-        const double h = 1e-4;
-        double saved = values[index];
-        double At(double offset)
-        {
-            values[index] = saved + offset;
-            return loss();
-        }
-
-        double derivative = (-At(2 * h) + (8 * At(h)) - (8 * At(-h)) + At(-2 * h)) / (12 * h);
-        values[index] = saved;
-        return derivative;
-    }
-
-    private static void AssertMatches(string what, double analytic, double numeric)
-    {
-        double error = Math.Abs(analytic - numeric) / Math.Max(1e-6, Math.Abs(analytic) + Math.Abs(numeric));
-        Assert.True(error <= 1e-6, $"{what}: analytic {analytic:R}, finite difference {numeric:R}, relative error {error:E2}");
     }
 }

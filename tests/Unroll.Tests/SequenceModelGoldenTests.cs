@@ -36,42 +36,27 @@ public class SequenceModelGoldenTests
         foreach (var view in model.Parameters.Views)
         {
             Assert.Equal(fixture.Shape(view.Name), view.Shape);
-            Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
+            GradientCheck.Convert<T>(fixture.Tensor(view.Name)).CopyTo(model.Parameters.Value(view.Name));
         }
 
         bool hasH0 = fixture.Has("h0");
-        model.Forward(Convert<T>(fixture.Tensor("input")), fixture.T, fixture.B, hasH0 ? Convert<T>(fixture.Tensor("h0")) : default);
+        model.Forward(GradientCheck.Convert<T>(fixture.Tensor("input")), fixture.T, fixture.B, hasH0 ? GradientCheck.Convert<T>(fixture.Tensor("h0")) : default);
         var dPredictions = new T[fixture.T * fixture.B * fixture.O];
-        T loss = Losses.MeanSquaredError<T>(model.Predictions, Convert<T>(fixture.Tensor("target")), dPredictions);
+        T loss = Losses.MeanSquaredError<T>(model.Predictions, GradientCheck.Convert<T>(fixture.Tensor("target")), dPredictions);
         model.Backward(dPredictions);
 
-        AssertClose("loss", [fixture.Scalar("loss")], [double.CreateChecked(loss)], tolerance);
-        AssertClose("output", fixture.Tensor("output"), model.States, tolerance);
-        AssertClose("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
-        AssertClose("h_n", fixture.Tensor("h_n"), model.FinalState, tolerance);
+        GradientCheck.AssertClose("loss", [fixture.Scalar("loss")], [double.CreateChecked(loss)], tolerance);
+        GradientCheck.AssertClose("output", fixture.Tensor("output"), model.States, tolerance);
+        GradientCheck.AssertClose("prediction", fixture.Tensor("prediction"), model.Predictions, tolerance);
+        GradientCheck.AssertClose("h_n", fixture.Tensor("h_n"), model.FinalState, tolerance);
         foreach (var view in model.Parameters.Views)
         {
-            AssertClose("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
+            GradientCheck.AssertClose("grad." + view.Name, fixture.Tensor("grad." + view.Name), model.Parameters.Gradient(view.Name), tolerance);
         }
 
         if (hasH0)
         {
-            AssertClose("grad.h0", fixture.Tensor("grad.h0"), model.InitialStateGradient, tolerance);
-        }
-    }
-
-    private static T[] Convert<T>(double[] values)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => values.Select(T.CreateChecked).ToArray();
-
-    private static void AssertClose<T>(string name, double[] expected, ReadOnlySpan<T> actual, double tolerance)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = Math.Max(1e-3, expected.Max(Math.Abs));
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double difference = Math.Abs(double.CreateChecked(actual[i]) - expected[i]);
-            Assert.True(difference <= tolerance * scale, $"{name}[{i}]: expected {expected[i]:R}, got {actual[i]}, difference {difference:E2}");
+            GradientCheck.AssertClose("grad.h0", fixture.Tensor("grad.h0"), model.InitialStateGradient, tolerance);
         }
     }
 }

@@ -47,19 +47,19 @@ public class SequenceModelGradientTests
         {
             for (int i = 0; i < view.Length; i++)
             {
-                AssertMatches($"{view.Name}[{i}]", parameterGradients[view.Offset + i],
-                    CentralDifference(model.Parameters.Values, view.Offset + i, Loss));
+                GradientCheck.AssertMatches($"{view.Name}[{i}]", parameterGradients[view.Offset + i],
+                    GradientCheck.FivePoint(model.Parameters.Values, view.Offset + i, Loss));
             }
         }
 
         for (int i = 0; i < h0.Length; i++)
         {
-            AssertMatches($"h0[{i}]", h0Gradient[i], CentralDifference(h0, i, Loss));
+            GradientCheck.AssertMatches($"h0[{i}]", h0Gradient[i], GradientCheck.FivePoint(h0, i, Loss));
         }
 
         for (int i = 0; i < inputs.Length; i++)
         {
-            AssertMatches($"input[{i}]", inputGradient[i], CentralDifference(inputs, i, Loss));
+            GradientCheck.AssertMatches($"input[{i}]", inputGradient[i], GradientCheck.FivePoint(inputs, i, Loss));
         }
     }
 
@@ -151,30 +151,5 @@ public class SequenceModelGradientTests
     {
         model.Forward(inputs, Steps, Batch, h0);
         return Losses.MeanSquaredError<double>(model.Predictions, targets, Span<double>.Empty);
-    }
-
-    private static double CentralDifference(double[] values, int index, Func<double> loss)
-    {
-        // Five-point central stencil, error O(h^4): with h = 1e-4 both truncation (~h^4) and
-        // round-off (~1e-16 / h) stay near 1e-12, far below the 1e-6 relative error demanded.
-        const double h = 1e-4;
-        double saved = values[index];
-        double At(double offset)
-        {
-            values[index] = saved + offset;
-            return loss();
-        }
-
-        double derivative = (-At(2 * h) + (8 * At(h)) - (8 * At(-h)) + At(-2 * h)) / (12 * h);
-        values[index] = saved;
-        return derivative;
-    }
-
-    private static void AssertMatches(string what, double analytic, double numeric)
-    {
-        // Relative error with a floor: gradients below 1e-6 are compared absolutely at the level
-        // the stencil resolves (~1e-12).
-        double error = Math.Abs(analytic - numeric) / Math.Max(1e-6, Math.Abs(analytic) + Math.Abs(numeric));
-        Assert.True(error <= 1e-6, $"{what}: analytic {analytic:R}, finite difference {numeric:R}, relative error {error:E2}");
     }
 }

@@ -119,7 +119,7 @@ public class TruncatedBpttTests
         {
             for (int i = 0; i < view.Length; i++)
             {
-                AssertMatches($"{view.Name}[{i}]", truncated[view.Offset + i], CentralDifference(model.Parameters.Values, view.Offset + i, WindowLoss));
+                GradientCheck.AssertMatches($"{view.Name}[{i}]", truncated[view.Offset + i], GradientCheck.FivePoint(model.Parameters.Values, view.Offset + i, WindowLoss));
             }
         }
 
@@ -141,7 +141,7 @@ public class TruncatedBpttTests
         {
             for (int i = view.Offset; i < view.Offset + view.Length; i++)
             {
-                double difference = RelativeError(truncated[i], untruncated[i]);
+                double difference = GradientCheck.RelativeError(truncated[i], untruncated[i]);
                 if (view.Name.StartsWith("head.", StringComparison.Ordinal))
                 {
                     Assert.True(difference <= 1e-12, $"{view.Name}: truncated {truncated[i]:R}, untruncated {untruncated[i]:R}");
@@ -290,8 +290,8 @@ public class TruncatedBpttTests
             {
                 for (int i = 0; i < view.Length; i++)
                 {
-                    AssertMatches($"window {w}, {view.Name}[{i}]", gradients[view.Offset + i],
-                        CentralDifference(model.Parameters.Values, view.Offset + i, LastK1Loss));
+                    GradientCheck.AssertMatches($"window {w}, {view.Name}[{i}]", gradients[view.Offset + i],
+                        GradientCheck.FivePoint(model.Parameters.Values, view.Offset + i, LastK1Loss));
                 }
             }
         }
@@ -444,31 +444,6 @@ public class TruncatedBpttTests
         }
 
         return (inputs, targets);
-    }
-
-    private static double CentralDifference(double[] values, int index, Func<double> loss)
-    {
-        // Five-point central stencil, error O(h^4): with h = 1e-4 truncation (~h^4) and round-off
-        // (~1e-16 / h) both stay near 1e-12, far below the 1e-6 relative error demanded.
-        const double h = 1e-4;
-        double saved = values[index];
-        double At(double offset)
-        {
-            values[index] = saved + offset;
-            return loss();
-        }
-
-        double derivative = (-At(2 * h) + (8 * At(h)) - (8 * At(-h)) + At(-2 * h)) / (12 * h);
-        values[index] = saved;
-        return derivative;
-    }
-
-    private static double RelativeError(double a, double b) => Math.Abs(a - b) / Math.Max(1e-6, Math.Abs(a) + Math.Abs(b));
-
-    private static void AssertMatches(string what, double analytic, double numeric)
-    {
-        double error = RelativeError(analytic, numeric);
-        Assert.True(error <= 1e-6, $"{what}: analytic {analytic:R}, finite difference {numeric:R}, relative error {error:E2}");
     }
 
     private static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual, string what)

@@ -71,6 +71,34 @@ public static class Initializers
         }
     }
 
+    /// <summary>
+    /// Sets every LSTM layer's forget-gate bias so that b_ih + b_hh = <paramref name="value"/> in the
+    /// f block (gate order i, f, g, o): b_ih's f block to the value and b_hh's to zero. 1 is the
+    /// choice of Keras (unit_forget_bias) and char-rnn (Gers, Schmidhuber and Cummins 2000;
+    /// Jozefowicz, Zaremba and Sutskever 2015): the cell starts by remembering.
+    /// </summary>
+    /// <exception cref="UnrollException">The model is not an LSTM.</exception>
+    public static void SetForgetGateBias<T>(IRecurrentModel<T> model, double value)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model.Config.Architecture != "lstm")
+        {
+            throw new UnrollException($"forget-bias: expected an lstm model, got {model.Config.Architecture}.");
+        }
+
+        int hidden = model.Config.HiddenSize;
+        foreach (var view in model.Parameters.Views)
+        {
+            bool input = view.Name.StartsWith("rnn.bias_ih_l", StringComparison.Ordinal);
+            bool recurrent = view.Name.StartsWith("rnn.bias_hh_l", StringComparison.Ordinal);
+            if (input || recurrent)
+            {
+                model.Parameters.Values.AsSpan(view.Offset + hidden, hidden).Fill(input ? T.CreateChecked(value) : T.Zero);
+            }
+        }
+    }
+
     /// <summary>The number of gate blocks stacked in an architecture's weights: rnn 1, gru 3, lstm 4.</summary>
     /// <exception cref="UnrollException">The architecture is not one of these.</exception>
     public static int GateBlocks(string architecture) => architecture switch
