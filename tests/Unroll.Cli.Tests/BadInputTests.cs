@@ -90,6 +90,23 @@ public class BadInputTests
     }
 
     [Fact]
+    public void DivergenceKeepsTheLastGoodCheckpoint()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        var (code, _, error) = CliRunner.Run("train", "-o", run, "--optimizer", "sgd", "--lr", "1e30", "--lr-schedule", "constant", "--clip-norm", "0",
+            "--hidden", "8", "--steps", "50", "--checkpoint-every", "1", "--seq-length", "20", "--train-count", "8", "--validation-count", "2", "--test-count", "2");
+        Assert.Equal(1, code);
+        var match = System.Text.RegularExpressions.Regex.Match(error, @"diverged at step (\d+)");
+        Assert.True(match.Success, error);
+        int failedStep = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("last good checkpoint", error, StringComparison.Ordinal);
+        var checkpoint = Unroll.Training.Checkpoint.Load(Path.Combine(run, "checkpoint.safetensors"));
+        Assert.Equal(failedStep - 1, checkpoint.State.Step);
+        Assert.All(checkpoint.Model.Parameters.Values, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
     public void DivergenceStopsWithTheStepAndWritesNoModel()
     {
         using var temp = new TempDirectory();
