@@ -340,43 +340,32 @@ internal sealed class RecurrentDirection<T>
         _steps = steps;
         _batch = batch;
         int hidden = Hidden, width = _gateCount * hidden, rows = steps * batch;
-        Grow(ref _gates, rows * width);
-        Grow(ref _gateGradients, rows * width);
-        Grow(ref _states, (rows + batch) * hidden);
-        Grow(ref _stateGradient, batch * hidden);
-        Grow(ref _carry, batch * hidden);
-        Grow(ref _carryNext, batch * hidden);
-        Grow(ref _cellCarry, batch * hidden);
+        Buffers.Grow(ref _gates, rows * width);
+        Buffers.Grow(ref _gateGradients, rows * width);
+        Buffers.Grow(ref _states, (rows + batch) * hidden);
+        Buffers.Grow(ref _stateGradient, batch * hidden);
+        Buffers.Grow(ref _carry, batch * hidden);
+        Buffers.Grow(ref _carryNext, batch * hidden);
+        Buffers.Grow(ref _cellCarry, batch * hidden);
         if (Cell == CellKind.Lstm)
         {
-            Grow(ref _cells, (rows + batch) * hidden);
-            Grow(ref _tanhCells, rows * hidden);
+            Buffers.Grow(ref _cells, (rows + batch) * hidden);
+            Buffers.Grow(ref _tanhCells, rows * hidden);
         }
 
         if (Cell == CellKind.Gru)
         {
-            Grow(ref _hiddenGates, batch * width);
-            Grow(ref _hiddenCandidates, rows * hidden);
-            Grow(ref _inputGateGradients, rows * width);
+            Buffers.Grow(ref _hiddenGates, batch * width);
+            Buffers.Grow(ref _hiddenCandidates, rows * hidden);
+            Buffers.Grow(ref _inputGateGradients, rows * width);
         }
 
         _hasLengths = !lengths.IsEmpty;
         if (_hasLengths)
         {
-            if (_lengths.Length < batch)
-            {
-                _lengths = new int[batch];
-            }
+            Buffers.Grow(ref _lengths, batch);
 
             lengths.CopyTo(_lengths);
-        }
-    }
-
-    private static void Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new T[length];
         }
     }
 }

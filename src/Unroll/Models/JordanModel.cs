@@ -273,20 +273,12 @@ public sealed class JordanModel<T> : IRecurrentModel<T>
         _steps = steps;
         _batch = batch;
         int rows = steps * batch;
-        Grow(ref _inputs, rows * Config.InputSize);
-        Grow(ref _feedback, rows * Config.OutputSize);
-        Grow(ref _states, rows * Config.HiddenSize);
-        Grow(ref _predictions, rows * Config.OutputSize);
-        Grow(ref _outputGradients, rows * Config.OutputSize);
-        Grow(ref _preactivationGradients, rows * Config.HiddenSize);
-        Grow(ref _initialOutputGradient, batch * Config.OutputSize);
-    }
-
-    private static void Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new T[length];
-        }
+        Buffers.Grow(ref _inputs, rows * Config.InputSize);
+        Buffers.Grow(ref _feedback, rows * Config.OutputSize);
+        Buffers.Grow(ref _states, rows * Config.HiddenSize);
+        Buffers.Grow(ref _predictions, rows * Config.OutputSize);
+        Buffers.Grow(ref _outputGradients, rows * Config.OutputSize);
+        Buffers.Grow(ref _preactivationGradients, rows * Config.HiddenSize);
+        Buffers.Grow(ref _initialOutputGradient, batch * Config.OutputSize);
     }
 }

@@ -268,7 +268,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
         if (ComputeInputGradients || _tokenInput)
         {
-            Grow(ref _inputGradients, rows * Config.InputSize);
+            Buffers.Grow(ref _inputGradients, rows * Config.InputSize);
         }
 
         // The head, over all rows at once.
@@ -529,10 +529,10 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         _batch = batch;
         _tokenInput = tokenInput;
         int rows = steps * batch, width = _outputWidth, states = Config.Layers * Config.Directions * batch * Config.HiddenSize;
-        Grow(ref _inputs, rows * Config.InputSize);
+        Buffers.Grow(ref _inputs, rows * Config.InputSize);
         if (tokenInput || ComputeInputGradients)
         {
-            Grow(ref _inputGradients, rows * Config.InputSize);
+            Buffers.Grow(ref _inputGradients, rows * Config.InputSize);
         }
 
         if (tokenInput && _tokens.Length < rows)
@@ -542,38 +542,27 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
         for (int layer = 0; layer < Config.Layers; layer++)
         {
-            Grow(ref _layerOutputs[layer], rows * width);
-            Grow(ref _layerOutputGradients[layer], rows * width);
+            Buffers.Grow(ref _layerOutputs[layer], rows * width);
+            Buffers.Grow(ref _layerOutputGradients[layer], rows * width);
             if (IsDropoutActive && layer < Config.Layers - 1)
             {
-                Grow(ref _dropoutMasks[layer], rows * width);
+                Buffers.Grow(ref _dropoutMasks[layer], rows * width);
             }
         }
 
-        Grow(ref _pooled, batch * width);
-        Grow(ref _pooledGradients, batch * width);
-        Grow(ref _predictions, rows * Config.OutputSize);
-        Grow(ref _finalStates, states);
-        Grow(ref _finalCells, states);
-        Grow(ref _initialStateGradients, states);
-        Grow(ref _initialCellGradients, states);
+        Buffers.Grow(ref _pooled, batch * width);
+        Buffers.Grow(ref _pooledGradients, batch * width);
+        Buffers.Grow(ref _predictions, rows * Config.OutputSize);
+        Buffers.Grow(ref _finalStates, states);
+        Buffers.Grow(ref _finalCells, states);
+        Buffers.Grow(ref _initialStateGradients, states);
+        Buffers.Grow(ref _initialCellGradients, states);
         _hasLengths = !lengths.IsEmpty;
         if (_hasLengths)
         {
-            if (_lengths.Length < batch)
-            {
-                _lengths = new int[batch];
-            }
+            Buffers.Grow(ref _lengths, batch);
 
             lengths.CopyTo(_lengths);
-        }
-    }
-
-    private static void Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new T[length];
         }
     }
 }
