@@ -42,6 +42,8 @@ internal sealed class RecurrentDirection<T>
     private int _steps;
     private int _batch;
     private int[] _lengths = [];
+    private double[] _stateGradientNorms = [];
+    private double[] _cellGradientNorms = [];
     private bool _hasLengths;
 
     public RecurrentDirection(ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
@@ -77,6 +79,18 @@ internal sealed class RecurrentDirection<T>
     public string BiasIh { get; }
 
     public string BiasHh { get; }
+
+    /// <summary>When set, <see cref="Backward"/> records ||dL/dh_t|| (and ||dL/dc_t|| from later steps for the LSTM) for every t.</summary>
+    public bool RecordStateGradientNorms { get; set; }
+
+    /// <summary>||dL/dh_t||_2 over the batch for t = 0..T-1, from the last backward pass with recording on.</summary>
+    public ReadOnlySpan<double> StateGradientNorms => _stateGradientNorms.AsSpan(0, RecordStateGradientNorms ? _steps : 0);
+
+    /// <summary>
+    /// For the LSTM, ||dL/dc_t||_2 as it arrives from later steps (through c_{t+1} = f c_t + ...), t = 0..T-1;
+    /// zero at the last step.
+    /// </summary>
+    public ReadOnlySpan<double> CellGradientNorms => _cellGradientNorms.AsSpan(0, RecordStateGradientNorms && Cell == CellKind.Lstm ? _steps : 0);
 
     /// <summary>The (name, shape) pairs of this direction's parameters, in PyTorch's order.</summary>
     public static IEnumerable<(string Name, int[] Shape)> Layout(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
@@ -236,6 +250,17 @@ internal sealed class RecurrentDirection<T>
                 }
             }
 
+            if (RecordStateGradientNorms)
+            {
+                // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
+                // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
+                _stateGradientNorms[t] = GradientNorm(stateGradient);
+                if (lstm)
+                {
+                    _cellGradientNorms[t] = GradientNorm(cellCarry);
+                }
+            }
+
             int previous = PreviousBlock(t);
             var stepGates = _gates.AsSpan(t * batch * width, batch * width);
             var stepGateGradients = gateGradients.Slice(t * batch * width, batch * width);
@@ -319,6 +344,18 @@ internal sealed class RecurrentDirection<T>
         }
     }
 
+    private static double GradientNorm(ReadOnlySpan<T> values)
+    {
+        double sum = 0;
+        foreach (T value in values)
+        {
+            double v = double.CreateChecked(value);
+            sum += v * v;
+        }
+
+        return Math.Sqrt(sum);
+    }
+
     private int PreviousBlock(int t) => Reverse ? t + 1 : t;
 
     private int CurrentBlock(int t) => Reverse ? t : t + 1;
@@ -360,6 +397,8 @@ internal sealed class RecurrentDirection<T>
             Buffers.Grow(ref _inputGateGradients, rows * width);
         }
 
+        Buffers.Grow(ref _stateGradientNorms, steps);
+        Buffers.Grow(ref _cellGradientNorms, steps);
         _hasLengths = !lengths.IsEmpty;
         if (_hasLengths)
         {

@@ -173,6 +173,35 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     private int StateLength => Config.Layers * Config.Directions * _batch * Config.HiddenSize;
 
+    /// <summary>
+    /// When set, <see cref="Backward"/> records the gradient flow through time: ||dL/dh_t|| for every
+    /// step, layer and direction (see <see cref="StateGradientNorms"/>). Costs one pass over dL/dh_t per step.
+    /// </summary>
+    public bool RecordGradientFlow
+    {
+        get => _layers[0][0].RecordStateGradientNorms;
+        set
+        {
+            foreach (var layer in _layers)
+            {
+                foreach (var direction in layer)
+                {
+                    direction.RecordStateGradientNorms = value;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// ||dL/dh_t||_2 over the batch, t = 0..T-1, for one layer and direction, from the last backward pass
+    /// with <see cref="RecordGradientFlow"/> set: the total derivative, through the head at step t and
+    /// through every later step.
+    /// </summary>
+    public ReadOnlySpan<double> StateGradientNorms(int layer, int direction = 0) => _layers[layer][direction].StateGradientNorms;
+
+    /// <summary>For the LSTM, ||dL/dc_t||_2 arriving from later steps, t = 0..T-1, as <see cref="StateGradientNorms"/>.</summary>
+    public ReadOnlySpan<double> CellGradientNorms(int layer, int direction = 0) => _layers[layer][direction].CellGradientNorms;
+
     /// <summary>Seeds the random numbers behind dropout masks.</summary>
     public void SetDropoutSeed(int seed) => _dropoutRandom.State = unchecked((ulong)seed);
 
