@@ -44,17 +44,26 @@ public static class GruCell
 
             var gi = inputGates.Slice(b * width, width);
             var gh = hiddenGates.Slice(b * width, width);
+            // r, z = sigmoid(gi + gh) over the first two blocks.
+            for (int j = 0; j < 2 * hidden; j++)
+            {
+                gi[j] += gh[j];
+            }
+
+            Activations.SigmoidInPlace(gi[..(2 * hidden)]);
+            // n = tanh(gi_n + r * gh_n)
             for (int j = 0; j < hidden; j++)
             {
-                T r = Activations.Sigmoid(gi[j] + gh[j]);
-                T z = Activations.Sigmoid(gi[hidden + j] + gh[hidden + j]);
                 T hn = gh[(2 * hidden) + j];
-                T n = T.Tanh(gi[(2 * hidden) + j] + (r * hn));
-                gi[j] = r;
-                gi[hidden + j] = z;
-                gi[(2 * hidden) + j] = n;
                 ghn[j] = hn;
+                gi[(2 * hidden) + j] += gi[j] * hn;
+            }
+
+            Activations.TanhInPlace(gi.Slice(2 * hidden, hidden));
+            for (int j = 0; j < hidden; j++)
+            {
                 // h_t = (1 - z) n + z h_{t-1}
+                T z = gi[hidden + j], n = gi[(2 * hidden) + j];
                 h[j] = ((T.One - z) * n) + (z * hPrevious[j]);
             }
         }

@@ -42,24 +42,23 @@ public static class LstmCell
                 continue;
             }
 
+            // i, f = sigmoid; g = tanh; o = sigmoid, each over a contiguous block of the row.
             var row = gates.Slice(b * width, width);
+            Activations.SigmoidInPlace(row[..(2 * hidden)]);
+            Activations.TanhInPlace(row.Slice(2 * hidden, hidden));
+            Activations.SigmoidInPlace(row.Slice(3 * hidden, hidden));
             for (int j = 0; j < hidden; j++)
             {
-                T i = Activations.Sigmoid(row[j]);
-                T f = Activations.Sigmoid(row[hidden + j]);
-                T g = T.Tanh(row[(2 * hidden) + j]);
-                T o = Activations.Sigmoid(row[(3 * hidden) + j]);
-                row[j] = i;
-                row[hidden + j] = f;
-                row[(2 * hidden) + j] = g;
-                row[(3 * hidden) + j] = o;
+                // c_t = f * c_{t-1} + i * g
+                c[j] = (row[hidden + j] * cPrevious[j]) + (row[j] * row[(2 * hidden) + j]);
+            }
 
-                // c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
-                T cNew = (f * cPrevious[j]) + (i * g);
-                T t = T.Tanh(cNew);
-                c[j] = cNew;
-                tc[j] = t;
-                h[j] = o * t;
+            // h_t = o * tanh(c_t)
+            c.CopyTo(tc);
+            Activations.TanhInPlace(tc);
+            for (int j = 0; j < hidden; j++)
+            {
+                h[j] = row[(3 * hidden) + j] * tc[j];
             }
         }
     }
