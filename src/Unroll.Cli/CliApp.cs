@@ -27,6 +27,7 @@ internal static partial class CliApp
             TrainCommand.Create(console),
             EvalCommand.Create(console),
             PredictCommand.Create(console),
+            ExplainCommand.Create(console),
         };
 
         ParseResult parse = root.Parse(args);

@@ -1,0 +1,30 @@
+using System.Globalization;
+using System.Xml.Linq;
+
+namespace Unroll.Cli.Tests;
+
+public class ExplainCommandTests
+{
+    [Fact]
+    public void EigenShowsVanishingHoldingAndExplodingAndWritesThePlot()
+    {
+        using var temp = new TempDirectory();
+        var (code, output, error) = CliRunner.Run("explain", "eigen", "--steps", "40", "-o", temp.Path);
+        Assert.True(code == 0, error);
+        var last = output.Split('\n').Single(line => line.TrimStart().StartsWith("40 ", StringComparison.Ordinal));
+        var norms = last.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => w.Contains('E', StringComparison.Ordinal))
+            .Select(w => double.Parse(w, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(3, norms.Length);
+        Assert.True(norms[0] < 0.1 && norms[2] > 10 && norms[1] is > 0.01 and < 1, last);
+        var svg = XDocument.Parse(File.ReadAllText(Path.Combine(temp.Path, "eigen.svg")));
+        Assert.Contains("|lambda_1| = 1.1", svg.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadSizeIsRefused()
+    {
+        var (code, _, error) = CliRunner.Run("explain", "eigen", "--size", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("size", error, StringComparison.Ordinal);
+    }
+}
