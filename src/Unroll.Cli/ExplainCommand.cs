@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Unroll.Data;
 using Unroll.Diagnostics;
 using Unroll.IO;
 using Unroll.Plots;
@@ -10,6 +11,55 @@ namespace Unroll.Cli;
 internal static class ExplainCommand
 {
     private static readonly double[] Moduli = [0.9, 1.0, 1.1];
+
+    private static Command CreateEuler(CliConsole console)
+    {
+        var mass = Options.Make("--mass", "Mass m", 1.0);
+        var damping = Options.Make("--damping", "Damping eta (0: the undamped oscillator of the notes)", 0.0);
+        var dt = Options.Make("--dt", "Time step", 0.1);
+        var trainingSteps = Options.Make("--steps", "Training steps of the two-unit linear RNN", 1500);
+        var seed = Options.Make("--seed", "Seeds the data and the network", 1);
+        var euler = new Command("euler", "The oscillator's Euler step as a linear RNN: its exact W and eigenvalues, against the W an identity RNN learns")
+        {
+            mass, damping, dt, trainingSteps, seed,
+        };
+        euler.SetAction(parse =>
+        {
+            double m = parse.GetValue(mass), eta = parse.GetValue(damping), step = parse.GetValue(dt);
+            new OscillatorParameters { Mass = m, Damping = eta, TimeStep = step }.Validate();
+            int steps = parse.GetValue(trainingSteps);
+            if (steps < 1)
+            {
+                throw new UnrollException($"--steps: expected at least 1, got {steps}.");
+            }
+
+            var text = console.Output;
+            text.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"m x'' + eta x' + x = F(t) with m = {m}, eta = {eta}, dt = {step}: one integrator step is s_(t+1) = W s_t + (forcing), s = (x, v)."));
+            foreach (var integrator in new[] { Integrator.ExplicitEuler, Integrator.SemiImplicitEuler })
+            {
+                var result = EulerDemonstration.Run(integrator, m, eta, step, steps, parse.GetValue(seed));
+                string name = integrator == Integrator.ExplicitEuler ? "Explicit Euler" : "Semi-implicit Euler";
+                text.WriteLine();
+                text.WriteLine($"{name}:");
+                text.WriteLine($"  exact W   = {Matrix(result.ExactMatrix)}   eigenvalues {Eigenvalues(result.ExactEigenvalues)}");
+                text.WriteLine($"  learned W = {Matrix(result.LearnedMatrix)}   eigenvalues {Eigenvalues(result.LearnedEigenvalues)}");
+                text.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  (a 2-unit identity RNN shown F_t and, at t = 0, (x_0, v_0); training MSE {result.FinalLoss:0.0E+00}; W is learned in its own basis, so compare eigenvalues)"));
+            }
+
+            text.WriteLine();
+            text.WriteLine("Explicit Euler on an undamped oscillator has |lambda| = sqrt(1 + dt^2/m) > 1: the energy grows every step, as W^t h explodes.");
+            text.WriteLine("Undamped, semi-implicit Euler has det W = 1 and |lambda| = 1 (for dt^2 < 4m): the energy neither grows nor decays.");
+            return CliApp.Success;
+        });
+        return euler;
+    }
+
+    private static string Matrix(double[] w) => string.Create(CultureInfo.InvariantCulture, $"[[{w[0],9:F5} {w[1],9:F5}] [{w[2],9:F5} {w[3],9:F5}]]");
+
+    private static string Eigenvalues(System.Numerics.Complex[] values) =>
+        string.Join(", ", values.Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Real:F5}{e.Imaginary:+0.00000;-0.00000}i (|lambda| = {e.Magnitude:F6})")));
 
     public static Command Create(CliConsole console)
     {
@@ -59,6 +109,6 @@ internal static class ExplainCommand
 
             return CliApp.Success;
         });
-        return new Command("explain", "Demonstrations of the arguments behind vanishing and exploding gradients") { eigen };
+        return new Command("explain", "Demonstrations of the arguments behind vanishing and exploding gradients") { eigen, CreateEuler(console) };
     }
 }

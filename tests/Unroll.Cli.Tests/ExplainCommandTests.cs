@@ -21,6 +21,24 @@ public class ExplainCommandTests
     }
 
     [Fact]
+    public void EulerShowsTheExactAndLearnedEigenvalues()
+    {
+        var (code, output, error) = CliRunner.Run("explain", "euler");
+        Assert.True(code == 0, error);
+        // sqrt(1 + dt^2/m) = 1.004988 for dt = 0.1, m = 1: in the exact and the learned line of explicit Euler.
+        Assert.Equal(4, output.Split("|lambda| = 1.004988").Length - 1);
+        Assert.Contains("learned W", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EulerRefusesAnImpossibleTimeStep()
+    {
+        var (code, _, error) = CliRunner.Run("explain", "euler", "--dt", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("dt", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadSizeIsRefused()
     {
         var (code, _, error) = CliRunner.Run("explain", "eigen", "--size", "0");
