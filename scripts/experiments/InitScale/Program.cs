@@ -32,7 +32,7 @@ foreach (var spec in args.Skip(1))
 }
 
 var table = new StringBuilder();
-table.AppendLine("| run | rho(W_hh) init -> trained | sigma_max init -> trained | gradient factor per step back, init | same, trained | ||dL/dh_0|| / ||dL/dh_99||, init | steps clipped | largest pre-clip norm | outcome | one-step test MSE | free-running MSE |");
+table.AppendLine("| run | rho(W_hh) init -> trained | sigma_max init -> trained | gradient factor per step back, init | same, trained | \\|\\|dL/dh_0\\|\\| / \\|\\|dL/dh_99\\|\\|, init | steps clipped | largest pre-clip norm | outcome | one-step test MSE | free-running MSE |");
 table.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
 foreach (var r in results)
 {
