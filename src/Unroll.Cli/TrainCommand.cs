@@ -303,6 +303,7 @@ internal static class TrainCommand
         var evaluation = OscillatorEvaluation.Evaluate(model, dataset, horizon);
         RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), history);
         RunFiles.WriteForecastPlot(Path.Combine(runDirectory, "forecast.svg"), model, dataset, evaluation.Horizon);
+        var diagnosticPlots = DiagnoseCommand.WriteRunPlots(runDirectory, model, dataset);
         Unroll.IO.AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), evaluation.ToJson());
 
         if (cancellation.IsCancellationRequested)
@@ -313,7 +314,7 @@ internal static class TrainCommand
         console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
         EvalCommand.PrintEvaluation(console.Output, evaluation);
-        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg");
+        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}");
         return CliApp.Success;
     }
 
