@@ -324,21 +324,32 @@ public sealed class Trainer
             _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
             bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || step == _options.Steps);
             var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
-            var sequenceModel = _model as SequenceModel<float>;
-            if (diagnose && sequenceModel is not null)
+            var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
+            bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
+            if (sequenceModel is not null)
             {
                 sequenceModel.RecordGradientFlow = true;
             }
 
-            var (loss, norm, clipped) = _truncated is null
-                ? Update(inputs, targets, predictionGradients, steps, batch, step)
-                : UpdateTruncated(inputs, targets, steps, batch, step);
-            double gradientRatio = double.NaN;
-            if (diagnose && sequenceModel is not null)
+            double loss, norm, gradientRatio = double.NaN;
+            bool clipped;
+            try
             {
-                var flow = sequenceModel.StateGradientNorms(0);
-                gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
-                sequenceModel.RecordGradientFlow = false;
+                (loss, norm, clipped) = _truncated is null
+                    ? Update(inputs, targets, predictionGradients, steps, batch, step)
+                    : UpdateTruncated(inputs, targets, steps, batch, step);
+                if (sequenceModel is not null)
+                {
+                    var flow = sequenceModel.StateGradientNorms(0);
+                    gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
+                }
+            }
+            finally
+            {
+                if (sequenceModel is not null)
+                {
+                    sequenceModel.RecordGradientFlow = wasRecording;
+                }
             }
 
             _model.Training = false;
