@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Unroll.IO;
+using Unroll.Models;
+using Unroll.Onnx;
+
+namespace Unroll.Cli;
+
+/// <summary>
+/// `unroll export MODEL --onnx out.onnx`: writes a trained model in another framework's format.
+/// Each format is one entry of <see cref="Formats"/> (its option and its writer), so a new format
+/// is one more entry; several formats can be written in one call.
+/// </summary>
+internal static class ExportCommand
+{
+    /// <summary>
+    /// A format `unroll export` writes: the option that names the output file, its help text, and the
+    /// writer, which converts the model (refusing with an <see cref="UnrollException"/> that names the
+    /// model file what the format cannot express) and writes it atomically, returning one line that
+    /// says what was written.
+    /// </summary>
+    private sealed record ExportFormat(string OptionName, string Description, Func<ExportRequest, string> Write);
+
+    /// <summary>What a writer is given: the model, the file it came from, and the path to write.</summary>
+    private sealed record ExportRequest(IRecurrentModel<float> Model, string ModelPath, string OutputPath);
+
+    private static readonly ExportFormat[] Formats =
+    [
+        new("--onnx", $"Write an ONNX model (opset {OnnxExporter.OpsetVersion}) to this path", WriteOnnx),
+    ];
+
+    public static Command Create(CliConsole console)
+    {
+        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
+        var command = new Command("export", "Write a trained model in another format (ONNX), to run it without Unroll") { modelPath };
+        var options = Formats.Select(format => (Format: format, Option: new Option<string>(format.OptionName) { Description = format.Description })).ToList();
+        foreach (var (_, option) in options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.Validators.Add(result =>
+        {
+            if (options.All(entry => result.GetResult(entry.Option) is null))
+            {
+                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
+            }
+        });
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(modelPath)!;
+            var model = ModelFile.Load(path).Model;
+            foreach (var (format, option) in options)
+            {
+                string? output = parse.GetValue(option);
+                if (output is null)
+                {
+                    continue;
+                }
+
+                console.Output.WriteLine(format.Write(new ExportRequest(model, path, output)));
+            }
+
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    private static string WriteOnnx(ExportRequest request)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = OnnxExporter.ToBytes(request.Model);
+        }
+        catch (UnrollException e)
+        {
+            throw new UnrollException($"{request.ModelPath}: {e.Message}", e);
+        }
+
+        string output = request.OutputPath;
+        AtomicFile.WriteAllBytes(output, bytes);
+        var config = request.Model.Config;
+        string input = config.VocabularySize > 0
+            ? $"'{OnnxExporter.TokenInputName}' int64 [time, batch]"
+            : $"'{OnnxExporter.DenseInputName}' float [time, batch, {config.InputSize}]";
+        string result = config.Pooling == Pooling.LastStep ? $"[batch, {config.OutputSize}]" : $"[time, batch, {config.OutputSize}]";
+        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}, {bytes.Length} bytes): input {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
+    }
+}
