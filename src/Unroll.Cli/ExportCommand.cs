@@ -32,7 +32,7 @@ internal static class ExportCommand
     {
         var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
         var command = new Command("export", "Write a trained model in another format (ONNX), to run it without Unroll") { modelPath };
-        var options = Formats.Select(format => (Format: format, Option: new Option<string>(format.OptionName) { Description = format.Description })).ToList();
+        var options = Formats.Select(format => (Format: format, Option: new Option<string>(format.OptionName) { Description = format.Description, HelpName = "path" })).ToList();
         foreach (var (_, option) in options)
         {
             command.Options.Add(option);
@@ -55,6 +55,11 @@ internal static class ExportCommand
                 if (output is null)
                 {
                     continue;
+                }
+
+                if (string.IsNullOrWhiteSpace(output))
+                {
+                    throw new UnrollException($"{format.OptionName}: expected the path of the file to write, got an empty value.");
                 }
 
                 console.Output.WriteLine(format.Write(new ExportRequest(model, path, output)));
@@ -84,6 +89,6 @@ internal static class ExportCommand
             ? $"'{OnnxExporter.TokenInputName}' int64 [time, batch]"
             : $"'{OnnxExporter.DenseInputName}' float [time, batch, {config.InputSize}]";
         string result = config.Pooling == Pooling.LastStep ? $"[batch, {config.OutputSize}]" : $"[time, batch, {config.OutputSize}]";
-        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}, {bytes.Length} bytes): input {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
+        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): input {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
     }
 }

@@ -209,6 +209,16 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     }
 
     [Fact]
+    public void ExportToAnEmptyPathNamesTheOption()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        var (code, _, error) = CliRunner.Run("export", model, "--onnx", " ");
+        Assert.Equal(1, code);
+        Assert.Contains("--onnx: expected the path of the file to write", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ExportOfANonModelFileFails()
     {
         using var temp = new TempDirectory();
