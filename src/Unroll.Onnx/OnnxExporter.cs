@@ -22,8 +22,9 @@ namespace Unroll.Onnx;
 /// </code>
 /// Gate blocks are reordered from torch's layout to ONNX's: LSTM i, f, g, o becomes i, o, f, c;
 /// GRU r, z, n becomes z, r, h, with <c>linear_before_reset = 1</c> (torch's GRU). Every
-/// sequence in a batch runs all <c>time</c> steps from a zero state; dropout is not part of
-/// inference. See docs/onnx.md.
+/// sequence starts from a zero state and runs all <c>time</c> steps, or, with
+/// <see cref="OnnxExportOptions.SequenceLengths"/>, its own length given in the input
+/// <c>lengths</c>; dropout is not part of inference. See docs/onnx.md.
 /// </summary>
 public static class OnnxExporter
 {
@@ -38,6 +39,9 @@ public static class OnnxExporter
 
     /// <summary>Name of the token input of embedding models, int64 [time, batch].</summary>
     public const string TokenInputName = "tokens";
+
+    /// <summary>Name of the optional input of each sequence's length, int32 [batch] (<see cref="OnnxExportOptions.SequenceLengths"/>).</summary>
+    public const string LengthsInputName = "lengths";
 
     /// <summary>Name of a regression model's output.</summary>
     public const string RegressionOutputName = "output";
@@ -70,19 +74,21 @@ public static class OnnxExporter
 
     /// <summary>Writes the model as ONNX to <paramref name="path"/> (to a temporary name, then renamed over it).</summary>
     /// <exception cref="UnrollException">The model cannot be expressed in ONNX (the Jordan network), or the file cannot be written.</exception>
-    public static void Save(string path, IRecurrentModel<float> model)
+    public static void Save(string path, IRecurrentModel<float> model, OnnxExportOptions? options = null)
     {
-        var proto = Build(model);
+        var proto = Build(model, options ?? new OnnxExportOptions());
         AtomicFile.Write(path, stream => proto.WriteTo(stream));
     }
 
     /// <summary>The serialised ONNX model.</summary>
     /// <exception cref="UnrollException">The model cannot be expressed in ONNX (the Jordan network).</exception>
-    public static byte[] ToBytes(IRecurrentModel<float> model) => Build(model).ToByteArray();
+    public static byte[] ToBytes(IRecurrentModel<float> model, OnnxExportOptions? options = null) =>
+        Build(model, options ?? new OnnxExportOptions()).ToByteArray();
 
-    internal static ModelProto Build(IRecurrentModel<float> model)
+    internal static ModelProto Build(IRecurrentModel<float> model, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
         if (model is not SequenceModel<float> sequenceModel)
         {
             throw new UnrollException(
@@ -94,6 +100,14 @@ public static class OnnxExporter
         config.Validate();
         var builder = new OnnxGraphBuilder("unroll_" + config.Architecture);
         string current = AddInput(builder, sequenceModel);
+        string lengths = string.Empty;
+        if (options.SequenceLengths)
+        {
+            lengths = LengthsInputName;
+            builder.Graph.Input.Add(OnnxGraphBuilder.Value(lengths, TensorProto.Types.DataType.Int32,
+                "Each sequence's length in [1, time]; its later steps are padding: they leave the state unchanged and give zero layer outputs.", BatchDimension));
+        }
+
         int hidden = config.HiddenSize, directions = config.Directions;
         bool lastStep = config.Pooling == Pooling.LastStep;
         for (int layer = 0; layer < config.Layers; layer++)
@@ -109,7 +123,7 @@ public static class OnnxExporter
                 OnnxGraphBuilder.Text("direction", config.Bidirectional ? "bidirectional" : "forward"),
             };
             attributes.AddRange(CellAttributes(config));
-            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture}", [current, weight, recurrence, bias], [y, yh], [.. attributes]);
+            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture}", [current, weight, recurrence, bias, lengths], [y, yh], [.. attributes]);
             if (top && lastStep)
             {
                 // Y_h [D, batch, H] holds each direction's state after its last step (the backward
@@ -295,4 +309,17 @@ public static class OnnxExporter
         + $"{config.Architecture} model: input {config.InputSize}{(config.VocabularySize > 0 ? $" (embedding of {config.VocabularySize} tokens)" : string.Empty)}, "
         + $"hidden {config.HiddenSize}, {config.Head.ToString().ToLowerInvariant()} head with {config.OutputSize} outputs "
         + $"{(config.Pooling == Pooling.LastStep ? "from the last step" : "at every step")}.";
+}
+
+/// <summary>Choices for <see cref="OnnxExporter"/>.</summary>
+public sealed record OnnxExportOptions
+{
+    /// <summary>
+    /// Adds the input <see cref="OnnxExporter.LengthsInputName"/> (int32 [batch]), passed to every
+    /// recurrent node as <c>sequence_lens</c>, so one batch may hold sequences of different lengths:
+    /// padded steps leave the state unchanged and give zero layer outputs (so the head gives its bias
+    /// there), the backward direction starts at each sequence's own end, and last-step pooling reads
+    /// each sequence's own last state, as Unroll's forward with lengths.
+    /// </summary>
+    public bool SequenceLengths { get; init; }
 }

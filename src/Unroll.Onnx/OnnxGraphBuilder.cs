@@ -35,19 +35,12 @@ internal sealed class OnnxGraphBuilder(string name)
         return tensorName;
     }
 
-    /// <summary>A node; an empty string among <paramref name="outputs"/> leaves that optional output out.</summary>
+    /// <summary>A node; an empty string among <paramref name="inputs"/> or <paramref name="outputs"/> leaves that optional one out.</summary>
     public NodeProto AddNode(string opType, string nodeName, string[] inputs, string[] outputs, params AttributeProto[] attributes)
     {
         var node = new NodeProto { OpType = opType, Name = nodeName };
-        node.Input.AddRange(inputs);
-        // Optional outputs left out at the end are omitted rather than named "".
-        int count = outputs.Length;
-        while (count > 0 && outputs[count - 1].Length == 0)
-        {
-            count--;
-        }
-
-        node.Output.AddRange(outputs.Take(count));
+        node.Input.AddRange(WithoutTrailingOmissions(inputs));
+        node.Output.AddRange(WithoutTrailingOmissions(outputs));
         node.Attribute.AddRange(attributes);
         Graph.Node.Add(node);
         return node;
@@ -100,6 +93,19 @@ internal sealed class OnnxGraphBuilder(string name)
         var attribute = new AttributeProto { Name = attributeName, Type = AttributeProto.Types.AttributeType.Strings };
         attribute.Strings.AddRange(values.Select(ByteString.CopyFromUtf8));
         return attribute;
+    }
+
+    // ONNX marks an optional input or output left out by the name ""; at the end of the list it is
+    // simply not written.
+    private static IEnumerable<string> WithoutTrailingOmissions(string[] names)
+    {
+        int count = names.Length;
+        while (count > 0 && names[count - 1].Length == 0)
+        {
+            count--;
+        }
+
+        return names.Take(count);
     }
 
     private static void CheckCount(string tensorName, long[] shape, int count)

@@ -40,7 +40,8 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         Assert.True(fixture.RuntimeResults.TryGetPropertyValue(name, out var node) && node is JsonObject, $"ONNX Runtime returned nothing for {name}.");
         var result = node!.AsObject();
         Assert.False(result.ContainsKey("error"), $"ONNX Runtime failed on {name}: {result["error"]}");
-        Assert.Equal([exported.InputName], result["inputNames"]!.AsArray().Select(v => v!.GetValue<string>()));
+        string[] inputNames = exported.Lengths is null ? [exported.InputName] : [exported.InputName, "lengths"];
+        Assert.Equal(inputNames, result["inputNames"]!.AsArray().Select(v => v!.GetValue<string>()));
         Assert.Equal([exported.OutputName], result["outputNames"]!.AsArray().Select(v => v!.GetValue<string>()));
         Assert.Equal(exported.ExpectedDims, result["dims"]!.AsArray().Select(v => v!.GetValue<int>()));
         var actual = result["data"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
@@ -105,6 +106,14 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         Assert.Equal("logits", logits.Name);
         Assert.Equal(["batch", "4"], logits.Type.TensorType.Shape.Dim.Select(DimText));
         Assert.Equal("Gather", tokens.Graph.Node[0].OpType);
+
+        var withLengths = fixture.Proto("lstm_2layer_bidirectional_lengths");
+        Assert.Equal(["input", "lengths"], withLengths.Graph.Input.Select(i => i.Name));
+        var lengths = withLengths.Graph.Input[1];
+        Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Int32, lengths.Type.TensorType.ElemType);
+        Assert.Equal(["batch"], lengths.Type.TensorType.Shape.Dim.Select(DimText));
+        Assert.All(withLengths.Graph.Node.Where(n => n.OpType == "LSTM"), n => Assert.Equal("lengths", n.Input[4]));
+        Assert.All(dense.Graph.Node.Where(n => n.OpType == "LSTM"), n => Assert.Equal(4, n.Input.Count));
     }
 
     [Theory]
@@ -219,6 +228,26 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     }
 
     [Fact]
+    public void LengthsWithoutOnnxIsAUsageError()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        var (code, _, error) = CliRunner.Run("export", model, "--onnx-lengths");
+        Assert.Equal(2, code);
+        Assert.Contains("--onnx-lengths applies to --onnx", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExportWithLengthsSaysSo()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "lstm", VocabularySize = 5, InputSize = 2, HiddenSize = 3, OutputSize = 3, Pooling = Pooling.LastStep, Head = HeadKind.Classification });
+        var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-lengths");
+        Assert.True(code == 0, error);
+        Assert.Contains("inputs 'tokens' int64 [time, batch] and 'lengths' int32 [batch], output 'logits' float [batch, 3]", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ExportOfANonModelFileFails()
     {
         using var temp = new TempDirectory();
@@ -271,7 +300,7 @@ public sealed class OnnxExportFixture : IDisposable
     {
         for (int index = 0; index < Cases.Count; index++)
         {
-            var (name, config) = Cases[index];
+            var (name, config, withLengths) = Cases[index];
             var model = new SequenceModel<float>(config);
             // Every parameter drawn at random (biases too), so a misplaced gate block changes the outputs.
             Initializers.PyTorchDefault(model, new Random(100 + index));
@@ -279,13 +308,14 @@ public sealed class OnnxExportFixture : IDisposable
             string modelPath = _temp.File(name + ".safetensors");
             ModelFile.Save(modelPath, model);
             string onnxPath = _temp.File(name + ".onnx");
-            var (code, _, error) = CliRunner.Run("export", modelPath, "--onnx", onnxPath);
+            string[] args = withLengths ? ["export", modelPath, "--onnx", onnxPath, "--onnx-lengths"] : ["export", modelPath, "--onnx", onnxPath];
+            var (code, _, error) = CliRunner.Run(args);
             if (code != 0)
             {
                 throw new InvalidOperationException($"unroll export failed for {name}: {error}");
             }
 
-            Exported[name] = Run(model, onnxPath);
+            Exported[name] = Run(model, onnxPath, withLengths);
         }
 
         RuntimeUnavailable = FindRuntime(out string? node, out string? runtimeDirectory);
@@ -314,7 +344,7 @@ public sealed class OnnxExportFixture : IDisposable
     }
 
     /// <summary>The test models: every cell, stacked and bidirectional, dense and token inputs, both heads.</summary>
-    public static IReadOnlyList<(string Name, ModelConfig Config)> Cases { get; } = BuildCases();
+    public static IReadOnlyList<(string Name, ModelConfig Config, bool Lengths)> Cases { get; } = BuildCases();
 
     public Dictionary<string, SequenceModel<float>> Models { get; } = [];
 
@@ -334,9 +364,9 @@ public sealed class OnnxExportFixture : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static List<(string, ModelConfig)> BuildCases()
+    private static List<(string, ModelConfig, bool)> BuildCases()
     {
-        var cases = new List<(string, ModelConfig)>();
+        var cases = new List<(string, ModelConfig, bool)>();
         foreach (var (cell, activation) in new[] { ("rnn", Activation.Tanh), ("rnn", Activation.Relu), ("lstm", Activation.Tanh), ("gru", Activation.Tanh) })
         {
             string prefix = cell == "rnn" ? $"rnn_{activation.ToString().ToLowerInvariant()}" : cell;
@@ -346,31 +376,47 @@ public sealed class OnnxExportFixture : IDisposable
                 cases.Add((name, new ModelConfig
                 {
                     Architecture = cell, Activation = activation, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = layers, Bidirectional = bidirectional,
-                }));
+                }, false));
             }
         }
 
-        cases.Add(("rnn_sigmoid_1layer_bidirectional", new ModelConfig { Activation = Activation.Sigmoid, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true }));
-        cases.Add(("rnn_identity_2layer", new ModelConfig { Activation = Activation.Identity, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
-        cases.Add(("gru_tokens_2layer", new ModelConfig { Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
+        cases.Add(("rnn_sigmoid_1layer_bidirectional", new ModelConfig { Activation = Activation.Sigmoid, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true }, false));
+        cases.Add(("rnn_identity_2layer", new ModelConfig { Activation = Activation.Identity, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2 }, false));
+        cases.Add(("gru_tokens_2layer", new ModelConfig { Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }, false));
         cases.Add(("rnn_tokens_classification_last_step", new ModelConfig
         {
             VocabularySize = 9, InputSize = 3, HiddenSize = 5, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
-        }));
+        }, false));
         cases.Add(("lstm_2layer_bidirectional_last_step", new ModelConfig
         {
             Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
-        }));
+        }, false));
         cases.Add(("gru_bidirectional_regression_last_step", new ModelConfig
         {
             Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
-        }));
+        }, false));
+
+        // --onnx-lengths: sequences of different lengths in one batch (Lengths below).
+        cases.Add(("lstm_2layer_bidirectional_lengths", new ModelConfig
+        {
+            Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2, Bidirectional = true,
+        }, true));
+        cases.Add(("gru_bidirectional_last_step_lengths", new ModelConfig
+        {
+            Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
+        }, true));
+        cases.Add(("rnn_tokens_2layer_bidirectional_last_step_lengths", new ModelConfig
+        {
+            VocabularySize = 9, InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
+        }, true));
         return cases;
     }
 
-    private static ExportedCase Run(SequenceModel<float> model, string onnxPath)
+    private static ExportedCase Run(SequenceModel<float> model, string onnxPath, bool withLengths)
     {
         var config = model.Config;
+        // The full length, a middle one and a single step, in an order that is not sorted.
+        int[]? lengths = withLengths ? [3, Steps, 1] : null;
         var random = new Random(17);
         double[] inputData;
         if (config.VocabularySize > 0)
@@ -382,7 +428,7 @@ public sealed class OnnxExportFixture : IDisposable
                 tokens[i] = (i * 5 + 2) % config.VocabularySize;
             }
 
-            model.ForwardTokens(tokens, Steps, Batch);
+            model.ForwardTokens(tokens, Steps, Batch, lengths: lengths);
             inputData = [.. tokens.Select(t => (double)t)];
         }
         else
@@ -393,13 +439,13 @@ public sealed class OnnxExportFixture : IDisposable
                 inputs[i] = (float)((random.NextDouble() * 4) - 2);
             }
 
-            model.Forward(inputs, Steps, Batch);
+            model.Forward(inputs, Steps, Batch, lengths: lengths);
             inputData = [.. inputs.Select(v => (double)v)];
         }
 
         int[] dims = config.VocabularySize > 0 ? [Steps, Batch] : [Steps, Batch, config.InputSize];
         int[] expectedDims = config.Pooling == Pooling.LastStep ? [Batch, config.OutputSize] : [Steps, Batch, config.OutputSize];
-        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), config.VocabularySize > 0 ? "int64" : "float32", dims, inputData,
+        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), config.VocabularySize > 0 ? "int64" : "float32", dims, inputData, lengths,
             OnnxExporter.OutputName(config), expectedDims, [.. model.Predictions.ToArray().Select(v => (double)v)]);
     }
 
@@ -436,6 +482,7 @@ public sealed class OnnxExportFixture : IDisposable
                 ["type"] = exported.InputType,
                 ["dims"] = new JsonArray([.. exported.InputDims.Select(d => (JsonNode)d)]),
                 ["data"] = new JsonArray([.. exported.InputData.Select(v => (JsonNode)v)]),
+                ["lengths"] = exported.Lengths is null ? null : new JsonArray([.. exported.Lengths.Select(v => (JsonNode)v)]),
                 ["output"] = exported.OutputName,
             });
         }
@@ -485,5 +532,5 @@ public sealed class OnnxExportFixture : IDisposable
 
 /// <summary>One exported model, the input it is run on and what Unroll predicts for it.</summary>
 public sealed record ExportedCase(
-    string OnnxPath, string InputName, string InputType, int[] InputDims, double[] InputData,
+    string OnnxPath, string InputName, string InputType, int[] InputDims, double[] InputData, int[]? Lengths,
     string OutputName, int[] ExpectedDims, double[] Expected);
