@@ -1,4 +1,3 @@
-using System.Reflection;
 using Google.Protobuf;
 using Onnx;
 using Unroll.Cells;
@@ -108,7 +107,7 @@ public static class OnnxExporter
                 "Each sequence's length in [1, time]; its later steps are padding: they leave the state unchanged and give zero layer outputs.", BatchDimension));
         }
 
-        int hidden = config.HiddenSize, directions = config.Directions;
+        int hidden = config.HiddenSize;
         bool lastStep = config.Pooling == Pooling.LastStep;
         for (int layer = 0; layer < config.Layers; layer++)
         {
@@ -148,7 +147,7 @@ public static class OnnxExporter
         {
             IrVersion = IrVersion,
             ProducerName = "unroll",
-            ProducerVersion = typeof(OnnxExporter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0",
+            ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString(3) ?? "0",
             DocString = Describe(config),
             Graph = builder.Graph,
         };

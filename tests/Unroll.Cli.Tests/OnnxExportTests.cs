@@ -159,6 +159,16 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     }
 
     [Fact]
+    public void ExportingTwiceGivesTheSameBytes()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 3, OutputSize = 1, Layers = 2, Bidirectional = true });
+        Assert.Equal(0, CliRunner.Run("export", model, "--onnx", temp.File("a.onnx")).ExitCode);
+        Assert.Equal(0, CliRunner.Run("export", model, "--onnx", temp.File("b.onnx")).ExitCode);
+        Assert.Equal(File.ReadAllBytes(temp.File("a.onnx")), File.ReadAllBytes(temp.File("b.onnx")));
+    }
+
+    [Fact]
     public void ExportOfAMissingModelFailsNamingTheFile()
     {
         using var temp = new TempDirectory();
