@@ -29,6 +29,7 @@ internal static partial class CliApp
             PredictCommand.Create(console),
             ExplainCommand.Create(console),
             DiagnoseCommand.Create(console),
+            ExportCommand.Create(console),
         };
 
         ParseResult parse = root.Parse(args);
