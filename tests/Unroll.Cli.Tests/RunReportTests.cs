@@ -23,7 +23,7 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
 
         // Every SVG of the run directory is inlined once, in its own figure.
         var files = Directory.GetFiles(run.Directory, "*.svg").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(["forecast.svg", "loss.svg"], files);
+        Assert.Equal(["eigenvalues.svg", "forecast.svg", "gradient-flow.svg", "jacobian.svg", "loss.svg", "spectra-over-training.svg"], files);
         var figures = document.Descendants("figure").Where(f => f.Attribute("data-file") is not null).ToList();
         Assert.Equal(files, figures.Select(f => f.Attribute("data-file")!.Value).Order(StringComparer.Ordinal).ToList());
         Assert.All(figures, f => Assert.Single(f.Elements(InlineSvg.Namespace + "svg")));
@@ -42,7 +42,13 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         double finalLoss = double.Parse(lastLine[1], CultureInfo.InvariantCulture);
         Assert.Equal($"{finalLoss.ToString("G4", CultureInfo.InvariantCulture)} at step 30", Setting(document, "summary-table", "final training loss (minibatch)"));
         Assert.Matches(@"^\d+\.\d s \(", Setting(document, "summary-table", "training time"));
-        Assert.Null(document.Descendants().FirstOrDefault(e => (string?)e.Attribute("id") == "diagnostics"));
+
+        // unroll train records the diagnostics columns on the first, every 100th and the last step: here steps 1 and 30.
+        var diagnostics = document.Descendants("section").Single(e => (string?)e.Attribute("id") == "diagnostics");
+        var recorded = File.ReadAllLines(Path.Combine(run.Directory, "metrics.csv")).Skip(1).Select(l => l.Split(','))
+            .Where(cells => cells[5].Length > 0).Select(cells => cells[0]).ToList();
+        Assert.Equal(["1", "30"], recorded);
+        Assert.Equal(recorded, diagnostics.Descendants("tbody").Single().Elements("tr").Select(tr => tr.Elements("td").First().Value));
     }
 
     [Fact]
@@ -134,21 +140,22 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
     {
         using var temp = new TempDirectory();
         string directory = run.CopyTo(temp.File("run"));
-        var lines = File.ReadAllLines(Path.Combine(directory, "metrics.csv")).ToList();
-        lines[0] += ",spectral_radius,largest_singular_value,clipped_share,gradient_ratio";
+        var lines = new List<string> { "step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio" };
         var recordedSteps = new List<int>();
-        for (int i = 1; i < lines.Count; i++)
+        for (int step = 1; step <= 30; step++)
         {
-            int step = int.Parse(lines[i].Split(',')[0], CultureInfo.InvariantCulture);
+            string line = string.Create(CultureInfo.InvariantCulture, $"{step},{1.0 / step},,{2.0 / step},0");
             if (step % 10 == 0)
             {
                 recordedSteps.Add(step);
-                lines[i] += string.Create(CultureInfo.InvariantCulture, $",{0.5 + (step / 100.0)},{1.25 + (step / 100.0)},0.{step / 10},{Math.Pow(10, -step / 10.0)}");
+                line += string.Create(CultureInfo.InvariantCulture, $",{0.5 + (step / 100.0)},{1.25 + (step / 100.0)},0.{step / 10},{Math.Pow(10, -step / 10.0)}");
             }
             else
             {
-                lines[i] += ",,,,";
+                line += ",,,,";
             }
+
+            lines.Add(line);
         }
 
         File.WriteAllLines(Path.Combine(directory, "metrics.csv"), lines);
@@ -209,7 +216,7 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         using var temp = new TempDirectory();
         string directory = run.CopyTo(temp.File("run"));
         string metrics = Path.Combine(directory, "metrics.csv");
-        string header = File.ReadAllLines(metrics)[0];
+        const string header = "step,train_loss,validation_loss,gradient_norm,clipped";
         File.WriteAllText(metrics, (keepLines == 2 ? header + "\n" : string.Empty) + replacement);
         byte[] before = File.ReadAllBytes(Path.Combine(directory, "report.html"));
         var (code, _, error) = CliRunner.Run("report", directory);

@@ -31,9 +31,9 @@ internal static class RunReport
         ("loss.svg", "Training (minibatch) and validation loss against the optimiser step, log scale."),
         ("forecast.svg", "The first test sequence: the truth x(t+dt), the one-step prediction (every input true) and the free-running forecast (the model's own x fed back)."),
         ("eigenvalues.svg", "Eigenvalues of the recurrent weight blocks W_hh in the complex plane, with the unit circle: modes outside it grow under h_t = W h_{t-1}, modes inside decay."),
-        ("gradient-flow.svg", "||dL/dh_t|| against t on a log scale: its slope is the per-step decay (vanishing) or growth (exploding) of the gradient carried back through time."),
-        ("jacobian.svg", "Norm of the Jacobian dh_t/dh_{t-k} against the lag k, log scale, with the fitted exponential rate per step."),
-        ("spectra-over-training.svg", "Spectral radius and largest singular value of W_hh over training; 1 separates decay from growth."),
+        ("gradient-flow.svg", "||dL/dh_t|| against t, log scale, for the total loss (solid) and the last step's loss alone (dashed): the dashed line's slope is the per-step decay (vanishing) or growth (exploding) of the gradient carried back through time."),
+        ("jacobian.svg", "Geometric mean of ||dh_t/dh_k||_2 against the lag t - k, log scale, with the fitted rate per step and, for the Elman cell, the bound (sigma_max(W_hh) gamma)^lag (dashed)."),
+        ("spectra-over-training.svg", "The largest spectral radius and singular value over the W_hh blocks during training, from metrics.csv; 1 separates decay from growth."),
     ];
 
     private const string RunKey = "unroll.run";
@@ -396,7 +396,7 @@ internal static class RunReport
             }
 
             _html.Append("<p>Recorded at ").Append(recorded.Count).Append(recorded.Count == 1 ? " step" : " steps")
-                .Append(": the spectral radius and largest singular value of W_hh, the share of steps clipped since the previous record, and the gradient ratio (see docs/diagnostics.md). A value above 1 in the first two allows the state, and so the gradient, to grow; below 1 it must shrink.</p>\n");
+                .Append(": the spectral radius and largest singular value of W_hh, the share of steps clipped since the previous record, and the gradient ratio ||dL/dh_1|| / ||dL/dh_T|| of the total loss (docs/diagnostics.md). A value above 1 in the first two allows the state, and so the gradient, to grow; below 1 it must shrink.</p>\n");
             var x = recorded.Select(i => step[i]).ToList();
             var chart = new Chart { Title = "W_hh over training", XLabel = "step", YLabel = "value (log scale)", LogY = true }
                 .AddLine("spectral radius", x, recorded.Select(i => columns[0][i]).ToList())
