@@ -44,6 +44,10 @@ for config in "${configs[@]}"; do
   # shellcheck disable=SC2086 # extra holds several options on purpose
   "$unroll" train --init-hh "$init" $extra --steps "$steps" --seed 1 --checkpoint-every 10 --overwrite -o "$dir" >"$dir.log" 2>&1 \
     || echo "   (exit $?: $(tail -n 1 "$dir.log"))"
+  # The same model through unroll diagnose: its fitted Jacobian rate is an independent check of ours.
+  if [ -f "$dir/model.safetensors" ]; then
+    "$unroll" diagnose "$dir/model.safetensors" --json -o "$dir" >"$dir/diagnose.json"
+  fi
   specs+=("$name|$dir|$init|$groups")
 done
 

@@ -32,12 +32,12 @@ foreach (var spec in args.Skip(1))
 }
 
 var table = new StringBuilder();
-table.AppendLine("| run | rho(W_hh) init -> trained | sigma_max init -> trained | gradient factor per step back, init | same, trained | \\|\\|dL/dh_0\\|\\| / \\|\\|dL/dh_99\\|\\|, init | steps clipped | largest pre-clip norm | outcome | one-step test MSE | free-running MSE |");
-table.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+table.AppendLine("| run | rho(W_hh) init -> trained | sigma_max init -> trained | gradient factor per step back, init | same, trained | unroll diagnose rate, trained | \\|\\|dL/dh_0\\|\\| / \\|\\|dL/dh_99\\|\\|, init | steps clipped | largest pre-clip norm | outcome | one-step test MSE | free-running MSE |");
+table.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
 foreach (var r in results)
 {
     table.AppendLine(string.Create(culture,
-        $"| {r.Name} | {r.Init.Rho:F2} -> {Fmt(r.Trained?.Rho, "F2")} | {r.Init.Sigma:F2} -> {Fmt(r.Trained?.Sigma, "F2")} | {Rate(r.Init)} | {(r.Trained is null ? "–" : Rate(r.Trained))} | {r.Init.EndToEnd:G2} | {(r.ClipOn ? (100 * r.ClippedShare).ToString("0.0", culture) + "%" : "off")} | {r.LargestNorm:G3} | {r.Outcome} | {Fmt(r.OneStepMse, "G3")} | {Fmt(r.FreeRunMse, "G3")} |"));
+        $"| {r.Name} | {r.Init.Rho:F2} -> {Fmt(r.Trained?.Rho, "F2")} | {r.Init.Sigma:F2} -> {Fmt(r.Trained?.Sigma, "F2")} | {Rate(r.Init)} | {(r.Trained is null ? "–" : Rate(r.Trained))} | {Fmt(r.DiagnoseRate, "F3")} | {r.Init.EndToEnd:G2} | {(r.ClipOn ? (100 * r.ClippedShare).ToString("0.0", culture) + "%" : "off")} | {r.LargestNorm:G3} | {r.Outcome} | {Fmt(r.OneStepMse, "G3")} | {Fmt(r.FreeRunMse, "G3")} |"));
 }
 
 File.WriteAllText(Path.Combine(outDirectory, "table.md"), table.ToString());
@@ -102,6 +102,9 @@ internal sealed record RunResult(
     double PersistenceMse, List<double> Steps, List<double> GradientNorms, List<double> ValidationSteps, List<double> ValidationLoss)
 {
     public string[] Groups { get; init; } = [];
+
+    /// <summary>The fitted rate of ||dh_t/dh_k|| against the lag from `unroll diagnose --json` (diagnose.json in the run directory).</summary>
+    public double? DiagnoseRate { get; init; }
 }
 
 internal static class Measure
@@ -152,8 +155,16 @@ internal static class Measure
         }
 
         bool clipOn = TrainingOptions.FromJson(metadata["unroll.training"]).ClipNorm is not null;
+        double? diagnoseRate = null;
+        string diagnosePath = Path.Combine(directory, "diagnose.json");
+        if (File.Exists(diagnosePath))
+        {
+            using var diagnosis = JsonDocument.Parse(File.ReadAllText(diagnosePath));
+            diagnoseRate = diagnosis.RootElement.GetProperty("jacobians")[0].GetProperty("fittedRate").GetDouble();
+        }
+
         return new RunResult(name, init, trained, clipOn, clipped, largest, outcome, oneStep, freeRun, persistence,
-            steps, gradientNorms, validation.Select(v => v.Step).ToList(), validation.Select(v => v.Loss).ToList());
+            steps, gradientNorms, validation.Select(v => v.Step).ToList(), validation.Select(v => v.Loss).ToList()) { DiagnoseRate = diagnoseRate };
     }
 
     /// <summary>
