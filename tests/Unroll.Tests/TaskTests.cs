@@ -153,6 +153,7 @@ public class TaskTests
         var description = new TaskDataDescription { Task = "copy", Length = 5, TrainCount = 20, ValidationCount = 4, TestCount = 6, Seed = 3 };
         var a = description.Generate();
         var b = (description with { TrainCount = 7 }).Generate();
+        Assert.Equal(a.Test.Inputs.ToArray(), description.GenerateTest().Inputs.ToArray());
         Assert.Equal(a.Test.Inputs.ToArray(), b.Test.Inputs.ToArray());
         Assert.NotEqual(a.Train.Inputs.ToArray(), a.Test.Inputs.Slice(0, a.Train.Inputs.Length > a.Test.Inputs.Length ? a.Test.Inputs.Length : a.Train.Inputs.Length).ToArray());
         var c = (description with { Seed = 4 }).Generate();

@@ -61,7 +61,7 @@ public sealed class AddingProblem : SequenceTask
     public override double BaselineLoss => 2 * (ValueMax - ValueMin) * (ValueMax - ValueMin) / 12;
 
     /// <inheritdoc/>
-    public override string BaselineDescription => $"always predict the mean sum {MeanTarget}";
+    public override string BaselineDescription => $"the mean sum, {MeanTarget}, for every sequence";
 
     /// <inheritdoc/>
     protected override void Fill(Span<double> inputs, Span<double> targets, SplitMix64 random)

@@ -163,11 +163,23 @@ public sealed record TaskDataDescription
     {
         Validate();
         var task = Definition;
+        var (train, validation, test) = SplitGenerators();
+        return (task.Generate(TrainCount, train), task.Generate(ValidationCount, validation), task.Generate(TestCount, test));
+    }
+
+    /// <summary>The test split alone, exactly as <see cref="Generate"/> draws it.</summary>
+    public SequenceSet GenerateTest()
+    {
+        Validate();
+        return Definition.Generate(TestCount, SplitGenerators().Test);
+    }
+
+    private (SplitMix64 Train, SplitMix64 Validation, SplitMix64 Test) SplitGenerators()
+    {
         var seeds = new SplitMix64(Seed);
         var train = new SplitMix64(unchecked((long)seeds.NextUInt64()));
         var validation = new SplitMix64(unchecked((long)seeds.NextUInt64()));
-        var test = new SplitMix64(unchecked((long)seeds.NextUInt64()));
-        return (task.Generate(TrainCount, train), task.Generate(ValidationCount, validation), task.Generate(TestCount, test));
+        return (train, validation, new SplitMix64(unchecked((long)seeds.NextUInt64())));
     }
 
     /// <summary>The description as JSON.</summary>
