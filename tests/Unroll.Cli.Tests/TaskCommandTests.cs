@@ -116,7 +116,7 @@ public class TaskCommandTests
         Assert.Contains(table.Trim(), output, StringComparison.Ordinal);
         var rows = table.Split('\n').Where(line => line.StartsWith("| 6 |", StringComparison.Ordinal) || line.StartsWith("| 9 |", StringComparison.Ordinal)).ToList();
         Assert.Equal(6, rows.Count);
-        Assert.Contains(rows, row => row.StartsWith("| 9 | irnn | 0.0001 |", StringComparison.Ordinal));
+        Assert.Contains(rows, row => row.StartsWith("| 9 | irnn | 0.001 |", StringComparison.Ordinal));
         Assert.All(rows, row => Assert.Contains("| 0.1667 |", row, StringComparison.Ordinal));
         foreach (string plot in new[] { "adding-T6.svg", "adding-T9.svg" })
         {
