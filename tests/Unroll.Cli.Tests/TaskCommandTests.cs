@@ -132,6 +132,24 @@ public class TaskCommandTests
     }
 
     [Fact]
+    public void TheExperimentsLstmPresetTrainsTheSameWeightsAsTrainWithItsOptions()
+    {
+        using var temp = new TempDirectory();
+        string[] shared = ["--hidden", "6", "--steps", "30", "--batch-size", "8", "--train-count", "64", "--validation-count", "16", "--test-count", "40"];
+        Assert.Equal(0, CliRunner.Run(["experiment", "adding", "--lengths", "12", "--models", "lstm", "-o", temp.File("grid"), .. shared]).ExitCode);
+        Assert.Equal(0, CliRunner.Run(["train", "adding", "--length", "12", "--model", "lstm", "--forget-bias", "1", "--lr", "0.01", "-o", temp.File("run"), .. shared]).ExitCode);
+        Assert.Equal(TensorBytes(temp.File("run/model.safetensors")), TensorBytes(temp.File("grid/adding-T12-lstm/model.safetensors")));
+    }
+
+    // The tensor data of a safetensors file: everything after the 8-byte header length and the JSON header.
+    private static byte[] TensorBytes(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        long headerLength = BitConverter.ToInt64(bytes, 0);
+        return bytes[(int)(8 + headerLength)..];
+    }
+
+    [Fact]
     public void ExperimentRefusesUnknownModelsAndRepeatedLengths()
     {
         using var temp = new TempDirectory();
