@@ -73,6 +73,18 @@ public class TaskCommandTests
         Assert.Equal(File.ReadAllText(Path.Combine(full, "metrics.csv")), File.ReadAllText(Path.Combine(limited, "metrics.csv")));
     }
 
+    [Fact]
+    public void TaskResumeRefusesOtherOptionsAndADirectoryWithoutCheckpoint()
+    {
+        using var temp = new TempDirectory();
+        var (code, _, error) = CliRunner.Run("train", "adding", "--resume", temp.Path, "--lr", "0.1");
+        Assert.Equal(1, code);
+        Assert.Contains("--lr", error, StringComparison.Ordinal);
+        (code, _, error) = CliRunner.Run("train", "adding", "--resume", temp.Path, "--time-limit", "1m");
+        Assert.Equal(1, code);
+        Assert.Contains("checkpoint.safetensors", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--length", "1", "--length")]
     [InlineData("--embedding", "4", "--embedding")]
