@@ -31,6 +31,9 @@ public sealed record FuzzTarget(string Name, IReadOnlyList<byte[]> Seeds, Action
     /// <summary>An input that takes longer than this is reported as a (near-)hang.</summary>
     public TimeSpan SlowInput { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Multiplies the time budget, for targets whose inputs are slow (a CLI run trains a model).</summary>
+    public double BudgetFactor { get; init; } = 1;
+
     /// <summary>Extra, format-aware mutations (forged fields); applied alongside the generic ones.</summary>
     public IReadOnlyList<Func<byte[], Random, byte[]>> Forgers { get; init; } = [];
 }
@@ -100,9 +103,10 @@ public static class Fuzzer
             }
         }, maxStackSize: 16 << 20);
         thread.Start();
-        if (!thread.Join(Budget + TimeSpan.FromSeconds(60)))
+        var budget = Budget * target.BudgetFactor;
+        if (!thread.Join(budget + TimeSpan.FromSeconds(60)))
         {
-            throw new TimeoutException($"fuzz {target.Name}: input {current} has not finished after {Budget.TotalSeconds + 60} s (a hang); rerun with UNROLL_FUZZ_SEED={Seed} to reproduce");
+            throw new TimeoutException($"fuzz {target.Name}: input {current} has not finished after {budget.TotalSeconds + 60} s (a hang); rerun with UNROLL_FUZZ_SEED={Seed} to reproduce");
         }
 
         if (crash is not null)
@@ -131,7 +135,8 @@ public static class Fuzzer
                 target.Read(path);
             }
 
-            while (inputs < MaxInputs && (clock.Elapsed < Budget || inputs < target.Seeds.Count))
+            var budget = Budget * target.BudgetFactor;
+            while (inputs < MaxInputs && (clock.Elapsed < budget || inputs < target.Seeds.Count))
             {
                 progress(inputs);
                 byte[] input = inputs < target.Seeds.Count ? target.Seeds[inputs] : Mutate(target, random);
