@@ -28,6 +28,15 @@ public sealed class CliFuzzTests(ITestOutputHelper log) : IDisposable
 
     private readonly TempDirectory _temp = new();
 
+    [Fact]
+    public void ErrorsQuotingALineBreakStayOnOneLine()
+    {
+        // Found by the campaign: a file name holding a line break split the error over two lines.
+        var (code, _, error) = CliRunner.Run("predict", "no\nsuch.safetensors", "--input", "x.csv", "--output", "y.csv");
+        Assert.Equal(1, code);
+        Assert.Equal("error: no\\nsuch.safetensors: file not found", error.TrimEnd('\n', '\r'));
+    }
+
     [Theory]
     [InlineData("--resume")]
     [InlineData("--init-from")]
@@ -162,7 +171,7 @@ public sealed class CliFuzzTests(ITestOutputHelper log) : IDisposable
         }
 
         string first = error.Split('\n')[0];
-        if (!first.StartsWith("error: ", StringComparison.Ordinal) || first.Length < 12)
+        if (!first.StartsWith("error: ", StringComparison.Ordinal) || first.Trim().Length <= "error:".Length)
         {
             throw new InvalidOperationException($"exit {code} without an 'error:' line ({error}) for: {string.Join(' ', args)}");
         }
