@@ -65,6 +65,15 @@ internal static class TrainCommand
                 throw new UnrollException($"--checkpoint-every: expected at least 1, got {every}.");
             }
 
+            // An explicit empty value would otherwise read as "not given" and start a default run.
+            foreach (var pathOption in new[] { resume, initFrom })
+            {
+                if (parse.GetResult(pathOption) is { Implicit: false } && string.IsNullOrWhiteSpace(parse.GetValue(pathOption)))
+                {
+                    throw new UnrollException($"{pathOption.Name}: expected a {(pathOption == resume ? "run directory" : "model file")}, got an empty value.");
+                }
+            }
+
             string resumeDirectory = parse.GetValue(resume)!;
             if (resumeDirectory.Length > 0)
             {
@@ -220,6 +229,11 @@ internal static class TrainCommand
     {
         string path = Path.Combine(directory, Checkpoint.FileName);
         var checkpoint = Checkpoint.Load(path);
+        if (checkpoint.Metadata.ContainsKey(Unroll.Data.Tasks.TaskDataDescription.MetadataKey))
+        {
+            return TaskTrainCommand.Resume(console, directory, checkpointEvery, timeLimit: null);
+        }
+
         string Require(string key) => checkpoint.Metadata.TryGetValue(key, out var value)
             ? value
             : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");
