@@ -239,6 +239,22 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         Assert.Equal("8", Setting(document, "config-model", "hiddenSize"));
     }
 
+    [Fact]
+    public void TaskRunsGetAReportWithTheirOwnFigures()
+    {
+        using var temp = new TempDirectory();
+        string directory = temp.File("adding");
+        var (code, _, error) = CliRunner.Run("train", "adding", "--length", "10", "--steps", "20", "--hidden", "4", "--train-count", "64", "--validation-count", "16", "--test-count", "16", "-o", directory);
+        Assert.True(code == 0, error);
+        string html = File.ReadAllText(Path.Combine(directory, "report.html"));
+        var document = ParseAsXml(html);
+        AssertSelfContained(html);
+        var figures = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "evaluation.json"))).RootElement;
+        var first = figures.EnumerateObject().First(p => p.Value.ValueKind is System.Text.Json.JsonValueKind.Number or System.Text.Json.JsonValueKind.String);
+        string expected = first.Value.ValueKind == System.Text.Json.JsonValueKind.String ? first.Value.GetString()! : first.Value.GetRawText();
+        Assert.Equal(expected, Setting(document, "evaluation-table", first.Name));
+    }
+
     /// <summary>The report is XHTML-compatible: an XML parser must read it whole.</summary>
     internal static XDocument ParseAsXml(string html)
     {

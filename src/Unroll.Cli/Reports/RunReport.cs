@@ -330,6 +330,16 @@ internal static class RunReport
                 return;
             }
 
+            if (!e.TryGetProperty("oneStepMse", out _))
+            {
+                // Another task's figures (adding, copy, temporal order): show them as they are.
+                var figures = new List<(string, string)>();
+                Flatten(e, string.Empty, figures);
+                WriteKeyValueTable(figures, "evaluation-table");
+                _html.Append("</section>\n");
+                return;
+            }
+
             string Field(string name) => e.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
                 ? Number(value.GetDouble())
                 : "–";
