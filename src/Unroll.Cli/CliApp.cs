@@ -28,6 +28,7 @@ internal static partial class CliApp
             EvalCommand.Create(console),
             PredictCommand.Create(console),
             ExplainCommand.Create(console),
+            TextCommands.CreateSample(console),
         };
 
         ParseResult parse = root.Parse(args);

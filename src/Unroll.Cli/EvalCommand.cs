@@ -18,10 +18,16 @@ internal static class EvalCommand
         {
             modelPath, horizon, json, testSequences,
         };
+        var dataSource = DataSourceCommands.AddEvalOptions(command);
         command.SetAction(parse =>
         {
             string path = parse.GetValue(modelPath)!;
             var loaded = Models.ModelFile.Load(path);
+            if (DataSourceCommands.TryEvaluate(console, parse, dataSource, path, loaded, parse.GetValue(json)))
+            {
+                return CliApp.Success;
+            }
+
             if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))
             {
                 throw new UnrollException($"{path}: expected a model trained on the oscillator (metadata '{OscillatorDataDescription.MetadataKey}'), got a model without a data description.");

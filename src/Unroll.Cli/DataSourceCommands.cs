@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Unroll.Data.Text;
+using Unroll.Models;
+
+namespace Unroll.Cli;
+
+/// <summary>Registers the data-source tasks (text, fashion-mnist, csv) with train, eval and predict.</summary>
+internal static class DataSourceCommands
+{
+    /// <summary>The subcommands of `unroll train` for user data.</summary>
+    public static IEnumerable<Command> CreateTrain(CliConsole console)
+    {
+        yield return TextCommands.CreateTrain(console);
+    }
+
+    /// <summary>The options `unroll eval` needs for these models.</summary>
+    public static EvalOptions AddEvalOptions(Command command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var options = new EvalOptions(
+            Options.Make("--input", "Text or CSV models: evaluate on this file instead of the model's own validation part", string.Empty),
+            Options.Make("--data-dir", "Fashion-MNIST models: the directory holding the IDX files (default: where training found them)", string.Empty));
+        command.Add(options.Input);
+        command.Add(options.DataDirectory);
+        return options;
+    }
+
+    /// <summary>Evaluates a text, image or CSV model and returns true; false for an oscillator model.</summary>
+    public static bool TryEvaluate(CliConsole console, ParseResult parse, EvalOptions options, string path, LoadedModel loaded, bool json)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loaded);
+        if (loaded.Metadata.ContainsKey(Vocabulary.MetadataKey))
+        {
+            TextCommands.Evaluate(console, path, parse.GetValue(options.Input), json);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The extra options of `unroll eval`.</summary>
+    internal sealed record EvalOptions(Option<string> Input, Option<string> DataDirectory);
+}
