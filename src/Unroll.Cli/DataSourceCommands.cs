@@ -11,6 +11,7 @@ internal static class DataSourceCommands
     public static IEnumerable<Command> CreateTrain(CliConsole console)
     {
         yield return TextCommands.CreateTrain(console);
+        yield return ImageCommands.CreateTrain(console);
     }
 
     /// <summary>The options `unroll eval` needs for these models.</summary>
@@ -34,6 +35,12 @@ internal static class DataSourceCommands
         if (loaded.Metadata.ContainsKey(Vocabulary.MetadataKey))
         {
             TextCommands.Evaluate(console, path, parse.GetValue(options.Input), json);
+            return true;
+        }
+
+        if (loaded.Metadata.ContainsKey(Data.Images.ImageSequenceDescription.MetadataKey))
+        {
+            ImageCommands.Evaluate(console, path, loaded, parse.GetValue(options.DataDirectory)!, json);
             return true;
         }
 
