@@ -12,6 +12,7 @@ internal static class DataSourceCommands
     {
         yield return TextCommands.CreateTrain(console);
         yield return ImageCommands.CreateTrain(console);
+        yield return CsvCommands.CreateTrain(console);
     }
 
     /// <summary>The options `unroll eval` needs for these models.</summary>
@@ -44,7 +45,26 @@ internal static class DataSourceCommands
             return true;
         }
 
+        if (loaded.Metadata.ContainsKey(Data.Tables.TimeSeriesTask.MetadataKey))
+        {
+            CsvCommands.Evaluate(console, path, loaded, parse.GetValue(options.Input), json);
+            return true;
+        }
+
         return false;
+    }
+
+    /// <summary>Runs `unroll predict` for a CSV model and returns true; false for other models.</summary>
+    public static bool TryPredict(CliConsole console, string path, LoadedModel loaded, string input, string output)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        if (!loaded.Metadata.ContainsKey(Data.Tables.TimeSeriesTask.MetadataKey))
+        {
+            return false;
+        }
+
+        CsvCommands.Predict(console, path, loaded, input, output);
+        return true;
     }
 
     /// <summary>The extra options of `unroll eval`.</summary>
