@@ -40,7 +40,7 @@ public static class IdxFile
             bool gzip = file.Read(start) == 2 && start[0] == 0x1F && start[1] == 0x8B;
             file.Position = 0;
             long? available = gzip ? null : fileLength;
-            long limit = fileLength;
+            long limit = long.MaxValue; // a plain file's length is checked exactly below
             if (gzip)
             {
                 // The last four bytes of a gzip member are ISIZE, the uncompressed length mod 2^32.
@@ -127,7 +127,7 @@ public static class IdxFile
         if (gzip ? (expected & 0xFFFFFFFF) != available : expected != available)
         {
             throw new UnrollException(
-                $"{path}: the IDX header claims {shape}, i.e. {expected} bytes with the header, but the {what} {(gzip ? "is" : "has")} {available} bytes{(gzip ? " long (gzip trailer)" : string.Empty)}; the sizes are wrong or the file is truncated.");
+                $"{path}: the IDX header claims {shape}, i.e. {expected} bytes with the header, but the {what} {(gzip ? "is" : "has")} {available} bytes{(gzip ? " long (gzip trailer)" : string.Empty)}; the sizes are wrong (forged) or the file is truncated.");
         }
 
         var values = new byte[count];

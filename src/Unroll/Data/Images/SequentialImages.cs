@@ -196,7 +196,6 @@ public sealed class SequentialImages : ISequenceClassificationData
             throw new ArgumentException($"Expected inputs [T={steps}, B={batch}, I={width}] and labels [B], got {inputs.Length} and {labels.Length} values.");
         }
 
-        const float scale = 1f / 255f;
         for (int b = 0; b < batch; b++)
         {
             int image = _first + indices[b];
@@ -212,7 +211,7 @@ public sealed class SequentialImages : ISequenceClassificationData
                         PixelOrder.Pixels => t,
                         _ => _permutation![t],
                     };
-                    inputs[(((t * batch) + b) * width) + i] = source[pixel] * scale;
+                    inputs[(((t * batch) + b) * width) + i] = source[pixel] / 255f;
                 }
             }
         }
