@@ -35,7 +35,7 @@ internal static class DataSourceCommands
         ArgumentNullException.ThrowIfNull(loaded);
         if (loaded.Metadata.ContainsKey(Vocabulary.MetadataKey))
         {
-            TextCommands.Evaluate(console, path, parse.GetValue(options.Input), json);
+            TextCommands.Evaluate(console, path, loaded, parse.GetValue(options.Input), json);
             return true;
         }
 
@@ -49,6 +49,14 @@ internal static class DataSourceCommands
         {
             CsvCommands.Evaluate(console, path, loaded, parse.GetValue(options.Input), json);
             return true;
+        }
+
+        foreach (var option in new[] { options.Input, options.DataDirectory })
+        {
+            if (parse.GetResult(option) is { Implicit: false })
+            {
+                throw new UnrollException($"{option.Name}: applies to text, CSV and Fashion-MNIST models; {path} is an oscillator model, whose test set is rebuilt from its metadata.");
+            }
         }
 
         return false;

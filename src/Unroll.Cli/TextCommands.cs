@@ -151,10 +151,10 @@ internal static class TextCommands
     }
 
     /// <summary>`unroll eval` for a text model: the validation part of its corpus, or a whole other file (<paramref name="input"/>).</summary>
-    public static void Evaluate(CliConsole console, string path, string? input, bool json)
+    public static void Evaluate(CliConsole console, string path, LoadedModel loaded, string? input, bool json)
     {
-        var (model, vocabulary) = LoadTextModel(path);
-        var metadata = ModelFile.Load(path).Metadata;
+        var (model, vocabulary) = TextModel(path, loaded);
+        var metadata = loaded.Metadata;
         int[] tokens;
         int unknown;
         string what;
@@ -205,9 +205,10 @@ internal static class TextCommands
         }
     }
 
-    private static (SequenceModel<float> Model, Vocabulary Vocabulary) LoadTextModel(string path)
+    private static (SequenceModel<float> Model, Vocabulary Vocabulary) LoadTextModel(string path) => TextModel(path, ModelFile.Load(path));
+
+    private static (SequenceModel<float> Model, Vocabulary Vocabulary) TextModel(string path, LoadedModel loaded)
     {
-        var loaded = ModelFile.Load(path);
         if (!loaded.Metadata.TryGetValue(Vocabulary.MetadataKey, out var vocabularyJson))
         {
             throw new UnrollException($"{path}: expected a text model with a vocabulary ('{Vocabulary.MetadataKey}' in its metadata), got a model without one; train one with unroll train text.");
