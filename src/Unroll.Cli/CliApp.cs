@@ -28,6 +28,8 @@ internal static partial class CliApp
             EvalCommand.Create(console),
             PredictCommand.Create(console),
             ExplainCommand.Create(console),
+            DiagnoseCommand.Create(console),
+            ExportCommand.Create(console),
             TextCommands.CreateSample(console),
         };
 

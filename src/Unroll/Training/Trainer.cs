@@ -40,6 +40,13 @@ public sealed record TrainingOptions
     /// <summary>Measure the validation loss every this many steps (and at the last step).</summary>
     public int ValidateEvery { get; init; } = 50;
 
+    /// <summary>
+    /// Record the training-time diagnostics of <see cref="StepMetrics"/> (spectra of W_hh, share of
+    /// clipped steps, gradient ratio) every this many steps, and at the first and last step; 0 turns
+    /// them off.
+    /// </summary>
+    public int DiagnoseEvery { get; init; } = 100;
+
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
@@ -99,6 +106,11 @@ public sealed record TrainingOptions
             throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
         }
 
+        if (DiagnoseEvery < 0)
+        {
+            throw new UnrollException($"diagnose-every: expected 0 (off) or a positive number of steps, got {DiagnoseEvery}.");
+        }
+
         Schedule.Validate(Steps);
         if (Bptt is { } bptt && (bptt.Length != 2 || bptt[0] < 1 || bptt[1] < bptt[0]))
         {
@@ -113,7 +125,31 @@ public sealed record TrainingOptions
 /// <param name="ValidationLoss">The validation loss after the update, or NaN when not measured at this step.</param>
 /// <param name="GradientNorm">The global L2 norm of the gradient before clipping.</param>
 /// <param name="Clipped">Whether clipping changed the gradient.</param>
-public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped);
+public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped)
+{
+    /// <summary>
+    /// On diagnostic steps (<see cref="TrainingOptions.DiagnoseEvery"/>), the largest spectral radius
+    /// over every H x H gate block of every <c>rnn.weight_hh_l*</c>, of the weights the step's forward
+    /// and backward passes used (before its update); NaN on other steps and for the Jordan network.
+    /// </summary>
+    public double SpectralRadius { get; init; } = double.NaN;
+
+    /// <summary>On diagnostic steps, the largest singular value sigma_max over the same blocks as <see cref="SpectralRadius"/>; NaN otherwise.</summary>
+    public double LargestSingularValue { get; init; } = double.NaN;
+
+    /// <summary>On diagnostic steps, the share of steps whose gradient was clipped since the previous diagnostic step (this one included); NaN otherwise.</summary>
+    public double ClippedShare { get; init; } = double.NaN;
+
+    /// <summary>
+    /// On diagnostic steps, ||dL/dh_1|| / ||dL/dh_T|| of the first layer's forward direction from the
+    /// step's backward pass (its last window's with truncated BPTT): well below 1, the early steps get
+    /// little of the gradient. NaN otherwise and for the Jordan network.
+    /// </summary>
+    public double GradientRatio { get; init; } = double.NaN;
+
+    /// <summary>Whether the diagnostics were recorded at this step.</summary>
+    public bool HasDiagnostics => !double.IsNaN(ClippedShare);
+}
 
 /// <summary>Training stopped because the loss or a gradient stopped being finite.</summary>
 public sealed class TrainingDivergedException : UnrollException
@@ -286,9 +322,35 @@ public sealed class Trainer
             _position += batch;
 
             _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
-            var (loss, norm, clipped) = _truncated is null
-                ? Update(inputs, targets, predictionGradients, steps, batch, step)
-                : UpdateTruncated(inputs, targets, steps, batch, step);
+            bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || step == _options.Steps);
+            var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
+            var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
+            bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
+            if (sequenceModel is not null)
+            {
+                sequenceModel.RecordGradientFlow = true;
+            }
+
+            double loss, norm, gradientRatio = double.NaN;
+            bool clipped;
+            try
+            {
+                (loss, norm, clipped) = _truncated is null
+                    ? Update(inputs, targets, predictionGradients, steps, batch, step)
+                    : UpdateTruncated(inputs, targets, steps, batch, step);
+                if (sequenceModel is not null)
+                {
+                    var flow = sequenceModel.StateGradientNorms(0);
+                    gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
+                }
+            }
+            finally
+            {
+                if (sequenceModel is not null)
+                {
+                    sequenceModel.RecordGradientFlow = wasRecording;
+                }
+            }
 
             _model.Training = false;
             double validationLoss = double.NaN;
@@ -298,6 +360,17 @@ public sealed class Trainer
             }
 
             var metrics = new StepMetrics(step, loss, validationLoss, norm, clipped);
+            if (diagnose)
+            {
+                metrics = metrics with
+                {
+                    SpectralRadius = radius,
+                    LargestSingularValue = largest,
+                    ClippedShare = ClippedShareSinceLastDiagnostic(clipped),
+                    GradientRatio = gradientRatio,
+                };
+            }
+
             _history.Add(metrics);
             _step = step;
             onStep?.Invoke(metrics);
@@ -305,6 +378,36 @@ public sealed class Trainer
 
         return _history;
     }
+    // The largest spectral radius and singular value over every recurrent block; NaN when there is
+    // none (Jordan) or the weights are no longer finite.
+    private (double Radius, double Largest) LargestSpectra()
+    {
+        try
+        {
+            var spectra = Diagnostics.Spectra.Of(_model);
+            return spectra.Count == 0
+                ? (double.NaN, double.NaN)
+                : (spectra.Max(s => s.SpectralRadius), spectra.Max(s => s.LargestSingularValue));
+        }
+        catch (UnrollException)
+        {
+            return (double.NaN, double.NaN);
+        }
+    }
+
+    // The steps since the previous diagnostic step (read from the history, so a resumed run gives the same share).
+    private double ClippedShareSinceLastDiagnostic(bool clippedNow)
+    {
+        int count = 1, clippedCount = clippedNow ? 1 : 0;
+        for (int i = _history.Count - 1; i >= 0 && !_history[i].HasDiagnostics; i--)
+        {
+            count++;
+            clippedCount += _history[i].Clipped ? 1 : 0;
+        }
+
+        return (double)clippedCount / count;
+    }
+
     // One optimiser update from one forward and backward pass over the minibatch (full BPTT).
     private (double Loss, double Norm, bool Clipped) Update(float[] inputs, float[] targets, float[] predictionGradients, int steps, int batch, int step)
     {
