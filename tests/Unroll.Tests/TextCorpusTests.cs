@@ -136,6 +136,46 @@ public class TextCorpusTests
     }
 
     [Fact]
+    public void TrainingWindowsCarryTheStateAcrossTheWholePass()
+    {
+        // With lr = 0 the weights never change, so the windows' losses, weighted by their rows, must add
+        // up to the cross-entropy of one forward pass over each stream part from a zero state; this holds
+        // only if every window starts from the state the previous one reached (and the pass restarts at zero).
+        var model = new SequenceModel<float>(new ModelConfig
+        {
+            Architecture = "lstm", InputSize = 3, HiddenSize = 5, VocabularySize = 6, OutputSize = 6, Head = HeadKind.Classification,
+        });
+        Initializers.PyTorchDefault(model, new Random(5));
+        var random = new SplitMix64(6);
+        var tokens = Enumerable.Range(0, 200).Select(_ => random.Next(6)).ToArray();
+        int batch = 2, window = 7, part = 199 / batch, windows = (part + window - 1) / window; // 99 steps: 14 windows of 7 and one of 1
+        var trainer = new TokenStreamTrainer(model, new TrainingOptions
+        {
+            Optimizer = new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = 0 },
+            Schedule = new ScheduleSettings(), Steps = 2 * windows, BatchSize = batch, Bptt = [window, window], ValidateEvery = 1000,
+        });
+        var history = trainer.Run(tokens, null);
+        double Pass(int first) => Enumerable.Range(first, windows).Sum(i => history[i].TrainLoss * Math.Min(window, part - ((i - first) * window))) / part;
+
+        var inputs = new int[part * batch];
+        var targets = new int[part * batch];
+        for (int t = 0; t < part; t++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                inputs[(t * batch) + b] = tokens[(b * part) + t];
+                targets[(t * batch) + b] = tokens[(b * part) + t + 1];
+            }
+        }
+
+        model.ForwardTokens(inputs, part, batch);
+        double whole = Losses.SoftmaxCrossEntropy<float>(model.Predictions, targets, 6, Span<float>.Empty);
+        Assert.Equal(whole, Pass(0), 5);
+        Assert.Equal(whole, Pass(windows), 5); // the second pass starts again from zero
+        Assert.Throws<UnrollException>(() => new TokenStreamTrainer(model, new TrainingOptions { Bptt = [5, 10] }));
+    }
+
+    [Fact]
     public void LstmLearnsTheGrammarDownToNearItsEntropy()
     {
         string text = Grammar(1500, seed: 1, out double entropy);
