@@ -20,11 +20,14 @@ internal static partial class CliApp
     {
         var console = new CliConsole(output, error, interactive);
         // A plain command named "unroll" (not RootCommand, which takes the assembly's name) so help reads "unroll train ...".
+        var train = TrainCommand.Create(console);
+        TaskTrainCommand.AddTo(train, console);
         var root = new Command("unroll", "Unroll: recurrent neural networks trained by exact backpropagation through time.")
         {
             new System.CommandLine.Help.HelpOption(),
             new VersionOption(),
-            TrainCommand.Create(console),
+            train,
+            ExperimentCommand.Create(console),
             EvalCommand.Create(console),
             PredictCommand.Create(console),
             ExplainCommand.Create(console),

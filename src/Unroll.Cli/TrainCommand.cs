@@ -224,6 +224,11 @@ internal static class TrainCommand
     {
         string path = Path.Combine(directory, Checkpoint.FileName);
         var checkpoint = Checkpoint.Load(path);
+        if (checkpoint.Metadata.ContainsKey(Unroll.Data.Tasks.TaskDataDescription.MetadataKey))
+        {
+            return TaskTrainCommand.Resume(console, directory, checkpointEvery, timeLimit: null);
+        }
+
         string Require(string key) => checkpoint.Metadata.TryGetValue(key, out var value)
             ? value
             : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");

@@ -417,7 +417,23 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     }
 
     /// <inheritdoc/>
-    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch) => Forward(inputs, steps, batch);
+    /// <remarks>A token model (<see cref="ModelConfig.VocabularySize"/> &gt; 0) reads one column per step holding the token id.</remarks>
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch)
+    {
+        if (Config.VocabularySize <= 0)
+        {
+            Forward(inputs, steps, batch);
+            return;
+        }
+
+        var tokens = new int[inputs.Length];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = int.CreateSaturating(inputs[i]);
+        }
+
+        ForwardTokens(tokens, steps, batch);
+    }
 
     /// <inheritdoc/>
     public RecurrentState<T> CreateState(int batch)

@@ -197,7 +197,9 @@ public sealed class TrainerState
 }
 
 /// <summary>
-/// Minibatch training with full BPTT: for each step, forward over the batch, MSE loss, backward
+/// Minibatch training with full BPTT: for each step, forward over the batch, the loss the head
+/// implies (<see cref="HeadLoss"/>: MSE for regression, softmax cross-entropy for classification,
+/// at every step or the last), backward
 /// through time, record the gradient norm, clip, update. The run can be captured after any step
 /// (<see cref="CaptureState"/>) and continued from it (<see cref="Restore"/>) with identical results.
 /// </summary>
@@ -228,6 +230,11 @@ public sealed class Trainer
         model.SetDropoutSeed(options.Seed);
         if (options.Bptt is { } bptt)
         {
+            if (model.Config.Head != HeadKind.Regression || model.Config.Pooling != Pooling.EveryStep)
+            {
+                throw new UnrollException("bptt: truncated BPTT trains a per-step regression head; expected full BPTT for this model's classification or last-step head.");
+            }
+
             _truncated = model is SequenceModel<float> sequenceModel
                 ? new TruncatedBptt<float>(sequenceModel, bptt[0], bptt[1])
                 : throw new UnrollException($"bptt: truncated BPTT needs a hidden-state network (rnn, lstm, gru), got {model.Config.Architecture}.");
@@ -305,9 +312,9 @@ public sealed class Trainer
 
         int batch = Math.Min(_options.BatchSize, train.Count);
         int steps = train.Length;
-        var inputs = new float[steps * batch * _model.Config.InputSize];
-        var targets = new float[steps * batch * _model.Config.OutputSize];
-        var predictionGradients = new float[targets.Length];
+        var inputs = new float[steps * batch * HeadLoss.InputWidth(_model.Config)];
+        var targets = new float[steps * batch * HeadLoss.TargetWidth(_model.Config)];
+        var predictionGradients = new float[HeadLoss.PredictionLength(_model.Config, steps, batch)];
 
         while (_step < _options.Steps && !cancellation.IsCancellationRequested)
         {
@@ -414,7 +421,7 @@ public sealed class Trainer
         _model.Parameters.ZeroGradients();
         _model.Training = true;
         _model.Run(inputs, targets, steps, batch);
-        double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
+        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, batch, predictionGradients).Loss;
         _model.Backward(predictionGradients);
         var (norm, clipped) = ClipAndStep(step, loss);
         return (loss, norm, clipped);
@@ -469,17 +476,26 @@ public sealed class Trainer
         return (norm, clipped);
     }
 
-    /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
+    /// <summary>The head's loss of <paramref name="model"/> over a whole set (MSE, or cross-entropy for classification).</summary>
     public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => Measure(model, set, batchSize).Loss;
+
+    /// <summary>
+    /// The head's loss over a whole set, the mean over every scored row, and for classification
+    /// the fraction of rows whose largest logit is the target class (NaN for regression).
+    /// </summary>
+    public static (double Loss, double Accuracy) Measure<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(set);
         int batch = Math.Max(1, Math.Min(batchSize, set.Count));
-        var inputs = new T[set.Length * batch * model.Config.InputSize];
-        var targets = new T[set.Length * batch * model.Config.OutputSize];
+        int inputWidth = HeadLoss.InputWidth(model.Config), targetWidth = HeadLoss.TargetWidth(model.Config);
+        var inputs = new T[set.Length * batch * inputWidth];
+        var targets = new T[set.Length * batch * targetWidth];
         var indices = new int[batch];
         double weightedSum = 0;
+        long rows = 0, correct = 0;
         for (int start = 0; start < set.Count; start += batch)
         {
             int count = Math.Min(batch, set.Count - start);
@@ -488,23 +504,31 @@ public sealed class Trainer
                 indices[i] = start + i;
             }
 
-            var inputSpan = inputs.AsSpan(0, set.Length * count * model.Config.InputSize);
-            var targetSpan = targets.AsSpan(0, set.Length * count * model.Config.OutputSize);
+            var inputSpan = inputs.AsSpan(0, set.Length * count * inputWidth);
+            var targetSpan = targets.AsSpan(0, set.Length * count * targetWidth);
             set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), inputSpan, targetSpan);
             model.Training = false;
             model.Run(inputSpan, targetSpan, set.Length, count);
-            weightedSum += double.CreateChecked(Losses.MeanSquaredError<T>(model.Predictions, targetSpan, Span<T>.Empty)) * count;
+            var result = HeadLoss.Compute<T>(model.Config, model.Predictions, targetSpan, set.Length, count, Span<T>.Empty);
+            // Every batch's loss is a mean over its rows. Regression scores the same rows per sequence, so
+            // weighting by sequences gives the mean over the set; classification may ignore rows, so weight by rows.
+            bool classification = model.Config.Head == HeadKind.Classification;
+            weightedSum += result.Loss * (classification ? result.Rows : count);
+            rows += classification ? result.Rows : count;
+            correct += result.Correct;
         }
 
-        return weightedSum / set.Count;
+        double accuracy = model.Config.Head == HeadKind.Classification && rows > 0 ? (double)correct / rows : double.NaN;
+        return (rows > 0 ? weightedSum / rows : 0, accuracy);
     }
 
     private void CheckCompatible(SequenceSet set, string what)
     {
-        if (set.InputSize != _model.Config.InputSize || set.TargetSize != _model.Config.OutputSize)
+        int inputWidth = HeadLoss.InputWidth(_model.Config), targetWidth = HeadLoss.TargetWidth(_model.Config);
+        if (set.InputSize != inputWidth || set.TargetSize != targetWidth)
         {
             throw new UnrollException(
-                $"{what} data: expected {_model.Config.InputSize} inputs and {_model.Config.OutputSize} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
+                $"{what} data: expected {inputWidth} inputs and {targetWidth} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
         }
 
         if (set.Count == 0 || set.Length == 0)
