@@ -64,6 +64,11 @@ public sealed record TrainingOptions
         {
             var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, JsonOptions)
                 ?? throw new UnrollException("training options: expected a JSON object, got null.");
+            if (options.Optimizer is null || options.Schedule is null)
+            {
+                throw new UnrollException("training options: expected 'optimizer' and 'schedule' objects, got null.");
+            }
+
             options.Validate();
             return options;
         }
