@@ -35,6 +35,7 @@ internal static partial class CliApp
             ExportCommand.Create(console),
             ReportCommand.Create(console),
             ImportCommand.Create(console),
+            TextCommands.CreateSample(console),
         };
 
         ParseResult parse = root.Parse(args);
