@@ -14,6 +14,7 @@ internal static class Program
         suites:
           gemm [--variant V]... [--threads N]... single-precision GEMM throughput (GFLOP/s) per variant, shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
+          dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
           lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
                                                training throughput (forward + loss + BPTT + clip + Adam), characters/s
         """;
@@ -32,6 +33,7 @@ internal static class Program
             {
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
+                "dispatch" => DispatchBenchmark.Run(args[1..]),
                 var suite when TrainBenchmark.Names.Contains(suite) => TrainBenchmark.Run(suite, args[1..]),
                 _ => Fail($"unknown suite '{args[0]}'"),
             };

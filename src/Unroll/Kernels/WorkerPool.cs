@@ -91,6 +91,29 @@ internal static class WorkerPool
         }
     }
 
+    /// <summary>
+    /// Bytes allocated so far by the worker threads (each worker's <see cref="GC.GetAllocatedBytesForCurrentThread"/>
+    /// as of the end of its last part): lets a test check that the parts allocate nothing.
+    /// </summary>
+    public static long WorkerAllocatedBytes
+    {
+        get
+        {
+            long total = 0;
+            foreach (var worker in workers)
+            {
+                total += Volatile.Read(ref worker.AllocatedBytes);
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Parts run so far on worker threads (not the caller's).</summary>
+    public static long WorkerParts => Interlocked.Read(ref workerParts);
+
+    private static long workerParts;
+
     private static void EnsureWorkers(int count)
     {
         if (workers.Length >= count)
@@ -116,6 +139,9 @@ internal static class WorkerPool
         private readonly SemaphoreSlim _signal = new(0);
         private readonly int _part;
         private int _parked;
+
+        /// <summary>This worker thread's allocated bytes at the end of its last part.</summary>
+        public long AllocatedBytes;
 
         public Worker(int part)
         {
@@ -167,6 +193,8 @@ internal static class WorkerPool
                     }
                     finally
                     {
+                        Volatile.Write(ref AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
+                        Interlocked.Increment(ref workerParts);
                         Interlocked.Decrement(ref pending);
                     }
                 }

@@ -27,6 +27,11 @@ internal sealed class RecurrentDirection<T>
 {
     private readonly ParameterSet<T> _parameters;
     private readonly int _gateCount;
+
+    // W_hh packed once per sequence for the per-step products: as W_hh^T (forward: gates += h W_hh^T)
+    // and as W_hh (backward: dh_{t-1} += dGates W_hh).
+    private readonly PackedOperand<T> _packedForward = new();
+    private readonly PackedOperand<T> _packedBackward = new();
     private T[] _gates = [];
     private T[] _states = [];
     private T[] _cells = [];
@@ -157,6 +162,7 @@ internal sealed class RecurrentDirection<T>
         }
 
         var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+        _packedForward.Pack(Transpose.Yes, hidden, width, weightHh, hidden);
         for (int s = 0; s < steps; s++)
         {
             int t = Reverse ? steps - 1 - s : s;
@@ -168,11 +174,11 @@ internal sealed class RecurrentDirection<T>
             switch (Cell)
             {
                 case CellKind.Rnn:
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
                     ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, stepGates, hPrevious, h);
                     break;
                 case CellKind.Lstm:
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
                     LstmCell.Forward(rowsAtStep, batch, hidden, stepGates, hPrevious, cells.Slice(previous * block, block),
                         h, cells.Slice(current * block, block), _tanhCells.AsSpan(t * block, block));
                     break;
@@ -183,7 +189,7 @@ internal sealed class RecurrentDirection<T>
                         biasHh.CopyTo(hiddenGates.Slice(b * width, width));
                     }
 
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, hiddenGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, hiddenGates, width);
                     GruCell.Forward(rowsAtStep, batch, hidden, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
                     break;
                 default:
@@ -228,6 +234,8 @@ internal sealed class RecurrentDirection<T>
         carry.Clear();
         cellCarry.Clear();
         var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+
+        _packedBackward.Pack(Transpose.No, width, hidden, weightHh, hidden);
 
         // The loop runs against the forward order: the forward direction from t = T-1 down to 0.
         for (int s = steps - 1; s >= 0; s--)
@@ -283,7 +291,7 @@ internal sealed class RecurrentDirection<T>
             }
 
             // forward: gates_t += h_{t-1} W_hh^T  =>  dh_{t-1} += dGates_t W_hh
-            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, width, T.One, stepGateGradients, width, weightHh, hidden, T.One, carryNext, hidden);
+            Gemm.ComputePacked(Transpose.No, batch, T.One, stepGateGradients, width, _packedBackward, T.One, carryNext, hidden);
             carryNext.CopyTo(carry);
         }
 
