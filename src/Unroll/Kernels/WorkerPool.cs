@@ -140,12 +140,17 @@ internal static class WorkerPool
         private readonly int _part;
         private int _parked;
 
+        // The generation when the worker was created: the dispatcher that created it publishes the next one,
+        // possibly before the new thread first runs, so the thread must not read its starting point itself.
+        private readonly int _createdAt;
+
         /// <summary>This worker thread's allocated bytes at the end of its last part.</summary>
         public long AllocatedBytes;
 
         public Worker(int part)
         {
             _part = part;
+            _createdAt = Volatile.Read(ref generation);
             var thread = new Thread(Loop) { IsBackground = true, Name = $"Unroll worker {part}" };
             thread.Start();
         }
@@ -160,7 +165,7 @@ internal static class WorkerPool
 
         private void Loop()
         {
-            int seen = Volatile.Read(ref generation);
+            int seen = _createdAt;
             while (true)
             {
                 long spinStart = Stopwatch.GetTimestamp();

@@ -524,15 +524,16 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         }
 
         int stateLength = Config.Layers * Config.Directions * batch * Config.HiddenSize;
-        string stateShape = $"[L*D={Config.Layers * Config.Directions}, B={batch}, H={Config.HiddenSize}]";
+        // Formatted only for a message: a training step allocates nothing.
+        string StateShape() => $"[L*D={Config.Layers * Config.Directions}, B={batch}, H={Config.HiddenSize}]";
         if (!initialState.IsEmpty && initialState.Length != stateLength)
         {
-            throw new ArgumentException($"Expected an initial state of shape {stateShape}, got {initialState.Length} values.");
+            throw new ArgumentException($"Expected an initial state of shape {StateShape()}, got {initialState.Length} values.");
         }
 
         if (!initialCell.IsEmpty && (!CellKinds.HasCellState(Config.Cell) || initialCell.Length != stateLength))
         {
-            throw new ArgumentException($"Expected an initial cell state of shape {stateShape} (LSTM only), got {initialCell.Length} values.");
+            throw new ArgumentException($"Expected an initial cell state of shape {StateShape()} (LSTM only), got {initialCell.Length} values.");
         }
 
         if (!lengths.IsEmpty)
