@@ -5,7 +5,7 @@ starting Python; this script sets torch.set_num_threads), the training configura
 `Unroll.Bench lstm-512 | lstm-256 | gru-512 | rnn-128` and numpy's SGEMM on the shapes of
 `Unroll.Bench gemm`, timed the same way, and prints one whitespace-separated line per measurement:
 
-    train SUITE THREADS BEST_MS MEDIAN_MS CHARS_PER_S
+    train SUITE THREADS BEST_MS MEDIAN_MS CHARS_PER_S BEST_CPU_MS
     gemm LAYOUT M N K THREADS GFLOPS
 
 usage: /usr/bin/python3 bench/reference/torch_bench.py THREADS SECONDS [SUITE...]
@@ -52,13 +52,14 @@ class CharModel(torch.nn.Module):
 def time_steps(step, seconds):
     for _ in range(3):
         step()
-    times, start = [], time.perf_counter()
+    times, cpu, start = [], [], time.perf_counter()
     while len(times) < 5 or time.perf_counter() - start < seconds:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         step()
+        cpu.append(time.process_time() - c)
         times.append(time.perf_counter() - t)
     times.sort()
-    return times[0], times[len(times) // 2]
+    return times[0], times[len(times) // 2], min(cpu)
 
 
 def train(suite, threads, seconds):
@@ -83,9 +84,9 @@ def train(suite, threads, seconds):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
 
-    best, median = time_steps(step, seconds)
+    best, median, cpu = time_steps(step, seconds)
     rows = steps * batch
-    print(f"train {suite} {threads} {best * 1e3:.2f} {median * 1e3:.2f} {rows / best:.0f}", flush=True)
+    print(f"train {suite} {threads} {best * 1e3:.2f} {median * 1e3:.2f} {rows / best:.0f} {cpu * 1e3:.2f}", flush=True)
 
 
 def gemm(threads):

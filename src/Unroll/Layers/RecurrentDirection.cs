@@ -32,6 +32,13 @@ internal sealed class RecurrentDirection<T>
     // and as W_hh (backward: dh_{t-1} += dGates W_hh).
     private readonly PackedOperand<T> _packedForward = new();
     private readonly PackedOperand<T> _packedBackward = new();
+
+    // Token input (the first layer of a model with an embedding): x_r = E[token_r], so
+    // x_r W_ih^T = (E W_ih^T)[token_r], a row of a V x G*H table computed once per forward pass.
+    private int[]? _tokens;
+    private string? _embeddingName;
+    private int _vocabulary;
+    private T[] _tokenTable = [];
     private T[] _gates = [];
     private T[] _states = [];
     private T[] _cells = [];
@@ -121,6 +128,19 @@ internal sealed class RecurrentDirection<T>
     public ReadOnlySpan<T> InitialCellGradient => _cellCarry.AsSpan(0, _batch * Hidden);
 
     /// <summary>
+    /// Makes this direction read token ids (<paramref name="tokens"/>, [T, B], kept by reference) looked up in the
+    /// embedding parameter <paramref name="embeddingName"/> ([V, I]) instead of dense x: the input projection
+    /// becomes a gather from E W_ih^T, and backward adds dL/dE itself (a scatter-add of the gate gradients by
+    /// token, then two products with K = V and K = G*H instead of two with K = T*B). A null name switches back to dense x.
+    /// </summary>
+    public void SetTokenInput(int[]? tokens, string? embeddingName, int vocabulary)
+    {
+        _tokens = tokens;
+        _embeddingName = embeddingName;
+        _vocabulary = vocabulary;
+    }
+
+    /// <summary>
     /// Runs the direction over x ([T, B, I]) and writes h_t into columns
     /// [<paramref name="outputColumn"/>, +H) of <paramref name="output"/> ([T, B, outputWidth]),
     /// zero at padded steps.
@@ -140,17 +160,34 @@ internal sealed class RecurrentDirection<T>
 
         // Before the loop, all T*B rows: gates = x W_ih^T + b_ih (+ b_hh, except for the GRU whose
         // b_hh sits inside r * (W_hn h + b_hn)).
-        for (int r = 0; r < rows; r++)
+        bool tokenInput = _embeddingName is not null;
+        int projectedRows = tokenInput ? _vocabulary : rows;
+        if (tokenInput)
         {
-            var row = gates.Slice(r * width, width);
+            Buffers.Grow(ref _tokenTable, _vocabulary * width);
+        }
+
+        var projected = tokenInput ? _tokenTable.AsSpan(0, _vocabulary * width) : gates;
+        for (int r = 0; r < projectedRows; r++)
+        {
+            var row = projected.Slice(r * width, width);
             for (int j = 0; j < width; j++)
             {
                 row[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
             }
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, InputSize,
-            T.One, x[..(rows * InputSize)], InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
+        // The same product either way, row for row: for tokens over the V embedding rows, then gathered.
+        ReadOnlySpan<T> projectionInput = tokenInput ? _parameters.Value(_embeddingName!) : x[..(rows * InputSize)];
+        Gemm.Compute(Transpose.No, Transpose.Yes, projectedRows, width, InputSize,
+            T.One, projectionInput, InputSize, _parameters.Value(WeightIh), InputSize, T.One, projected, width);
+        if (tokenInput)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                projected.Slice(_tokens![r] * width, width).CopyTo(gates.Slice(r * width, width));
+            }
+        }
 
         var states = _states.AsSpan(0, (steps + 1) * block);
         var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
@@ -299,8 +336,46 @@ internal sealed class RecurrentDirection<T>
         var previousStates = states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
         Gemm.Compute(Transpose.Yes, Transpose.No, width, hidden, rows, T.One, gateGradients, width, previousStates, hidden, T.One, _parameters.Gradient(WeightHh), hidden);
         Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
-        Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
-            _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), inputGradient, accumulateInputGradient);
+        if (_embeddingName is null)
+        {
+            Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
+                _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), inputGradient, accumulateInputGradient);
+            return;
+        }
+
+        // forward: gates_r += (E W_ih^T + b_ih)[token_r]  =>  S[v] = sum of dGates_r over rows with token v, then
+        // dW_ih += S^T E, db_ih += column sums of S, dE += S W_ih: single products with K = V and K = G*H.
+        var tokenGradients = _tokenTable.AsSpan(0, _vocabulary * width);
+        tokenGradients.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            AddRow(tokenGradients.Slice(_tokens![r] * width, width), inputGateGradients.Slice(r * width, width));
+        }
+
+        var embedding = _parameters.Value(_embeddingName);
+        Gemm.Compute(Transpose.Yes, Transpose.No, width, InputSize, _vocabulary, T.One, tokenGradients, width, embedding, InputSize, T.One, _parameters.Gradient(WeightIh), InputSize);
+        Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasIh));
+        Gemm.Compute(Transpose.No, Transpose.No, _vocabulary, InputSize, width, T.One, tokenGradients, width, _parameters.Value(WeightIh), InputSize, T.One, _parameters.Gradient(_embeddingName), InputSize);
+    }
+
+    /// <summary>sum += row, element-wise.</summary>
+    private static void AddRow(Span<T> sum, ReadOnlySpan<T> row)
+    {
+        int j = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            ref T s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sum);
+            ref T r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(row);
+            for (; j <= sum.Length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref s, (nuint)j) + Vector.LoadUnsafe(ref r, (nuint)j)).StoreUnsafe(ref s, (nuint)j);
+            }
+        }
+
+        for (; j < sum.Length; j++)
+        {
+            sum[j] += row[j];
+        }
     }
 
     /// <summary>
