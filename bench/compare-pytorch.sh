@@ -2,10 +2,12 @@
 # Side-by-side training throughput and SGEMM speed: PyTorch 1.13 and numpy on OpenBLAS, then Unroll,
 # each at 1 and 2 threads, on the same configurations; prints Markdown tables with the ratios.
 #
-# usage: bench/compare-pytorch.sh [--seconds S] [--reference FILE] [SUITE...]
+# usage: bench/compare-pytorch.sh [--seconds S] [--reference FILE] [--unroll FILE] [SUITE...]
 #   SUITE: gemm lstm-512 lstm-256 gru-512 rnn-128 (default: all); S: time budget per measurement (default 3)
 #   --reference FILE: read the PyTorch/numpy lines (bench/reference/torch_bench.py's output for 1 and 2
 #   threads) from FILE instead of running them, e.g. to re-measure Unroll alone against a saved run
+#   --unroll FILE: likewise read Unroll's bench output (gemm --threads 1 --threads 2, then each suite with
+#   --threads 1 --threads 2) from FILE
 #
 # PyTorch runs with torch.set_num_threads(n) AND OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=n (leaving OpenBLAS
 # at 2 threads under 2 torch threads oversubscribes the cores). Debian's torch and numpy both call
@@ -18,11 +20,13 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python=/usr/bin/python3
 seconds=3
 reference_file=""
+unroll_file=""
 suites=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
         --reference) reference_file="$2"; shift 2 ;;
+        --unroll) unroll_file="$2"; shift 2 ;;
         gemm|lstm-512|lstm-256|gru-512|rnn-128) suites+=("$1"); shift ;;
         *) echo "error: unknown argument '$1' (expected --seconds S or a suite: gemm lstm-512 lstm-256 gru-512 rnn-128)" >&2; exit 2 ;;
     esac
@@ -62,9 +66,11 @@ else
     done
 fi
 
-dotnet build -c Release "$repo/bench/Unroll.Bench" -v quiet -nologo >/dev/null
 unroll=""
+[[ -z "$unroll_file" ]] || unroll="$(cat "$unroll_file")"
+[[ -n "$unroll_file" ]] || dotnet build -c Release "$repo/bench/Unroll.Bench" -v quiet -nologo >/dev/null
 for suite in "${suites[@]}"; do
+    [[ -z "$unroll_file" ]] || break
     if [[ "$suite" == gemm ]]; then
         unroll+="$(dotnet run -c Release --no-build --project "$repo/bench/Unroll.Bench" -- gemm --variant vector --threads 1 --threads 2)"$'\n'
     else
