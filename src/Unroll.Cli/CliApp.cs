@@ -20,14 +20,20 @@ internal static partial class CliApp
     {
         var console = new CliConsole(output, error, interactive);
         // A plain command named "unroll" (not RootCommand, which takes the assembly's name) so help reads "unroll train ...".
+        var train = TrainCommand.Create(console);
+        TaskTrainCommand.AddTo(train, console);
         var root = new Command("unroll", "Unroll: recurrent neural networks trained by exact backpropagation through time.")
         {
             new System.CommandLine.Help.HelpOption(),
             new VersionOption(),
-            TrainCommand.Create(console),
+            train,
+            ExperimentCommand.Create(console),
             EvalCommand.Create(console),
             PredictCommand.Create(console),
             ExplainCommand.Create(console),
+            DiagnoseCommand.Create(console),
+            ExportCommand.Create(console),
+            ImportCommand.Create(console),
         };
 
         ParseResult parse = root.Parse(args);
@@ -53,17 +59,17 @@ internal static partial class CliApp
         }
         catch (UnrollException e)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
         catch (IOException e)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
         catch (UnauthorizedAccessException e)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
     }
@@ -77,6 +83,31 @@ internal static partial class CliApp
     {
         var match = UnknownOptionPattern().Match(message);
         return match.Success ? $"unknown option '{match.Groups[1].Value}'." : message.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", string.Empty, StringComparison.Ordinal);
+    }
+
+    // A message quotes what the user gave (a file name, a CSV field), which may hold a line break or
+    // another control character; escaping them keeps every error on one line.
+    private static string OneLine(string message)
+    {
+        if (!message.Any(char.IsControl))
+        {
+            return message;
+        }
+
+        var text = new System.Text.StringBuilder(message.Length + 8);
+        foreach (char c in message)
+        {
+            text.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\u{(int)c:x4}",
+                _ => c.ToString(),
+            });
+        }
+
+        return text.ToString();
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("^Argument '(-[^']*)' not recognized")]

@@ -14,7 +14,7 @@ internal static class EvalCommand
         var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
         var json = Options.Make("--json", "Print the figures as JSON", false);
         var testSequences = Options.Optional<int>("--test-count", "Evaluate on this many test sequences (default: as in training)");
-        var command = new Command("eval", "Test a trained oscillator model: one-step and free-running MSE beside the baselines")
+        var command = new Command("eval", "Test a trained model: one-step and free-running MSE beside the baselines (oscillator), or the test MSE / cross-entropy and accuracy beside the memoryless baseline (tasks)")
         {
             modelPath, horizon, json, testSequences,
         };
@@ -22,6 +22,11 @@ internal static class EvalCommand
         {
             string path = parse.GetValue(modelPath)!;
             var loaded = Models.ModelFile.Load(path);
+            if (loaded.Metadata.TryGetValue(Data.Tasks.TaskDataDescription.MetadataKey, out var taskJson))
+            {
+                return TaskEvalPrinter.Evaluate(console, loaded, taskJson, parse.GetValue(testSequences), parse.GetValue(horizon), parse.GetValue(json));
+            }
+
             if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))
             {
                 throw new UnrollException($"{path}: expected a model trained on the oscillator (metadata '{OscillatorDataDescription.MetadataKey}'), got a model without a data description.");

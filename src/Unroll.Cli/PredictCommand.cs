@@ -16,6 +16,12 @@ internal static class PredictCommand
         {
             var model = Models.ModelFile.Load(parse.GetValue(modelPath)!).Model;
             var config = model.Config;
+            if (config.VocabularySize > 0 || config.Pooling != Models.Pooling.EveryStep)
+            {
+                throw new UnrollException(
+                    $"{parse.GetValue(modelPath)}: the model {(config.VocabularySize > 0 ? "reads token ids" : "gives one output per sequence (last-step pooling)")}; predict expects a model with dense inputs and one output per step.");
+            }
+
             string inputPath = parse.GetValue(input)!;
             var table = LongFormatCsv.Read(inputPath);
             var inputNames = config.InputNames.Count > 0 ? config.InputNames : Enumerable.Range(0, config.InputSize).Select(i => $"input{i}").ToList();

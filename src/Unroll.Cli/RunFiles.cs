@@ -11,18 +11,28 @@ namespace Unroll.Cli;
 /// <summary>The files of a run directory besides the model: metrics and plots.</summary>
 internal static class RunFiles
 {
-    /// <summary>metrics.csv: step, train_loss, validation_loss (empty when not measured), gradient_norm (before clipping), clipped (0/1).</summary>
+    /// <summary>The header of metrics.csv.</summary>
+    public const string MetricsHeader = "step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio";
+
+    /// <summary>
+    /// metrics.csv: step, train_loss, validation_loss (empty when not measured), gradient_norm (before
+    /// clipping), clipped (0/1), and on diagnostic steps spectral_radius, largest_singular_value,
+    /// clipped_share, gradient_ratio (empty on other steps).
+    /// </summary>
     public static void WriteMetrics(string path, IReadOnlyList<StepMetrics> history)
     {
-        var text = new StringBuilder("step,train_loss,validation_loss,gradient_norm,clipped\n");
+        var text = new StringBuilder(MetricsHeader).Append('\n');
         foreach (var m in history)
         {
             text.Append(CultureInfo.InvariantCulture,
-                $"{m.Step},{m.TrainLoss:R},{(double.IsNaN(m.ValidationLoss) ? string.Empty : m.ValidationLoss.ToString("R", CultureInfo.InvariantCulture))},{m.GradientNorm:R},{(m.Clipped ? 1 : 0)}\n");
+                $"{m.Step},{m.TrainLoss:R},{Optional(m.ValidationLoss)},{m.GradientNorm:R},{(m.Clipped ? 1 : 0)},")
+                .Append(CultureInfo.InvariantCulture, $"{Optional(m.SpectralRadius)},{Optional(m.LargestSingularValue)},{Optional(m.ClippedShare)},{Optional(m.GradientRatio)}\n");
         }
 
         AtomicFile.WriteAllText(path, text.ToString());
     }
+
+    private static string Optional(double value) => double.IsNaN(value) ? string.Empty : value.ToString("R", CultureInfo.InvariantCulture);
 
     public static void WriteLossPlot(string path, IReadOnlyList<StepMetrics> history)
     {

@@ -42,6 +42,7 @@ internal static class TrainCommand
         output.Aliases.Add("-o");
         var overwrite = Options.Make("--overwrite", "Replace the model in an existing run directory", false);
         var validateEvery = Options.Make("--validate-every", "Measure the validation loss every N steps", defaults.ValidateEvery);
+        var diagnoseEvery = Options.Make("--diagnose-every", "Record spectral_radius, largest_singular_value, clipped_share and gradient_ratio in metrics.csv every N steps (and at the first and last); 0 turns it off", defaults.DiagnoseEvery);
         var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
         var bptt = Options.Make("--bptt", "Truncated BPTT: K (windows of K steps, state carried across) or K1,K2 (update every K1 steps, back-propagate K2)", string.Empty);
         var checkpointEvery = Options.Make("--checkpoint-every", "Write checkpoint.safetensors every N steps (and at the end)", 500);
@@ -52,7 +53,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
+            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -127,6 +128,7 @@ internal static class TrainCommand
                 BatchSize = batch,
                 Seed = dataSeed,
                 ValidateEvery = parse.GetValue(validateEvery),
+                DiagnoseEvery = parse.GetValue(diagnoseEvery),
                 Bptt = ParseBptt(parse.GetValue(bptt)!),
             };
             trainingOptions.Validate();
@@ -229,6 +231,11 @@ internal static class TrainCommand
     {
         string path = Path.Combine(directory, Checkpoint.FileName);
         var checkpoint = Checkpoint.Load(path);
+        if (checkpoint.Metadata.ContainsKey(Unroll.Data.Tasks.TaskDataDescription.MetadataKey))
+        {
+            return TaskTrainCommand.Resume(console, directory, checkpointEvery, timeLimit: null);
+        }
+
         string Require(string key) => checkpoint.Metadata.TryGetValue(key, out var value)
             ? value
             : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");
@@ -312,6 +319,7 @@ internal static class TrainCommand
         var evaluation = OscillatorEvaluation.Evaluate(model, dataset, horizon);
         RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), history);
         RunFiles.WriteForecastPlot(Path.Combine(runDirectory, "forecast.svg"), model, dataset, evaluation.Horizon);
+        var diagnosticPlots = DiagnoseCommand.WriteRunPlots(runDirectory, model, dataset);
         Unroll.IO.AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), evaluation.ToJson());
 
         if (cancellation.IsCancellationRequested)
@@ -322,7 +330,7 @@ internal static class TrainCommand
         console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
         EvalCommand.PrintEvaluation(console.Output, evaluation);
-        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg");
+        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}");
         return CliApp.Success;
     }
 

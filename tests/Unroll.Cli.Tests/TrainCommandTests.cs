@@ -26,7 +26,7 @@ public class TrainCommandTests
         }
 
         var metrics = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
-        Assert.Equal("step,train_loss,validation_loss,gradient_norm,clipped", metrics[0]);
+        Assert.Equal("step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio", metrics[0]);
         Assert.Equal(41, metrics.Length);
         Assert.All(metrics.Skip(1), line => Assert.True(double.Parse(line.Split(',')[3], CultureInfo.InvariantCulture) > 0));
         XDocument.Parse(File.ReadAllText(Path.Combine(run, "forecast.svg")));

@@ -56,6 +56,8 @@ internal sealed class RecurrentDirection<T>
     private int[] _lengths = [];
     private double[] _stateGradientNorms = [];
     private double[] _cellGradientNorms = [];
+    private T[] _stateGradients = [];
+    private T[] _cellGradients = [];
     private bool _hasLengths;
 
     public RecurrentDirection(ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
@@ -103,6 +105,12 @@ internal sealed class RecurrentDirection<T>
     /// zero at the last step.
     /// </summary>
     public ReadOnlySpan<double> CellGradientNorms => _cellGradientNorms.AsSpan(0, RecordStateGradientNorms && Cell == CellKind.Lstm ? _steps : 0);
+
+    /// <summary>The vectors behind <see cref="StateGradientNorms"/>: dL/dh_t as [T, B, H] in time order.</summary>
+    public ReadOnlySpan<T> StateGradients => _stateGradients.AsSpan(0, RecordStateGradientNorms ? _steps * _batch * Hidden : 0);
+
+    /// <summary>The vectors behind <see cref="CellGradientNorms"/>: dL/dc_t from later steps as [T, B, H] (LSTM).</summary>
+    public ReadOnlySpan<T> CellGradients => _cellGradients.AsSpan(0, RecordStateGradientNorms && Cell == CellKind.Lstm ? _steps * _batch * Hidden : 0);
 
     /// <summary>The (name, shape) pairs of this direction's parameters, in PyTorch's order.</summary>
     public static IEnumerable<(string Name, int[] Shape)> Layout(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
@@ -270,6 +278,12 @@ internal sealed class RecurrentDirection<T>
         var stateGradient = _stateGradient.AsSpan(0, block);
         carry.Clear();
         cellCarry.Clear();
+        if (RecordStateGradientNorms)
+        {
+            Buffers.Grow(ref _stateGradients, rows * hidden);
+            Buffers.Grow(ref _cellGradients, lstm ? rows * hidden : 0);
+        }
+
         var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
 
         _packedBackward.Pack(Transpose.No, width, hidden, weightHh, hidden);
@@ -300,9 +314,11 @@ internal sealed class RecurrentDirection<T>
                 // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
                 // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
                 _stateGradientNorms[t] = GradientNorm(stateGradient);
+                stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
                 if (lstm)
                 {
                     _cellGradientNorms[t] = GradientNorm(cellCarry);
+                    cellCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
                 }
             }
 

@@ -64,6 +64,38 @@ public sealed record ModelConfig
     [JsonIgnore]
     public int Directions => Bidirectional ? 2 : 1;
 
+    /// <summary>
+    /// The most parameters a model may have (2^28, a 1 GB float array; training keeps three to four
+    /// arrays of this size). Far above any model this CPU engine trains, it turns a forged or mistyped
+    /// size into an error before anything is allocated.
+    /// </summary>
+    public const long MaxParameters = 1L << 28;
+
+    /// <summary>The number of weights and biases the model has (computed in 64 bits, so it never overflows).</summary>
+    [JsonIgnore]
+    public long ParameterCount
+    {
+        get
+        {
+            // In double: sizes near int.MaxValue would overflow a long product; below 2^53 it is exact.
+            double i = InputSize, h = HiddenSize, o = OutputSize, count;
+            if (Architecture == "jordan")
+            {
+                // weight_ih [H, I], weight_yh [H, O], two biases [H], head [O, H] and [O].
+                count = (h * i) + (h * o) + (2 * h) + (o * h) + o;
+            }
+            else
+            {
+                double gates = CellKinds.GateCount(Cell), directions = Directions, width = directions * h;
+                double first = directions * gates * h * (i + h + 2);
+                double later = directions * gates * h * (width + h + 2);
+                count = ((double)VocabularySize * i) + first + (Math.Max(0, Layers - 1) * later) + (o * width) + o;
+            }
+
+            return count >= long.MaxValue ? long.MaxValue : (long)count;
+        }
+    }
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -105,6 +137,12 @@ public sealed record ModelConfig
             throw new UnrollException($"activation: expected tanh, sigmoid, relu or identity, got {(int)Activation}.");
         }
 
+        if (ParameterCount > MaxParameters)
+        {
+            throw new UnrollException(
+                $"model: input {InputSize}, hidden {HiddenSize}, output {OutputSize}, {Layers} layer(s){(VocabularySize > 0 ? $", vocabulary {VocabularySize}" : string.Empty)} make {ParameterCount} parameters; expected at most {MaxParameters}.");
+        }
+
         if (InputNames.Count != 0 && InputNames.Count != InputSize)
         {
             throw new UnrollException($"model: expected {InputSize} input names, got {InputNames.Count}.");
@@ -136,6 +174,11 @@ public sealed record ModelConfig
         if (config is null)
         {
             throw new UnrollException("model config: expected a JSON object describing the model, got null.");
+        }
+
+        if (config.Architecture is null || config.InputNames is null || config.OutputNames is null || config.InputNames.Any(n => n is null) || config.OutputNames.Any(n => n is null))
+        {
+            throw new UnrollException("model config: expected 'architecture' and the name lists to be strings, got null.");
         }
 
         config.Validate();

@@ -79,6 +79,16 @@ public static class ModelFile
             throw new UnrollException($"{path}: {e.Message}", e);
         }
 
+        // The config comes from the file too: a forged size must not allocate the model it describes
+        // before the tensors show that the file holds no such model. Small mismatches are left to the
+        // per-tensor checks below, whose messages name the tensor; this bounds the allocation by the file.
+        long stored = file.Tensors.Sum(t => (long)t.ElementCount);
+        if (config.ParameterCount > (4 * stored) + 65536)
+        {
+            throw new UnrollException(
+                $"{path}: '{ConfigKey}' describes a {Describe(config)} with {config.ParameterCount} parameters, but the file holds {stored} values; expected the tensors of that model.");
+        }
+
         var model = RecurrentModels.Create<float>(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
         var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name) && !belongsElsewhere(t.Name)).Select(t => t.Name).ToList();

@@ -85,6 +85,12 @@ public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options,
         {
             var description = JsonSerializer.Deserialize<OscillatorDataDescription>(json, JsonOptions)
                 ?? throw new UnrollException("data description: expected a JSON object, got null.");
+            if (description.Options is null)
+            {
+                // JSON null or a missing "options" leaves the property null; the record's type cannot say so.
+                throw new UnrollException("data description: expected an 'options' object with the dataset options, got none.");
+            }
+
             description.Options.Validate();
             return description;
         }

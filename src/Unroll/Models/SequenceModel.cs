@@ -202,6 +202,12 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>For the LSTM, ||dL/dc_t||_2 arriving from later steps, t = 0..T-1, as <see cref="StateGradientNorms"/>.</summary>
     public ReadOnlySpan<double> CellGradientNorms(int layer, int direction = 0) => _layers[layer][direction].CellGradientNorms;
 
+    /// <summary>The vectors dL/dh_t behind <see cref="StateGradientNorms"/>, [T, B, H] in time order.</summary>
+    public ReadOnlySpan<T> StateGradients(int layer, int direction = 0) => _layers[layer][direction].StateGradients;
+
+    /// <summary>The LSTM's vectors dL/dc_t behind <see cref="CellGradientNorms"/>, [T, B, H] in time order; empty for other cells.</summary>
+    public ReadOnlySpan<T> CellGradients(int layer, int direction = 0) => _layers[layer][direction].CellGradients;
+
     /// <summary>Seeds the random numbers behind dropout masks.</summary>
     public void SetDropoutSeed(int seed) => _dropoutRandom.State = unchecked((ulong)seed);
 
@@ -396,7 +402,23 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     }
 
     /// <inheritdoc/>
-    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch) => Forward(inputs, steps, batch);
+    /// <remarks>A token model (<see cref="ModelConfig.VocabularySize"/> &gt; 0) reads one column per step holding the token id.</remarks>
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch)
+    {
+        if (Config.VocabularySize <= 0)
+        {
+            Forward(inputs, steps, batch);
+            return;
+        }
+
+        var tokens = new int[inputs.Length];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = int.CreateSaturating(inputs[i]);
+        }
+
+        ForwardTokens(tokens, steps, batch);
+    }
 
     /// <inheritdoc/>
     public RecurrentState<T> CreateState(int batch)

@@ -14,7 +14,9 @@ public sealed record LoadedCheckpoint(IRecurrentModel<float> Model, TrainerState
 /// A training checkpoint in one safetensors file, so that replacing it is a single atomic rename and
 /// a kill at any instant leaves the previous checkpoint whole: the weights under their PyTorch names
 /// (the file loads as a model too), the optimiser's buffers as <c>optimizer.&lt;name&gt;</c>, the epoch's
-/// batch order as <c>trainer.order</c>, the metrics so far as <c>trainer.metrics</c> [steps, 5], and
+/// batch order as <c>trainer.order</c>, the metrics so far as <c>trainer.metrics</c> [steps, 9]
+/// (step, train loss, validation loss, gradient norm, clipped, spectral radius, largest singular value,
+/// clipped share, gradient ratio; NaN where not measured; files with the first 5 columns only still load), and
 /// the step, batch position and random-number states as JSON under <c>unroll.checkpoint</c>.
 /// </summary>
 public static class Checkpoint
@@ -28,6 +30,8 @@ public static class Checkpoint
     private const string OptimizerPrefix = "optimizer.";
     private const string OrderName = "trainer.order";
     private const string MetricsName = "trainer.metrics";
+    private const int MetricsColumns = 9;
+    private const int LegacyMetricsColumns = 5;
 
     /// <summary>Writes the checkpoint atomically.</summary>
     public static void Save(string path, IRecurrentModel<float> model, TrainerState state, IReadOnlyDictionary<string, string> metadata)
@@ -44,18 +48,23 @@ public static class Checkpoint
         }
 
         tensors.Add(new StoredTensor(OrderName, TensorDType.F64, [state.Order.Length], state.Order.Select(i => (double)i).ToArray()));
-        var metrics = new double[state.History.Count * 5];
+        var metrics = new double[state.History.Count * MetricsColumns];
         for (int i = 0; i < state.History.Count; i++)
         {
             var m = state.History[i];
-            metrics[i * 5] = m.Step;
-            metrics[(i * 5) + 1] = m.TrainLoss;
-            metrics[(i * 5) + 2] = m.ValidationLoss;
-            metrics[(i * 5) + 3] = m.GradientNorm;
-            metrics[(i * 5) + 4] = m.Clipped ? 1 : 0;
+            var row = metrics.AsSpan(i * MetricsColumns, MetricsColumns);
+            row[0] = m.Step;
+            row[1] = m.TrainLoss;
+            row[2] = m.ValidationLoss;
+            row[3] = m.GradientNorm;
+            row[4] = m.Clipped ? 1 : 0;
+            row[5] = m.SpectralRadius;
+            row[6] = m.LargestSingularValue;
+            row[7] = m.ClippedShare;
+            row[8] = m.GradientRatio;
         }
 
-        tensors.Add(new StoredTensor(MetricsName, TensorDType.F64, [state.History.Count, 5], metrics));
+        tensors.Add(new StoredTensor(MetricsName, TensorDType.F64, [state.History.Count, MetricsColumns], metrics));
         var allMetadata = new Dictionary<string, string>(metadata, StringComparer.Ordinal)
         {
             [ModelFile.FormatKey] = ModelFile.FormatVersion,
@@ -88,16 +97,26 @@ public static class Checkpoint
 
         var order = file.Get(OrderName).Values.Select(v => (int)v).ToArray();
         var metricsTensor = file.Get(MetricsName);
-        if (metricsTensor.Shape.Length != 2 || metricsTensor.Shape[1] != 5)
+        if (metricsTensor.Shape.Length != 2 || (metricsTensor.Shape[1] != MetricsColumns && metricsTensor.Shape[1] != LegacyMetricsColumns))
         {
-            throw new UnrollException($"{path}: '{MetricsName}' has shape [{string.Join(", ", metricsTensor.Shape)}]; expected [steps, 5].");
+            throw new UnrollException(
+                $"{path}: '{MetricsName}' has shape [{string.Join(", ", metricsTensor.Shape)}]; expected [steps, {MetricsColumns}] (or [steps, {LegacyMetricsColumns}] from before the training-time diagnostics).");
         }
 
+        // Checkpoints from before the diagnostics columns load with no diagnostics in their history.
         var values = metricsTensor.Values;
+        int columns = metricsTensor.Shape[1];
         var history = new List<StepMetrics>(metricsTensor.Shape[0]);
         for (int i = 0; i < metricsTensor.Shape[0]; i++)
         {
-            history.Add(new StepMetrics((int)values[i * 5], values[(i * 5) + 1], values[(i * 5) + 2], values[(i * 5) + 3], values[(i * 5) + 4] != 0));
+            var row = values.AsSpan(i * columns, columns);
+            var metrics = new StepMetrics((int)row[0], row[1], row[2], row[3], row[4] != 0);
+            if (columns == MetricsColumns)
+            {
+                metrics = metrics with { SpectralRadius = row[5], LargestSingularValue = row[6], ClippedShare = row[7], GradientRatio = row[8] };
+            }
+
+            history.Add(metrics);
         }
 
         var optimizerState = file.Tensors

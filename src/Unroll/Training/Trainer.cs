@@ -40,6 +40,13 @@ public sealed record TrainingOptions
     /// <summary>Measure the validation loss every this many steps (and at the last step).</summary>
     public int ValidateEvery { get; init; } = 50;
 
+    /// <summary>
+    /// Record the training-time diagnostics of <see cref="StepMetrics"/> (spectra of W_hh, share of
+    /// clipped steps, gradient ratio) every this many steps, and at the first and last step; 0 turns
+    /// them off.
+    /// </summary>
+    public int DiagnoseEvery { get; init; } = 100;
+
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
@@ -57,6 +64,11 @@ public sealed record TrainingOptions
         {
             var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, JsonOptions)
                 ?? throw new UnrollException("training options: expected a JSON object, got null.");
+            if (options.Optimizer is null || options.Schedule is null)
+            {
+                throw new UnrollException("training options: expected 'optimizer' and 'schedule' objects, got null.");
+            }
+
             options.Validate();
             return options;
         }
@@ -99,6 +111,11 @@ public sealed record TrainingOptions
             throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
         }
 
+        if (DiagnoseEvery < 0)
+        {
+            throw new UnrollException($"diagnose-every: expected 0 (off) or a positive number of steps, got {DiagnoseEvery}.");
+        }
+
         Schedule.Validate(Steps);
         if (Bptt is { } bptt && (bptt.Length != 2 || bptt[0] < 1 || bptt[1] < bptt[0]))
         {
@@ -113,7 +130,31 @@ public sealed record TrainingOptions
 /// <param name="ValidationLoss">The validation loss after the update, or NaN when not measured at this step.</param>
 /// <param name="GradientNorm">The global L2 norm of the gradient before clipping.</param>
 /// <param name="Clipped">Whether clipping changed the gradient.</param>
-public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped);
+public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped)
+{
+    /// <summary>
+    /// On diagnostic steps (<see cref="TrainingOptions.DiagnoseEvery"/>), the largest spectral radius
+    /// over every H x H gate block of every <c>rnn.weight_hh_l*</c>, of the weights the step's forward
+    /// and backward passes used (before its update); NaN on other steps and for the Jordan network.
+    /// </summary>
+    public double SpectralRadius { get; init; } = double.NaN;
+
+    /// <summary>On diagnostic steps, the largest singular value sigma_max over the same blocks as <see cref="SpectralRadius"/>; NaN otherwise.</summary>
+    public double LargestSingularValue { get; init; } = double.NaN;
+
+    /// <summary>On diagnostic steps, the share of steps whose gradient was clipped since the previous diagnostic step (this one included); NaN otherwise.</summary>
+    public double ClippedShare { get; init; } = double.NaN;
+
+    /// <summary>
+    /// On diagnostic steps, ||dL/dh_1|| / ||dL/dh_T|| of the first layer's forward direction from the
+    /// step's backward pass (its last window's with truncated BPTT): well below 1, the early steps get
+    /// little of the gradient. NaN otherwise and for the Jordan network.
+    /// </summary>
+    public double GradientRatio { get; init; } = double.NaN;
+
+    /// <summary>Whether the diagnostics were recorded at this step.</summary>
+    public bool HasDiagnostics => !double.IsNaN(ClippedShare);
+}
 
 /// <summary>Training stopped because the loss or a gradient stopped being finite.</summary>
 public sealed class TrainingDivergedException : UnrollException
@@ -161,7 +202,9 @@ public sealed class TrainerState
 }
 
 /// <summary>
-/// Minibatch training with full BPTT: for each step, forward over the batch, MSE loss, backward
+/// Minibatch training with full BPTT: for each step, forward over the batch, the loss the head
+/// implies (<see cref="HeadLoss"/>: MSE for regression, softmax cross-entropy for classification,
+/// at every step or the last), backward
 /// through time, record the gradient norm, clip, update. The run can be captured after any step
 /// (<see cref="CaptureState"/>) and continued from it (<see cref="Restore"/>) with identical results.
 /// </summary>
@@ -192,6 +235,11 @@ public sealed class Trainer
         model.SetDropoutSeed(options.Seed);
         if (options.Bptt is { } bptt)
         {
+            if (model.Config.Head != HeadKind.Regression || model.Config.Pooling != Pooling.EveryStep)
+            {
+                throw new UnrollException("bptt: truncated BPTT trains a per-step regression head; expected full BPTT for this model's classification or last-step head.");
+            }
+
             _truncated = model is SequenceModel<float> sequenceModel
                 ? new TruncatedBptt<float>(sequenceModel, bptt[0], bptt[1])
                 : throw new UnrollException($"bptt: truncated BPTT needs a hidden-state network (rnn, lstm, gru), got {model.Config.Architecture}.");
@@ -269,9 +317,9 @@ public sealed class Trainer
 
         int batch = Math.Min(_options.BatchSize, train.Count);
         int steps = train.Length;
-        var inputs = new float[steps * batch * _model.Config.InputSize];
-        var targets = new float[steps * batch * _model.Config.OutputSize];
-        var predictionGradients = new float[targets.Length];
+        var inputs = new float[steps * batch * HeadLoss.InputWidth(_model.Config)];
+        var targets = new float[steps * batch * HeadLoss.TargetWidth(_model.Config)];
+        var predictionGradients = new float[HeadLoss.PredictionLength(_model.Config, steps, batch)];
 
         while (_step < _options.Steps && !cancellation.IsCancellationRequested)
         {
@@ -286,9 +334,35 @@ public sealed class Trainer
             _position += batch;
 
             _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
-            var (loss, norm, clipped) = _truncated is null
-                ? Update(inputs, targets, predictionGradients, steps, batch, step)
-                : UpdateTruncated(inputs, targets, steps, batch, step);
+            bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || step == _options.Steps);
+            var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
+            var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
+            bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
+            if (sequenceModel is not null)
+            {
+                sequenceModel.RecordGradientFlow = true;
+            }
+
+            double loss, norm, gradientRatio = double.NaN;
+            bool clipped;
+            try
+            {
+                (loss, norm, clipped) = _truncated is null
+                    ? Update(inputs, targets, predictionGradients, steps, batch, step)
+                    : UpdateTruncated(inputs, targets, steps, batch, step);
+                if (sequenceModel is not null)
+                {
+                    var flow = sequenceModel.StateGradientNorms(0);
+                    gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
+                }
+            }
+            finally
+            {
+                if (sequenceModel is not null)
+                {
+                    sequenceModel.RecordGradientFlow = wasRecording;
+                }
+            }
 
             _model.Training = false;
             double validationLoss = double.NaN;
@@ -298,6 +372,17 @@ public sealed class Trainer
             }
 
             var metrics = new StepMetrics(step, loss, validationLoss, norm, clipped);
+            if (diagnose)
+            {
+                metrics = metrics with
+                {
+                    SpectralRadius = radius,
+                    LargestSingularValue = largest,
+                    ClippedShare = ClippedShareSinceLastDiagnostic(clipped),
+                    GradientRatio = gradientRatio,
+                };
+            }
+
             _history.Add(metrics);
             _step = step;
             onStep?.Invoke(metrics);
@@ -305,13 +390,43 @@ public sealed class Trainer
 
         return _history;
     }
+    // The largest spectral radius and singular value over every recurrent block; NaN when there is
+    // none (Jordan) or the weights are no longer finite.
+    private (double Radius, double Largest) LargestSpectra()
+    {
+        try
+        {
+            var spectra = Diagnostics.Spectra.Of(_model);
+            return spectra.Count == 0
+                ? (double.NaN, double.NaN)
+                : (spectra.Max(s => s.SpectralRadius), spectra.Max(s => s.LargestSingularValue));
+        }
+        catch (UnrollException)
+        {
+            return (double.NaN, double.NaN);
+        }
+    }
+
+    // The steps since the previous diagnostic step (read from the history, so a resumed run gives the same share).
+    private double ClippedShareSinceLastDiagnostic(bool clippedNow)
+    {
+        int count = 1, clippedCount = clippedNow ? 1 : 0;
+        for (int i = _history.Count - 1; i >= 0 && !_history[i].HasDiagnostics; i--)
+        {
+            count++;
+            clippedCount += _history[i].Clipped ? 1 : 0;
+        }
+
+        return (double)clippedCount / count;
+    }
+
     // One optimiser update from one forward and backward pass over the minibatch (full BPTT).
     private (double Loss, double Norm, bool Clipped) Update(float[] inputs, float[] targets, float[] predictionGradients, int steps, int batch, int step)
     {
         _model.Parameters.ZeroGradients();
         _model.Training = true;
         _model.Run(inputs, targets, steps, batch);
-        double loss = Losses.MeanSquaredError<float>(_model.Predictions, targets, predictionGradients);
+        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, batch, predictionGradients).Loss;
         _model.Backward(predictionGradients);
         var (norm, clipped) = ClipAndStep(step, loss);
         return (loss, norm, clipped);
@@ -366,17 +481,26 @@ public sealed class Trainer
         return (norm, clipped);
     }
 
-    /// <summary>The mean squared error of <paramref name="model"/>'s one-step predictions over a whole set.</summary>
+    /// <summary>The head's loss of <paramref name="model"/> over a whole set (MSE, or cross-entropy for classification).</summary>
     public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => Measure(model, set, batchSize).Loss;
+
+    /// <summary>
+    /// The head's loss over a whole set, the mean over every scored row, and for classification
+    /// the fraction of rows whose largest logit is the target class (NaN for regression).
+    /// </summary>
+    public static (double Loss, double Accuracy) Measure<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(set);
         int batch = Math.Max(1, Math.Min(batchSize, set.Count));
-        var inputs = new T[set.Length * batch * model.Config.InputSize];
-        var targets = new T[set.Length * batch * model.Config.OutputSize];
+        int inputWidth = HeadLoss.InputWidth(model.Config), targetWidth = HeadLoss.TargetWidth(model.Config);
+        var inputs = new T[set.Length * batch * inputWidth];
+        var targets = new T[set.Length * batch * targetWidth];
         var indices = new int[batch];
         double weightedSum = 0;
+        long rows = 0, correct = 0;
         for (int start = 0; start < set.Count; start += batch)
         {
             int count = Math.Min(batch, set.Count - start);
@@ -385,23 +509,31 @@ public sealed class Trainer
                 indices[i] = start + i;
             }
 
-            var inputSpan = inputs.AsSpan(0, set.Length * count * model.Config.InputSize);
-            var targetSpan = targets.AsSpan(0, set.Length * count * model.Config.OutputSize);
+            var inputSpan = inputs.AsSpan(0, set.Length * count * inputWidth);
+            var targetSpan = targets.AsSpan(0, set.Length * count * targetWidth);
             set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), inputSpan, targetSpan);
             model.Training = false;
             model.Run(inputSpan, targetSpan, set.Length, count);
-            weightedSum += double.CreateChecked(Losses.MeanSquaredError<T>(model.Predictions, targetSpan, Span<T>.Empty)) * count;
+            var result = HeadLoss.Compute<T>(model.Config, model.Predictions, targetSpan, set.Length, count, Span<T>.Empty);
+            // Every batch's loss is a mean over its rows. Regression scores the same rows per sequence, so
+            // weighting by sequences gives the mean over the set; classification may ignore rows, so weight by rows.
+            bool classification = model.Config.Head == HeadKind.Classification;
+            weightedSum += result.Loss * (classification ? result.Rows : count);
+            rows += classification ? result.Rows : count;
+            correct += result.Correct;
         }
 
-        return weightedSum / set.Count;
+        double accuracy = model.Config.Head == HeadKind.Classification && rows > 0 ? (double)correct / rows : double.NaN;
+        return (rows > 0 ? weightedSum / rows : 0, accuracy);
     }
 
     private void CheckCompatible(SequenceSet set, string what)
     {
-        if (set.InputSize != _model.Config.InputSize || set.TargetSize != _model.Config.OutputSize)
+        int inputWidth = HeadLoss.InputWidth(_model.Config), targetWidth = HeadLoss.TargetWidth(_model.Config);
+        if (set.InputSize != inputWidth || set.TargetSize != targetWidth)
         {
             throw new UnrollException(
-                $"{what} data: expected {_model.Config.InputSize} inputs and {_model.Config.OutputSize} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
+                $"{what} data: expected {inputWidth} inputs and {targetWidth} targets per step for this model, got {set.InputSize} and {set.TargetSize}.");
         }
 
         if (set.Count == 0 || set.Length == 0)

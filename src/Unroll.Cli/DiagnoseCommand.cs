@@ -1,0 +1,343 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Unroll.Data;
+using Unroll.Diagnostics;
+using Unroll.IO;
+using Unroll.Kernels;
+using Unroll.Models;
+using Unroll.Plots;
+
+namespace Unroll.Cli;
+
+/// <summary>
+/// `unroll diagnose MODEL`: the spectra of the recurrent weights, the gradient flow through time
+/// and the Jacobian products on test sequences, as a table, JSON and SVG plots.
+/// </summary>
+internal static class DiagnoseCommand
+{
+    public const string EigenvaluesPlot = "eigenvalues.svg";
+    public const string GradientFlowPlot = "gradient-flow.svg";
+    public const string JacobianPlot = "jacobian.svg";
+    public const string TrainingSpectraPlot = "spectra-over-training.svg";
+
+    private static readonly string[] TrainingColumns = ["spectral_radius", "largest_singular_value", "clipped_share", "gradient_ratio"];
+
+    public static Command Create(CliConsole console)
+    {
+        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
+        var testSequences = Options.Optional<int>("--test-count", "Regenerate the test set with this many sequences (default: as in training)");
+        var sequences = Options.Make("--sequences", "Test sequences the gradient flow and the Jacobian products are measured on (the first N)", 4);
+        var endSteps = Options.Make("--end-steps", "End steps t per sequence for the Jacobian products (the last, then every T/(2n) steps earlier)", 3);
+        var maxLag = Options.Optional<int>("--max-lag", "Largest lag t-k of the Jacobian products (default: as far as every end step allows)");
+        var json = Options.Make("--json", "Print every number as JSON instead of the table", false);
+        var output = Options.Make("--output", "Directory for the SVG plots (default: the model's directory)", string.Empty);
+        output.Aliases.Add("-o");
+        var command = new Command("diagnose", "Spectra of W_hh, gradient flow through time and Jacobian products of a trained model, with plots")
+        {
+            modelPath, testSequences, sequences, endSteps, maxLag, json, output,
+        };
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(modelPath)!;
+            int sequenceCount = parse.GetValue(sequences), endStepCount = parse.GetValue(endSteps);
+            int? lag = parse.GetValue(maxLag);
+            if (sequenceCount < 1)
+            {
+                throw new UnrollException($"--sequences: expected at least 1, got {sequenceCount}.");
+            }
+
+            if (endStepCount < 1)
+            {
+                throw new UnrollException($"--end-steps: expected at least 1, got {endStepCount}.");
+            }
+
+            if (lag is < 1)
+            {
+                throw new UnrollException($"--max-lag: expected at least 1, got {lag}.");
+            }
+
+            string directory = parse.GetValue(output)!;
+            if (directory.Length == 0)
+            {
+                directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            }
+            else if (File.Exists(directory))
+            {
+                throw new UnrollException($"--output: expected a directory, got the file '{directory}'.");
+            }
+
+            var loaded = ModelFile.Load(path);
+            if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))
+            {
+                throw new UnrollException($"{path}: expected a model trained on the oscillator (metadata '{OscillatorDataDescription.MetadataKey}'), got a model without a data description.");
+            }
+
+            var model = RequireHiddenStateModel(loaded.Model, path);
+            var description = OscillatorDataDescription.FromJson(dataJson);
+            var options = description.Options;
+            if (parse.GetValue(testSequences) is { } count)
+            {
+                if (count < 1)
+                {
+                    throw new UnrollException($"--test-count: expected at least 1 test sequence, got {count}.");
+                }
+
+                options = options with { TestCount = count };
+                options.Validate();
+            }
+
+            if (lag is { } l && l >= options.Steps)
+            {
+                throw new UnrollException($"--max-lag: expected at most {options.Steps - 1} (the sequences have {options.Steps} steps), got {l}.");
+            }
+
+            var test = OscillatorDataset.Generate(options, description.Seed).Test;
+            string metricsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "metrics.csv");
+            var diagnosis = Diagnose(model, test, sequenceCount, endStepCount, lag, metricsPath);
+            Directory.CreateDirectory(directory);
+            var written = WritePlots(directory, diagnosis);
+            if (parse.GetValue(json))
+            {
+                console.Output.WriteLine(JsonSerializer.Serialize(diagnosis, JsonOptions));
+            }
+            else
+            {
+                PrintTable(console.Output, diagnosis);
+                console.Output.WriteLine($"Wrote {directory}{Path.DirectorySeparatorChar}: {string.Join(", ", written)}");
+            }
+
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// Writes the diagnostic plots of a finished training run into its directory, measured on the
+    /// test set as `unroll diagnose` does with its defaults; nothing for the Jordan network.
+    /// </summary>
+    /// <returns>The names of the files written.</returns>
+    public static IReadOnlyList<string> WriteRunPlots(string runDirectory, IRecurrentModel<float> model, OscillatorDataset dataset) =>
+        model is SequenceModel<float> sequenceModel
+            ? WritePlots(runDirectory, Diagnose(sequenceModel, dataset.Test, 4, 3, null, Path.Combine(runDirectory, "metrics.csv")))
+            : [];
+
+    private static SequenceModel<float> RequireHiddenStateModel(IRecurrentModel<float> model, string path) => model as SequenceModel<float>
+        ?? throw new UnrollException(
+            $"{path}: expected a hidden-state network (rnn, lstm or gru), got a {model.Config.Architecture} network, whose recurrence runs through its output and has no W_hh to diagnose.");
+
+    private static Diagnosis Diagnose(SequenceModel<float> model, SequenceSet test, int sequences, int endSteps, int? maxLag, string metricsPath)
+    {
+        var config = model.Config;
+        var spectra = Spectra.Of(model).Select(s => new BlockDiagnosis(
+            s.Parameter, s.Gate, s.Layer, s.Reverse, s.SpectralRadius, s.LargestSingularValue,
+            s.Gate.Length == 0 ? Regime(Spectra.Classify(s, config.Activation)) : "n/a (gated cell)",
+            s.Eigenvalues.Select(e => new[] { e.Real, e.Imaginary }).ToArray(), s.SingularValues)).ToList();
+        var flow = GradientFlow.Measure(model, test, sequences);
+        var jacobians = JacobianProducts.Measure(model, test, sequences, endSteps, maxLag);
+        return new Diagnosis(
+            config.Architecture, Activations.Name(config.Activation), config.Layers, config.HiddenSize, config.Bidirectional,
+            Math.Min(sequences, test.Count), test.Length, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath));
+    }
+
+    private static string Regime(GradientRegime regime) => regime switch
+    {
+        GradientRegime.VanishingGuaranteed => "vanishing guaranteed",
+        GradientRegime.MayExplode => "may explode",
+        _ => "neither",
+    };
+
+    /// <summary>The diagnostic rows of a run's metrics.csv; empty when there is no such file or it has no diagnostics columns.</summary>
+    private static IReadOnlyList<TrainingDiagnostics> ReadTrainingDiagnostics(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0)
+        {
+            return [];
+        }
+
+        var header = lines[0].Split(',');
+        int step = Array.IndexOf(header, "step");
+        var columns = TrainingColumns.Select(name => Array.IndexOf(header, name)).ToArray();
+        if (step < 0 || columns.Any(c => c < 0))
+        {
+            return [];
+        }
+
+        var rows = new List<TrainingDiagnostics>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0)
+            {
+                continue;
+            }
+
+            var fields = lines[i].Split(',');
+            if (fields.Length != header.Length)
+            {
+                throw new UnrollException($"{path}, line {i + 1}: expected {header.Length} comma-separated fields as in the header, got {fields.Length}.");
+            }
+
+            if (fields[columns[0]].Length == 0)
+            {
+                continue;
+            }
+
+            double Number(int column) => fields[column].Length == 0 ? double.NaN
+                : double.TryParse(fields[column], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) ? value
+                : throw new UnrollException($"{path}, line {i + 1}: expected a number in column '{header[column]}', got '{fields[column]}'.");
+            rows.Add(new TrainingDiagnostics((int)Number(step), Number(columns[0]), Number(columns[1]), Number(columns[2]), Number(columns[3])));
+        }
+
+        return rows;
+    }
+
+    private static List<string> WritePlots(string directory, Diagnosis diagnosis)
+    {
+        var written = new List<string> { EigenvaluesPlot, GradientFlowPlot, JacobianPlot };
+        var eigenvalues = new Chart { Title = "Eigenvalues of the recurrent weights W_hh", XLabel = "Re lambda", YLabel = "Im lambda", EqualAspect = true }
+            .AddCircle(0, 0, 1, "unit circle |lambda| = 1");
+        foreach (var block in diagnosis.Spectra)
+        {
+            string name = block.Gate.Length == 0 ? block.Parameter : $"{block.Parameter} {block.Gate}";
+            eigenvalues.AddScatter(name, block.Eigenvalues.Select(e => e[0]).ToList(), block.Eigenvalues.Select(e => e[1]).ToList());
+        }
+
+        AtomicFile.WriteAllText(Path.Combine(directory, EigenvaluesPlot), eigenvalues.ToSvg(640, 560));
+
+        var flow = new Chart { Title = "Gradient flow through time: ||dL/dh_t||", XLabel = "step t", YLabel = "||dL/dh_t||", LogY = true };
+        bool several = diagnosis.GradientFlow.Count > 1;
+        foreach (var profile in diagnosis.GradientFlow)
+        {
+            string prefix = several ? $"{Where(profile.Layer, profile.Reverse)}: " : string.Empty;
+            var steps = Enumerable.Range(1, profile.TotalLoss.Length).Select(t => (double)t).ToList();
+            flow.AddLine(prefix + "total loss", steps, profile.TotalLoss);
+            flow.AddLine(prefix + "last step's loss", steps, profile.LastStepLoss, dashed: true);
+        }
+
+        AtomicFile.WriteAllText(Path.Combine(directory, GradientFlowPlot), flow.ToSvg());
+
+        var jacobian = new Chart { Title = "Jacobian products ||dh_t/dh_k||_2 (geometric mean)", XLabel = "lag t - k", YLabel = "||dh_t/dh_k||", LogY = true };
+        several = diagnosis.Jacobians.Count > 1;
+        foreach (var profile in diagnosis.Jacobians)
+        {
+            string prefix = several ? $"{Where(profile.Layer, profile.Reverse)}: " : string.Empty;
+            var lags = Enumerable.Range(0, profile.MaxLag + 1).Select(l => (double)l).ToList();
+            jacobian.AddLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}measured (rate {profile.FittedRate:G3})"), lags, profile.GeometricMeanNorms);
+            if (double.IsFinite(profile.BoundRate))
+            {
+                jacobian.AddLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}bound (beta_W gamma)^lag, rate {profile.BoundRate:G3}"), lags, lags.Select(l => profile.Bound((int)l)).ToList(), dashed: true);
+            }
+        }
+
+        AtomicFile.WriteAllText(Path.Combine(directory, JacobianPlot), jacobian.ToSvg());
+
+        if (diagnosis.Training.Count > 0)
+        {
+            var steps = diagnosis.Training.Select(r => (double)r.Step).ToList();
+            var training = new Chart { Title = "Recurrent weights over training", XLabel = "step", YLabel = "largest over the W_hh blocks" }
+                .AddLine("spectral radius", steps, diagnosis.Training.Select(r => r.SpectralRadius).ToList())
+                .AddLine("largest singular value", steps, diagnosis.Training.Select(r => r.LargestSingularValue).ToList())
+                .AddHorizontalLine(1, "1");
+            AtomicFile.WriteAllText(Path.Combine(directory, TrainingSpectraPlot), training.ToSvg());
+            written.Add(TrainingSpectraPlot);
+        }
+
+        return written;
+    }
+
+    private static string Where(int layer, bool reverse) => string.Create(CultureInfo.InvariantCulture, $"layer {layer}{(reverse ? " reverse" : string.Empty)}");
+
+    private static void PrintTable(TextWriter output, Diagnosis d)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{d.Architecture} ({(d.Architecture == "rnn" ? d.Activation + ", " : string.Empty)}{d.Layers} layer{(d.Layers > 1 ? "s" : string.Empty)}{(d.Bidirectional ? ", bidirectional" : string.Empty)}, H={d.HiddenSize}); measured on {d.Sequences} test sequences of {d.Steps} steps."));
+        output.WriteLine();
+        output.WriteLine("Recurrent weights, per gate block (sigma_max vs 1/gamma: Pascanu, Mikolov and Bengio 2013):");
+        output.WriteLine($"  {"parameter",-26}{"gate",-6}{"rho",10}{"sigma_max",12}  regime");
+        foreach (var block in d.Spectra)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {block.Parameter,-26}{(block.Gate.Length == 0 ? "-" : block.Gate),-6}{block.SpectralRadius,10:F4}{block.LargestSingularValue,12:F4}  {block.Regime}"));
+        }
+
+        output.WriteLine();
+        output.WriteLine("Gradient flow, ||dL/dh_first|| / ||dL/dh_last||:");
+        output.WriteLine($"  {"layer",-18}{"total loss",14}{"last step's loss",20}");
+        foreach (var profile in d.GradientFlow)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {Where(profile.Layer, profile.Reverse),-18}{profile.TotalLossRatio,14:G4}{profile.LastStepLossRatio,20:G4}"));
+        }
+
+        output.WriteLine();
+        output.WriteLine("Jacobian products ||dh_t/dh_k||_2, gain per step (fitted over the lags vs the bound beta_W gamma):");
+        output.WriteLine($"  {"layer",-18}{"fitted rate",14}{"bound rate",14}{"max lag",10}");
+        foreach (var profile in d.Jacobians)
+        {
+            string bound = double.IsFinite(profile.BoundRate) ? profile.BoundRate.ToString("G4", CultureInfo.InvariantCulture) : "n/a (gated)";
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {Where(profile.Layer, profile.Reverse),-18}{profile.FittedRate,14:G4}{bound,14}{profile.MaxLag,10}"));
+        }
+
+        if (d.Training.Count > 0)
+        {
+            var first = d.Training[0];
+            var last = d.Training[^1];
+            output.WriteLine();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Over training (metrics.csv): spectral radius {first.SpectralRadius:F4} at step {first.Step} -> {last.SpectralRadius:F4} at step {last.Step}; sigma_max {first.LargestSingularValue:F4} -> {last.LargestSingularValue:F4}."));
+        }
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    /// <summary>Everything `unroll diagnose` measures (its JSON output).</summary>
+    private sealed record Diagnosis(
+        string Architecture,
+        string Activation,
+        int Layers,
+        int HiddenSize,
+        bool Bidirectional,
+        int Sequences,
+        int Steps,
+        IReadOnlyList<BlockDiagnosis> Spectra,
+        IReadOnlyList<GradientFlowProfile> GradientFlow,
+        IReadOnlyList<JacobianProfile> Jacobians,
+        IReadOnlyList<TrainingDiagnostics> Training);
+
+    private sealed record BlockDiagnosis(
+        string Parameter, string Gate, int Layer, bool Reverse, double SpectralRadius, double LargestSingularValue,
+        string Regime, double[][] Eigenvalues, double[] SingularValues);
+
+    private sealed record TrainingDiagnostics(int Step, double SpectralRadius, double LargestSingularValue, double ClippedShare, double GradientRatio);
+
+    // JSON has no NaN or infinity: a number that is not finite (an undefined bound, say) is null.
+    private sealed class FiniteOrNullConverter : JsonConverter<double>
+    {
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value))
+            {
+                writer.WriteNumberValue(value);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using Unroll.IO;
+using Unroll.Models;
+using Unroll.Onnx;
+
+namespace Unroll.Cli;
+
+/// <summary>
+/// `unroll export MODEL --onnx out.onnx`: writes a trained model in another framework's format.
+/// Each format is one entry of <see cref="Formats"/> (its option, its own switches and its writer),
+/// so a new format is one more entry; several formats can be written in one call.
+/// </summary>
+internal static class ExportCommand
+{
+    /// <summary>
+    /// A format `unroll export` writes: the option that names the output file, its help text, the
+    /// format's own on/off switches (named after it, e.g. --onnx-lengths), and the writer, which
+    /// converts the model (refusing with an <see cref="UnrollException"/> that names the model file
+    /// what the format cannot express) and writes it atomically, returning one line that says what
+    /// was written.
+    /// </summary>
+    private sealed record ExportFormat(string OptionName, string Description, IReadOnlyList<ExportSwitch> Switches, Func<ExportRequest, string> Write);
+
+    /// <summary>An on/off choice of one format.</summary>
+    private sealed record ExportSwitch(string Name, string Description);
+
+    /// <summary>What a writer is given: the model, the file it came from, the path to write, and the names of its switches that are on.</summary>
+    private sealed record ExportRequest(IRecurrentModel<float> Model, string ModelPath, string OutputPath, IReadOnlySet<string> Switches);
+
+    private const string OnnxLengths = "--onnx-lengths";
+
+    private static readonly ExportFormat[] Formats =
+    [
+        new(
+            "--onnx",
+            $"Write an ONNX model (opset {OnnxExporter.OpsetVersion}) to this path",
+            [new(OnnxLengths, $"Give the ONNX model a second input '{OnnxExporter.LengthsInputName}' (int32 [batch]): each sequence's length, so one batch can hold sequences of different lengths")],
+            WriteOnnx),
+    ];
+
+    public static Command Create(CliConsole console)
+    {
+        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
+        var command = new Command("export", "Write a trained model in another format (ONNX), to run it without Unroll") { modelPath };
+        var options = Formats.Select(format => (Format: format, Option: new Option<string>(format.OptionName) { Description = format.Description, HelpName = "path" })).ToList();
+        var switches = Formats.SelectMany(format => format.Switches.Select(entry => (Format: format, Switch: new Option<bool>(entry.Name) { Description = entry.Description }))).ToList();
+        foreach (var (_, option) in options)
+        {
+            command.Options.Add(option);
+        }
+
+        foreach (var (_, option) in switches)
+        {
+            command.Options.Add(option);
+        }
+
+        command.Validators.Add(result =>
+        {
+            if (options.All(entry => result.GetResult(entry.Option) is null))
+            {
+                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
+            }
+
+            foreach (var (format, option) in switches)
+            {
+                if (result.GetResult(option) is not null && result.GetResult(options.Single(entry => entry.Format == format).Option) is null)
+                {
+                    result.AddError($"{option.Name} applies to {format.OptionName}; expected {format.OptionName} PATH as well.");
+                }
+            }
+        });
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(modelPath)!;
+            var model = ModelFile.Load(path).Model;
+            foreach (var (format, option) in options)
+            {
+                string? output = parse.GetValue(option);
+                if (output is null)
+                {
+                    continue;
+                }
+
+                if (string.IsNullOrWhiteSpace(output))
+                {
+                    throw new UnrollException($"{format.OptionName}: expected the path of the file to write, got an empty value.");
+                }
+
+                var on = switches.Where(entry => entry.Format == format && parse.GetValue(entry.Switch)).Select(entry => entry.Switch.Name).ToHashSet(StringComparer.Ordinal);
+                console.Output.WriteLine(format.Write(new ExportRequest(model, path, output, on)));
+            }
+
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    private static string WriteOnnx(ExportRequest request)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = OnnxExporter.ToBytes(request.Model, new OnnxExportOptions { SequenceLengths = request.Switches.Contains(OnnxLengths) });
+        }
+        catch (UnrollException e)
+        {
+            throw new UnrollException($"{request.ModelPath}: {e.Message}", e);
+        }
+
+        string output = request.OutputPath;
+        AtomicFile.WriteAllBytes(output, bytes);
+        var config = request.Model.Config;
+        string input = config.VocabularySize > 0
+            ? $"'{OnnxExporter.TokenInputName}' int64 [time, batch]"
+            : $"'{OnnxExporter.DenseInputName}' float [time, batch, {config.InputSize}]";
+        if (request.Switches.Contains(OnnxLengths))
+        {
+            input = $"inputs {input} and '{OnnxExporter.LengthsInputName}' int32 [batch]";
+        }
+        else
+        {
+            input = $"input {input}";
+        }
+
+        string result = config.Pooling == Pooling.LastStep ? $"[batch, {config.OutputSize}]" : $"[time, batch, {config.OutputSize}]";
+        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
+    }
+}
