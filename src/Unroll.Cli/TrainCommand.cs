@@ -76,6 +76,15 @@ internal static class TrainCommand
                 throw new UnrollException($"--checkpoint-every: expected at least 1, got {every}.");
             }
 
+            // An explicit empty value would otherwise read as "not given" and start a default run.
+            foreach (var pathOption in new[] { resume, initFrom })
+            {
+                if (parse.GetResult(pathOption) is { Implicit: false } && string.IsNullOrWhiteSpace(parse.GetValue(pathOption)))
+                {
+                    throw new UnrollException($"{pathOption.Name}: expected a {(pathOption == resume ? "run directory" : "model file")}, got an empty value.");
+                }
+            }
+
             string resumeDirectory = parse.GetValue(resume)!;
             if (resumeDirectory.Length > 0)
             {
