@@ -34,6 +34,7 @@ internal static partial class CliApp
             DiagnoseCommand.Create(console),
             ExportCommand.Create(console),
             ImportCommand.Create(console),
+            TextCommands.CreateSample(console),
         };
 
         ParseResult parse = root.Parse(args);

@@ -18,6 +18,7 @@ internal static class EvalCommand
         {
             modelPath, horizon, json, testSequences,
         };
+        var dataSource = DataSourceCommands.AddEvalOptions(command);
         command.SetAction(parse =>
         {
             string path = parse.GetValue(modelPath)!;
@@ -25,6 +26,11 @@ internal static class EvalCommand
             if (loaded.Metadata.TryGetValue(Data.Tasks.TaskDataDescription.MetadataKey, out var taskJson))
             {
                 return TaskEvalPrinter.Evaluate(console, loaded, taskJson, parse.GetValue(testSequences), parse.GetValue(horizon), parse.GetValue(json));
+            }
+
+            if (DataSourceCommands.TryEvaluate(console, parse, dataSource, path, loaded, parse.GetValue(json)))
+            {
+                return CliApp.Success;
             }
 
             if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))

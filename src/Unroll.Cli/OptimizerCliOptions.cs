@@ -11,7 +11,11 @@ internal sealed class OptimizerCliOptions
 
     public Option<string> Optimizer { get; } = Options.Make("--optimizer", $"Optimiser: {Optimizers.Names}", "adam");
 
-    public Option<double> LearningRate { get; } = Options.Make("--lr", "Base learning rate", OptimizerDefaults.LearningRate);
+    /// <summary>The options, with <paramref name="learningRate"/> as the default of --lr (tasks differ in what trains well).</summary>
+    public OptimizerCliOptions(double? learningRate = null) =>
+        LearningRate = Options.Make("--lr", "Base learning rate", learningRate ?? OptimizerDefaults.LearningRate);
+
+    public Option<double> LearningRate { get; }
 
     public Option<double> Momentum { get; } = Options.Make("--momentum", "Momentum (sgd, rmsprop)", OptimizerDefaults.Momentum);
 

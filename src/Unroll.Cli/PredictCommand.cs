@@ -14,7 +14,13 @@ internal static class PredictCommand
         var command = new Command("predict", "Run a trained model over sequences from a CSV file") { modelPath, input, output };
         command.SetAction(parse =>
         {
-            var model = Models.ModelFile.Load(parse.GetValue(modelPath)!).Model;
+            var loaded = Models.ModelFile.Load(parse.GetValue(modelPath)!);
+            if (DataSourceCommands.TryPredict(console, parse.GetValue(modelPath)!, loaded, parse.GetValue(input)!, parse.GetValue(output)!))
+            {
+                return CliApp.Success;
+            }
+
+            var model = loaded.Model;
             var config = model.Config;
             if (config.VocabularySize > 0 || config.Pooling != Models.Pooling.EveryStep)
             {

@@ -34,10 +34,10 @@ internal static class RunFiles
 
     private static string Optional(double value) => double.IsNaN(value) ? string.Empty : value.ToString("R", CultureInfo.InvariantCulture);
 
-    public static void WriteLossPlot(string path, IReadOnlyList<StepMetrics> history)
+    public static void WriteLossPlot(string path, IReadOnlyList<StepMetrics> history, string title = "Loss (MSE)")
     {
         var validation = history.Where(m => !double.IsNaN(m.ValidationLoss)).ToList();
-        var chart = new Chart { Title = "Loss (MSE)", XLabel = "step", YLabel = "loss", LogY = true }
+        var chart = new Chart { Title = title, XLabel = "step", YLabel = "loss", LogY = true }
             .AddLine("training (minibatch)", history.Select(m => (double)m.Step).ToList(), history.Select(m => m.TrainLoss).ToList())
             .AddLine("validation", validation.Select(m => (double)m.Step).ToList(), validation.Select(m => m.ValidationLoss).ToList());
         AtomicFile.WriteAllText(path, chart.ToSvg());

@@ -57,6 +57,10 @@ internal static class TrainCommand
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
+        foreach (var dataSource in DataSourceCommands.CreateTrain(console))
+        {
+            command.Subcommands.Add(dataSource);
+        }
 
         command.SetAction(parse =>
         {

@@ -1,0 +1,217 @@
+using System.Globalization;
+using System.Text;
+using Unroll.Data.Images;
+
+namespace Unroll.Cli.Tests;
+
+/// <summary>unroll train text|fashion-mnist|csv, unroll sample, and eval/predict on their models, end to end on generated data.</summary>
+public class DataSourceCommandTests
+{
+    private static string Grammar(int sentences)
+    {
+        string[] subjects = ["the cat", "a dog", "the bird"], verbs = ["sees", "likes"], objects = ["the fish.", "a mouse."];
+        var random = new Random(1);
+        var text = new StringBuilder();
+        for (int i = 0; i < sentences; i++)
+        {
+            text.Append(subjects[random.Next(3)]).Append(' ').Append(verbs[random.Next(2)]).Append(' ').Append(objects[random.Next(2)]).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static void AssertOneCleanError(int code, string error, string mentioned)
+    {
+        Assert.Equal(1, code);
+        Assert.Contains(mentioned, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void TrainTextThenSampleAndEvaluate()
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllText(temp.File("corpus.txt"), Grammar(600) + "Zebra\n"); // 'Z' only in the validation part
+        var (code, output, error) = CliRunner.Run("train", "text", temp.File("corpus.txt"), "--steps", "60", "--hidden", "32", "--embedding", "8",
+            "--bptt", "20", "--batch-size", "8", "--validate-every", "30", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+        Assert.Contains("bits per character", output, StringComparison.Ordinal);
+        Assert.Contains("perplexity", output, StringComparison.Ordinal);
+        Assert.Contains("1 validation characters", output, StringComparison.Ordinal); // the unseen 'Z' read as <unk>
+        foreach (var file in new[] { "model.safetensors", "metrics.csv", "evaluation.json", "loss.svg" })
+        {
+            Assert.True(File.Exists(temp.File(Path.Combine("run", file))), file);
+        }
+
+        string model = temp.File("run/model.safetensors");
+        var first = CliRunner.Run("sample", model, "--prime", "the ", "--length", "80", "--seed", "3");
+        Assert.Equal(0, first.ExitCode);
+        Assert.StartsWith("the ", first.Output, StringComparison.Ordinal);
+        Assert.Equal(first.Output, CliRunner.Run("sample", model, "--prime", "the ", "--length", "80", "--seed", "3").Output);
+        Assert.NotEqual(first.Output, CliRunner.Run("sample", model, "--prime", "the ", "--length", "80", "--seed", "4").Output);
+        var greedy = CliRunner.Run("sample", model, "--length", "30", "--temperature", "0");
+        Assert.Equal(0, greedy.ExitCode);
+
+        var (badCode, _, badError) = CliRunner.Run("sample", model, "--prime", "ROMEO:");
+        AssertOneCleanError(badCode, badError, "'R', 'O', 'M', 'E', ':'");
+        (badCode, _, badError) = CliRunner.Run("sample", model, "--temperature", "-1");
+        AssertOneCleanError(badCode, badError, "--temperature");
+
+        var evaluation = CliRunner.Run("eval", model);
+        Assert.Equal(0, evaluation.ExitCode);
+        Assert.Contains("bits per character", evaluation.Output, StringComparison.Ordinal);
+        File.WriteAllText(temp.File("other.txt"), Grammar(50));
+        var json = CliRunner.Run("eval", model, "--input", temp.File("other.txt"), "--json");
+        Assert.Equal(0, json.ExitCode);
+        Assert.Contains("\"bitsPerToken\":", json.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WordLevelTrainsAndSamplesWords()
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllText(temp.File("corpus.txt"), Grammar(300));
+        var (code, output, error) = CliRunner.Run("train", "text", temp.File("corpus.txt"), "--level", "word", "--steps", "20", "--hidden", "16",
+            "--bptt", "10", "--batch-size", "4", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+        Assert.Contains("perplexity", output, StringComparison.Ordinal);
+        var sample = CliRunner.Run("sample", temp.File("run/model.safetensors"), "--prime", "the cat", "--length", "12");
+        Assert.Equal(0, sample.ExitCode);
+        var words = sample.Output.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(words, w => Assert.Contains(w, "the cat a dog bird sees likes fish. mouse.", StringComparison.Ordinal));
+        AssertOneCleanError(CliRunner.Run("sample", temp.File("run/model.safetensors"), "--prime", "the zebra").ExitCode,
+            CliRunner.Run("sample", temp.File("run/model.safetensors"), "--prime", "the zebra").Error, "'zebra'");
+    }
+
+    [Fact]
+    public void TextErrorsAreClear()
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllBytes(temp.File("latin1.txt"), [.. "caf"u8, 0xE9, .. " au lait\n"u8]);
+        var (code, _, error) = CliRunner.Run("train", "text", temp.File("latin1.txt"), "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "byte offset 3");
+        Assert.False(File.Exists(temp.File("run/model.safetensors")));
+
+        File.WriteAllText(temp.File("tiny.txt"), "abc");
+        (code, _, error) = CliRunner.Run("train", "text", temp.File("tiny.txt"), "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "tiny.txt");
+        (code, _, error) = CliRunner.Run("train", "text", temp.File("missing.txt"), "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "missing.txt");
+        File.WriteAllText(temp.File("ok.txt"), Grammar(20));
+        (code, _, error) = CliRunner.Run("train", "text", temp.File("ok.txt"), "--bptt", "0", "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "--bptt");
+        (code, _, error) = CliRunner.Run("train", "text", temp.File("ok.txt"), "--validation-fraction", "1.5", "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "validation-fraction");
+        Assert.Equal(2, CliRunner.Run("train", "text", temp.File("ok.txt"), "--level", "byte").ExitCode);
+    }
+
+    [Fact]
+    public void FashionMnistOrdersTrainAndEvaluate()
+    {
+        using var temp = new TempDirectory();
+        WriteImages(temp.Path, train: 60, test: 20);
+        var (code, output, error) = CliRunner.Run("train", "fashion-mnist", "--data-dir", temp.Path, "--validation-count", "10", "--steps", "4",
+            "--hidden", "8", "--batch-size", "10", "-o", temp.File("rows"));
+        Assert.True(code == 0, error);
+        Assert.Contains("28 steps of 28", output, StringComparison.Ordinal);
+        Assert.Contains("Test accuracy", output, StringComparison.Ordinal);
+
+        (code, output, error) = CliRunner.Run("train", "fashion-mnist", "--data-dir", temp.Path, "--order", "permuted", "--permutation-seed", "5",
+            "--validation-count", "10", "--train-count", "20", "--steps", "2", "--hidden", "4", "--model", "rnn", "--batch-size", "10", "-o", temp.File("perm"));
+        Assert.True(code == 0, error);
+        Assert.Contains("784 steps of 1 (permuted)", output, StringComparison.Ordinal);
+
+        // The permutation is stored: eval reads the test images through it and gets the training run's figure.
+        string trained = File.ReadAllText(temp.File("perm/evaluation.json"));
+        var evaluation = CliRunner.Run("eval", temp.File("perm/model.safetensors"), "--json");
+        Assert.Equal(0, evaluation.ExitCode);
+        Assert.Equal(trained.Trim(), evaluation.Output.Trim());
+        var text = CliRunner.Run("eval", temp.File("rows/model.safetensors"), "--data-dir", temp.Path);
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("Test accuracy", text.Output, StringComparison.Ordinal);
+        Assert.Contains("Ankle boot", text.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FashionMnistRefusesMalformedFiles()
+    {
+        using var temp = new TempDirectory();
+        WriteImages(temp.Path, train: 20, test: 10);
+        File.WriteAllBytes(Path.Combine(temp.Path, "train-labels-idx1-ubyte.gz"), [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        var (code, _, error) = CliRunner.Run("train", "fashion-mnist", "--data-dir", temp.Path, "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "train-labels-idx1-ubyte.gz");
+        (code, _, error) = CliRunner.Run("train", "fashion-mnist", "--data-dir", temp.File("nowhere"), "-o", temp.File("run"));
+        AssertOneCleanError(code, error, "dataset-fashion-mnist");
+        Assert.Equal(2, CliRunner.Run("train", "fashion-mnist", "--order", "columns").ExitCode);
+    }
+
+    [Fact]
+    public void CsvTrainsEvaluatesAndPredictsInTheTargetsUnits()
+    {
+        using var temp = new TempDirectory();
+        var csv = new StringBuilder("time,u,y\n");
+        for (int t = 0; t < 400; t++)
+        {
+            double u = Math.Sin(0.2 * t);
+            csv.Append(CultureInfo.InvariantCulture, $"t{t},{u},{1000 + (50 * Math.Sin(0.2 * (t - 1)))}\n");
+        }
+
+        File.WriteAllText(temp.File("series.csv"), csv.ToString());
+        var (code, output, error) = CliRunner.Run("train", "csv", temp.File("series.csv"), "--inputs", "u", "--targets", "y", "--window", "40",
+            "--shift", "0", "--steps", "150", "--hidden", "16", "--model", "gru", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+        Assert.Contains("training-mean MSE", output, StringComparison.Ordinal);
+
+        var evaluation = CliRunner.Run("eval", temp.File("run/model.safetensors"), "--json");
+        Assert.Equal(0, evaluation.ExitCode);
+        using var json = System.Text.Json.JsonDocument.Parse(evaluation.Output);
+        double mse = json.RootElement.GetProperty("mse")[0].GetDouble();
+        double baseline = json.RootElement.GetProperty("meanBaselineMse")[0].GetDouble();
+        Assert.True(baseline > 1000, $"the training-mean baseline is in the target's units (variance ~1250), got {baseline}");
+        Assert.True(mse < baseline / 10, $"model MSE {mse} against the training-mean baseline {baseline}");
+
+        // predict on a new file holding only the input column: predictions come back in y's units.
+        File.WriteAllText(temp.File("new.csv"), "u\n0\n0.5\n1\n");
+        var predict = CliRunner.Run("predict", temp.File("run/model.safetensors"), "--input", temp.File("new.csv"), "--output", temp.File("out.csv"));
+        Assert.True(predict.ExitCode == 0, predict.Error);
+        var lines = File.ReadAllLines(temp.File("out.csv"));
+        Assert.Equal("step,target_step,y", lines[0]);
+        Assert.Equal(4, lines.Length);
+        double first = double.Parse(lines[1].Split(',')[2], CultureInfo.InvariantCulture);
+        Assert.InRange(first, 900, 1100);
+
+        File.WriteAllText(temp.File("bad.csv"), "u,y\n0,1\nNaN,2\n");
+        var (badCode, _, badError) = CliRunner.Run("eval", temp.File("run/model.safetensors"), "--input", temp.File("bad.csv"));
+        AssertOneCleanError(badCode, badError, "bad.csv:3:1: column 'u' is 'NaN'");
+    }
+
+    [Theory]
+    [InlineData("--inputs u,v --targets y", "no column named 'v'")]
+    [InlineData("--inputs u --targets y --window 1000", "--window 1000")]
+    [InlineData("--inputs u,u --targets y", "named twice")]
+    [InlineData("--inputs u --targets word", "series.csv:2:3: column 'word' is 'abc'")]
+    public void CsvErrorsAreClear(string arguments, string mentioned)
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllText(temp.File("series.csv"), "u,y,word\n" + string.Concat(Enumerable.Range(0, 30).Select(t => $"{t},{2 * t},abc\n")));
+        var args = new List<string> { "train", "csv", temp.File("series.csv"), "-o", temp.File("run") };
+        args.AddRange(arguments.Split(' '));
+        var (code, _, error) = CliRunner.Run([.. args]);
+        AssertOneCleanError(code, error, mentioned);
+        Assert.False(File.Exists(temp.File("run/model.safetensors")));
+    }
+
+    private static void WriteImages(string directory, int train, int test)
+    {
+        var random = new Random(7);
+        foreach (var (prefix, count) in new[] { ("train", train), ("t10k", test) })
+        {
+            var pixels = new byte[count * 784];
+            random.NextBytes(pixels);
+            var labels = Enumerable.Range(0, count).Select(i => (byte)(i % 10)).ToArray();
+            IdxFile.Write(Path.Combine(directory, $"{prefix}-images-idx3-ubyte.gz"), [count, 28, 28], pixels, compress: true);
+            IdxFile.Write(Path.Combine(directory, $"{prefix}-labels-idx1-ubyte.gz"), [count], labels, compress: true);
+        }
+    }
+}
