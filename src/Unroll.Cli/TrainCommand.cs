@@ -49,10 +49,11 @@ internal static class TrainCommand
         var resume = Options.Make("--resume", "Continue the run in this directory from its checkpoint, with its own options", string.Empty);
         var initFrom = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
         var oscillator = new OscillatorCliOptions();
+        var threads = Options.Optional<int>("--threads", "Threads for the matrix products (default: every core, or UNROLL_THREADS); does not change the results");
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom,
+            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -63,6 +64,16 @@ internal static class TrainCommand
 
         command.SetAction(parse =>
         {
+            if (parse.GetValue(threads) is { } threadCount)
+            {
+                if (threadCount < 1)
+                {
+                    throw new UnrollException($"--threads: expected at least 1, got {threadCount}.");
+                }
+
+                Unroll.Kernels.Parallelism.ThreadCount = threadCount;
+            }
+
             int every = parse.GetValue(checkpointEvery);
             if (every < 1)
             {
@@ -82,7 +93,7 @@ internal static class TrainCommand
             if (resumeDirectory.Length > 0)
             {
                 var others = command.Options
-                    .Where(option => option != resume && option != checkpointEvery && parse.GetResult(option) is { Implicit: false })
+                    .Where(option => option != resume && option != checkpointEvery && option != threads && parse.GetResult(option) is { Implicit: false })
                     .Select(option => option.Name)
                     .ToList();
                 if (others.Count > 0)
