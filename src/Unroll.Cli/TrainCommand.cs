@@ -225,7 +225,7 @@ internal static class TrainCommand
     /// <summary>Everything a run needs: where it writes, its data, model, options, and the state it resumes from.</summary>
     private sealed record RunPlan(
         string Directory, OscillatorDatasetOptions Data, int Seed, IRecurrentModel<float> Model,
-        TrainingOptions Training, int? Horizon, int CheckpointEvery, TrainerState? ResumeFrom);
+        TrainingOptions Training, int? Horizon, int CheckpointEvery, TrainerState? ResumeFrom, double PriorSeconds = 0);
 
     private const string RunKey = "unroll.run";
 
@@ -243,16 +243,17 @@ internal static class TrainCommand
             : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");
         var data = OscillatorDataDescription.FromJson(Require(OscillatorDataDescription.MetadataKey));
         var training = TrainingOptions.FromJson(Require("unroll.training"));
-        int? horizon = JsonSerializer.Deserialize<RunInfo>(Require(RunKey))?.Horizon;
+        var runInfo = JsonSerializer.Deserialize<RunInfo>(Require(RunKey));
         console.Output.WriteLine($"Resuming {directory} at step {checkpoint.State.Step} of {training.Steps}.");
-        return Train(console, new RunPlan(directory, data.Options, data.Seed, checkpoint.Model, training, horizon, checkpointEvery, checkpoint.State));
+        return Train(console, new RunPlan(directory, data.Options, data.Seed, checkpoint.Model, training, runInfo?.Horizon, checkpointEvery, checkpoint.State, runInfo?.TrainingSeconds ?? 0));
     }
 
-    private sealed record RunInfo(int? Horizon);
+    /// <summary>The run's own settings; the wall-clock training time goes only into checkpoints, so equal seeds still give byte-identical model files.</summary>
+    private sealed record RunInfo(int? Horizon, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? TrainingSeconds = null);
 
     private static int Train(CliConsole console, RunPlan plan)
     {
-        var (runDirectory, dataOptions, seed, model, trainingOptions, horizon, checkpointEvery, resumeFrom) = plan;
+        var (runDirectory, dataOptions, seed, model, trainingOptions, horizon, checkpointEvery, resumeFrom, priorSeconds) = plan;
         var config = model.Config;
         var dataset = OscillatorDataset.Generate(dataOptions, seed);
         var trainer = new Trainer(model, trainingOptions);
@@ -281,13 +282,17 @@ internal static class TrainCommand
         };
         Console.CancelKeyPress += onCancel;
         var clock = Stopwatch.StartNew();
+        Dictionary<string, string> CheckpointMetadata() => new(metadata, StringComparer.Ordinal)
+        {
+            [RunKey] = JsonSerializer.Serialize(new RunInfo(horizon, priorSeconds + clock.Elapsed.TotalSeconds)),
+        };
         int startStep = trainer.CompletedSteps;
         TrainingDivergedException? diverged = null;
         void OnStep(StepMetrics metrics)
         {
             if (metrics.Step % checkpointEvery == 0 && metrics.Step < trainingOptions.Steps)
             {
-                Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
+                Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), CheckpointMetadata());
             }
         }
 
@@ -311,10 +316,16 @@ internal static class TrainCommand
         {
             RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), history);
             string kept = File.Exists(checkpointPath) ? $"; the last good checkpoint ({checkpointPath}) is kept" : string.Empty;
+            if (File.Exists(checkpointPath))
+            {
+                // The report shows where the loss blew up, with the settings from the last good checkpoint.
+                Reports.RunReport.Write(runDirectory);
+            }
+
             throw new UnrollException($"{diverged.Message} No model was written{kept}; metrics up to the failure are in {Path.Combine(runDirectory, "metrics.csv")}.", diverged);
         }
 
-        Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
+        Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), CheckpointMetadata());
         string modelPath = Path.Combine(runDirectory, ModelFileName);
         Models.ModelFile.Save(modelPath, model, metadata);
 
@@ -323,6 +334,7 @@ internal static class TrainCommand
         RunFiles.WriteForecastPlot(Path.Combine(runDirectory, "forecast.svg"), model, dataset, evaluation.Horizon);
         var diagnosticPlots = DiagnoseCommand.WriteRunPlots(runDirectory, model, dataset);
         Unroll.IO.AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), evaluation.ToJson());
+        Reports.RunReport.Write(runDirectory);
 
         if (cancellation.IsCancellationRequested)
         {
@@ -332,7 +344,7 @@ internal static class TrainCommand
         console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
         EvalCommand.PrintEvaluation(console.Output, evaluation);
-        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}");
+        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}, {Reports.RunReport.FileName}");
         return CliApp.Success;
     }
 
