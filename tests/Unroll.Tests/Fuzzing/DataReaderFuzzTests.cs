@@ -107,13 +107,14 @@ public sealed class DataReaderFuzzTests(ITestOutputHelper log) : IDisposable
                 case 'V': Vocabulary.FromJson(json); break;
                 case 'C': TextCorpusOptions.FromJson(json); break;
                 case 'S': TimeSeriesTask.FromJson(json); break;
-                case 'I': ImageSequenceDescription.FromJson(json); break;
+                case 'I': UseImageDescription(ImageSequenceDescription.FromJson(json)); break;
                 default: TaskDataDescription.FromJson(json); break;
             }
         })
     {
         Extension = ".json",
         Text = true,
+        Forgers = [ReplaceJsonValue],
     });
 
     [Fact]
@@ -141,6 +142,86 @@ public sealed class DataReaderFuzzTests(ITestOutputHelper log) : IDisposable
         Assert.True(report.Inputs > target.Seeds.Count, $"{report}: the budget allowed no mutated input");
         Assert.True(report.Refused > 0, $"{report}: no input was refused, so the mutations never reached a check");
         Assert.True(report.Failures.Count == 0, $"{report}\n{string.Join("\n", report.Failures.Take(10))}");
+    }
+
+    /// <summary>What `unroll eval` does with an accepted image description before it reads any image.</summary>
+    private static void UseImageDescription(ImageSequenceDescription description)
+    {
+        _ = Path.Combine(description.DataDirectory, "t10k-images-idx3-ubyte.gz");
+        _ = description.Dataset.Length;
+        if (!Enum.IsDefined(description.Order))
+        {
+            throw new InvalidOperationException($"an undefined pixel order {(int)description.Order} was accepted");
+        }
+
+        if ((long)description.Rows * description.Columns > Array.MaxLength)
+        {
+            throw new InvalidOperationException($"{description.Rows} x {description.Columns} pixels per image were accepted");
+        }
+    }
+
+    /// <summary>Replaces one JSON value (what follows a ':') by null, an empty or wrong-typed value or an extreme number: members a reader must not trust.</summary>
+    private static byte[] ReplaceJsonValue(byte[] data, Random random)
+    {
+        string text = Encoding.UTF8.GetString(data);
+        var colons = Enumerable.Range(0, text.Length).Where(i => text[i] == ':').ToList();
+        if (colons.Count == 0)
+        {
+            return data;
+        }
+
+        int start = colons[random.Next(colons.Count)] + 1;
+        int end = start;
+        int depth = 0;
+        bool inString = false;
+        for (; end < text.Length; end++)
+        {
+            char c = text[end];
+            if (inString)
+            {
+                if (c == '\\')
+                {
+                    end++;
+                }
+                else if (c == '"')
+                {
+                    inString = false;
+                    if (depth == 0)
+                    {
+                        end++;
+                        break;
+                    }
+                }
+            }
+            else if (c == '"')
+            {
+                inString = true;
+            }
+            else if (c is '[' or '{')
+            {
+                depth++;
+            }
+            else if (c is ']' or '}')
+            {
+                if (depth == 0)
+                {
+                    break;
+                }
+
+                if (--depth == 0)
+                {
+                    end++;
+                    break;
+                }
+            }
+            else if (c == ',' && depth == 0)
+            {
+                break;
+            }
+        }
+
+        string[] values = ["null", "[]", "{}", "[null]", "\"\"", "\" \"", "0", "-1", "7", "65536", "2147483647", "-2147483648", "1e309", "true", "\"x\"", "[\"x\"]", "[1e308,-1e308]"];
+        return Encoding.UTF8.GetBytes(text[..start] + values[random.Next(values.Length)] + text[Math.Min(end, text.Length)..]);
     }
 
     private byte[][] IdxSeeds()
