@@ -42,7 +42,7 @@ if ! grep -qi openblas <<<"$blas"; then
 fi
 
 dotnet build -c Release "$repo/bench/Unroll.Bench" -v quiet -nologo >/dev/null
-unroll_output="$(dotnet run -c Release --no-build --project "$repo/bench/Unroll.Bench" -- gemm "$@")"
+unroll_output="$(dotnet run -c Release --no-build --project "$repo/bench/Unroll.Bench" -- gemm --threads 1 "$@")"
 
 UNROLL_OUTPUT="$unroll_output" BLAS_LIBRARY="$blas" "$python" - <<'PY'
 import os, time
@@ -64,7 +64,7 @@ for line in os.environ["UNROLL_OUTPUT"].splitlines():
     fields = line.split()
     if not fields or line.startswith("#") or fields[0] == "variant":
         continue
-    variant, shape, layout, m, n, k, _, gflops = fields
+    variant, shape, layout, m, n, k, _, _, gflops = fields
     rows.append((variant, shape, layout, int(m), int(n), int(k), float(gflops)))
 
 rng = np.random.default_rng(1)

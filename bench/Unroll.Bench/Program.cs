@@ -12,8 +12,11 @@ internal static class Program
         """
         usage: Unroll.Bench SUITE [options]
         suites:
-          gemm [--variant reference|vector]...   single-precision GEMM throughput (GFLOP/s) per variant and shape
+          gemm [--variant V]... [--threads N]... single-precision GEMM throughput (GFLOP/s) per variant, shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
+          dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
+          lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
+                                               training throughput (forward + loss + BPTT + clip + Adam), characters/s
         """;
 
     private static int Main(string[] args)
@@ -30,6 +33,8 @@ internal static class Program
             {
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
+                "dispatch" => DispatchBenchmark.Run(args[1..]),
+                var suite when TrainBenchmark.Names.Contains(suite) => TrainBenchmark.Run(suite, args[1..]),
                 _ => Fail($"unknown suite '{args[0]}'"),
             };
         }
@@ -77,6 +82,7 @@ internal static class GemmBenchmark
     public static int Run(string[] options)
     {
         var variants = new List<GemmVariant>();
+        var threadCounts = new List<int>();
         for (int i = 0; i < options.Length; i++)
         {
             if (options[i] == "--variant" && i + 1 < options.Length)
@@ -87,6 +93,10 @@ internal static class GemmBenchmark
                     "VECTOR" => GemmVariant.Vector,
                     _ => throw new ArgumentException($"--variant: expected 'reference' or 'vector', got '{options[i]}'"),
                 });
+            }
+            else if (options[i] == "--threads" && i + 1 < options.Length)
+            {
+                threadCounts.Add(int.Parse(options[++i], CultureInfo.InvariantCulture));
             }
             else
             {
@@ -99,24 +109,33 @@ internal static class GemmBenchmark
             variants.AddRange(Enum.GetValues<GemmVariant>());
         }
 
+        if (threadCounts.Count == 0)
+        {
+            threadCounts.Add(Parallelism.ThreadCount);
+        }
+
         // Read first: a bad UNROLL_GEMM fails here, before any output.
         GemmVariant saved = Gemm.Variant;
-        Console.WriteLine("# GEMM, float, one thread. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
+        Console.WriteLine("# GEMM, float. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
         Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up.");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"best_ms",10} {"GFLOP/s",8}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"threads",7} {"best_ms",10} {"GFLOP/s",8}"));
         try
         {
             foreach (GemmVariant variant in variants)
             {
                 Gemm.Variant = variant;
-                foreach (Shape shape in Shapes)
+                foreach (int threads in threadCounts)
                 {
-                    double seconds = BestTime(shape);
-                    double gflops = 2.0 * shape.M * shape.N * shape.K / seconds / 1e9;
-                    string layout = $"{Letter(shape.TransA)}{Letter(shape.TransB)}";
-                    Console.WriteLine(string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {seconds * 1e3,10:F3} {gflops,8:F1}"));
+                    TrainBenchmark.SetThreads(threads);
+                    foreach (Shape shape in Shapes)
+                    {
+                        double seconds = BestTime(shape);
+                        double gflops = 2.0 * shape.M * shape.N * shape.K / seconds / 1e9;
+                        string layout = $"{Letter(shape.TransA)}{Letter(shape.TransB)}";
+                        Console.WriteLine(string.Create(
+                            CultureInfo.InvariantCulture,
+                            $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {threads,7} {seconds * 1e3,10:F3} {gflops,8:F1}"));
+                    }
                 }
             }
         }

@@ -33,6 +33,7 @@ internal static partial class CliApp
             ExplainCommand.Create(console),
             DiagnoseCommand.Create(console),
             ExportCommand.Create(console),
+            ReportCommand.Create(console),
             ImportCommand.Create(console),
             TextCommands.CreateSample(console),
         };

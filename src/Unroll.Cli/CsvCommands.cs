@@ -40,6 +40,7 @@ internal static class CsvCommands
             };
             task.Validate();
             var training = common.ReadTraining(parse, null);
+            var timeLimit = common.ReadTimeLimit(parse);
             var data = task.ReadColumns(path);
             var (prepared, train, validation) = task.Prepare(data);
             var config = common.ReadConfig(parse, new ModelConfig
@@ -58,12 +59,12 @@ internal static class CsvCommands
                 $"Normalisation from the training rows: {string.Join(", ", task.Inputs.Select((n, i) => $"{n} mean {prepared.InputMeans[i]:G4} std {prepared.InputStds[i]:G4}"))}."));
             var trainer = new Trainer(model, training);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var progress = TaskCliOptions.Progress(output, training.Steps,
-                loss => double.IsNaN(loss) ? "validation -" : string.Create(CultureInfo.InvariantCulture, $"validation MSE {loss:G4} (normalised)"));
-            bool stopped;
+            TrainingStop stopped;
             try
             {
-                stopped = TaskCliOptions.RunCancellable(token => trainer.Run(train, validation, progress, token));
+                stopped = TaskCliOptions.RunWithProgress(console, training.Steps, timeLimit,
+                    loss => double.IsNaN(loss) ? "validation -" : string.Create(CultureInfo.InvariantCulture, $"validation MSE {loss:G4} (normalised)"),
+                    (progress, token) => trainer.Run(train, validation, progress, token));
             }
             catch (TrainingDivergedException e)
             {
@@ -84,9 +85,9 @@ internal static class CsvCommands
             int validationStart = data.Rows - prepared.Shift - validation.Length;
             var evaluation = Score(model, prepared, x.AsSpan(validationStart * task.Inputs.Count), y.AsSpan(validationStart * task.Targets.Count));
             AtomicFile.WriteAllText(Path.Combine(directory, "evaluation.json"), JsonSerializer.Serialize(evaluation, JsonOptions));
-            if (stopped)
+            if (TaskCliOptions.StoppedMessage(stopped, trainer.History.Count, training.Steps, timeLimit, directory) is { } stoppedEarly)
             {
-                output.WriteLine($"Stopped by the user after {trainer.History.Count} of {training.Steps} steps; the model so far is saved.");
+                output.WriteLine(stoppedEarly);
             }
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Trained {trainer.History.Count} steps in {seconds:F1} s."));

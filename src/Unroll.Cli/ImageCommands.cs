@@ -35,6 +35,7 @@ internal static class ImageCommands
             long seed = parse.GetValue(permutationSeed);
             int held = parse.GetValue(validationCount);
             var training = common.ReadTraining(parse, null);
+            var timeLimit = common.ReadTimeLimit(parse);
             var all = FashionMnist.Load(directory, train: true, PixelOrder.Rows, null);
             int[]? permutation = pixelOrder == PixelOrder.Permuted ? SequentialImages.Permutation(all.Rows * all.Columns, seed) : null;
             all = all.WithOrder(pixelOrder, permutation);
@@ -71,13 +72,13 @@ internal static class ImageCommands
                 $"Training a {config.Layers}-layer {config.Architecture} (H={config.HiddenSize}, {model.Parameters.Count} parameters): {training.Steps} minibatches of {training.BatchSize}, {Optimizers.Name(training.Optimizer.Kind)} lr={Options.Format(training.LearningRate)}."));
             var trainer = new SequenceClassifierTrainer(model, training);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var progress = TaskCliOptions.Progress(output, training.Steps, loss => double.IsNaN(loss)
-                ? "validation -"
-                : string.Create(CultureInfo.InvariantCulture, $"validation loss {loss:G4} accuracy {trainer.ValidationAccuracy[^1].Accuracy:P2}"));
-            bool stopped;
+            TrainingStop stopped;
             try
             {
-                stopped = TaskCliOptions.RunCancellable(token => trainer.Run(train, validation, progress, token));
+                stopped = TaskCliOptions.RunWithProgress(console, training.Steps, timeLimit, loss => double.IsNaN(loss)
+                    ? "validation -"
+                    : string.Create(CultureInfo.InvariantCulture, $"validation loss {loss:G4} accuracy {trainer.ValidationAccuracy[^1].Accuracy:P2}"),
+                    (progress, token) => trainer.Run(train, validation, progress, token));
             }
             catch (TrainingDivergedException e)
             {
@@ -97,9 +98,9 @@ internal static class ImageCommands
             RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), trainer.History, "Loss (cross-entropy, nats)");
             var result = SequenceClassifierTrainer.Evaluate(model, test);
             AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), ToJson(result));
-            if (stopped)
+            if (TaskCliOptions.StoppedMessage(stopped, trainer.History.Count, training.Steps, timeLimit, runDirectory) is { } stoppedEarly)
             {
-                output.WriteLine($"Stopped by the user after {trainer.History.Count} of {training.Steps} steps; the model so far is saved.");
+                output.WriteLine(stoppedEarly);
             }
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Trained {trainer.History.Count} steps in {seconds:F1} s."));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Spectre.Console;
 using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
@@ -26,6 +27,7 @@ internal sealed class TaskCliOptions
     private readonly Option<string> _output = Options.Make("--output", "Run directory to write (default runs/<task>-<time>)", string.Empty);
     private readonly Option<bool> _overwrite = Options.Make("--overwrite", "Replace the model in an existing run directory", false);
     private readonly Option<int> _validateEvery;
+    private readonly Option<string> _timeLimit = Options.Make("--time-limit", "Stop after this much training time (e.g. 90s, 15m, 1h), saving the model as Ctrl-C does; none by default", string.Empty);
     private readonly OptimizerCliOptions _optimizer;
 
     public TaskCliOptions(int hidden, int steps, int batchSize, int validateEvery, double learningRate)
@@ -48,7 +50,7 @@ internal sealed class TaskCliOptions
         foreach (Option option in new Option[]
         {
             _model, _hidden, _layers, _dropout, _activation, _initHh, _initIh, _forgetBias, _clipNorm, _clipValue, _steps, _batchSize, _seed,
-            _output, _overwrite, _validateEvery,
+            _output, _overwrite, _validateEvery, _timeLimit,
         })
         {
             command.Add(option);
@@ -133,8 +135,71 @@ internal sealed class TaskCliOptions
         return directory;
     }
 
-    /// <summary>A plain progress line every 10% of the steps.</summary>
-    public static Action<StepMetrics> Progress(TextWriter output, int totalSteps, Func<double, string> describeValidation)
+    /// <summary>The --time-limit budget (null: none).</summary>
+    public TimeSpan? ReadTimeLimit(ParseResult parse) => TaskTrainCommand.ParseDuration(parse.GetValue(_timeLimit)!, "--time-limit");
+
+    /// <summary>
+    /// Runs <paramref name="train"/> (given the per-step callback and the stop token) with the same progress display as
+    /// `unroll train`: a bar with the loss and the time left on a terminal, a plain line every 10% of the steps otherwise.
+    /// Ctrl-C or the time limit stop it after the current step; the result says which, if either.
+    /// </summary>
+    public static TrainingStop RunWithProgress(
+        CliConsole console, int totalSteps, TimeSpan? timeLimit, Func<double, string> describeValidation, Action<Action<StepMetrics>, CancellationToken> train)
+    {
+        using var cancellation = new CancellationTokenSource();
+        if (timeLimit is { } limit)
+        {
+            cancellation.CancelAfter(limit);
+        }
+
+        bool userStopped = false;
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            userStopped = true;
+            cancellation.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            if (console.Interactive)
+            {
+                double lastValidation = double.NaN;
+                AnsiConsole.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(context =>
+                    {
+                        var bar = context.AddTask("training", maxValue: totalSteps);
+                        train(metrics =>
+                        {
+                            lastValidation = double.IsNaN(metrics.ValidationLoss) ? lastValidation : metrics.ValidationLoss;
+                            bar.Description = string.Create(CultureInfo.InvariantCulture, $"step {metrics.Step} loss {metrics.TrainLoss:G3} val {lastValidation:G3}");
+                            bar.Value = metrics.Step;
+                        }, cancellation.Token);
+                    });
+            }
+            else
+            {
+                train(PlainProgress(console.Output, totalSteps, describeValidation), cancellation.Token);
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+
+        return !cancellation.IsCancellationRequested ? TrainingStop.None : userStopped ? TrainingStop.User : TrainingStop.TimeLimit;
+    }
+
+    /// <summary>The line saying a run stopped early, at which step, and that it cannot be resumed; null when it ran to the end.</summary>
+    public static string? StoppedMessage(TrainingStop stop, int completedSteps, int totalSteps, TimeSpan? timeLimit, string directory) => stop == TrainingStop.None || completedSteps >= totalSteps
+        ? null
+        : $"Stopped early {(stop == TrainingStop.User ? "by the user (Ctrl-C)" : $"at the time limit ({timeLimit})")} after step {completedSteps} of {totalSteps}; " +
+          $"the model so far is saved in {directory}. These runs have no --resume: running the command again starts from scratch.";
+
+    // A plain progress line every 10% of the steps.
+    private static Action<StepMetrics> PlainProgress(TextWriter output, int totalSteps, Func<double, string> describeValidation)
     {
         int every = Math.Max(1, totalSteps / 10);
         double lastValidation = double.NaN;
@@ -152,26 +217,17 @@ internal sealed class TaskCliOptions
             }
         };
     }
+}
 
-    /// <summary>Runs <paramref name="train"/> with Ctrl-C stopping it after the current step; returns whether it was stopped.</summary>
-    public static bool RunCancellable(Action<CancellationToken> train)
-    {
-        using var cancellation = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            train(cancellation.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+/// <summary>Why a data-source run stopped before its last step, if it did.</summary>
+internal enum TrainingStop
+{
+    /// <summary>It ran all its steps.</summary>
+    None,
 
-        return cancellation.IsCancellationRequested;
-    }
+    /// <summary>Ctrl-C.</summary>
+    User,
+
+    /// <summary>--time-limit ran out.</summary>
+    TimeLimit,
 }

@@ -429,6 +429,7 @@ internal static class TaskRunner
         ModelFile.Save(Path.Combine(directory, TrainCommand.ModelFileName), model, metadata);
         var evaluation = TaskEvaluation.Evaluate(model, task, test);
         AtomicFile.WriteAllText(Path.Combine(directory, EvaluationFileName), evaluation.ToJson());
+        Reports.RunReport.Write(directory);
         if (!quiet)
         {
             if (history.Count < options.Steps)
@@ -440,7 +441,7 @@ internal static class TaskRunner
             console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
             TaskEvalPrinter.Print(console.Output, evaluation);
-            console.Output.WriteLine($"Wrote {directory}{Path.DirectorySeparatorChar}: {TrainCommand.ModelFileName}, {Checkpoint.FileName}, metrics.csv, {EvaluationFileName}, loss.svg");
+            console.Output.WriteLine($"Wrote {directory}{Path.DirectorySeparatorChar}: {TrainCommand.ModelFileName}, {Checkpoint.FileName}, metrics.csv, {EvaluationFileName}, loss.svg, {Reports.RunReport.FileName}");
         }
 
         return new TaskRunResult(evaluation, history, seconds, null, userStopped);

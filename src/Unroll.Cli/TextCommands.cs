@@ -50,6 +50,7 @@ internal static class TextCommands
             }
 
             var training = common.ReadTraining(parse, [window, window]);
+            var timeLimit = common.ReadTimeLimit(parse);
             string path = parse.GetValue(file)!;
             var corpus = TextCorpus.Load(path, corpusOptions);
             var config = common.ReadConfig(parse, new ModelConfig
@@ -78,12 +79,12 @@ internal static class TextCommands
 
             var trainer = new TokenStreamTrainer(model, training);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var progress = TaskCliOptions.Progress(output, training.Steps,
-                nats => double.IsNaN(nats) ? "validation -" : string.Create(CultureInfo.InvariantCulture, $"validation {nats:F4} nats ({TextMetrics.BitsPerToken(nats):F3} bits/{unit})"));
-            bool stopped;
+            TrainingStop stopped;
             try
             {
-                stopped = TaskCliOptions.RunCancellable(token => trainer.Run(corpus.Train, corpus.Validation, progress, token));
+                stopped = TaskCliOptions.RunWithProgress(console, training.Steps, timeLimit,
+                    nats => double.IsNaN(nats) ? "validation -" : string.Create(CultureInfo.InvariantCulture, $"validation {nats:F4} nats ({TextMetrics.BitsPerToken(nats):F3} bits/{unit})"),
+                    (progress, token) => trainer.Run(corpus.Train, corpus.Validation, progress, token));
             }
             catch (TrainingDivergedException e)
             {
@@ -104,9 +105,9 @@ internal static class TextCommands
             var (nats, tokens) = TokenStreamTrainer.Evaluate(model, corpus.Validation);
             var evaluation = new TextEvaluation(Unit(corpus.Vocabulary.Level), tokens, nats, TextMetrics.BitsPerToken(nats), TextMetrics.Perplexity(nats), corpus.ValidationUnknown);
             AtomicFile.WriteAllText(Path.Combine(directory, "evaluation.json"), evaluation.ToJson());
-            if (stopped)
+            if (TaskCliOptions.StoppedMessage(stopped, trainer.History.Count, training.Steps, timeLimit, directory) is { } stoppedEarly)
             {
-                output.WriteLine($"Stopped by the user after {trainer.History.Count} of {training.Steps} steps; the model so far is saved.");
+                output.WriteLine(stoppedEarly);
             }
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Trained {trainer.History.Count} steps in {seconds:F1} s."));

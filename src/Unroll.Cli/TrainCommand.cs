@@ -49,10 +49,11 @@ internal static class TrainCommand
         var resume = Options.Make("--resume", "Continue the run in this directory from its checkpoint, with its own options", string.Empty);
         var initFrom = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
         var oscillator = new OscillatorCliOptions();
+        var threads = Options.Optional<int>("--threads", "Threads for the matrix products (default: every core, or UNROLL_THREADS); does not change the results");
 
         var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
         {
-            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom,
+            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
@@ -63,6 +64,16 @@ internal static class TrainCommand
 
         command.SetAction(parse =>
         {
+            if (parse.GetValue(threads) is { } threadCount)
+            {
+                if (threadCount < 1)
+                {
+                    throw new UnrollException($"--threads: expected at least 1, got {threadCount}.");
+                }
+
+                Unroll.Kernels.Parallelism.ThreadCount = threadCount;
+            }
+
             int every = parse.GetValue(checkpointEvery);
             if (every < 1)
             {
@@ -82,7 +93,7 @@ internal static class TrainCommand
             if (resumeDirectory.Length > 0)
             {
                 var others = command.Options
-                    .Where(option => option != resume && option != checkpointEvery && parse.GetResult(option) is { Implicit: false })
+                    .Where(option => option != resume && option != checkpointEvery && option != threads && parse.GetResult(option) is { Implicit: false })
                     .Select(option => option.Name)
                     .ToList();
                 if (others.Count > 0)
@@ -225,7 +236,7 @@ internal static class TrainCommand
     /// <summary>Everything a run needs: where it writes, its data, model, options, and the state it resumes from.</summary>
     private sealed record RunPlan(
         string Directory, OscillatorDatasetOptions Data, int Seed, IRecurrentModel<float> Model,
-        TrainingOptions Training, int? Horizon, int CheckpointEvery, TrainerState? ResumeFrom);
+        TrainingOptions Training, int? Horizon, int CheckpointEvery, TrainerState? ResumeFrom, double PriorSeconds = 0);
 
     private const string RunKey = "unroll.run";
 
@@ -243,16 +254,17 @@ internal static class TrainCommand
             : throw new UnrollException($"{path}: expected '{key}' in the checkpoint's metadata; it was not written by unroll train.");
         var data = OscillatorDataDescription.FromJson(Require(OscillatorDataDescription.MetadataKey));
         var training = TrainingOptions.FromJson(Require("unroll.training"));
-        int? horizon = JsonSerializer.Deserialize<RunInfo>(Require(RunKey))?.Horizon;
+        var runInfo = JsonSerializer.Deserialize<RunInfo>(Require(RunKey));
         console.Output.WriteLine($"Resuming {directory} at step {checkpoint.State.Step} of {training.Steps}.");
-        return Train(console, new RunPlan(directory, data.Options, data.Seed, checkpoint.Model, training, horizon, checkpointEvery, checkpoint.State));
+        return Train(console, new RunPlan(directory, data.Options, data.Seed, checkpoint.Model, training, runInfo?.Horizon, checkpointEvery, checkpoint.State, runInfo?.TrainingSeconds ?? 0));
     }
 
-    private sealed record RunInfo(int? Horizon);
+    /// <summary>The run's own settings; the wall-clock training time goes only into checkpoints, so equal seeds still give byte-identical model files.</summary>
+    private sealed record RunInfo(int? Horizon, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? TrainingSeconds = null);
 
     private static int Train(CliConsole console, RunPlan plan)
     {
-        var (runDirectory, dataOptions, seed, model, trainingOptions, horizon, checkpointEvery, resumeFrom) = plan;
+        var (runDirectory, dataOptions, seed, model, trainingOptions, horizon, checkpointEvery, resumeFrom, priorSeconds) = plan;
         var config = model.Config;
         var dataset = OscillatorDataset.Generate(dataOptions, seed);
         var trainer = new Trainer(model, trainingOptions);
@@ -281,13 +293,17 @@ internal static class TrainCommand
         };
         Console.CancelKeyPress += onCancel;
         var clock = Stopwatch.StartNew();
+        Dictionary<string, string> CheckpointMetadata() => new(metadata, StringComparer.Ordinal)
+        {
+            [RunKey] = JsonSerializer.Serialize(new RunInfo(horizon, priorSeconds + clock.Elapsed.TotalSeconds)),
+        };
         int startStep = trainer.CompletedSteps;
         TrainingDivergedException? diverged = null;
         void OnStep(StepMetrics metrics)
         {
             if (metrics.Step % checkpointEvery == 0 && metrics.Step < trainingOptions.Steps)
             {
-                Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
+                Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), CheckpointMetadata());
             }
         }
 
@@ -311,10 +327,16 @@ internal static class TrainCommand
         {
             RunFiles.WriteLossPlot(Path.Combine(runDirectory, "loss.svg"), history);
             string kept = File.Exists(checkpointPath) ? $"; the last good checkpoint ({checkpointPath}) is kept" : string.Empty;
+            if (File.Exists(checkpointPath))
+            {
+                // The report shows where the loss blew up, with the settings from the last good checkpoint.
+                Reports.RunReport.Write(runDirectory);
+            }
+
             throw new UnrollException($"{diverged.Message} No model was written{kept}; metrics up to the failure are in {Path.Combine(runDirectory, "metrics.csv")}.", diverged);
         }
 
-        Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
+        Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), CheckpointMetadata());
         string modelPath = Path.Combine(runDirectory, ModelFileName);
         Models.ModelFile.Save(modelPath, model, metadata);
 
@@ -323,6 +345,7 @@ internal static class TrainCommand
         RunFiles.WriteForecastPlot(Path.Combine(runDirectory, "forecast.svg"), model, dataset, evaluation.Horizon);
         var diagnosticPlots = DiagnoseCommand.WriteRunPlots(runDirectory, model, dataset);
         Unroll.IO.AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), evaluation.ToJson());
+        Reports.RunReport.Write(runDirectory);
 
         if (cancellation.IsCancellationRequested)
         {
@@ -332,7 +355,7 @@ internal static class TrainCommand
         console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Options.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
         EvalCommand.PrintEvaluation(console.Output, evaluation);
-        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}");
+        console.Output.WriteLine($"Wrote {runDirectory}{Path.DirectorySeparatorChar}: {ModelFileName}, {Checkpoint.FileName}, metrics.csv, evaluation.json, loss.svg, forecast.svg{string.Concat(diagnosticPlots.Select(name => ", " + name))}, {Reports.RunReport.FileName}");
         return CliApp.Success;
     }
 

@@ -10,7 +10,7 @@ namespace Unroll.Cli.Tests;
 /// <summary>unroll train text|fashion-mnist|csv, unroll sample, and eval/predict on their models, end to end on generated data.</summary>
 public class DataSourceCommandTests
 {
-    private static string Grammar(int sentences)
+    internal static string Grammar(int sentences)
     {
         string[] subjects = ["the cat", "a dog", "the bird"], verbs = ["sees", "likes"], objects = ["the fish.", "a mouse."];
         var random = new Random(1);
@@ -205,7 +205,7 @@ public class DataSourceCommandTests
         Assert.False(File.Exists(temp.File("run/model.safetensors")));
     }
 
-    private static void WriteImages(string directory, int train, int test)
+    internal static void WriteImages(string directory, int train, int test)
     {
         var random = new Random(7);
         foreach (var (prefix, count) in new[] { ("train", train), ("t10k", test) })

@@ -86,6 +86,78 @@ public sealed class GemmTests
         Assert.Equal(new float[] { 3, 6, 9, 12 }, d);
     }
 
+    /// <summary>Shapes above the threaded-split threshold, with a tall, a wide and a deep case, and partial tiles everywhere.</summary>
+    private static readonly (int M, int N, int K)[] ParallelShapes = [(70, 83, 65), (200, 37, 90), (13, 300, 70), (33, 129, 300), (7, 2049, 17)];
+
+    public static TheoryData<GemmVariant, int> VariantsAndThreads()
+    {
+        var data = new TheoryData<GemmVariant, int>();
+        foreach (GemmVariant variant in Enum.GetValues<GemmVariant>())
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                data.Add(variant, threads);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantsAndThreads))]
+    public void SplitOverThreadsMatchesIndependentProduct(GemmVariant variant, int threads)
+    {
+        var random = new Random(77);
+        WithThreads(threads, () =>
+        {
+            foreach (var (m, n, k) in ParallelShapes)
+            {
+                foreach (Transpose transA in Enum.GetValues<Transpose>())
+                {
+                    foreach (Transpose transB in Enum.GetValues<Transpose>())
+                    {
+                        CheckCase<float>(variant, random, transA, transB, m, n, k, 1, 0, 1, 0, 3);
+                        CheckCase<double>(variant, random, transA, transB, m, n, k, -0.5, 0.3, 0, 3, 1);
+                    }
+                }
+            }
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantsAndThreads))]
+    public void PackedOperandMatchesIndependentProduct(GemmVariant variant, int threads)
+    {
+        var random = new Random(78);
+        var shapes = Shapes().Concat(ParallelShapes).ToList();
+        WithThreads(threads, () =>
+        {
+            int index = 0;
+            foreach (var (m, n, k) in shapes)
+            {
+                foreach (Transpose transA in Enum.GetValues<Transpose>())
+                {
+                    foreach (Transpose transB in Enum.GetValues<Transpose>())
+                    {
+                        double beta = new[] { 0, 1, 0.3 }[index++ % 3];
+                        CheckCase<float>(variant, random, transA, transB, m, n, k, 1, beta, index % 2, 1, 0, packed: true);
+                        CheckCase<double>(variant, random, transA, transB, m, n, k, 0.7, beta, 0, index % 3, 2, packed: true);
+                    }
+                }
+            }
+        });
+    }
+
+    [Fact]
+    public void PackedOperandFromAnotherVariantIsRejected()
+    {
+        var packed = new PackedOperand<float>();
+        WithVariant(GemmVariant.Reference, () => packed.Pack(Transpose.No, 2, 2, new float[4], 2));
+        var error = Assert.Throws<InvalidOperationException>(() => WithVariant(GemmVariant.Vector, () =>
+            Gemm.ComputePacked(Transpose.No, 2, 1f, new float[4], 2, packed, 0f, new float[4], 2)));
+        Assert.Contains("pack it again", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void RejectsNegativeDimensions()
     {
@@ -156,7 +228,7 @@ public sealed class GemmTests
     /// </summary>
     private static void CheckCase<T>(
         GemmVariant variant, Random random, Transpose transA, Transpose transB,
-        int m, int n, int k, double alpha, double beta, int padA, int padB, int padC)
+        int m, int n, int k, double alpha, double beta, int padA, int padB, int padC, bool packed = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         const int Guard = 8;
@@ -181,15 +253,29 @@ public sealed class GemmTests
         double OpA(int i, int p) => double.CreateChecked(transA == Transpose.No ? a[Guard + (i * lda) + p] : a[Guard + (p * lda) + i]);
         double OpB(int p, int j) => double.CreateChecked(transB == Transpose.No ? b[Guard + (p * ldb) + j] : b[Guard + (j * ldb) + p]);
 
-        WithVariant(variant, () => Gemm.Compute(
-            transA, transB, m, n, k, T.CreateChecked(alpha),
-            a.AsSpan(Guard, Needed(aRows, aCols, lda)), lda,
-            b.AsSpan(Guard, Needed(bRows, bCols, ldb)), ldb,
-            T.CreateChecked(beta), c.AsSpan(Guard, Needed(m, n, ldc)), ldc));
+        WithVariant(variant, () =>
+        {
+            if (packed)
+            {
+                var operand = new PackedOperand<T>();
+                operand.Pack(transB, k, n, b.AsSpan(Guard, Needed(bRows, bCols, ldb)), ldb);
+                Gemm.ComputePacked(
+                    transA, m, T.CreateChecked(alpha), a.AsSpan(Guard, Needed(aRows, aCols, lda)), lda,
+                    operand, T.CreateChecked(beta), c.AsSpan(Guard, Needed(m, n, ldc)), ldc);
+            }
+            else
+            {
+                Gemm.Compute(
+                    transA, transB, m, n, k, T.CreateChecked(alpha),
+                    a.AsSpan(Guard, Needed(aRows, aCols, lda)), lda,
+                    b.AsSpan(Guard, Needed(bRows, bCols, ldb)), ldb,
+                    T.CreateChecked(beta), c.AsSpan(Guard, Needed(m, n, ldc)), ldc);
+            }
+        });
 
         // Forward error bound of a k-term dot product, |fl(s) - s| <= k u sum |terms|, with slack for the final scaling.
         double unitRoundoff = typeof(T) == typeof(float) ? Math.Pow(2, -24) : Math.Pow(2, -53);
-        string context = $"variant={variant} {typeof(T).Name} transA={transA} transB={transB} m={m} n={n} k={k} alpha={alpha} beta={beta} lda={lda} ldb={ldb} ldc={ldc}";
+        string context = $"variant={variant} threads={Unroll.Kernels.Parallelism.ThreadCount} packed={packed} {typeof(T).Name} transA={transA} transB={transB} m={m} n={n} k={k} alpha={alpha} beta={beta} lda={lda} ldb={ldb} ldc={ldc}";
         for (int index = 0; index < c.Length; index++)
         {
             int offset = index - Guard;
@@ -237,6 +323,20 @@ public sealed class GemmTests
         }
 
         return buffer;
+    }
+
+    private static void WithThreads(int threads, Action action)
+    {
+        int saved = Unroll.Kernels.Parallelism.ThreadCount;
+        try
+        {
+            Unroll.Kernels.Parallelism.ThreadCount = threads;
+            action();
+        }
+        finally
+        {
+            Unroll.Kernels.Parallelism.ThreadCount = saved;
+        }
     }
 
     private static void WithVariant(GemmVariant variant, Action action)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Unroll.Kernels;
 
 namespace Unroll.Cells;
@@ -45,10 +46,7 @@ public static class GruCell
             var gi = inputGates.Slice(b * width, width);
             var gh = hiddenGates.Slice(b * width, width);
             // r, z = sigmoid(gi + gh) over the first two blocks.
-            for (int j = 0; j < 2 * hidden; j++)
-            {
-                gi[j] += gh[j];
-            }
+            AddInPlace(gi[..(2 * hidden)], gh[..(2 * hidden)]);
 
             Activations.SigmoidInPlace(gi[..(2 * hidden)]);
             // n = tanh(gi_n + r * gh_n)
@@ -60,7 +58,21 @@ public static class GruCell
             }
 
             Activations.TanhInPlace(gi.Slice(2 * hidden, hidden));
-            for (int j = 0; j < hidden; j++)
+            int start = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                ref T gate = ref MemoryMarshal.GetReference(gi);
+                ref T hPrev = ref MemoryMarshal.GetReference(hPrevious);
+                ref T hOut = ref MemoryMarshal.GetReference(h);
+                for (; start <= hidden - Vector<T>.Count; start += Vector<T>.Count)
+                {
+                    var z = Vector.LoadUnsafe(ref gate, (nuint)(hidden + start));
+                    var n = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + start));
+                    (((Vector<T>.One - z) * n) + (z * Vector.LoadUnsafe(ref hPrev, (nuint)start))).StoreUnsafe(ref hOut, (nuint)start);
+                }
+            }
+
+            for (int j = start; j < hidden; j++)
             {
                 // h_t = (1 - z) n + z h_{t-1}
                 T z = gi[hidden + j], n = gi[(2 * hidden) + j];
@@ -97,7 +109,8 @@ public static class GruCell
             var row = gates.Slice(b * width, width);
             var ghn = hiddenCandidate.Slice(b * hidden, hidden);
             var hPrevious = previousState.Slice(b * hidden, hidden);
-            for (int j = 0; j < hidden; j++)
+            int start = Vector.IsHardwareAccelerated ? BackwardVectors(hidden, row, ghn, hPrevious, dh, dgi, dgh, direct) : 0;
+            for (int j = start; j < hidden; j++)
             {
                 T r = row[j], z = row[hidden + j], n = row[(2 * hidden) + j];
                 T d = dh[j];
@@ -119,5 +132,65 @@ public static class GruCell
                 dgh[(2 * hidden) + j] = dnPre * r;
             }
         }
+    }
+
+    /// <summary>x += y, element-wise.</summary>
+    private static void AddInPlace<T>(Span<T> x, ReadOnlySpan<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            ref T xs = ref MemoryMarshal.GetReference(x);
+            ref T ys = ref MemoryMarshal.GetReference(y);
+            for (; j <= x.Length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref xs, (nuint)j) + Vector.LoadUnsafe(ref ys, (nuint)j)).StoreUnsafe(ref xs, (nuint)j);
+            }
+        }
+
+        for (; j < x.Length; j++)
+        {
+            x[j] += y[j];
+        }
+    }
+
+    /// <summary>The loop body of <see cref="Backward{T}"/> on whole vectors, the same operations in the same order; returns where the scalar tail starts.</summary>
+    private static int BackwardVectors<T>(
+        int hidden, ReadOnlySpan<T> row, ReadOnlySpan<T> ghn, ReadOnlySpan<T> hPrevious, ReadOnlySpan<T> dh,
+        Span<T> dgi, Span<T> dgh, Span<T> direct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref T gate = ref MemoryMarshal.GetReference(row);
+        ref T candidate = ref MemoryMarshal.GetReference(ghn);
+        ref T hPrev = ref MemoryMarshal.GetReference(hPrevious);
+        ref T dState = ref MemoryMarshal.GetReference(dh);
+        ref T dInput = ref MemoryMarshal.GetReference(dgi);
+        ref T dHidden = ref MemoryMarshal.GetReference(dgh);
+        ref T dDirect = ref MemoryMarshal.GetReference(direct);
+        var one = Vector<T>.One;
+        int j = 0;
+        for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+        {
+            var r = Vector.LoadUnsafe(ref gate, (nuint)j);
+            var z = Vector.LoadUnsafe(ref gate, (nuint)(hidden + j));
+            var n = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + j));
+            var d = Vector.LoadUnsafe(ref dState, (nuint)j);
+            var dn = d * (one - z);
+            var dz = d * (Vector.LoadUnsafe(ref hPrev, (nuint)j) - n);
+            (d * z).StoreUnsafe(ref dDirect, (nuint)j);
+            var dnPre = dn * (one - (n * n));
+            var dr = dnPre * Vector.LoadUnsafe(ref candidate, (nuint)j);
+            var drPre = dr * r * (one - r);
+            var dzPre = dz * z * (one - z);
+            drPre.StoreUnsafe(ref dInput, (nuint)j);
+            drPre.StoreUnsafe(ref dHidden, (nuint)j);
+            dzPre.StoreUnsafe(ref dInput, (nuint)(hidden + j));
+            dzPre.StoreUnsafe(ref dHidden, (nuint)(hidden + j));
+            dnPre.StoreUnsafe(ref dInput, (nuint)((2 * hidden) + j));
+            (dnPre * r).StoreUnsafe(ref dHidden, (nuint)((2 * hidden) + j));
+        }
+
+        return j;
     }
 }

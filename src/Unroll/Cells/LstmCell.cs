@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Unroll.Kernels;
 
 namespace Unroll.Cells;
@@ -47,16 +48,42 @@ public static class LstmCell
             Activations.SigmoidInPlace(row[..(2 * hidden)]);
             Activations.TanhInPlace(row.Slice(2 * hidden, hidden));
             Activations.SigmoidInPlace(row.Slice(3 * hidden, hidden));
-            for (int j = 0; j < hidden; j++)
+            // c_t = f * c_{t-1} + i * g (vectors, then the scalar tail: the same operations in the same order)
+            ref T gate = ref MemoryMarshal.GetReference(row);
+            ref T cPrev = ref MemoryMarshal.GetReference(cPrevious);
+            ref T cOut = ref MemoryMarshal.GetReference(c);
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
             {
-                // c_t = f * c_{t-1} + i * g
+                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    var input = Vector.LoadUnsafe(ref gate, (nuint)j);
+                    var forget = Vector.LoadUnsafe(ref gate, (nuint)(hidden + j));
+                    var candidate = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + j));
+                    ((forget * Vector.LoadUnsafe(ref cPrev, (nuint)j)) + (input * candidate)).StoreUnsafe(ref cOut, (nuint)j);
+                }
+            }
+
+            for (; j < hidden; j++)
+            {
                 c[j] = (row[hidden + j] * cPrevious[j]) + (row[j] * row[(2 * hidden) + j]);
             }
 
             // h_t = o * tanh(c_t)
             c.CopyTo(tc);
             Activations.TanhInPlace(tc);
-            for (int j = 0; j < hidden; j++)
+            ref T tanhC = ref MemoryMarshal.GetReference(tc);
+            ref T hOut = ref MemoryMarshal.GetReference(h);
+            j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    (Vector.LoadUnsafe(ref gate, (nuint)((3 * hidden) + j)) * Vector.LoadUnsafe(ref tanhC, (nuint)j)).StoreUnsafe(ref hOut, (nuint)j);
+                }
+            }
+
+            for (; j < hidden; j++)
             {
                 h[j] = row[(3 * hidden) + j] * tc[j];
             }
@@ -93,7 +120,8 @@ public static class LstmCell
             var row = gates.Slice(b * width, width);
             var cPrevious = previousCell.Slice(b * hidden, hidden);
             var tc = tanhCell.Slice(b * hidden, hidden);
-            for (int j = 0; j < hidden; j++)
+            int j = Vector.IsHardwareAccelerated ? BackwardVectors(hidden, row, cPrevious, tc, dh, dc, da) : 0;
+            for (; j < hidden; j++)
             {
                 T i = row[j], f = row[hidden + j], g = row[(2 * hidden) + j], o = row[(3 * hidden) + j];
                 T t = tc[j];
@@ -112,5 +140,41 @@ public static class LstmCell
                 da[(3 * hidden) + j] = dOut * o * (T.One - o);
             }
         }
+    }
+
+    /// <summary>The loop body of <see cref="Backward{T}"/> on whole vectors, the same operations in the same order; returns where the scalar tail starts.</summary>
+    private static int BackwardVectors<T>(
+        int hidden, ReadOnlySpan<T> row, ReadOnlySpan<T> cPrevious, ReadOnlySpan<T> tc, ReadOnlySpan<T> dh, Span<T> dc, Span<T> da)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref T gate = ref MemoryMarshal.GetReference(row);
+        ref T cPrev = ref MemoryMarshal.GetReference(cPrevious);
+        ref T tanhC = ref MemoryMarshal.GetReference(tc);
+        ref T dState = ref MemoryMarshal.GetReference(dh);
+        ref T dCellRef = ref MemoryMarshal.GetReference(dc);
+        ref T dGate = ref MemoryMarshal.GetReference(da);
+        var one = Vector<T>.One;
+        int j = 0;
+        for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+        {
+            var i = Vector.LoadUnsafe(ref gate, (nuint)j);
+            var f = Vector.LoadUnsafe(ref gate, (nuint)(hidden + j));
+            var g = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + j));
+            var o = Vector.LoadUnsafe(ref gate, (nuint)((3 * hidden) + j));
+            var t = Vector.LoadUnsafe(ref tanhC, (nuint)j);
+            var d = Vector.LoadUnsafe(ref dState, (nuint)j);
+            var dOut = d * t;
+            var dCell = Vector.LoadUnsafe(ref dCellRef, (nuint)j) + (d * o * (one - (t * t)));
+            var dInput = dCell * g;
+            var dForget = dCell * Vector.LoadUnsafe(ref cPrev, (nuint)j);
+            var dCandidate = dCell * i;
+            (dCell * f).StoreUnsafe(ref dCellRef, (nuint)j);
+            (dInput * i * (one - i)).StoreUnsafe(ref dGate, (nuint)j);
+            (dForget * f * (one - f)).StoreUnsafe(ref dGate, (nuint)(hidden + j));
+            (dCandidate * (one - (g * g))).StoreUnsafe(ref dGate, (nuint)((2 * hidden) + j));
+            (dOut * o * (one - o)).StoreUnsafe(ref dGate, (nuint)((3 * hidden) + j));
+        }
+
+        return j;
     }
 }

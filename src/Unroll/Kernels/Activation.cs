@@ -90,7 +90,7 @@ public static class Activations
         switch (activation)
         {
             case Activation.Tanh:
-                for (int i = 0; i < gradients.Length; i++)
+                for (int i = TanhBackwardVectors(outputs, gradients); i < gradients.Length; i++)
                 {
                     T h = outputs[i];
                     gradients[i] *= T.One - (h * h);
@@ -120,6 +120,27 @@ public static class Activations
             default:
                 throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
         }
+    }
+
+    /// <summary>dz = dh (1 - h^2) on whole vectors (the scalar loop's operations, in its order); returns where the tail starts.</summary>
+    private static int TanhBackwardVectors<T>(ReadOnlySpan<T> outputs, Span<T> gradients)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!Vector.IsHardwareAccelerated)
+        {
+            return 0;
+        }
+
+        ref T h = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(outputs);
+        ref T g = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(gradients);
+        int i = 0;
+        for (; i <= gradients.Length - Vector<T>.Count; i += Vector<T>.Count)
+        {
+            var value = Vector.LoadUnsafe(ref h, (nuint)i);
+            (Vector.LoadUnsafe(ref g, (nuint)i) * (Vector<T>.One - (value * value))).StoreUnsafe(ref g, (nuint)i);
+        }
+
+        return i;
     }
 
     /// <summary>

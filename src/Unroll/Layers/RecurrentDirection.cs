@@ -27,6 +27,18 @@ internal sealed class RecurrentDirection<T>
 {
     private readonly ParameterSet<T> _parameters;
     private readonly int _gateCount;
+
+    // W_hh packed once per sequence for the per-step products: as W_hh^T (forward: gates += h W_hh^T)
+    // and as W_hh (backward: dh_{t-1} += dGates W_hh).
+    private readonly PackedOperand<T> _packedForward = new();
+    private readonly PackedOperand<T> _packedBackward = new();
+
+    // Token input (the first layer of a model with an embedding): x_r = E[token_r], so
+    // x_r W_ih^T = (E W_ih^T)[token_r], a row of a V x G*H table computed once per forward pass.
+    private int[]? _tokens;
+    private string? _embeddingName;
+    private int _vocabulary;
+    private T[] _tokenTable = [];
     private T[] _gates = [];
     private T[] _states = [];
     private T[] _cells = [];
@@ -124,6 +136,19 @@ internal sealed class RecurrentDirection<T>
     public ReadOnlySpan<T> InitialCellGradient => _cellCarry.AsSpan(0, _batch * Hidden);
 
     /// <summary>
+    /// Makes this direction read token ids (<paramref name="tokens"/>, [T, B], kept by reference) looked up in the
+    /// embedding parameter <paramref name="embeddingName"/> ([V, I]) instead of dense x: the input projection
+    /// becomes a gather from E W_ih^T, and backward adds dL/dE itself (a scatter-add of the gate gradients by
+    /// token, then two products with K = V and K = G*H instead of two with K = T*B). A null name switches back to dense x.
+    /// </summary>
+    public void SetTokenInput(int[]? tokens, string? embeddingName, int vocabulary)
+    {
+        _tokens = tokens;
+        _embeddingName = embeddingName;
+        _vocabulary = vocabulary;
+    }
+
+    /// <summary>
     /// Runs the direction over x ([T, B, I]) and writes h_t into columns
     /// [<paramref name="outputColumn"/>, +H) of <paramref name="output"/> ([T, B, outputWidth]),
     /// zero at padded steps.
@@ -143,17 +168,34 @@ internal sealed class RecurrentDirection<T>
 
         // Before the loop, all T*B rows: gates = x W_ih^T + b_ih (+ b_hh, except for the GRU whose
         // b_hh sits inside r * (W_hn h + b_hn)).
-        for (int r = 0; r < rows; r++)
+        bool tokenInput = _embeddingName is not null;
+        int projectedRows = tokenInput ? _vocabulary : rows;
+        if (tokenInput)
         {
-            var row = gates.Slice(r * width, width);
+            Buffers.Grow(ref _tokenTable, _vocabulary * width);
+        }
+
+        var projected = tokenInput ? _tokenTable.AsSpan(0, _vocabulary * width) : gates;
+        for (int r = 0; r < projectedRows; r++)
+        {
+            var row = projected.Slice(r * width, width);
             for (int j = 0; j < width; j++)
             {
                 row[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
             }
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, InputSize,
-            T.One, x[..(rows * InputSize)], InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
+        // The same product either way, row for row: for tokens over the V embedding rows, then gathered.
+        ReadOnlySpan<T> projectionInput = tokenInput ? _parameters.Value(_embeddingName!) : x[..(rows * InputSize)];
+        Gemm.Compute(Transpose.No, Transpose.Yes, projectedRows, width, InputSize,
+            T.One, projectionInput, InputSize, _parameters.Value(WeightIh), InputSize, T.One, projected, width);
+        if (tokenInput)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                projected.Slice(_tokens![r] * width, width).CopyTo(gates.Slice(r * width, width));
+            }
+        }
 
         var states = _states.AsSpan(0, (steps + 1) * block);
         var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
@@ -165,6 +207,7 @@ internal sealed class RecurrentDirection<T>
         }
 
         var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+        _packedForward.Pack(Transpose.Yes, hidden, width, weightHh, hidden);
         for (int s = 0; s < steps; s++)
         {
             int t = Reverse ? steps - 1 - s : s;
@@ -176,11 +219,11 @@ internal sealed class RecurrentDirection<T>
             switch (Cell)
             {
                 case CellKind.Rnn:
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
                     ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, stepGates, hPrevious, h);
                     break;
                 case CellKind.Lstm:
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, stepGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
                     LstmCell.Forward(rowsAtStep, batch, hidden, stepGates, hPrevious, cells.Slice(previous * block, block),
                         h, cells.Slice(current * block, block), _tanhCells.AsSpan(t * block, block));
                     break;
@@ -191,7 +234,7 @@ internal sealed class RecurrentDirection<T>
                         biasHh.CopyTo(hiddenGates.Slice(b * width, width));
                     }
 
-                    Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, hPrevious, hidden, weightHh, hidden, T.One, hiddenGates, width);
+                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, hiddenGates, width);
                     GruCell.Forward(rowsAtStep, batch, hidden, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
                     break;
                 default:
@@ -242,6 +285,8 @@ internal sealed class RecurrentDirection<T>
         }
 
         var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
+
+        _packedBackward.Pack(Transpose.No, width, hidden, weightHh, hidden);
 
         // The loop runs against the forward order: the forward direction from t = T-1 down to 0.
         for (int s = steps - 1; s >= 0; s--)
@@ -299,7 +344,7 @@ internal sealed class RecurrentDirection<T>
             }
 
             // forward: gates_t += h_{t-1} W_hh^T  =>  dh_{t-1} += dGates_t W_hh
-            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, width, T.One, stepGateGradients, width, weightHh, hidden, T.One, carryNext, hidden);
+            Gemm.ComputePacked(Transpose.No, batch, T.One, stepGateGradients, width, _packedBackward, T.One, carryNext, hidden);
             carryNext.CopyTo(carry);
         }
 
@@ -307,8 +352,46 @@ internal sealed class RecurrentDirection<T>
         var previousStates = states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
         Gemm.Compute(Transpose.Yes, Transpose.No, width, hidden, rows, T.One, gateGradients, width, previousStates, hidden, T.One, _parameters.Gradient(WeightHh), hidden);
         Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
-        Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
-            _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), inputGradient, accumulateInputGradient);
+        if (_embeddingName is null)
+        {
+            Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
+                _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), inputGradient, accumulateInputGradient);
+            return;
+        }
+
+        // forward: gates_r += (E W_ih^T + b_ih)[token_r]  =>  S[v] = sum of dGates_r over rows with token v, then
+        // dW_ih += S^T E, db_ih += column sums of S, dE += S W_ih: single products with K = V and K = G*H.
+        var tokenGradients = _tokenTable.AsSpan(0, _vocabulary * width);
+        tokenGradients.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            AddRow(tokenGradients.Slice(_tokens![r] * width, width), inputGateGradients.Slice(r * width, width));
+        }
+
+        var embedding = _parameters.Value(_embeddingName);
+        Gemm.Compute(Transpose.Yes, Transpose.No, width, InputSize, _vocabulary, T.One, tokenGradients, width, embedding, InputSize, T.One, _parameters.Gradient(WeightIh), InputSize);
+        Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasIh));
+        Gemm.Compute(Transpose.No, Transpose.No, _vocabulary, InputSize, width, T.One, tokenGradients, width, _parameters.Value(WeightIh), InputSize, T.One, _parameters.Gradient(_embeddingName), InputSize);
+    }
+
+    /// <summary>sum += row, element-wise.</summary>
+    private static void AddRow(Span<T> sum, ReadOnlySpan<T> row)
+    {
+        int j = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            ref T s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sum);
+            ref T r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(row);
+            for (; j <= sum.Length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref s, (nuint)j) + Vector.LoadUnsafe(ref r, (nuint)j)).StoreUnsafe(ref s, (nuint)j);
+            }
+        }
+
+        for (; j < sum.Length; j++)
+        {
+            sum[j] += row[j];
+        }
     }
 
     /// <summary>

@@ -327,7 +327,8 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         {
             var outputGradient = _layerOutputGradients[layer].AsSpan(0, rows * width);
             ReadOnlySpan<T> layerInput = layer == 0 ? _inputs.AsSpan(0, rows * Config.InputSize) : _layerOutputs[layer - 1].AsSpan(0, rows * width);
-            bool wantInputGradient = layer > 0 || _tokenInput || ComputeInputGradients;
+            // Token input: the first layer adds dL/dE itself (see RecurrentDirection.SetTokenInput).
+            bool wantInputGradient = layer > 0 || (ComputeInputGradients && !_tokenInput);
             Span<T> inputGradient = layer > 0
                 ? _layerOutputGradients[layer - 1].AsSpan(0, rows * width)
                 : wantInputGradient ? _inputGradients.AsSpan(0, rows * Config.InputSize) : Span<T>.Empty;
@@ -357,22 +358,6 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
                 if (CellKinds.HasCellState(Config.Cell))
                 {
                     _layers[layer][d].InitialCellGradient.CopyTo(_initialCellGradients.AsSpan(index * block, block));
-                }
-            }
-        }
-
-        if (_tokenInput)
-        {
-            // forward: x_r = E[token_r]  =>  dE[token_r] += dx_r
-            var embeddingGradient = Parameters.Gradient(EmbeddingName);
-            int inputSize = Config.InputSize;
-            for (int r = 0; r < rows; r++)
-            {
-                var source = _inputGradients.AsSpan(r * inputSize, inputSize);
-                var destination = embeddingGradient.Slice(_tokens[r] * inputSize, inputSize);
-                for (int j = 0; j < inputSize; j++)
-                {
-                    destination[j] += source[j];
                 }
             }
         }
@@ -461,6 +446,11 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         int directions = Config.Directions, block = batch * hidden;
         var lengths = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
         ReadOnlySpan<T> layerInput = _inputs.AsSpan(0, rows * Config.InputSize);
+        foreach (var direction in _layers[0])
+        {
+            direction.SetTokenInput(_tokenInput ? _tokens : null, _tokenInput ? EmbeddingName : null, Config.VocabularySize);
+        }
+
         for (int layer = 0; layer < Config.Layers; layer++)
         {
             var output = _layerOutputs[layer].AsSpan(0, rows * width);
@@ -546,15 +536,16 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         }
 
         int stateLength = Config.Layers * Config.Directions * batch * Config.HiddenSize;
-        string stateShape = $"[L*D={Config.Layers * Config.Directions}, B={batch}, H={Config.HiddenSize}]";
+        // Formatted only for a message: a training step allocates nothing.
+        string StateShape() => $"[L*D={Config.Layers * Config.Directions}, B={batch}, H={Config.HiddenSize}]";
         if (!initialState.IsEmpty && initialState.Length != stateLength)
         {
-            throw new ArgumentException($"Expected an initial state of shape {stateShape}, got {initialState.Length} values.");
+            throw new ArgumentException($"Expected an initial state of shape {StateShape()}, got {initialState.Length} values.");
         }
 
         if (!initialCell.IsEmpty && (!CellKinds.HasCellState(Config.Cell) || initialCell.Length != stateLength))
         {
-            throw new ArgumentException($"Expected an initial cell state of shape {stateShape} (LSTM only), got {initialCell.Length} values.");
+            throw new ArgumentException($"Expected an initial cell state of shape {StateShape()} (LSTM only), got {initialCell.Length} values.");
         }
 
         if (!lengths.IsEmpty)

@@ -72,6 +72,32 @@ public static class Gemm
         }
     }
 
+    /// <summary>
+    /// <c>C = alpha * op(A) * B + beta * C</c> with B packed beforehand (<see cref="PackedOperand{T}.Pack"/>),
+    /// for an operand shared by many products, such as the recurrent weight at every time step.
+    /// </summary>
+    /// <exception cref="ArgumentException">A dimension or leading dimension does not fit, or a buffer is too short.</exception>
+    /// <exception cref="InvalidOperationException">B was packed under another <see cref="Variant"/>.</exception>
+    internal static void ComputePacked<T>(
+        Transpose transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedOperand<T> b, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Validate(transA, Transpose.No, m, b.Columns, b.Depth, a.Length, lda, b.Depth * b.Columns, Math.Max(1, b.Columns), c.Length, ldc);
+        if (b.PackedFor != Variant)
+        {
+            throw new InvalidOperationException($"GEMM: the operand was packed for the {b.PackedFor} variant, but the current variant is {Variant}; pack it again.");
+        }
+
+        if (b.IsPlain)
+        {
+            ReferenceGemm.Compute(transA, Transpose.No, m, b.Columns, b.Depth, alpha, a, lda, b.Panels, Math.Max(1, b.Columns), beta, c, ldc);
+        }
+        else
+        {
+            VectorGemm.ComputePacked(transA, m, alpha, a, lda, b, beta, c, ldc);
+        }
+    }
+
     internal static void Validate(
         Transpose transA, Transpose transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
@@ -116,5 +142,64 @@ public static class Gemm
         }
 
         return Vector.IsHardwareAccelerated ? GemmVariant.Vector : GemmVariant.Reference;
+    }
+}
+
+/// <summary>
+/// A right-hand GEMM operand op(B) (k x n) packed once into the micro-kernel's panels and reused by many
+/// products: the recurrent weight W_hh is packed once per sequence and read at every time step. Packing again
+/// with the same sizes reuses the buffer, so it allocates nothing in steady state.
+/// </summary>
+internal sealed class PackedOperand<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The packed panels (or, for the reference variant, op(B) as a plain k x n row-major copy).</summary>
+    internal T[] Panels { get; private set; } = [];
+
+    /// <summary>k, the rows of op(B).</summary>
+    public int Depth { get; private set; }
+
+    /// <summary>n, the columns of op(B).</summary>
+    public int Columns { get; private set; }
+
+    /// <summary>The variant whose layout <see cref="Panels"/> has.</summary>
+    public GemmVariant PackedFor { get; private set; }
+
+    /// <summary>Whether <see cref="Panels"/> holds op(B) plainly (reference variant, or a type the vector kernel does not handle).</summary>
+    internal bool IsPlain { get; private set; }
+
+    /// <summary>Packs op(B), where B is k x n (<paramref name="transB"/> = No, ldb &gt;= n) or n x k (Yes, ldb &gt;= k).</summary>
+    /// <exception cref="ArgumentException">A dimension is negative, ldb is too small, or B is too short.</exception>
+    public void Pack(Transpose transB, int k, int n, ReadOnlySpan<T> b, int ldb)
+    {
+        Gemm.Validate(Transpose.No, transB, 0, n, k, 0, Math.Max(1, k), b.Length, ldb, 0, Math.Max(1, n));
+        Depth = k;
+        Columns = n;
+        PackedFor = Gemm.Variant;
+        IsPlain = PackedFor == GemmVariant.Reference || (typeof(T) != typeof(float) && typeof(T) != typeof(double));
+        if (IsPlain)
+        {
+            GrowPanels(k * n);
+            for (int p = 0; p < k; p++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    Panels[(p * n) + j] = transB == Transpose.No ? b[(p * ldb) + j] : b[(j * ldb) + p];
+                }
+            }
+
+            return;
+        }
+
+        GrowPanels(VectorGemm.PackedLength<T>(k, n));
+        VectorGemm.PackAll(transB, k, n, b, ldb, Panels);
+    }
+
+    private void GrowPanels(int length)
+    {
+        if (Panels.Length < length)
+        {
+            Panels = GC.AllocateUninitializedArray<T>(length, pinned: true);
+        }
     }
 }

@@ -34,6 +34,9 @@ internal static unsafe class VectorGemm
     /// <summary>Columns of B packed at once (NC): KC x NC floats (4 MB) stay in L3.</summary>
     private const int ColumnBlockBytes = 4096 * sizeof(float);
 
+    /// <summary>Below this m*n*k a product runs on the calling thread alone: waking a worker would cost more than it saves.</summary>
+    internal const long MinParallelWork = 64 * 64 * 64;
+
     public static void Compute<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
@@ -62,11 +65,203 @@ internal static unsafe class VectorGemm
                 return;
             }
 
-            Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            int parts = Parts(m, n, k, out bool splitColumns);
+            if (parts == 1)
+            {
+                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                return;
+            }
+
+            var job = GemmJob<T>.ForThisThread();
+            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns);
+            WorkerPool.Run(job, parts);
         }
     }
 
-    private static int MicroColumns<T>() => 2 * Vector256<T>.Count;
+    /// <summary>
+    /// C = alpha * op(A) * B + beta * C with B packed beforehand by <see cref="PackedOperand{T}"/> (the recurrent weight,
+    /// packed once per sequence and reused at every step). op(A) is packed once per call, by the calling thread,
+    /// and shared by every worker; the workers split the columns of C.
+    /// </summary>
+    public static void ComputePacked<T>(
+        Transpose transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedOperand<T> b, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = b.Columns, k = b.Depth;
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        fixed (T* pa = a)
+        fixed (T* pc = c)
+        fixed (T* pb = b.Panels)
+        {
+            if (k == 0 || alpha == T.Zero)
+            {
+                ScaleC(m, n, beta, pc, ldc);
+                return;
+            }
+
+            int nr = MicroColumns<T>();
+            int mPadded = RoundUp(m, MicroRows);
+            T* packedA = PackBuffers<T>.A(mPadded * k);
+            for (int pcol = 0; pcol < k; pcol += DepthBlock)
+            {
+                int kc = Math.Min(DepthBlock, k - pcol);
+                PackA(transA, pa, lda, 0, pcol, m, kc, packedA + ((long)pcol * mPadded));
+            }
+
+            int panels = (n + nr - 1) / nr;
+            int parts = Parts(m, n, k, out _);
+            parts = Math.Min(parts, panels);
+            var job = GemmJob<T>.ForThisThread();
+            job.SetPacked(m, n, k, alpha, packedA, pb, beta, pc, ldc);
+            WorkerPool.Run(job, parts);
+        }
+    }
+
+    /// <summary>How many parts to split a product into, and along which dimension of C.</summary>
+    private static int Parts(int m, int n, int k, out bool splitColumns)
+    {
+        int threads = Parallelism.ThreadCount;
+        long work = (long)m * n * k;
+        int rowTiles = (m + MicroRows - 1) / MicroRows;
+        int columnTiles = (n + 15) / 16;
+
+        // Split the dimension with more micro-tiles; a thread's slice then keeps whole tiles.
+        splitColumns = columnTiles >= rowTiles || rowTiles < 2 * threads;
+        int tiles = splitColumns ? columnTiles : rowTiles;
+        return threads <= 1 || work < MinParallelWork ? 1 : Math.Max(1, Math.Min(threads, tiles));
+    }
+
+    /// <summary>The macro-loops for a B packed beforehand: every k-block, this part's column panels, every row panel of the packed op(A).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PrepackedPart<T>(
+        int m, int n, int k, T alpha, T* packedA, T* packedB, T beta, T* c, int ldc, int firstPanel, int endPanel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = MicroColumns<T>();
+        int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
+        for (int pcol = 0; pcol < k; pcol += DepthBlock)
+        {
+            int kc = Math.Min(DepthBlock, k - pcol);
+            T betaBlock = pcol == 0 ? beta : T.One;
+            T* aBlock = packedA + ((long)pcol * mPadded);
+            T* bBlock = packedB + ((long)pcol * nPadded);
+            for (int panel = firstPanel; panel < endPanel; panel++)
+            {
+                int jr = panel * nr;
+                int cols = Math.Min(nr, n - jr);
+                T* bPanel = bBlock + ((long)jr * kc);
+                for (int ir = 0; ir < m; ir += MicroRows)
+                {
+                    int rows = Math.Min(MicroRows, m - ir);
+                    MicroKernel(kc, aBlock + ((long)ir * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs all of op(B) (k x n) in the layout <see cref="PrepackedPart{T}"/> reads: per k-block of <see cref="DepthBlock"/>, NR-column panels.</summary>
+    internal static void PackAll<T>(Transpose transB, int k, int n, ReadOnlySpan<T> b, int ldb, Span<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nPadded = RoundUp(n, MicroColumns<T>());
+        fixed (T* pb = b)
+        fixed (T* pd = destination)
+        {
+            for (int pcol = 0; pcol < k; pcol += DepthBlock)
+            {
+                int kc = Math.Min(DepthBlock, k - pcol);
+                PackB(transB, pb, ldb, pcol, 0, kc, n, pd + ((long)pcol * nPadded));
+            }
+        }
+    }
+
+    /// <summary>Elements of the packed form of a k x n op(B).</summary>
+    internal static int PackedLength<T>(int k, int n)
+        where T : unmanaged
+        => k * RoundUp(n, MicroColumns<T>());
+
+    /// <summary>The work of one threaded call, reused per calling thread so a call allocates nothing.</summary>
+    private sealed class GemmJob<T> : IParallelJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic]
+        private static GemmJob<T>? perThread;
+
+        private Transpose _transA, _transB;
+        private int _m, _n, _k, _lda, _ldb, _ldc;
+        private T _alpha, _beta;
+        private T* _a, _b, _c;
+        private bool _splitColumns, _prepacked;
+
+        public static GemmJob<T> ForThisThread() => perThread ??= new GemmJob<T>();
+
+        public void Set(
+            Transpose transA, Transpose transB, int m, int n, int k,
+            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns)
+        {
+            (_transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) = (transA, transB, m, n, k, alpha, lda, ldb, beta, ldc);
+            _a = a;
+            _b = b;
+            _c = c;
+            _splitColumns = splitColumns;
+            _prepacked = false;
+        }
+
+        public void SetPacked(int m, int n, int k, T alpha, T* packedA, T* packedB, T beta, T* c, int ldc)
+        {
+            (_m, _n, _k, _alpha, _beta, _ldc) = (m, n, k, alpha, beta, ldc);
+            _a = packedA;
+            _b = packedB;
+            _c = c;
+            _prepacked = true;
+        }
+
+        public void Run(int part, int parts)
+        {
+            int nr = MicroColumns<T>();
+            if (_prepacked)
+            {
+                int panels = (_n + nr - 1) / nr;
+                int first = (int)((long)panels * part / parts), end = (int)((long)panels * (part + 1) / parts);
+                PrepackedPart(_m, _n, _k, _alpha, _a, _b, _beta, _c, _ldc, first, end);
+                return;
+            }
+
+            if (_splitColumns)
+            {
+                // Whole NR-wide panels per part, so only the last part has a partial panel.
+                int panels = (_n + nr - 1) / nr;
+                int j0 = (int)((long)panels * part / parts) * nr, j1 = Math.Min(_n, (int)((long)panels * (part + 1) / parts) * nr);
+                if (j0 >= j1)
+                {
+                    return;
+                }
+
+                T* b = _transB == Transpose.No ? _b + j0 : _b + ((long)j0 * _ldb);
+                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc);
+            }
+            else
+            {
+                int tiles = (_m + MicroRows - 1) / MicroRows;
+                int i0 = (int)((long)tiles * part / parts) * MicroRows, i1 = Math.Min(_m, (int)((long)tiles * (part + 1) / parts) * MicroRows);
+                if (i0 >= i1)
+                {
+                    return;
+                }
+
+                T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
+                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc);
+            }
+        }
+    }
+
+    internal static int MicroColumns<T>()
+        where T : unmanaged
+        => 2 * Vector256<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
@@ -117,7 +312,7 @@ internal static unsafe class VectorGemm
         }
     }
 
-    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+    internal static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
     /// <summary>
     /// Packs the mc x kc block of op(A) starting at (ic, pc) into panels of MR rows:
