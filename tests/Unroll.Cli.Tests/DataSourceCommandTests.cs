@@ -230,7 +230,7 @@ public class DataSourceCommandTests
     [Fact]
     public void CsvModelWhoseMetadataNamesOtherColumnCountsIsRefused()
     {
-        // Found by fuzzing the metadata: the column lists are read apart from the weights, and a list longer than the model's
+        // Found reviewing where the fuzzed metadata goes: the column lists are read apart from the weights, and a list longer than the model's
         // inputs or outputs ran the model on the wrong number of values per step.
         using var temp = new TempDirectory();
         File.WriteAllText(temp.File("series.csv"), "u,v,w,y\n0,1,2,3\n1,2,3,4\n2,3,4,5\n3,4,5,6\n4,5,6,7\n");
