@@ -155,14 +155,25 @@ internal static class CsvCommands
 
     private static TimeSeriesTask ReadTask(string path, LoadedModel loaded)
     {
+        TimeSeriesTask task;
         try
         {
-            return TimeSeriesTask.FromJson(loaded.Metadata[TimeSeriesTask.MetadataKey]);
+            task = TimeSeriesTask.FromJson(loaded.Metadata[TimeSeriesTask.MetadataKey]);
         }
         catch (UnrollException e)
         {
             throw new UnrollException($"{path}: {e.Message}", e);
         }
+
+        // The metadata and the weights are separate parts of the file: a column list that disagrees with the model would index past its outputs.
+        var config = loaded.Model.Config;
+        if (task.Inputs.Count != config.InputSize || task.Targets.Count != config.OutputSize)
+        {
+            throw new UnrollException(
+                $"{path}: the metadata names {task.Inputs.Count} input and {task.Targets.Count} target column(s) but the model reads {config.InputSize} and predicts {config.OutputSize}; expected the same.");
+        }
+
+        return task;
     }
 
     // The whole series as one sequence from a zero state: normalised predictions [T, O].

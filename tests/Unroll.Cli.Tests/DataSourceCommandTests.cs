@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Unroll.Data.Images;
+using Unroll.Data.Tables;
+using Unroll.Init;
+using Unroll.Models;
 
 namespace Unroll.Cli.Tests;
 
@@ -213,5 +216,47 @@ public class DataSourceCommandTests
             IdxFile.Write(Path.Combine(directory, $"{prefix}-images-idx3-ubyte.gz"), [count, 28, 28], pixels, compress: true);
             IdxFile.Write(Path.Combine(directory, $"{prefix}-labels-idx1-ubyte.gz"), [count], labels, compress: true);
         }
+    }
+
+    private static string SaveModel(TempDirectory temp, ModelConfig config, string key, string metadata)
+    {
+        var model = RecurrentModels.Create<float>(config);
+        Initializers.PyTorchDefault(model, new Random(1));
+        string path = temp.File("model.safetensors");
+        ModelFile.Save(path, model, new Dictionary<string, string> { [key] = metadata });
+        return path;
+    }
+
+    [Fact]
+    public void CsvModelWhoseMetadataNamesOtherColumnCountsIsRefused()
+    {
+        // Found reviewing where the fuzzed metadata goes: the column lists are read apart from the weights, and a list longer than the model's
+        // inputs or outputs ran the model on the wrong number of values per step.
+        using var temp = new TempDirectory();
+        File.WriteAllText(temp.File("series.csv"), "u,v,w,y\n0,1,2,3\n1,2,3,4\n2,3,4,5\n3,4,5,6\n4,5,6,7\n");
+        var task = new TimeSeriesTask
+        {
+            Source = temp.File("series.csv"), Inputs = ["u", "v", "w"], Targets = ["y"], Window = 2, ValidationFraction = 0.5,
+            InputMeans = [0, 0, 0], InputStds = [1, 1, 1], TargetMeans = [0], TargetStds = [1],
+        };
+        string path = SaveModel(temp, new ModelConfig { Architecture = "rnn", InputSize = 2, HiddenSize = 3, OutputSize = 1 }, TimeSeriesTask.MetadataKey, task.ToJson());
+        var (code, _, error) = CliRunner.Run("eval", path);
+        AssertOneCleanError(code, error, "names 3 input and 1 target column(s) but the model reads 2 and predicts 1");
+        (code, _, error) = CliRunner.Run("predict", path, "--input", temp.File("series.csv"), "--output", temp.File("out.csv"));
+        AssertOneCleanError(code, error, "names 3 input");
+        Assert.False(File.Exists(temp.File("out.csv")));
+    }
+
+    [Fact]
+    public void ImageModelWhoseMetadataGivesAnotherStepSizeIsRefused()
+    {
+        // The same forgery for an image model (pixel order instead of rows) was already refused by the evaluation's size check.
+        using var temp = new TempDirectory();
+        WriteImages(temp.Path, train: 20, test: 10);
+        var description = new ImageSequenceDescription("fashion-mnist", PixelOrder.Pixels, 28, 28, 0, null, temp.Path);
+        var config = new ModelConfig { Architecture = "gru", InputSize = 28, HiddenSize = 4, OutputSize = 10, Head = HeadKind.Classification, Pooling = Pooling.LastStep };
+        string path = SaveModel(temp, config, ImageSequenceDescription.MetadataKey, description.ToJson());
+        var (code, _, error) = CliRunner.Run("eval", path);
+        AssertOneCleanError(code, error, "the model reads 28");
     }
 }

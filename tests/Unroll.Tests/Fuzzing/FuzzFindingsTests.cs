@@ -1,4 +1,6 @@
 using System.Text;
+using Unroll.Data.Images;
+using Unroll.Data.Tables;
 using Unroll.Init;
 using Unroll.IO;
 using Unroll.Models;
@@ -59,5 +61,37 @@ public sealed class FuzzFindingsTests : IDisposable
         var e = Assert.Throws<UnrollException>(config.Validate);
         Assert.Contains("parameters; expected at most", e.Message, StringComparison.Ordinal);
         Assert.Equal(Encoding.UTF8.GetByteCount(e.Message), e.Message.Length); // one plain line
+    }
+
+    private const string ImageDescription = "{\"dataset\":\"fashion-mnist\",\"order\":\"rows\",\"rows\":28,\"columns\":28,\"permutationSeed\":0,\"permutation\":null,\"dataDirectory\":\"/data\"}";
+
+    [Theory]
+    [InlineData("\"dataDirectory\":\"/data\"", "\"dataDirectory\":null")]
+    [InlineData("\"dataset\":\"fashion-mnist\"", "\"dataset\":null")]
+    [InlineData("\"order\":\"rows\"", "\"order\":2147483647")]
+    [InlineData("\"rows\":28,\"columns\":28", "\"rows\":65536,\"columns\":65536")]
+    public void ImageDescriptionWithANullNameAnUndefinedOrderOrOverflowingSizeIsRefused(string valid, string forged)
+    {
+        // Were accepted: `unroll eval` then failed with ArgumentNullException (null directory) or read an undefined pixel order;
+        // 65536 x 65536 pixels overflowed the int product to 0.
+        Assert.Equal(28, ImageSequenceDescription.FromJson(ImageDescription).Rows);
+        var e = Assert.Throws<UnrollException>(() => ImageSequenceDescription.FromJson(ImageDescription.Replace(valid, forged, StringComparison.Ordinal)));
+        Assert.StartsWith("image description: expected", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"inputStds\":[1]", "\"inputStds\":null")]
+    [InlineData("\"inputs\":[\"x\"]", "\"inputs\":null")]
+    [InlineData("\"targetMeans\":[0]", "\"targetMeans\":null")]
+    [InlineData("\"source\":\"a.csv\"", "\"source\":null")]
+    [InlineData("\"inputStds\":[1]", "\"inputStds\":[0]")]
+    [InlineData("\"targetStds\":[2]", "\"targetStds\":[-2]")]
+    public void TimeSeriesTaskWithNullOrNonPositiveNormalisationIsRefused(string valid, string forged)
+    {
+        // The null members were a NullReferenceException; a zero deviation was accepted and divided by.
+        const string json = "{\"source\":\"a.csv\",\"inputs\":[\"x\"],\"targets\":[\"y\"],\"inputMeans\":[0],\"inputStds\":[1],\"targetMeans\":[0],\"targetStds\":[2]}";
+        Assert.Equal(2, TimeSeriesTask.FromJson(json).TargetStds[0]);
+        var e = Assert.Throws<UnrollException>(() => TimeSeriesTask.FromJson(json.Replace(valid, forged, StringComparison.Ordinal)));
+        Assert.StartsWith("time-series task: expected", e.Message, StringComparison.Ordinal);
     }
 }

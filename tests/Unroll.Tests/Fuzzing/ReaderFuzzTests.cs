@@ -187,7 +187,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper log) : IDisposable
     }
 
     /// <summary>A text mutation inside the JSON header, with the length prefix kept consistent so the mutation reaches the parser.</summary>
-    private static byte[] MutateSafeTensorsHeader(byte[] data, Random random)
+    internal static byte[] MutateSafeTensorsHeader(byte[] data, Random random)
     {
         if (data.Length < 8)
         {

@@ -73,9 +73,20 @@ public sealed record ImageSequenceDescription(
             throw new UnrollException($"image description: expected JSON, got invalid JSON ({e.Message}).", e);
         }
 
-        if (description is null || description.Rows < 1 || description.Columns < 1)
+        if (description is null || description.Rows < 1 || description.Columns < 1 || !Enum.IsDefined(description.Order))
         {
             throw new UnrollException("image description: expected the image size and pixel order.");
+        }
+
+        // Rows * Columns is the number of steps (pixel order) and the permutation's length.
+        if ((long)description.Rows * description.Columns > Array.MaxLength)
+        {
+            throw new UnrollException($"image description: expected images of at most {Array.MaxLength} pixels, got {description.Rows} x {description.Columns}.");
+        }
+
+        if (description.Dataset is null || description.DataDirectory is null)
+        {
+            throw new UnrollException("image description: expected the dataset's name and its data directory as strings, got null.");
         }
 
         if (description.Order == PixelOrder.Permuted)

@@ -94,11 +94,24 @@ public sealed record TimeSeriesTask
         try
         {
             var task = JsonSerializer.Deserialize<TimeSeriesTask>(json, JsonOptions) ?? throw new UnrollException("time-series task: expected a JSON object, got null.");
+            // JSON null passes the deserializer for any reference-typed member.
+            if (task.Source is null || task.Inputs is null || task.Targets is null
+                || task.InputMeans is null || task.InputStds is null || task.TargetMeans is null || task.TargetStds is null)
+            {
+                throw new UnrollException("time-series task: expected the source, the column lists and the normalisation arrays, got null for one of them.");
+            }
+
             task.Validate();
             if (task.InputMeans.Length != task.Inputs.Count || task.InputStds.Length != task.Inputs.Count
                 || task.TargetMeans.Length != task.Targets.Count || task.TargetStds.Length != task.Targets.Count)
             {
                 throw new UnrollException("time-series task: expected one mean and one standard deviation per column.");
+            }
+
+            // The model's inputs are divided by these: a zero or negative deviation would feed it infinities or flipped signs.
+            if (task.InputStds.Concat(task.TargetStds).Any(std => !(std > 0)))
+            {
+                throw new UnrollException("time-series task: expected positive standard deviations (1 for a constant column).");
             }
 
             return task;
