@@ -25,48 +25,8 @@ internal static class Svg
         return rounded.ToString("0.##", CultureInfo.InvariantCulture);
     }
 
-    /// <summary>
-    /// Escapes text for use in element content and double- or single-quoted attributes, and
-    /// replaces characters that XML 1.0 forbids (control characters, lone surrogates) so the
-    /// output always parses.
-    /// </summary>
-    public static string Escape(string? text)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            return string.Empty;
-        }
-        var builder = new StringBuilder(text.Length + 16);
-        for (int i = 0; i < text.Length; i++)
-        {
-            char c = text[i];
-            switch (c)
-            {
-                case '&': builder.Append("&amp;"); break;
-                case '<': builder.Append("&lt;"); break;
-                case '>': builder.Append("&gt;"); break;
-                case '"': builder.Append("&quot;"); break;
-                case '\'': builder.Append("&apos;"); break;
-                case '\t' or '\n' or '\r': builder.Append(' '); break;
-                default:
-                    if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-                    {
-                        builder.Append(c).Append(text[i + 1]);
-                        i++;
-                    }
-                    else if (c < ' ' || char.IsSurrogate(c) || c == '\uFFFE' || c == '\uFFFF')
-                    {
-                        builder.Append('\uFFFD');
-                    }
-                    else
-                    {
-                        builder.Append(c);
-                    }
-                    break;
-            }
-        }
-        return builder.ToString();
-    }
+    /// <summary>Escapes text for element content and quoted attributes (see <see cref="XmlText.Escape"/>); line breaks become spaces.</summary>
+    public static string Escape(string? text) => XmlText.Escape(text, keepLineBreaks: false);
 
     /// <summary>Rough rendered width of <paramref name="text"/> in a sans-serif font, used for layout.</summary>
     /// <remarks>0.6 em per character over-estimates the average Helvetica/Arial glyph (about 0.55 em),

@@ -20,6 +20,28 @@ public static class GradientClipping
     }
 
     /// <summary>
+    /// Applies the clipping a run asks for: rescale to <paramref name="clipNorm"/> when the global
+    /// <paramref name="norm"/> exceeds it, then clamp every component to [-clipValue, clipValue].
+    /// </summary>
+    /// <returns>True when either changed the gradient.</returns>
+    public static bool Apply<T>(Span<T> gradients, double norm, double? clipNorm, double? clipValue)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        bool clipped = false;
+        if (clipNorm is { } threshold)
+        {
+            clipped |= ClipByNorm(gradients, norm, threshold);
+        }
+
+        if (clipValue is { } limit)
+        {
+            clipped |= ClipByValue(gradients, limit);
+        }
+
+        return clipped;
+    }
+
+    /// <summary>
     /// Clipping by norm (Pascanu, Mikolov and Bengio 2013): if ||g||_2 &gt;= threshold then
     /// g &lt;- threshold * g / ||g||_2. Returns whether the gradients were rescaled.
     /// </summary>

@@ -199,17 +199,7 @@ public sealed class SequenceClassifierTrainer
                 $"training diverged at step {step}: loss {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}, gradient norm {norm.ToString(System.Globalization.CultureInfo.InvariantCulture)}. Lower the learning rate or clip the gradient (--clip-norm).");
         }
 
-        bool clipped = false;
-        if (_options.ClipNorm is { } threshold)
-        {
-            clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
-        }
-
-        if (_options.ClipValue is { } limit)
-        {
-            clipped |= GradientClipping.ClipByValue(gradients, limit);
-        }
-
+        bool clipped = GradientClipping.Apply(gradients, norm, _options.ClipNorm, _options.ClipValue);
         _optimizer.Step(_model.Parameters.Values, gradients);
         return (norm, clipped);
     }

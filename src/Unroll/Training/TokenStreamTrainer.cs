@@ -208,17 +208,7 @@ public sealed class TokenStreamTrainer
                 $"training diverged at step {step}: loss {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}, gradient norm {norm.ToString(System.Globalization.CultureInfo.InvariantCulture)}; recent gradient norms {norms}. Lower the learning rate or clip the gradient (--clip-norm).");
         }
 
-        bool clipped = false;
-        if (_options.ClipNorm is { } threshold)
-        {
-            clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
-        }
-
-        if (_options.ClipValue is { } limit)
-        {
-            clipped |= GradientClipping.ClipByValue(gradients, limit);
-        }
-
+        bool clipped = GradientClipping.Apply(gradients, norm, _options.ClipNorm, _options.ClipValue);
         _optimizer.Step(_model.Parameters.Values, gradients);
         return (norm, clipped);
     }

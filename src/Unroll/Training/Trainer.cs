@@ -466,17 +466,7 @@ public sealed class Trainer
             throw Diverged(step, loss, norm);
         }
 
-        bool clipped = false;
-        if (_options.ClipNorm is { } threshold)
-        {
-            clipped |= GradientClipping.ClipByNorm(gradients, norm, threshold);
-        }
-
-        if (_options.ClipValue is { } limit)
-        {
-            clipped |= GradientClipping.ClipByValue(gradients, limit);
-        }
-
+        bool clipped = GradientClipping.Apply(gradients, norm, _options.ClipNorm, _options.ClipValue);
         _optimizer.Step(_model.Parameters.Values, gradients);
         return (norm, clipped);
     }
