@@ -22,6 +22,11 @@ internal static class EvalCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(modelPath)!;
+            if (parse.GetValue(testSequences) is < 1 and var tooFew)
+            {
+                throw new UnrollException($"--test-count: expected at least 1 test sequence, got {tooFew}.");
+            }
+
             var loaded = Models.ModelFile.Load(path);
             if (loaded.Metadata.TryGetValue(Data.Tasks.TaskDataDescription.MetadataKey, out var taskJson))
             {

@@ -71,6 +71,20 @@ public class BadInputTests
     }
 
     [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    public void EvalOnNoTestSequencesIsRefusedByName(string count)
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        Assert.Equal(0, CliRunner.Run("train", "-o", run, "--hidden", "4", "--steps", "2", "--seq-length", "10", "--train-count", "4", "--validation-count", "2", "--test-count", "2").ExitCode);
+        var (code, _, error) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"), "--test-count", count, "--json");
+        Assert.Equal(1, code);
+        Assert.Contains("--test-count", error, StringComparison.Ordinal);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
+    [Theory]
     [InlineData("seq,t,x,force\na,0,1.0\n", "in.csv:2:")]
     [InlineData("seq,t,x,force\na,0,1.0,zero\n", "in.csv:2:")]
     [InlineData("seq,t,x,force\na,0,1.0,0\na,1,NaN,0\n", "in.csv:3:")]
