@@ -146,20 +146,7 @@ internal sealed class TaskCliOptions
     public static TrainingStop RunWithProgress(
         CliConsole console, int totalSteps, TimeSpan? timeLimit, Func<double, string> describeValidation, Action<Action<StepMetrics>, CancellationToken> train)
     {
-        using var cancellation = new CancellationTokenSource();
-        if (timeLimit is { } limit)
-        {
-            cancellation.CancelAfter(limit);
-        }
-
-        bool userStopped = false;
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            userStopped = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var stop = new StopSignal(timeLimit);
         try
         {
             if (console.Interactive)
@@ -173,23 +160,29 @@ internal sealed class TaskCliOptions
                         var bar = context.AddTask("training", maxValue: totalSteps);
                         train(metrics =>
                         {
+                            stop.Poll();
                             lastValidation = double.IsNaN(metrics.ValidationLoss) ? lastValidation : metrics.ValidationLoss;
                             bar.Description = string.Create(CultureInfo.InvariantCulture, $"step {metrics.Step} loss {metrics.TrainLoss:G3} val {lastValidation:G3}");
                             bar.Value = metrics.Step;
-                        }, cancellation.Token);
+                        }, stop.Token);
                     });
             }
             else
             {
-                train(PlainProgress(console.Output, totalSteps, describeValidation), cancellation.Token);
+                var plain = PlainProgress(console.Output, totalSteps, describeValidation);
+                train(metrics =>
+                {
+                    stop.Poll();
+                    plain(metrics);
+                }, stop.Token);
             }
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            stop.Release();
         }
 
-        return !cancellation.IsCancellationRequested ? TrainingStop.None : userStopped ? TrainingStop.User : TrainingStop.TimeLimit;
+        return !stop.StopRequested ? TrainingStop.None : stop.UserStopped ? TrainingStop.User : TrainingStop.TimeLimit;
     }
 
     /// <summary>The line saying a run stopped early, at which step, and that it cannot be resumed; null when it ran to the end.</summary>

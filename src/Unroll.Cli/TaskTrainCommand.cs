@@ -376,25 +376,13 @@ internal static class TaskRunner
                 $"Baseline ({task.BaselineDescription}): {MetricName(task)} {task.BaselineLoss:G4}."));
         }
 
-        using var cancellation = new CancellationTokenSource();
-        if (timeLimit is { } limit)
-        {
-            cancellation.CancelAfter(limit);
-        }
-
-        bool userStopped = false;
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            userStopped = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var stop = new StopSignal(timeLimit);
         var clock = Stopwatch.StartNew();
         int startStep = trainer.CompletedSteps;
         TrainingDivergedException? diverged = null;
         void OnStep(StepMetrics metrics)
         {
+            stop.Poll();
             if (metrics.Step % checkpointEvery == 0 && metrics.Step < options.Steps)
             {
                 Checkpoint.Save(checkpointPath, model, trainer.CaptureState(), metadata);
@@ -403,7 +391,7 @@ internal static class TaskRunner
 
         try
         {
-            RunWithProgress(console, trainer, train, monitor, options, quiet, OnStep, cancellation.Token);
+            RunWithProgress(console, trainer, train, monitor, options, quiet, OnStep, stop.Token);
         }
         catch (TrainingDivergedException e)
         {
@@ -411,9 +399,10 @@ internal static class TaskRunner
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            stop.Release();
         }
 
+        bool userStopped = stop.UserStopped;
         double seconds = clock.Elapsed.TotalSeconds;
         var history = trainer.History;
         RunFiles.WriteMetrics(Path.Combine(directory, "metrics.csv"), history);

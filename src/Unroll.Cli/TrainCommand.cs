@@ -285,13 +285,7 @@ internal static class TrainCommand
             $"Training {Describe(config)} (H={config.HiddenSize}, {model.Parameters.Count} parameters) on {dataOptions.TrainCount} oscillator sequences of {dataOptions.Steps} steps; " +
             $"{trainingOptions.Steps} steps of {Optimizers.Name(trainingOptions.Optimizer.Kind)} lr={Options.Format(trainingOptions.LearningRate)}, batch {trainingOptions.BatchSize}.");
 
-        using var cancellation = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var stop = new StopSignal();
         var clock = Stopwatch.StartNew();
         Dictionary<string, string> CheckpointMetadata() => new(metadata, StringComparer.Ordinal)
         {
@@ -309,7 +303,7 @@ internal static class TrainCommand
 
         try
         {
-            RunWithProgress(console, trainer, dataset, trainingOptions, OnStep, cancellation.Token);
+            RunWithProgress(console, trainer, dataset, trainingOptions, OnStep, stop.Token);
         }
         catch (TrainingDivergedException e)
         {
@@ -317,7 +311,7 @@ internal static class TrainCommand
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            stop.Release();
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
@@ -347,7 +341,7 @@ internal static class TrainCommand
         Unroll.IO.AtomicFile.WriteAllText(Path.Combine(runDirectory, "evaluation.json"), evaluation.ToJson());
         Reports.RunReport.Write(runDirectory);
 
-        if (cancellation.IsCancellationRequested)
+        if (stop.StopRequested)
         {
             console.Output.WriteLine($"Stopped by the user after {history.Count} of {trainingOptions.Steps} steps; the model so far and a checkpoint are saved (continue with --resume {runDirectory}).");
         }
