@@ -148,6 +148,74 @@ public sealed class GemmTests
         });
     }
 
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void PackedColumnRangesTileTheFullProduct(GemmVariant variant)
+    {
+        // Each range of whole panels, computed alone, must equal those columns of the full product (to the
+        // dot-product error bound) and leave every other column of C as it was.
+        var random = new Random(91);
+        (int M, int N, int K)[] shapes = [(1, 16, 1), (6, 32, 5), (7, 48, 300), (32, 512, 128), (13, 40, 17), (5, 7, 3)];
+        WithVariant(variant, () =>
+        {
+            foreach (var (m, n, k) in shapes)
+            {
+                CheckColumnRanges<float>(random, m, n, k);
+                CheckColumnRanges<double>(random, m, n, k);
+            }
+        });
+    }
+
+    private static void CheckColumnRanges<T>(Random random, int m, int n, int k)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lda = k + 3, ldc = n + 2, width = Gemm.PanelWidth<T>();
+        T[] a = [.. Enumerable.Range(0, m * lda).Select(_ => T.CreateChecked(random.NextDouble() - 0.5))];
+        T[] b = [.. Enumerable.Range(0, k * n).Select(_ => T.CreateChecked(random.NextDouble() - 0.5))];
+        var operand = new PackedOperand<T>();
+        operand.Pack(Transpose.No, k, n, b, n);
+        int panels = (n + width - 1) / width;
+        for (int first = 0; first < panels; first += 1 + (panels / 3))
+        {
+            int firstColumn = first * width, endColumn = Math.Min(n, firstColumn + ((1 + (panels / 2)) * width));
+            T[] c = [.. Enumerable.Range(0, m * ldc).Select(_ => T.CreateChecked(random.NextDouble()))];
+            T[] before = (T[])c.Clone();
+            Gemm.ComputePackedColumns(m, T.CreateChecked(0.5), a, lda, operand, T.One, c, ldc, firstColumn, endColumn);
+            for (int i = 0; i < m; i++)
+            {
+                for (int j = 0; j < ldc; j++)
+                {
+                    double expected = double.CreateChecked(before[(i * ldc) + j]), bound = 0;
+                    if (j >= firstColumn && j < endColumn)
+                    {
+                        for (int p = 0; p < k; p++)
+                        {
+                            double term = double.CreateChecked(a[(i * lda) + p]) * double.CreateChecked(b[(p * n) + j]);
+                            expected += 0.5 * term;
+                            bound += Math.Abs(term);
+                        }
+                    }
+
+                    double tolerance = ((k + 2) * (typeof(T) == typeof(float) ? 6e-8 : 1.2e-16) * (bound + Math.Abs(expected))) + 1e-30;
+                    Assert.True(
+                        Math.Abs(double.CreateChecked(c[(i * ldc) + j]) - expected) <= tolerance,
+                        $"{typeof(T).Name} m={m} n={n} k={k} columns [{firstColumn}, {endColumn}): C[{i}, {j}] = {c[(i * ldc) + j]}, expected {expected}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void PackedColumnRangeOffPanelBoundaryIsRejected()
+    {
+        var operand = new PackedOperand<float>();
+        WithVariant(GemmVariant.Vector, () =>
+        {
+            operand.Pack(Transpose.No, 2, 40, new float[80], 40);
+            Assert.Throws<ArgumentException>(() => Gemm.ComputePackedColumns(2, 1f, new float[4], 2, operand, 0f, new float[80], 40, 8, 32));
+        });
+    }
+
     [Fact]
     public void PackedOperandFromAnotherVariantIsRejected()
     {

@@ -98,6 +98,51 @@ public static class Gemm
         }
     }
 
+    /// <summary>
+    /// Columns [<paramref name="firstColumn"/>, <paramref name="endColumn"/>) of <c>C = alpha * A * B + beta * C</c>, on the
+    /// calling thread alone, with A row-major (m x k) and B packed beforehand: one part's share of a per-step product when a
+    /// time step is split over the cores by hidden units. The bounds must be multiples of <see cref="PanelWidth{T}"/>
+    /// (the end may also be n); the other columns of C are not touched.
+    /// </summary>
+    /// <exception cref="ArgumentException">A dimension, leading dimension or column bound does not fit, or a buffer is too short.</exception>
+    /// <exception cref="InvalidOperationException">B was packed under another <see cref="Variant"/>.</exception>
+    internal static void ComputePackedColumns<T>(
+        int m, T alpha, ReadOnlySpan<T> a, int lda, PackedOperand<T> b, T beta, Span<T> c, int ldc, int firstColumn, int endColumn)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Validate(Transpose.No, Transpose.No, m, b.Columns, b.Depth, a.Length, lda, b.Depth * b.Columns, Math.Max(1, b.Columns), c.Length, ldc);
+        if (b.PackedFor != Variant)
+        {
+            throw new InvalidOperationException($"GEMM: the operand was packed for the {b.PackedFor} variant, but the current variant is {Variant}; pack it again.");
+        }
+
+        if (!b.IsPlain)
+        {
+            VectorGemm.ComputePackedColumns(m, alpha, a, lda, b, beta, c, ldc, firstColumn, endColumn);
+            return;
+        }
+
+        if (firstColumn < 0 || endColumn > b.Columns || firstColumn > endColumn)
+        {
+            throw new ArgumentException($"GEMM column range [{firstColumn}, {endColumn}) must lie in [0, {b.Columns}].");
+        }
+
+        int width = endColumn - firstColumn;
+        if (m > 0 && width > 0)
+        {
+            ReferenceGemm.Compute(Transpose.No, Transpose.No, m, width, b.Depth, alpha, a, lda,
+                b.Panels.AsSpan(firstColumn), Math.Max(1, b.Columns), beta, c[firstColumn..], ldc);
+        }
+    }
+
+    /// <summary>
+    /// The column granularity of <see cref="ComputePackedColumns{T}"/>: the micro-kernel's panel width for float and
+    /// double under the vector variant, 1 otherwise.
+    /// </summary>
+    internal static int PanelWidth<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Variant == GemmVariant.Vector && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) ? VectorGemm.MicroColumns<T>() : 1;
+
     internal static void Validate(
         Transpose transA, Transpose transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)

@@ -80,8 +80,8 @@ internal static unsafe class VectorGemm
 
     /// <summary>
     /// C = alpha * op(A) * B + beta * C with B packed beforehand by <see cref="PackedOperand{T}"/> (the recurrent weight,
-    /// packed once per sequence and reused at every step). op(A) is packed once per call, by the calling thread,
-    /// and shared by every worker; the workers split the columns of C.
+    /// packed once per sequence and reused at every step); the workers split the columns of C. A row-major op(A) = A is
+    /// read in place by every worker; a transposed one is packed once, by the calling thread, and shared.
     /// </summary>
     public static void ComputePacked<T>(
         Transpose transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedOperand<T> b, T beta, Span<T> c, int ldc)
@@ -103,21 +103,59 @@ internal static unsafe class VectorGemm
                 return;
             }
 
-            int nr = MicroColumns<T>();
-            int mPadded = RoundUp(m, MicroRows);
-            T* packedA = PackBuffers<T>.A(mPadded * k);
-            for (int pcol = 0; pcol < k; pcol += DepthBlock)
+            T* aSource = pa;
+            int aStride = lda;
+            if (transA == Transpose.Yes)
             {
-                int kc = Math.Min(DepthBlock, k - pcol);
-                PackA(transA, pa, lda, 0, pcol, m, kc, packedA + ((long)pcol * mPadded));
+                int mPadded = RoundUp(m, MicroRows);
+                aSource = PackBuffers<T>.A(mPadded * k);
+                aStride = 0;
+                for (int pcol = 0; pcol < k; pcol += DepthBlock)
+                {
+                    int kc = Math.Min(DepthBlock, k - pcol);
+                    PackA(transA, pa, lda, 0, pcol, m, kc, aSource + ((long)pcol * mPadded));
+                }
             }
 
-            int panels = (n + nr - 1) / nr;
-            int parts = Parts(m, n, k, out _);
-            parts = Math.Min(parts, panels);
+            int panels = (n + MicroColumns<T>() - 1) / MicroColumns<T>();
+            int parts = Math.Min(Parts(m, n, k, out _), panels);
             var job = GemmJob<T>.ForThisThread();
-            job.SetPacked(m, n, k, alpha, packedA, pb, beta, pc, ldc);
+            job.SetPacked(m, n, k, alpha, aSource, aStride, pb, beta, pc, ldc);
             WorkerPool.Run(job, parts);
+        }
+    }
+
+    /// <summary>
+    /// Columns [firstColumn, endColumn) of C = alpha * A * B + beta * C on the calling thread alone, with A row-major
+    /// (m x k, lda) read in place and B packed beforehand: the piece of a per-step product that one part of a
+    /// parallel time step computes. Both column bounds are multiples of <see cref="MicroColumns{T}"/> (the end may also be n).
+    /// </summary>
+    public static void ComputePackedColumns<T>(
+        int m, T alpha, ReadOnlySpan<T> a, int lda, PackedOperand<T> b, T beta, Span<T> c, int ldc, int firstColumn, int endColumn)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = b.Columns, k = b.Depth, nr = MicroColumns<T>();
+        if (firstColumn % nr != 0 || (endColumn % nr != 0 && endColumn != n) || firstColumn < 0 || endColumn > n)
+        {
+            throw new ArgumentException($"GEMM column range [{firstColumn}, {endColumn}) must lie in [0, {n}] on whole panels of {nr} columns.");
+        }
+
+        if (m == 0 || endColumn <= firstColumn)
+        {
+            return;
+        }
+
+        fixed (T* pa = a)
+        fixed (T* pc = c)
+        fixed (T* pb = b.Panels)
+        {
+            if (k == 0 || alpha == T.Zero)
+            {
+                ScaleC(m, endColumn - firstColumn, beta, pc + firstColumn, ldc);
+                return;
+            }
+
+            PrepackedPart(m, n, k, alpha, pa, lda, pb, beta, pc, ldc, firstColumn / nr, (endColumn + nr - 1) / nr);
         }
     }
 
@@ -135,29 +173,46 @@ internal static unsafe class VectorGemm
         return threads <= 1 || work < MinParallelWork ? 1 : Math.Max(1, Math.Min(threads, tiles));
     }
 
-    /// <summary>The macro-loops for a B packed beforehand: every k-block, this part's column panels, every row panel of the packed op(A).</summary>
+    /// <summary>
+    /// The macro-loops for a B packed beforehand: every k-block, this part's column panels, every row panel of op(A).
+    /// With <paramref name="lda"/> = 0, <paramref name="a"/> is op(A) packed by <see cref="PackA{T}"/> for all k-blocks;
+    /// otherwise it is a row-major A read in place, whose last rows (fewer than six) are packed here into a scratch panel.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PrepackedPart<T>(
-        int m, int n, int k, T alpha, T* packedA, T* packedB, T beta, T* c, int ldc, int firstPanel, int endPanel)
+        int m, int n, int k, T alpha, T* a, int lda, T* packedB, T beta, T* c, int ldc, int firstPanel, int endPanel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = MicroColumns<T>();
         int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
+        bool inPlace = lda != 0;
+        int inPlaceRows = inPlace ? m / MicroRows * MicroRows : 0;
+        T* scratch = inPlace && inPlaceRows < m ? PackBuffers<T>.A(MicroRows * Math.Min(DepthBlock, k)) : null;
         for (int pcol = 0; pcol < k; pcol += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, k - pcol);
             T betaBlock = pcol == 0 ? beta : T.One;
-            T* aBlock = packedA + ((long)pcol * mPadded);
+            T* packedRows = inPlace ? scratch : a + ((long)pcol * mPadded);
+            if (scratch != null)
+            {
+                PackA(Transpose.No, a, lda, inPlaceRows, pcol, m - inPlaceRows, kc, scratch);
+            }
+
             T* bBlock = packedB + ((long)pcol * nPadded);
             for (int panel = firstPanel; panel < endPanel; panel++)
             {
                 int jr = panel * nr;
                 int cols = Math.Min(nr, n - jr);
                 T* bPanel = bBlock + ((long)jr * kc);
-                for (int ir = 0; ir < m; ir += MicroRows)
+                for (int ir = 0; ir < inPlaceRows; ir += MicroRows)
+                {
+                    MicroKernelRowMajorA(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                }
+
+                for (int ir = inPlaceRows; ir < m; ir += MicroRows)
                 {
                     int rows = Math.Min(MicroRows, m - ir);
-                    MicroKernel(kc, aBlock + ((long)ir * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    MicroKernel(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
                 }
             }
         }
@@ -211,10 +266,10 @@ internal static unsafe class VectorGemm
             _prepacked = false;
         }
 
-        public void SetPacked(int m, int n, int k, T alpha, T* packedA, T* packedB, T beta, T* c, int ldc)
+        public void SetPacked(int m, int n, int k, T alpha, T* a, int lda, T* packedB, T beta, T* c, int ldc)
         {
-            (_m, _n, _k, _alpha, _beta, _ldc) = (m, n, k, alpha, beta, ldc);
-            _a = packedA;
+            (_m, _n, _k, _alpha, _lda, _beta, _ldc) = (m, n, k, alpha, lda, beta, ldc);
+            _a = a;
             _b = packedB;
             _c = c;
             _prepacked = true;
@@ -227,7 +282,7 @@ internal static unsafe class VectorGemm
             {
                 int panels = (_n + nr - 1) / nr;
                 int first = (int)((long)panels * part / parts), end = (int)((long)panels * (part + 1) / parts);
-                PrepackedPart(_m, _n, _k, _alpha, _a, _b, _beta, _c, _ldc, first, end);
+                PrepackedPart(_m, _n, _k, _alpha, _a, _lda, _b, _beta, _c, _ldc, first, end);
                 return;
             }
 
@@ -617,7 +672,72 @@ internal static unsafe class VectorGemm
             b += nr;
         }
 
-        if (rows == MicroRows && cols == nr)
+        StoreTile(c, ldc, alpha, beta, rows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>
+    /// The micro-kernel for an A read in place from row-major storage (op(A) = A, lda): the six rows of the
+    /// tile are broadcast straight from memory, so the small per-step products (batch rows) skip packing A,
+    /// which for H = 128 cost a third as much as the multiply itself. Always six rows; B is a packed panel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelRowMajorA<T>(int kc, T* a, int lda, T* b, T* c, int ldc, T alpha, T beta, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Vector256<T>.Count;
+        int nr = 2 * width;
+        Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
+        Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
+        Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
+        Vector256<T> c30 = Vector256<T>.Zero, c31 = Vector256<T>.Zero;
+        Vector256<T> c40 = Vector256<T>.Zero, c41 = Vector256<T>.Zero;
+        Vector256<T> c50 = Vector256<T>.Zero, c51 = Vector256<T>.Zero;
+
+        // Two base pointers (rows 0 and 3) plus the offsets lda and 2*lda address all six rows with
+        // base + index addressing, so only two pointers advance per step of k.
+        T* top = a;
+        T* bottom = a + (3L * lda);
+        nint one = lda, two = 2 * (nint)lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<T> b0 = Vector256.Load(b);
+            Vector256<T> b1 = Vector256.Load(b + width);
+            Vector256<T> ai = Vector256.Create(top[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(top[one]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(top[two]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(bottom[0]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(bottom[one]);
+            c40 = MultiplyAdd(ai, b0, c40);
+            c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(bottom[two]);
+            c50 = MultiplyAdd(ai, b0, c50);
+            c51 = MultiplyAdd(ai, b1, c51);
+            top++;
+            bottom++;
+            b += nr;
+        }
+
+        StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>C tile = alpha * accumulators + beta * C tile: whole rows with vector stores, a partial tile through <see cref="StoreEdge{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile<T>(
+        T* c, int ldc, T alpha, T beta, int rows, int cols,
+        Vector256<T> c00, Vector256<T> c01, Vector256<T> c10, Vector256<T> c11, Vector256<T> c20, Vector256<T> c21,
+        Vector256<T> c30, Vector256<T> c31, Vector256<T> c40, Vector256<T> c41, Vector256<T> c50, Vector256<T> c51)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Vector256<T>.Count;
+        if (rows == MicroRows && cols == 2 * width)
         {
             Vector256<T> alphaV = Vector256.Create(alpha);
             StoreRow(c, width, c00, c01, alphaV, beta);
