@@ -112,6 +112,31 @@ if unroll_train:
         p, u = rows / torch_cpu[(suite, 1)] * 1e3, rows / unroll_cpu[(suite, 1)] * 1e3
         print(f"| {suite} | {p:,.0f} | {u:,.0f} | {u / p:.2f} |")
     print()
+ceiling = blas_gemm.get(("NN", 1024, 1024, 1024, 2))
+if unroll_train and ceiling:
+    # FLOPs of the products one training step cannot avoid, per character (T*B row): per time step the
+    # recurrent product forward, its input gradient dh = dGates W_hh and its weight gradient dW_hh, each
+    # 2*G*H*H, and the same three for the head, 2*H*V each. Token inputs are a gather (no product); the
+    # rnn-128 suite's single dense input adds 3 * 2*G*H*1. Element-wise work is not counted.
+    flops = {
+        "lstm-512": 6 * 4 * 512 * 512 + 6 * 512 * 65,
+        "lstm-256": 6 * 4 * 256 * 256 + 6 * 256 * 65,
+        "gru-512": 6 * 3 * 512 * 512 + 6 * 512 * 65,
+        "rnn-128": 6 * 128 * 128 + 6 * 128 * 1 + 6 * 128 * 1,
+    }
+    print(f"Share of the two-core FMA ceiling, taken as OpenBLAS's SGEMM at 2 threads on 1024^3 in this run ({ceiling:.1f} GFLOP/s);")
+    print("useful GFLOP/s = (FLOP per character of the unavoidable products) * characters/s at Unroll's best thread count:")
+    print()
+    print("| suite | MFLOP per character | Unroll chars/s | useful GFLOP/s | share of ceiling | PyTorch share |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for suite in ("lstm-512", "lstm-256", "gru-512", "rnn-128"):
+        if (suite, 1) not in unroll_train:
+            continue
+        u = max(unroll_train.get((suite, t), 0.0) for t in (1, 2))
+        p = max(torch_train.get((suite, t), 0.0) for t in (1, 2))
+        g = flops[suite] * u / 1e9
+        print(f"| {suite} | {flops[suite] / 1e6:.3f} | {u:,.0f} | {g:.1f} | {g / ceiling:.0%} | {flops[suite] * p / 1e9 / ceiling:.0%} |")
+    print()
 if unroll_gemm:
     print("SGEMM GFLOP/s (shape m x n x k: C is m x n, k the inner dimension; layout = transA,transB):")
     print()
