@@ -91,7 +91,8 @@ internal static class GemmBenchmark
                 {
                     "REFERENCE" => GemmVariant.Reference,
                     "VECTOR" => GemmVariant.Vector,
-                    _ => throw new ArgumentException($"--variant: expected 'reference' or 'vector', got '{options[i]}'"),
+                    "VECTOR128" => GemmVariant.Vector128,
+                    _ => throw new ArgumentException($"--variant: expected 'reference', 'vector' or 'vector128', got '{options[i]}'"),
                 });
             }
             else if (options[i] == "--threads" && i + 1 < options.Length)

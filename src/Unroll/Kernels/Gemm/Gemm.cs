@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Unroll.Kernels.Gemm;
 
@@ -18,8 +19,11 @@ public enum GemmVariant
     /// <summary>The never-optimised triple loop: the reference every other variant is tested against.</summary>
     Reference,
 
-    /// <summary>The SIMD implementation (System.Numerics vectors).</summary>
+    /// <summary>The 256-bit SIMD implementation (AVX2 and FMA on x86): packed, blocked, multi-threaded.</summary>
     Vector,
+
+    /// <summary>The 128-bit SIMD implementation for CPUs without 256-bit vectors: packed and blocked, single-threaded.</summary>
+    Vector128,
 }
 
 /// <summary>
@@ -31,8 +35,8 @@ public enum GemmVariant
 /// A is m x k with <c>lda &gt;= k</c> when <c>transA = No</c>, and k x m with <c>lda &gt;= m</c> when
 /// <c>transA = Yes</c>; likewise B is k x n (ldb &gt;= n) or n x k (ldb &gt;= k); C is m x n with ldc &gt;= n.
 /// <c>beta = 0</c> overwrites C without reading it, so NaN or garbage in C never propagates.
-/// The variant is chosen once from the CPU's features; the environment variable
-/// <c>UNROLL_GEMM</c> (<c>reference</c> or <c>vector</c>) forces one.
+/// The variant is chosen once from the CPU's features (256-bit vectors, else 128-bit vectors, else the scalar
+/// reference); the environment variable <c>UNROLL_GEMM</c> (<c>reference</c>, <c>vector</c> or <c>vector128</c>) forces one.
 /// </remarks>
 public static class Gemm
 {
@@ -62,13 +66,26 @@ public static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        if (Variant == GemmVariant.Reference)
+        ComputeUnchecked(Variant, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    private static void ComputeUnchecked<T>(
+        GemmVariant chosen, Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (chosen)
         {
-            ReferenceGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        }
-        else
-        {
-            VectorGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            case GemmVariant.Vector:
+                VectorGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                break;
+            case GemmVariant.Vector128:
+                Vector128Gemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                break;
+            default:
+                ReferenceGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                break;
         }
     }
 
@@ -90,7 +107,7 @@ public static class Gemm
 
         if (b.IsPlain)
         {
-            ReferenceGemm.Compute(transA, Transpose.No, m, b.Columns, b.Depth, alpha, a, lda, b.Panels, Math.Max(1, b.Columns), beta, c, ldc);
+            ComputeUnchecked(b.PackedFor, transA, Transpose.No, m, b.Columns, b.Depth, alpha, a, lda, b.Panels, Math.Max(1, b.Columns), beta, c, ldc);
         }
         else
         {
@@ -130,7 +147,7 @@ public static class Gemm
         int width = endColumn - firstColumn;
         if (m > 0 && width > 0)
         {
-            ReferenceGemm.Compute(Transpose.No, Transpose.No, m, width, b.Depth, alpha, a, lda,
+            ComputeUnchecked(b.PackedFor, Transpose.No, Transpose.No, m, width, b.Depth, alpha, a, lda,
                 b.Panels.AsSpan(firstColumn), Math.Max(1, b.Columns), beta, c[firstColumn..], ldc);
         }
     }
@@ -182,11 +199,14 @@ public static class Gemm
             {
                 "REFERENCE" => GemmVariant.Reference,
                 "VECTOR" => GemmVariant.Vector,
-                _ => throw new UnrollException($"{VariantEnvironmentVariable}: expected 'reference' or 'vector', got '{forced}'."),
+                "VECTOR128" => GemmVariant.Vector128,
+                _ => throw new UnrollException($"{VariantEnvironmentVariable}: expected 'reference', 'vector' or 'vector128', got '{forced}'."),
             };
         }
 
-        return Vector.IsHardwareAccelerated ? GemmVariant.Vector : GemmVariant.Reference;
+        return Vector256.IsHardwareAccelerated ? GemmVariant.Vector
+            : Vector128.IsHardwareAccelerated ? GemmVariant.Vector128
+            : GemmVariant.Reference;
     }
 }
 
@@ -198,7 +218,7 @@ public static class Gemm
 internal sealed class PackedOperand<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The packed panels (or, for the reference variant, op(B) as a plain k x n row-major copy).</summary>
+    /// <summary>The packed panels (or, for the other variants, op(B) as a plain k x n row-major copy).</summary>
     internal T[] Panels { get; private set; } = [];
 
     /// <summary>k, the rows of op(B).</summary>
@@ -210,7 +230,7 @@ internal sealed class PackedOperand<T>
     /// <summary>The variant whose layout <see cref="Panels"/> has.</summary>
     public GemmVariant PackedFor { get; private set; }
 
-    /// <summary>Whether <see cref="Panels"/> holds op(B) plainly (reference variant, or a type the vector kernel does not handle).</summary>
+    /// <summary>Whether <see cref="Panels"/> holds op(B) plainly (a variant other than <see cref="GemmVariant.Vector"/>, or a type the vector kernel does not handle).</summary>
     internal bool IsPlain { get; private set; }
 
     /// <summary>Packs op(B), where B is k x n (<paramref name="transB"/> = No, ldb &gt;= n) or n x k (Yes, ldb &gt;= k).</summary>
@@ -221,7 +241,7 @@ internal sealed class PackedOperand<T>
         Depth = k;
         Columns = n;
         PackedFor = Gemm.Variant;
-        IsPlain = PackedFor == GemmVariant.Reference || (typeof(T) != typeof(float) && typeof(T) != typeof(double));
+        IsPlain = PackedFor != GemmVariant.Vector || (typeof(T) != typeof(float) && typeof(T) != typeof(double));
         if (IsPlain)
         {
             GrowPanels(k * n);
