@@ -377,44 +377,115 @@ internal static unsafe class VectorGemm
     private static void PackA<T>(Transpose transA, T* a, int lda, int ic, int pc, int mc, int kc, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int ir = 0; ir < mc; ir += MicroRows)
+        int fullRows = mc / MicroRows * MicroRows;
+        if (transA == Transpose.No)
         {
-            int rows = Math.Min(MicroRows, mc - ir);
-            T* panel = dst + ((long)ir * kc);
-            if (transA == Transpose.No)
+            for (int ir = 0; ir < fullRows; ir += MicroRows)
             {
-                // op(A)[i, p] = a[i * lda + p]: each row is contiguous in p; scatter it with stride MR.
-                for (int i = 0; i < rows; i++)
+                T* src = a + ((long)(ic + ir) * lda) + pc;
+                T* panel = dst + ((long)ir * kc);
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx.IsSupported)
                 {
-                    T* src = a + ((long)(ic + ir + i) * lda) + pc;
-                    for (int p = 0; p < kc; p++)
-                    {
-                        panel[(p * MicroRows) + i] = src[p];
-                    }
+                    p0 = PackRowsFloat((float*)src, lda, kc, (float*)panel);
                 }
-            }
-            else
-            {
-                // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous.
-                for (int p = 0; p < kc; p++)
-                {
-                    T* src = a + ((long)(pc + p) * lda) + ic + ir;
-                    T* d = panel + (p * MicroRows);
-                    for (int i = 0; i < rows; i++)
-                    {
-                        d[i] = src[i];
-                    }
-                }
-            }
 
-            for (int i = rows; i < MicroRows; i++)
-            {
-                for (int p = 0; p < kc; p++)
+                // op(A)[i, p] = a[i * lda + p]: each row is contiguous in p; scatter it with stride MR.
+                for (int i = 0; i < MicroRows; i++)
                 {
-                    panel[(p * MicroRows) + i] = T.Zero;
+                    T* row = src + ((long)i * lda);
+                    for (int p = p0; p < kc; p++)
+                    {
+                        panel[(p * MicroRows) + i] = row[p];
+                    }
                 }
             }
         }
+        else
+        {
+            // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous. Walk each row of a once,
+            // dealing MR-wide pieces to the panels: a panel at a time would stride by lda through all kc rows
+            // (8 KB apart for lda = 2048), which maps them onto a few cache sets and reloads each line per panel.
+            for (int p = 0; p < kc; p++)
+            {
+                T* src = a + ((long)(pc + p) * lda) + ic;
+                T* d = dst + (p * MicroRows);
+                for (int ir = 0; ir < fullRows; ir += MicroRows)
+                {
+                    Unsafe.CopyBlockUnaligned(d + ((long)ir * kc), src + ir, (uint)(MicroRows * sizeof(T)));
+                }
+            }
+        }
+
+        if (fullRows < mc)
+        {
+            int rows = mc - fullRows;
+            T* panel = dst + ((long)fullRows * kc);
+            for (int p = 0; p < kc; p++)
+            {
+                T* d = panel + (p * MicroRows);
+                for (int i = 0; i < rows; i++)
+                {
+                    d[i] = transA == Transpose.No ? a[((long)(ic + fullRows + i) * lda) + pc + p] : a[((long)(pc + p) * lda) + ic + fullRows + i];
+                }
+
+                for (int i = rows; i < MicroRows; i++)
+                {
+                    d[i] = T.Zero;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs six float rows (stride lda) into an MR-interleaved panel, 8 steps of p at a time: the six rows plus two
+    /// zero rows form an 8 x 8 block transposed in registers, and each transposed column stores its first six values
+    /// (16 + 8 bytes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// </summary>
+    private static int PackRowsFloat(float* src, int lda, int kc, float* panel)
+    {
+        int p = 0;
+        Vector256<float> zero = Vector256<float>.Zero;
+        for (; p + 8 <= kc; p += 8)
+        {
+            float* s = src + p;
+            Vector256<float> r0 = Avx.LoadVector256(s);
+            Vector256<float> r1 = Avx.LoadVector256(s + lda);
+            Vector256<float> r2 = Avx.LoadVector256(s + (2L * lda));
+            Vector256<float> r3 = Avx.LoadVector256(s + (3L * lda));
+            Vector256<float> r4 = Avx.LoadVector256(s + (4L * lda));
+            Vector256<float> r5 = Avx.LoadVector256(s + (5L * lda));
+
+            // The same unpack / shuffle / lane swap as PackTransposedFloat, with rows 6 and 7 zero.
+            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+            Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+            Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+            Vector256<float> u4 = Avx.Shuffle(t4, zero, 0x44), u5 = Avx.Shuffle(t4, zero, 0xEE);
+            Vector256<float> u6 = Avx.Shuffle(t5, zero, 0x44), u7 = Avx.Shuffle(t5, zero, 0xEE);
+
+            float* d = panel + ((long)p * MicroRows);
+            StoreSix(d, Avx.Permute2x128(u0, u4, 0x20));
+            StoreSix(d + 6, Avx.Permute2x128(u1, u5, 0x20));
+            StoreSix(d + 12, Avx.Permute2x128(u2, u6, 0x20));
+            StoreSix(d + 18, Avx.Permute2x128(u3, u7, 0x20));
+            StoreSix(d + 24, Avx.Permute2x128(u0, u4, 0x31));
+            StoreSix(d + 30, Avx.Permute2x128(u1, u5, 0x31));
+            StoreSix(d + 36, Avx.Permute2x128(u2, u6, 0x31));
+            StoreSix(d + 42, Avx.Permute2x128(u3, u7, 0x31));
+        }
+
+        return p;
+    }
+
+    /// <summary>Stores the first six floats of <paramref name="v"/>: four as one 128-bit store, two as one 64-bit store.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreSix(float* d, Vector256<float> v)
+    {
+        Vector128<float> high = v.GetUpper();
+        Vector128.Store(v.GetLower(), d);
+        Sse2.StoreScalar((double*)(d + 4), high.AsDouble());
     }
 
     /// <summary>
