@@ -742,6 +742,7 @@ internal static unsafe class VectorGemm
     {
         int width = Vector256<T>.Count;
         int nr = 2 * width;
+        PrefetchTile(c, ldc, rows);
         Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
         Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
         Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
@@ -1003,6 +1004,29 @@ internal static unsafe class VectorGemm
         }
 
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>
+    /// Asks for the C tile's lines (each row of NR floats may straddle two) before the k loop, so the loads of the
+    /// epilogue find them in L1: C is large and its rows are ldc apart (4 KB for ldc = 1024), so they would otherwise
+    /// miss one after another at the end of every tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile<T>(T* c, int ldc, int rows)
+        where T : unmanaged
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
+        int last = (2 * Vector256<T>.Count) - 1;
+        for (int i = 0; i < rows; i++)
+        {
+            T* row = c + ((long)i * ldc);
+            Sse.Prefetch0(row);
+            Sse.Prefetch0(row + last);
+        }
     }
 
     /// <summary>C tile = alpha * accumulators + beta * C tile: whole rows with vector stores, a partial tile through <see cref="StoreEdge{T}"/>.</summary>
