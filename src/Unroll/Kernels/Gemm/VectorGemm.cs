@@ -879,6 +879,7 @@ internal static unsafe class VectorGemm
     {
         int width = Vector256<T>.Count;
         int nr = 2 * width;
+        PrefetchTile(c, ldc, rows);
         Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
         Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
         Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
