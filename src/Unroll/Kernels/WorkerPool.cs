@@ -50,24 +50,14 @@ internal static class WorkerPool
     /// <summary>Runs <paramref name="work"/> as <paramref name="parts"/> parts (at most <see cref="Parallelism.ThreadCount"/> run at once), and returns when all are done.</summary>
     public static void Run(IParallelJob work, int parts)
     {
-        if (parts <= 1 || !TryRunTogether(work, parts))
+        if (parts <= 1 || Interlocked.CompareExchange(ref busy, 1, 0) != 0)
         {
             for (int part = 0; part < parts; part++)
             {
                 work.Run(part, parts);
             }
-        }
-    }
 
-    /// <summary>
-    /// Runs the <paramref name="parts"/> parts of <paramref name="work"/> at the same time, one per thread (the caller
-    /// and parts - 1 workers), so parts may wait for one another; returns false, running nothing, when the pool is busy.
-    /// </summary>
-    public static bool TryRunTogether(IParallelJob work, int parts)
-    {
-        if (Interlocked.CompareExchange(ref busy, 1, 0) != 0)
-        {
-            return false;
+            return;
         }
 
         try
@@ -99,8 +89,6 @@ internal static class WorkerPool
         {
             Volatile.Write(ref busy, 0);
         }
-
-        return true;
     }
 
     /// <summary>

@@ -80,17 +80,6 @@ internal static unsafe class VectorGemm
             }
 
             var job = GemmJob<T>.ForThisThread();
-            if (!splitColumns && m >= 2 * RowBlockBytes / sizeof(T))
-            {
-                // Rows split with at least one row block per part: share one packed B block instead of every
-                // part packing all of B itself.
-                job.SetShared(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-                if (WorkerPool.TryRunTogether(job, parts))
-                {
-                    return;
-                }
-            }
-
             job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns);
             WorkerPool.Run(job, parts);
         }
@@ -268,46 +257,9 @@ internal static unsafe class VectorGemm
         private int _m, _n, _k, _lda, _ldb, _ldc;
         private T _alpha, _beta;
         private T* _a, _b, _c;
-        private bool _splitColumns, _prepacked, _shared;
-
-        // The shared packed B blocks (two, alternating by k-block) and the barrier of a shared-B job.
-        private T[]? _sharedArray;
-        private T* _sharedB;
-        private long _sharedLength;
-        private int _arrived, _phase;
-        private volatile bool _failed;
+        private bool _splitColumns, _prepacked;
 
         public static GemmJob<T> ForThisThread() => perThread ??= new GemmJob<T>();
-
-        /// <summary>
-        /// A row split whose parts pack one KC x NC block of B together (each its share of the panels, into a block
-        /// shared by all) and wait at a barrier before multiplying their rows by it. Two blocks alternate, so one
-        /// barrier per block suffices: a part packs block i + 2 only after the barrier of block i + 1, which every
-        /// part reaches only once done with block i. Every element is still computed by one part, with the same
-        /// tiles and k-blocks as on one thread. Must run with all parts at once (<see cref="WorkerPool.TryRunTogether"/>).
-        /// </summary>
-        public void SetShared(
-            Transpose transA, Transpose transB, int m, int n, int k,
-            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
-        {
-            Set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, splitColumns: false);
-            int nr = MicroColumns<T>();
-            int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
-            _sharedLength = (long)RoundUp(Math.Min(ncMax, n), nr) / nr * PanelStride<T>(Math.Min(DepthBlock, k));
-            long needed = (2 * _sharedLength) + (64 / sizeof(T));
-            if (_sharedArray is null || _sharedArray.Length < needed)
-            {
-                _sharedArray = GC.AllocateUninitializedArray<T>((int)needed, pinned: true);
-            }
-
-            // Pinned object heap: the address is stable for the array's lifetime.
-            nuint address = (nuint)Unsafe.AsPointer(ref _sharedArray[0]);
-            _sharedB = (T*)((address + 63) & ~(nuint)63);
-            _arrived = 0;
-            _phase = 0;
-            _failed = false;
-            _shared = true;
-        }
 
         public void Set(
             Transpose transA, Transpose transB, int m, int n, int k,
@@ -319,7 +271,6 @@ internal static unsafe class VectorGemm
             _c = c;
             _splitColumns = splitColumns;
             _prepacked = false;
-            _shared = false;
         }
 
         public void SetPacked(int m, int n, int k, T alpha, T* a, int lda, T* packedB, T beta, T* c, int ldc)
@@ -329,7 +280,6 @@ internal static unsafe class VectorGemm
             _b = packedB;
             _c = c;
             _prepacked = true;
-            _shared = false;
         }
 
         public void Run(int part, int parts)
@@ -340,22 +290,6 @@ internal static unsafe class VectorGemm
                 int panels = (_n + nr - 1) / nr;
                 int first = (int)((long)panels * part / parts), end = (int)((long)panels * (part + 1) / parts);
                 PrepackedPart(_m, _n, _k, _alpha, _a, _lda, _b, _beta, _c, _ldc, first, end);
-                return;
-            }
-
-            if (_shared)
-            {
-                try
-                {
-                    SharedPart(part, parts);
-                }
-                catch
-                {
-                    // Release the parts waiting at the barrier; they fail too, and the pool reports the first error.
-                    _failed = true;
-                    throw;
-                }
-
                 return;
             }
 
@@ -383,68 +317,6 @@ internal static unsafe class VectorGemm
 
                 T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
                 Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc);
-            }
-        }
-
-        private void SharedPart(int part, int parts)
-        {
-            int nr = MicroColumns<T>();
-            int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
-            int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
-            int kcMax = Math.Min(DepthBlock, _k);
-            int tiles = (_m + MicroRows - 1) / MicroRows;
-            int i0 = (int)((long)tiles * part / parts) * MicroRows, i1 = Math.Min(_m, (int)((long)tiles * (part + 1) / parts) * MicroRows);
-            int rows = Math.Max(0, i1 - i0);
-            T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
-            T* c = _c + ((long)i0 * _ldc);
-            T* packedA = PackBuffers<T>.A(((Math.Min(mcMax, RoundUp(Math.Max(rows, 1), MicroRows)) + MicroRows) * kcMax) + nr);
-            int phase = 0, block = 0;
-            for (int jc = 0; jc < _n; jc += ncMax)
-            {
-                int nc = Math.Min(ncMax, _n - jc);
-                int panels = (nc + nr - 1) / nr;
-                int p0 = (int)((long)panels * part / parts), p1 = (int)((long)panels * (part + 1) / parts);
-                for (int pcol = 0; pcol < _k; pcol += kcMax)
-                {
-                    int kc = Math.Min(kcMax, _k - pcol);
-                    int stride = PanelStride<T>(kc);
-                    T* packedB = _sharedB + ((block & 1) * _sharedLength);
-                    block++;
-                    if (p1 > p0)
-                    {
-                        PackB(_transB, _b, _ldb, pcol, jc + (p0 * nr), kc, Math.Min(nc, p1 * nr) - (p0 * nr), packedB + ((long)p0 * stride), stride);
-                    }
-
-                    Barrier(parts, ref phase);
-                    if (rows > 0)
-                    {
-                        RowBlocks(_transA, a, _lda, rows, pcol, kc, nc, packedB, packedA, c + jc, _ldc, _alpha, pcol == 0 ? _beta : T.One);
-                    }
-                }
-            }
-        }
-
-        /// <summary>Waits until all <paramref name="parts"/> parts have arrived (sense by phase number).</summary>
-        private void Barrier(int parts, ref int phase)
-        {
-            int current = phase;
-            phase = current + 1;
-            if (Interlocked.Increment(ref _arrived) == parts)
-            {
-                Volatile.Write(ref _arrived, 0);
-                Volatile.Write(ref _phase, current + 1);
-                return;
-            }
-
-            var spinner = default(SpinWait);
-            while (Volatile.Read(ref _phase) == current)
-            {
-                if (_failed)
-                {
-                    throw new InvalidOperationException("Another part of a shared-B GEMM failed.");
-                }
-
-                spinner.SpinOnce(sleep1Threshold: -1);
             }
         }
     }
@@ -513,36 +385,19 @@ internal static unsafe class VectorGemm
                 T betaBlock = pcol == 0 ? beta : T.One;
                 PackB(transB, b, ldb, pcol, jc, kc, nc, packedB, PanelStride<T>(kc));
 
-                RowBlocks(transA, a, lda, m, pcol, kc, nc, packedB, packedA, c + jc, ldc, alpha, betaBlock);
-            }
-        }
-    }
+                for (int ic = 0; ic < m; ic += mcMax)
+                {
+                    int mc = RowBlock(ic, m, mcMax, tailStart);
+                    PackRowBlock(transA, a, lda, ic, pcol, mc, kc, ic + mc == m ? tail : 0, packedA);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int cols = Math.Min(nr, nc - jr);
+                        RowTiles(kc, packedA, packedB + ((long)(jr / nr) * PanelStride<T>(kc)), c + ((long)ic * ldc) + jc + jr, ldc, alpha, betaBlock, mc, tailStart - ic, cols);
+                    }
 
-    /// <summary>
-    /// The ic, jr and ir loops for one packed KC x nc block of B: every MC-row block of op(A) (rows [0, m) from
-    /// <paramref name="a"/>) is packed into <paramref name="packedA"/> and multiplied by every panel of the block.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowBlocks<T>(
-        Transpose transA, T* a, int lda, int m, int pcol, int kc, int nc, T* packedB, T* packedA, T* c, int ldc, T alpha, T beta)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int nr = MicroColumns<T>();
-        int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
-        int tail = TailRows(m);
-        int tailStart = m - tail;
-        int stride = PanelStride<T>(kc);
-        for (int ic = 0; ic < m;)
-        {
-            int mc = RowBlock(ic, m, mcMax, tailStart);
-            PackRowBlock(transA, a, lda, ic, pcol, mc, kc, ic + mc == m ? tail : 0, packedA);
-            for (int jr = 0; jr < nc; jr += nr)
-            {
-                int cols = Math.Min(nr, nc - jr);
-                RowTiles(kc, packedA, packedB + ((long)(jr / nr) * stride), c + ((long)ic * ldc) + jr, ldc, alpha, beta, mc, tailStart - ic, cols);
+                    ic += mc - mcMax;
+                }
             }
-
-            ic += mc;
         }
     }
 
