@@ -163,10 +163,13 @@ public sealed class GemmTests
                     float[] a = RandomValues(random, m * k), b = RandomValues(random, k * n), c0 = RandomValues(random, m * n);
                     int lda = transA == Transpose.No ? k : m, ldb = transB == Transpose.No ? n : k;
                     float[]? first = null;
+
+                    // alpha = 0.7 (not a power of two) so alpha * acc rounds: a tile stored through the partial-tile path
+                    // (separate multiply and add) would then differ from a full tile's fused multiply-add.
                     foreach (int threads in new[] { 1, 2, 3 })
                     {
                         float[] c = (float[])c0.Clone();
-                        WithThreads(threads, () => WithVariant(variant, () => Gemm.Compute(transA, transB, m, n, k, -0.5f, a, lda, b, ldb, 0.3f, c, n)));
+                        WithThreads(threads, () => WithVariant(variant, () => Gemm.Compute(transA, transB, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, c, n)));
                         if (first is null)
                         {
                             first = c;
