@@ -87,7 +87,7 @@ public sealed class GemmTests
     }
 
     /// <summary>Shapes above the threaded-split threshold, with a tall, a wide and a deep case, and partial tiles everywhere.</summary>
-    private static readonly (int M, int N, int K)[] ParallelShapes = [(70, 83, 65), (200, 37, 90), (13, 300, 70), (33, 129, 300), (7, 2049, 17)];
+    private static readonly (int M, int N, int K)[] ParallelShapes = [(70, 83, 65), (200, 37, 90), (13, 300, 70), (33, 129, 300), (7, 2049, 17), (20, 48, 300), (146, 40, 520), (32, 200, 260), (300, 40, 300)];
 
     public static TheoryData<GemmVariant, int> VariantsAndThreads()
     {
@@ -122,6 +122,81 @@ public sealed class GemmTests
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// Every row count from 1 to 14 (each remainder of the six-row tiles, with and without a full tile before the
+    /// four-row tail), one row block past MC (144) with a two-row remainder, and k past one 256-deep block so the
+    /// tiles accumulate onto C.
+    /// </summary>
+    [Fact]
+    public void RowTailsMatchIndependentProduct()
+    {
+        var random = new Random(31);
+        int[] rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 146, 151];
+        foreach (int m in rows)
+        {
+            foreach (Transpose transA in Enum.GetValues<Transpose>())
+            {
+                CheckCase<float>(GemmVariant.Vector, random, transA, Transpose.No, m, 19, 270, 1, 0.3, 1, 0, 2);
+                CheckCase<double>(GemmVariant.Vector, random, transA, Transpose.Yes, m, 35, 260, -0.5, 1, 0, 3, 0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Each element of C is summed in the same order whatever the split over threads: the products are equal bit for
+    /// bit at 1, 2 and 3 threads, including shapes whose rows are split (few columns) and k past one block with beta != 0.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void SplitOverThreadsIsBitIdentical(GemmVariant variant)
+    {
+        (int M, int N, int K)[] shapes = [(20, 40, 300), (26, 16, 260), (146, 40, 520), (290, 33, 257), (151, 17, 300), (32, 300, 260), (300, 300, 70)];
+        var random = new Random(5);
+        foreach (var (m, n, k) in shapes)
+        {
+            foreach (Transpose transA in Enum.GetValues<Transpose>())
+            {
+                foreach (Transpose transB in Enum.GetValues<Transpose>())
+                {
+                    float[] a = RandomValues(random, m * k), b = RandomValues(random, k * n), c0 = RandomValues(random, m * n);
+                    int lda = transA == Transpose.No ? k : m, ldb = transB == Transpose.No ? n : k;
+                    float[]? first = null;
+
+                    // alpha = 0.7 (not a power of two) so alpha * acc rounds: a tile stored through the partial-tile path
+                    // (separate multiply and add) would then differ from a full tile's fused multiply-add.
+                    foreach (int threads in new[] { 1, 2, 3 })
+                    {
+                        float[] c = (float[])c0.Clone();
+                        WithThreads(threads, () => WithVariant(variant, () => Gemm.Compute(transA, transB, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, c, n)));
+                        if (first is null)
+                        {
+                            first = c;
+                            continue;
+                        }
+
+                        for (int i = 0; i < c.Length; i++)
+                        {
+                            Assert.True(
+                                BitConverter.SingleToInt32Bits(first[i]) == BitConverter.SingleToInt32Bits(c[i]),
+                                $"{variant} {transA}{transB} m={m} n={n} k={k}: C[{i / n},{i % n}] is {c[i]} at {threads} threads, {first[i]} at 1.");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] RandomValues(Random random, int length)
+    {
+        var values = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            values[i] = (float)((random.NextDouble() * 2) - 1);
+        }
+
+        return values;
     }
 
     [Theory]

@@ -34,6 +34,13 @@ internal static unsafe class VectorGemm
     /// <summary>Columns of B packed at once (NC): KC x NC floats (4 MB) stay in L3.</summary>
     private const int ColumnBlockBytes = 4096 * sizeof(float);
 
+    /// <summary>
+    /// Columns of B packed at once when op(A) is a single row block: the KC x 256 block (256 KB) stays in L2 next to
+    /// packed A, and each row of B is read 1 KB at a time (whole cache lines in a row, which the prefetcher follows;
+    /// one 64-byte panel row per row of B, 8 KB apart, misses the TLB and the prefetcher at every row).
+    /// </summary>
+    private const int ColumnGroupBytes = 256 * sizeof(float);
+
     /// <summary>Below this m*n*k a product runs on the calling thread alone: waking a worker would cost more than it saves.</summary>
     internal const long MinParallelWork = 64 * 64 * 64;
 
@@ -229,7 +236,7 @@ internal static unsafe class VectorGemm
             for (int pcol = 0; pcol < k; pcol += DepthBlock)
             {
                 int kc = Math.Min(DepthBlock, k - pcol);
-                PackB(transB, pb, ldb, pcol, 0, kc, n, pd + ((long)pcol * nPadded));
+                PackB(transB, pb, ldb, pcol, 0, kc, n, pd + ((long)pcol * nPadded), kc * MicroColumns<T>());
             }
         }
     }
@@ -318,6 +325,13 @@ internal static unsafe class VectorGemm
         where T : unmanaged
         => 2 * Vector256<T>.Count;
 
+    /// <summary>
+    /// The five BLIS loops on the calling thread. Row tiles are six rows, except the last few rows of op(A)
+    /// (see <see cref="TailRows"/>), which go through four-row tiles instead of a mostly empty six-row one.
+    /// With at most one row block (m &lt;= MC, e.g. the 32 batch rows of a time step) A is packed once per
+    /// k-block and B 256 columns at a time, right before their tiles use them: the packed group stays in L2
+    /// instead of the whole KC x NC block (2 MB for n = 2048) being written out to L3 and read back.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
@@ -328,11 +342,37 @@ internal static unsafe class VectorGemm
         int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
         int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
         int kcMax = Math.Min(DepthBlock, k);
+        int tail = TailRows(m);
+        int tailStart = m - tail;
 
-        int mcAlloc = Math.Min(mcMax, RoundUp(m, MicroRows));
+        if (m <= mcMax)
+        {
+            T* packedRows = PackBuffers<T>.A((PackedRows(m, tail) * kcMax) + nr);
+            int groupMax = ColumnGroupBytes / sizeof(T) / nr * nr;
+            T* groupB = PackBuffers<T>.B(Math.Min(groupMax, RoundUp(n, nr)) / nr * PanelStride<T>(kcMax));
+            for (int pcol = 0; pcol < k; pcol += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pcol);
+                T betaBlock = pcol == 0 ? beta : T.One;
+                PackRowBlock(transA, a, lda, 0, pcol, m, kc, tail, packedRows);
+                for (int jg = 0; jg < n; jg += groupMax)
+                {
+                    int group = Math.Min(groupMax, n - jg);
+                    PackB(transB, b, ldb, pcol, jg, kc, group, groupB, PanelStride<T>(kc));
+                    for (int jr = 0; jr < group; jr += nr)
+                    {
+                        RowTiles(kc, packedRows, groupB + ((long)(jr / nr) * PanelStride<T>(kc)), c + jg + jr, ldc, alpha, betaBlock, m, tailStart, Math.Min(nr, group - jr));
+                    }
+                }
+            }
+
+            return;
+        }
+
+        int mcAlloc = Math.Min(mcMax, RoundUp(m, MicroRows)) + MicroRows;
         int ncAlloc = Math.Min(ncMax, RoundUp(n, nr));
-        T* packedA = PackBuffers<T>.A(mcAlloc * kcMax);
-        T* packedB = PackBuffers<T>.B(ncAlloc * kcMax);
+        T* packedA = PackBuffers<T>.A((mcAlloc * kcMax) + nr);
+        T* packedB = PackBuffers<T>.B(ncAlloc / nr * PanelStride<T>(kcMax));
 
         for (int jc = 0; jc < n; jc += ncMax)
         {
@@ -343,29 +383,91 @@ internal static unsafe class VectorGemm
 
                 // The first k-block applies the caller's beta; later blocks accumulate onto it.
                 T betaBlock = pcol == 0 ? beta : T.One;
-                PackB(transB, b, ldb, pcol, jc, kc, nc, packedB);
+                PackB(transB, b, ldb, pcol, jc, kc, nc, packedB, PanelStride<T>(kc));
 
                 for (int ic = 0; ic < m; ic += mcMax)
                 {
-                    int mc = Math.Min(mcMax, m - ic);
-                    PackA(transA, a, lda, ic, pcol, mc, kc, packedA);
-
+                    int mc = RowBlock(ic, m, mcMax, tailStart);
+                    PackRowBlock(transA, a, lda, ic, pcol, mc, kc, ic + mc == m ? tail : 0, packedA);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int cols = Math.Min(nr, nc - jr);
-                        T* bPanel = packedB + ((long)jr * kc);
-                        for (int ir = 0; ir < mc; ir += MicroRows)
-                        {
-                            int rows = Math.Min(MicroRows, mc - ir);
-                            T* aPanel = packedA + ((long)ir * kc);
-                            T* cTile = c + ((long)(ic + ir) * ldc) + jc + jr;
-                            MicroKernel(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, rows, cols);
-                        }
+                        RowTiles(kc, packedA, packedB + ((long)(jr / nr) * PanelStride<T>(kc)), c + ((long)ic * ldc) + jc + jr, ldc, alpha, betaBlock, mc, tailStart - ic, cols);
                     }
+
+                    ic += mc - mcMax;
                 }
             }
         }
     }
+
+    /// <summary>
+    /// Rows at the end of an m-row op(A) that go through four-row tiles: m % 6 when that is 1 to 4 (one tile), or
+    /// 6 + m % 6 when m % 6 is 1 or 2 and there is a full tile to borrow from (two four-row tiles: 7 or 8 rows cost
+    /// 8 instead of 12). m % 6 = 5 stays a six-row tile. A function of m alone, so any split of the rows that keeps
+    /// whole six-row tiles per part (and the tail in the last) computes every element with the same tile kind.
+    /// </summary>
+    internal static int TailRows(int m)
+    {
+        int r = m % MicroRows;
+        return r is 1 or 2 && m >= MicroRows + r ? MicroRows + r : r == 5 ? 0 : r;
+    }
+
+    /// <summary>Rows of packed A for m rows whose last <paramref name="tail"/> go to four-row tiles (zero-padded).</summary>
+    private static int PackedRows(int m, int tail) => tail == 0 ? RoundUp(m, MicroRows) : m - tail + RoundUp(tail, 4);
+
+    /// <summary>
+    /// Rows of the row block starting at <paramref name="ic"/>: MC, or what is left, but never ending inside the
+    /// tail of four-row tiles (that block stops six rows short, so the tail's tiles are the same in every split).
+    /// </summary>
+    private static int RowBlock(int ic, int m, int mcMax, int tailStart)
+    {
+        int mc = Math.Min(mcMax, m - ic);
+        int end = ic + mc;
+        return end > tailStart && end < m ? mc - MicroRows : mc;
+    }
+
+    /// <summary>Packs rows [ic, ic + mc) of op(A): six-row panels, then the four-row panels of its last <paramref name="tail"/> rows.</summary>
+    private static void PackRowBlock<T>(Transpose transA, T* a, int lda, int ic, int pc, int mc, int kc, int tail, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int sixRows = mc - tail;
+        PackA(transA, a, lda, ic, pc, sixRows, kc, dst);
+        for (int r = sixRows; r < mc; r += 4)
+        {
+            PackFourRows(transA, a, lda, ic + r, pc, Math.Min(4, mc - r), kc, dst + ((long)r * kc));
+        }
+    }
+
+    /// <summary>
+    /// The micro-tiles of one packed row block times one B panel: six-row tiles up to <paramref name="tailStart"/>
+    /// (relative to the block; at or past <paramref name="mc"/> when the block has no tail), four-row tiles after it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowTiles<T>(int kc, T* packedA, T* bPanel, T* c, int ldc, T alpha, T beta, int mc, int tailStart, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int sixEnd = Math.Min(mc, tailStart);
+        int ir = 0;
+        for (; ir < sixEnd; ir += MicroRows)
+        {
+            MicroKernel(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(MicroRows, mc - ir), cols);
+        }
+
+        for (; ir < mc; ir += 4)
+        {
+            MicroKernelFourRows(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(4, mc - ir), cols);
+        }
+    }
+
+    /// <summary>
+    /// Elements from one packed B panel to the next in the blocked products: kc x NR plus one cache line. Unpadded,
+    /// panels would lie 16 KB apart (kc = 256), so the row-by-row packing of B would store to as many lines of one
+    /// L1 set as there are panels and evict its own writes.
+    /// </summary>
+    private static int PanelStride<T>(int kc)
+        where T : unmanaged
+        => (kc * MicroColumns<T>()) + (64 / sizeof(T));
 
     internal static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
@@ -377,42 +479,132 @@ internal static unsafe class VectorGemm
     private static void PackA<T>(Transpose transA, T* a, int lda, int ic, int pc, int mc, int kc, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int ir = 0; ir < mc; ir += MicroRows)
+        int fullRows = mc / MicroRows * MicroRows;
+        if (transA == Transpose.No)
         {
-            int rows = Math.Min(MicroRows, mc - ir);
-            T* panel = dst + ((long)ir * kc);
-            if (transA == Transpose.No)
+            for (int ir = 0; ir < fullRows; ir += MicroRows)
             {
+                T* src = a + ((long)(ic + ir) * lda) + pc;
+                T* panel = dst + ((long)ir * kc);
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx.IsSupported)
+                {
+                    p0 = PackRowsFloat((float*)src, lda, kc, (float*)panel);
+                }
+
                 // op(A)[i, p] = a[i * lda + p]: each row is contiguous in p; scatter it with stride MR.
+                for (int i = 0; i < MicroRows; i++)
+                {
+                    T* row = src + ((long)i * lda);
+                    for (int p = p0; p < kc; p++)
+                    {
+                        panel[(p * MicroRows) + i] = row[p];
+                    }
+                }
+            }
+        }
+        else
+        {
+            // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous. Walk each row of a once,
+            // dealing MR-wide pieces to the panels: a panel at a time would stride by lda through all kc rows
+            // (8 KB apart for lda = 2048), which maps them onto a few cache sets and reloads each line per panel.
+            for (int p = 0; p < kc; p++)
+            {
+                T* src = a + ((long)(pc + p) * lda) + ic;
+                T* d = dst + (p * MicroRows);
+                for (int ir = 0; ir < fullRows; ir += MicroRows)
+                {
+                    Unsafe.CopyBlockUnaligned(d + ((long)ir * kc), src + ir, (uint)(MicroRows * sizeof(T)));
+                }
+            }
+        }
+
+        if (fullRows < mc)
+        {
+            int rows = mc - fullRows;
+            T* panel = dst + ((long)fullRows * kc);
+            for (int p = 0; p < kc; p++)
+            {
+                T* d = panel + (p * MicroRows);
                 for (int i = 0; i < rows; i++)
                 {
-                    T* src = a + ((long)(ic + ir + i) * lda) + pc;
-                    for (int p = 0; p < kc; p++)
-                    {
-                        panel[(p * MicroRows) + i] = src[p];
-                    }
+                    d[i] = transA == Transpose.No ? a[((long)(ic + fullRows + i) * lda) + pc + p] : a[((long)(pc + p) * lda) + ic + fullRows + i];
+                }
+
+                for (int i = rows; i < MicroRows; i++)
+                {
+                    d[i] = T.Zero;
                 }
             }
-            else
+        }
+    }
+
+    /// <summary>
+    /// Packs six float rows (stride lda) into an MR-interleaved panel, 8 steps of p at a time: the six rows plus two
+    /// zero rows form an 8 x 8 block transposed in registers, and each transposed column stores its first six values
+    /// (16 + 8 bytes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// </summary>
+    private static int PackRowsFloat(float* src, int lda, int kc, float* panel)
+    {
+        int p = 0;
+        Vector256<float> zero = Vector256<float>.Zero;
+        for (; p + 8 <= kc; p += 8)
+        {
+            float* s = src + p;
+            Vector256<float> r0 = Avx.LoadVector256(s);
+            Vector256<float> r1 = Avx.LoadVector256(s + lda);
+            Vector256<float> r2 = Avx.LoadVector256(s + (2L * lda));
+            Vector256<float> r3 = Avx.LoadVector256(s + (3L * lda));
+            Vector256<float> r4 = Avx.LoadVector256(s + (4L * lda));
+            Vector256<float> r5 = Avx.LoadVector256(s + (5L * lda));
+
+            // The same unpack / shuffle / lane swap as PackTransposedFloat, with rows 6 and 7 zero.
+            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+            Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+            Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+            Vector256<float> u4 = Avx.Shuffle(t4, zero, 0x44), u5 = Avx.Shuffle(t4, zero, 0xEE);
+            Vector256<float> u6 = Avx.Shuffle(t5, zero, 0x44), u7 = Avx.Shuffle(t5, zero, 0xEE);
+
+            float* d = panel + ((long)p * MicroRows);
+            StoreSix(d, Avx.Permute2x128(u0, u4, 0x20));
+            StoreSix(d + 6, Avx.Permute2x128(u1, u5, 0x20));
+            StoreSix(d + 12, Avx.Permute2x128(u2, u6, 0x20));
+            StoreSix(d + 18, Avx.Permute2x128(u3, u7, 0x20));
+            StoreSix(d + 24, Avx.Permute2x128(u0, u4, 0x31));
+            StoreSix(d + 30, Avx.Permute2x128(u1, u5, 0x31));
+            StoreSix(d + 36, Avx.Permute2x128(u2, u6, 0x31));
+            StoreSix(d + 42, Avx.Permute2x128(u3, u7, 0x31));
+        }
+
+        return p;
+    }
+
+    /// <summary>Stores the first six floats of <paramref name="v"/>: four as one 128-bit store, two as one 64-bit store.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreSix(float* d, Vector256<float> v)
+    {
+        Vector128<float> high = v.GetUpper();
+        Vector128.Store(v.GetLower(), d);
+        Sse2.StoreScalar((double*)(d + 4), high.AsDouble());
+    }
+
+    /// <summary>Packs up to four rows of op(A) from (ic, pc) as one four-row panel: for each p, four values contiguous, missing rows zero.</summary>
+    private static void PackFourRows<T>(Transpose transA, T* a, int lda, int ic, int pc, int rows, int kc, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int p = 0; p < kc; p++)
+        {
+            T* d = dst + (p * 4);
+            for (int i = 0; i < rows; i++)
             {
-                // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous.
-                for (int p = 0; p < kc; p++)
-                {
-                    T* src = a + ((long)(pc + p) * lda) + ic + ir;
-                    T* d = panel + (p * MicroRows);
-                    for (int i = 0; i < rows; i++)
-                    {
-                        d[i] = src[i];
-                    }
-                }
+                d[i] = transA == Transpose.No ? a[((long)(ic + i) * lda) + pc + p] : a[((long)(pc + p) * lda) + ic + i];
             }
 
-            for (int i = rows; i < MicroRows; i++)
+            for (int i = rows; i < 4; i++)
             {
-                for (int p = 0; p < kc; p++)
-                {
-                    panel[(p * MicroRows) + i] = T.Zero;
-                }
+                d[i] = T.Zero;
             }
         }
     }
@@ -422,7 +614,7 @@ internal static unsafe class VectorGemm
     /// panel s holds, for each p, the NR values op(B)[pc + p, jc + s*NR + j] contiguously; missing columns are zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB<T>(Transpose transB, T* b, int ldb, int pc, int jc, int kc, int nc, T* dst)
+    private static void PackB<T>(Transpose transB, T* b, int ldb, int pc, int jc, int kc, int nc, T* dst, int panelStride)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = MicroColumns<T>();
@@ -438,13 +630,13 @@ internal static unsafe class VectorGemm
                 T* d = dst + (p * nr);
                 for (int jr = 0; jr < fullColumns; jr += nr)
                 {
-                    Vector256.Store(Vector256.Load(s + jr), d + ((long)jr * kc));
-                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)jr * kc) + width);
+                    Vector256.Store(Vector256.Load(s + jr), d + ((long)(jr / nr) * panelStride));
+                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)(jr / nr) * panelStride) + width);
                 }
 
                 if (fullColumns < nc)
                 {
-                    T* edge = d + ((long)fullColumns * kc);
+                    T* edge = d + ((long)(fullColumns / nr) * panelStride);
                     int j = 0;
                     for (; j < nc - fullColumns; j++)
                     {
@@ -464,7 +656,7 @@ internal static unsafe class VectorGemm
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
-            T* panel = dst + ((long)jr * kc);
+            T* panel = dst + ((long)(jr / nr) * panelStride);
 
             // op(B)[p, j] = b[j * ldb + p]: each column of op(B) is a contiguous row of b.
             int p0 = 0;
@@ -550,6 +742,7 @@ internal static unsafe class VectorGemm
     {
         int width = Vector256<T>.Count;
         int nr = 2 * width;
+        PrefetchTile(c, ldc, rows);
         Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
         Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
         Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
@@ -676,6 +869,92 @@ internal static unsafe class VectorGemm
     }
 
     /// <summary>
+    /// The 4 x NR micro-kernel for the last rows of op(A) (see <see cref="TailRows"/>): eight accumulators, the same
+    /// fused multiply-adds in the same order of k as <see cref="MicroKernel{T}"/>, so an element's value does not
+    /// depend on the tile kind. The A panel holds four values per step of k.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelFourRows<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Vector256<T>.Count;
+        int nr = 2 * width;
+        PrefetchTile(c, ldc, rows);
+        Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero;
+        Vector256<T> c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
+        Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero;
+        Vector256<T> c30 = Vector256<T>.Zero, c31 = Vector256<T>.Zero;
+        Vector256<T> b0, b1, ai;
+        int p = 0;
+        for (; p + 2 <= kc; p += 2)
+        {
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            b0 = Vector256.Load(b + nr);
+            b1 = Vector256.Load(b + nr + width);
+            ai = Vector256.Create(a[4]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[5]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[6]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[7]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            a += 8;
+            b += 2 * nr;
+        }
+
+        for (; p < kc; p++)
+        {
+            b0 = Vector256.Load(b);
+            b1 = Vector256.Load(b + width);
+            ai = Vector256.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00);
+            c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]);
+            c10 = MultiplyAdd(ai, b0, c10);
+            c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]);
+            c20 = MultiplyAdd(ai, b0, c20);
+            c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]);
+            c30 = MultiplyAdd(ai, b0, c30);
+            c31 = MultiplyAdd(ai, b1, c31);
+            a += 4;
+            b += nr;
+        }
+
+        if (rows == 4 && cols == nr)
+        {
+            Vector256<T> alphaV = Vector256.Create(alpha);
+            StoreRow(c, width, c00, c01, alphaV, beta);
+            StoreRow(c + ldc, width, c10, c11, alphaV, beta);
+            StoreRow(c + (2 * (long)ldc), width, c20, c21, alphaV, beta);
+            StoreRow(c + (3 * (long)ldc), width, c30, c31, alphaV, beta);
+            return;
+        }
+
+        Vector256<T> zero = Vector256<T>.Zero;
+        StoreEdge(c, ldc, alpha, beta, rows, cols, c00, c01, c10, c11, c20, c21, c30, c31, zero, zero, zero, zero);
+    }
+
+    /// <summary>
     /// The micro-kernel for an A read in place from row-major storage (op(A) = A, lda): the six rows of the
     /// tile are broadcast straight from memory, so the small per-step products (batch rows) skip packing A,
     /// which for H = 128 cost a third as much as the multiply itself. Always six rows; B is a packed panel.
@@ -726,6 +1005,29 @@ internal static unsafe class VectorGemm
         }
 
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>
+    /// Asks for the C tile's lines (each row of NR floats may straddle two) before the k loop, so the loads of the
+    /// epilogue find them in L1: C is large and its rows are ldc apart (4 KB for ldc = 1024), so they would otherwise
+    /// miss one after another at the end of every tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile<T>(T* c, int ldc, int rows)
+        where T : unmanaged
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
+        int last = (2 * Vector256<T>.Count) - 1;
+        for (int i = 0; i < rows; i++)
+        {
+            T* row = c + ((long)i * ldc);
+            Sse.Prefetch0(row);
+            Sse.Prefetch0(row + last);
+        }
     }
 
     /// <summary>C tile = alpha * accumulators + beta * C tile: whole rows with vector stores, a partial tile through <see cref="StoreEdge{T}"/>.</summary>
