@@ -1,4 +1,5 @@
 using System.Numerics;
+using Unroll.Kernels;
 using Unroll.Kernels.Gemm;
 
 namespace Unroll.Layers;
@@ -51,17 +52,12 @@ public static class Linear
         }
     }
 
-    /// <summary>sums[j] += sum over r of matrix[r, j] for a [rows, columns] row-major matrix.</summary>
+    /// <summary>
+    /// sums[j] += sum over r of matrix[r, j] for a [rows, columns] row-major matrix: vectorised over columns
+    /// and split over the kernel threads by columns, each column's rows added in order (the same result for
+    /// any thread count).
+    /// </summary>
     public static void AddColumnSums<T>(ReadOnlySpan<T> matrix, int rows, int columns, Span<T> sums)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var row = matrix.Slice(r * columns, columns);
-            for (int j = 0; j < columns; j++)
-            {
-                sums[j] += row[j];
-            }
-        }
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ParallelReductions.AddColumnSums(matrix, rows, columns, sums);
 }
