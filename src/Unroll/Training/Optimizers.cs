@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Unroll.Kernels;
 
 namespace Unroll.Training;
 
@@ -574,43 +577,137 @@ public sealed class AdamW<T> : OptimizerBase<T>
         _moments.Update(parameters, gradients, step, LearningRate, Settings, decoupled: true);
 }
 
-/// <summary>The moment buffers and update shared by Adam and AdamW (torch's _single_tensor_adam / _single_tensor_adamw).</summary>
-internal sealed class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T[]? maxSecondMoment)
+/// <summary>
+/// The moment buffers and update shared by Adam and AdamW (torch's _single_tensor_adam / _single_tensor_adamw),
+/// vectorised and split over the kernel threads.
+/// </summary>
+/// <remarks>
+/// Each element's update is the same sequence of IEEE operations (no fused multiply-add) in the vector body,
+/// the scalar tail and on every thread, so the result does not depend on the vector width or thread count.
+/// The optimiser is the job object handed to the worker pool; an update allocates nothing.
+/// </remarks>
+internal sealed unsafe class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T[]? maxSecondMoment) : IParallelJob
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private T* _parameters, _gradients;
+    private int _length;
+    private T _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2, _stepSize, _sqrtCorrection2, _epsilon, _l2, _shrink;
+    private bool _coupledDecay, _decoupled;
+
     public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step, double learningRate, OptimizerSettings settings, bool decoupled)
     {
         double weightDecay = settings.EffectiveWeightDecay;
-        T beta1 = T.CreateChecked(settings.Beta1), beta2 = T.CreateChecked(settings.Beta2);
-        T oneMinusBeta1 = T.CreateChecked(1 - settings.Beta1), oneMinusBeta2 = T.CreateChecked(1 - settings.Beta2);
+        _beta1 = T.CreateChecked(settings.Beta1);
+        _beta2 = T.CreateChecked(settings.Beta2);
+        _oneMinusBeta1 = T.CreateChecked(1 - settings.Beta1);
+        _oneMinusBeta2 = T.CreateChecked(1 - settings.Beta2);
         // torch computes the bias corrections in Python floats: step_size = lr / (1 - beta1^t),
         // denominator = sqrt(v) / sqrt(1 - beta2^t) + eps.
-        T stepSize = T.CreateChecked(learningRate / (1 - Math.Pow(settings.Beta1, step)));
-        T sqrtCorrection2 = T.CreateChecked(Math.Sqrt(1 - Math.Pow(settings.Beta2, step)));
-        T epsilon = T.CreateChecked(settings.EffectiveEpsilon);
-        bool coupledDecay = !decoupled && weightDecay != 0;
-        T l2 = T.CreateChecked(weightDecay);
-        T shrink = T.CreateChecked(1 - (learningRate * weightDecay));
-        for (int i = 0; i < parameters.Length; i++)
+        _stepSize = T.CreateChecked(learningRate / (1 - Math.Pow(settings.Beta1, step)));
+        _sqrtCorrection2 = T.CreateChecked(Math.Sqrt(1 - Math.Pow(settings.Beta2, step)));
+        _epsilon = T.CreateChecked(settings.EffectiveEpsilon);
+        _coupledDecay = !decoupled && weightDecay != 0;
+        _decoupled = decoupled;
+        _l2 = T.CreateChecked(weightDecay);
+        _shrink = T.CreateChecked(1 - (learningRate * weightDecay));
+        _length = parameters.Length;
+        fixed (T* p = parameters)
+        fixed (T* g = gradients)
         {
-            T g = gradients[i];
-            if (coupledDecay)
+            _parameters = p;
+            _gradients = g;
+            try
             {
-                g += l2 * parameters[i];
+                WorkerPool.Run(this, ParallelReductions.PartsFor(_length));
             }
-            else if (decoupled)
+            finally
             {
-                parameters[i] *= shrink;
+                _parameters = null;
+                _gradients = null;
+            }
+        }
+    }
+
+    /// <summary>Updates whole vectors [part/parts of them], the last part also the scalar tail.</summary>
+    public void Run(int part, int parts)
+    {
+        int lanes = Vector256<T>.IsSupported ? Vector256<T>.Count : 1;
+        var (first, end) = ParallelReductions.Split((_length + lanes - 1) / lanes, part, parts);
+        UpdateRange(first * lanes, Math.Min(_length, end * lanes));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void UpdateRange(int start, int end)
+    {
+        T* parameters = _parameters, gradients = _gradients;
+        T beta1 = _beta1, beta2 = _beta2, oneMinusBeta1 = _oneMinusBeta1, oneMinusBeta2 = _oneMinusBeta2;
+        T stepSize = _stepSize, sqrtCorrection2 = _sqrtCorrection2, epsilon = _epsilon, l2 = _l2, shrink = _shrink;
+        bool coupledDecay = _coupledDecay, decoupled = _decoupled;
+        fixed (T* first = firstMoment)
+        fixed (T* second = secondMoment)
+        fixed (T* maxSecond = maxSecondMoment)
+        {
+            int i = start;
+            if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            {
+                var beta1V = Vector256.Create(beta1);
+                var beta2V = Vector256.Create(beta2);
+                var oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
+                var oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
+                var stepSizeV = Vector256.Create(stepSize);
+                var sqrtCorrection2V = Vector256.Create(sqrtCorrection2);
+                var epsilonV = Vector256.Create(epsilon);
+                var l2V = Vector256.Create(l2);
+                var shrinkV = Vector256.Create(shrink);
+                for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+                {
+                    var p = Vector256.Load(parameters + i);
+                    var g = Vector256.Load(gradients + i);
+                    if (coupledDecay)
+                    {
+                        g += l2V * p;
+                    }
+                    else if (decoupled)
+                    {
+                        p *= shrinkV;
+                    }
+
+                    var m = (Vector256.Load(first + i) * beta1V) + (oneMinusBeta1V * g);
+                    var v = (Vector256.Load(second + i) * beta2V) + (oneMinusBeta2V * g * g);
+                    m.Store(first + i);
+                    v.Store(second + i);
+                    if (maxSecond != null)
+                    {
+                        v = Vector256.Max(Vector256.Load(maxSecond + i), v);
+                        v.Store(maxSecond + i);
+                    }
+
+                    p -= stepSizeV * (m / ((Vector256.Sqrt(v) / sqrtCorrection2V) + epsilonV));
+                    p.Store(parameters + i);
+                }
             }
 
-            T m = firstMoment[i] = (firstMoment[i] * beta1) + (oneMinusBeta1 * g);
-            T v = secondMoment[i] = (secondMoment[i] * beta2) + (oneMinusBeta2 * g * g);
-            if (maxSecondMoment is not null)
+            for (; i < end; i++)
             {
-                v = maxSecondMoment[i] = T.Max(maxSecondMoment[i], v);
-            }
+                T g = gradients[i];
+                if (coupledDecay)
+                {
+                    g += l2 * parameters[i];
+                }
+                else if (decoupled)
+                {
+                    parameters[i] *= shrink;
+                }
 
-            parameters[i] -= stepSize * (m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon));
+                T m = first[i] = (first[i] * beta1) + (oneMinusBeta1 * g);
+                T v = second[i] = (second[i] * beta2) + (oneMinusBeta2 * g * g);
+                if (maxSecond != null)
+                {
+                    v = maxSecond[i] = T.Max(maxSecond[i], v);
+                }
+
+                parameters[i] -= stepSize * (m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon));
+            }
         }
     }
 }
