@@ -176,6 +176,85 @@ public sealed class ParallelTrainingStepTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 6400, 128)]
+    [InlineData(3, 500, 77)]
+    [InlineData(4, 7, 5)]
+    public void NarrowLinearLayerMatchesThePlainSumsAndIsTheSameForAnyThreadCount(int outputs, int rows, int inputs)
+    {
+        var x = RandomFloats(rows * inputs, seed: 14);
+        var weight = RandomFloats(outputs * inputs, seed: 15);
+        var bias = RandomFloats(outputs, seed: 16);
+        var dy = RandomFloats(rows * outputs, seed: 17);
+        var startDx = RandomFloats(rows * inputs, seed: 18);
+
+        // Plain double-precision sums of the same products.
+        var y = new double[rows * outputs];
+        var dw = new double[outputs * inputs];
+        var db = new double[outputs];
+        var dx = new double[rows * inputs];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int o = 0; o < outputs; o++)
+            {
+                double sum = bias[o];
+                for (int k = 0; k < inputs; k++)
+                {
+                    sum += (double)x[(r * inputs) + k] * weight[(o * inputs) + k];
+                    dw[(o * inputs) + k] += (double)dy[(r * outputs) + o] * x[(r * inputs) + k];
+                    dx[(r * inputs) + k] += (double)dy[(r * outputs) + o] * weight[(o * inputs) + k];
+                }
+
+                y[(r * outputs) + o] = sum;
+                db[o] += dy[(r * outputs) + o];
+            }
+        }
+
+        float[]? firstRun = null;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var outputsFloat = new float[rows * outputs];
+            var dwFloat = new float[outputs * inputs];
+            var dbFloat = new float[outputs];
+            var dxFloat = (float[])startDx.Clone();
+            WithThreads(threads, () =>
+            {
+                Linear.Forward<float>(x, rows, inputs, weight, bias, outputs, outputsFloat);
+                Linear.Backward<float>(x, rows, inputs, weight, outputs, dy, dwFloat, dbFloat, dxFloat, accumulateInputGradients: true);
+            });
+            AssertClose(y, outputsFloat, Math.Sqrt(inputs) * 1e-6);
+            AssertClose(dw, dwFloat, Math.Sqrt(rows) * 1e-6);
+            AssertClose(db, dbFloat, Math.Sqrt(rows) * 1e-6);
+            AssertClose(dx.Select((v, i) => v + startDx[i]).ToArray(), dxFloat, 1e-6);
+            float[] all = [.. outputsFloat, .. dwFloat, .. dbFloat, .. dxFloat];
+            if (firstRun is null)
+            {
+                firstRun = all;
+            }
+            else
+            {
+                AssertBitwiseEqual(firstRun, all);
+            }
+        }
+
+        // Without accumulation dX is overwritten.
+        var overwritten = (float[])startDx.Clone();
+        Linear.Backward<float>(x, rows, inputs, weight, outputs, dy, new float[outputs * inputs], new float[outputs], overwritten);
+        AssertClose(dx, overwritten, 1e-6);
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, double tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i]))))
+            {
+                Assert.Fail($"element {i}: expected {expected[i]:R}, got {actual[i]:R}");
+            }
+        }
+    }
+
     private static (float[] Parameters, long WorkerParts) Train(string architecture, bool tokens, int threads)
     {
         const int Steps = 8, Batch = 16, Vocabulary = 11;

@@ -6,7 +6,9 @@ namespace Unroll.Layers;
 
 /// <summary>
 /// The affine map <c>y = W x + b</c> of torch.nn.Linear (W: [out, in], b: [out]), applied to many
-/// rows at once: X is [rows, in], Y is [rows, out].
+/// rows at once: X is [rows, in], Y is [rows, out]. A layer with at most
+/// <see cref="NarrowLinear.MaxOutputs"/> outputs (a regression head) uses row-wise dot products instead of
+/// the GEMM, whose one-column operands cost more to pack than to multiply.
 /// </summary>
 public static class Linear
 {
@@ -16,6 +18,12 @@ public static class Linear
         ReadOnlySpan<T> weight, ReadOnlySpan<T> bias, int outputSize, Span<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (outputSize <= NarrowLinear.MaxOutputs)
+        {
+            NarrowLinear.Forward(inputs, rows, inputSize, weight, bias, outputSize, outputs);
+            return;
+        }
+
         for (int r = 0; r < rows; r++)
         {
             bias[..outputSize].CopyTo(outputs.Slice(r * outputSize, outputSize));
@@ -36,6 +44,18 @@ public static class Linear
         Span<T> weightGradient, Span<T> biasGradient, Span<T> inputGradients, bool accumulateInputGradients = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (outputSize <= NarrowLinear.MaxOutputs)
+        {
+            NarrowLinear.AddWeightGradient(inputs, rows, inputSize, outputGradients, outputSize, weightGradient);
+            AddColumnSums(outputGradients, rows, outputSize, biasGradient);
+            if (!inputGradients.IsEmpty)
+            {
+                NarrowLinear.InputGradient(outputGradients, rows, outputSize, weight, inputSize, inputGradients, accumulateInputGradients);
+            }
+
+            return;
+        }
+
         // forward: Y = X W^T + b  =>  dW += dY^T X   ([out, rows] x [rows, in])
         Gemm.Compute(Transpose.Yes, Transpose.No, outputSize, inputSize, rows,
             T.One, outputGradients, outputSize, inputs, inputSize, T.One, weightGradient, inputSize);
