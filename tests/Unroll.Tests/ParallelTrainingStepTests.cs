@@ -315,11 +315,10 @@ public sealed class ParallelTrainingStepTests
                 total += Math.Exp(row[j] - max);
             }
 
-            double logSumExp = max + Math.Log(total);
-            sum += logSumExp - row[classes[r]];
+            sum += max + Math.Log(total) - row[classes[r]];
             for (int j = 0; j < classCount; j++)
             {
-                gradients[(r * classCount) + j] = (float)Math.Exp(row[j] - logSumExp) * inverseCount;
+                gradients[(r * classCount) + j] = (float)(Math.Exp(row[j] - max) / total) * inverseCount;
             }
 
             gradients[(r * classCount) + classes[r]] -= inverseCount;

@@ -130,10 +130,11 @@ public static unsafe class Losses
         fixed (T* gradientPointer = logitGradients)
         {
             var job = SoftmaxCrossEntropyJob<T>.ForThisThread();
-            job.Set(logitPointer, classPointer, rows, classCount, logitGradients.IsEmpty ? null : gradientPointer, inverseCount);
+            int parts = Math.Min(rows, ParallelReductions.PartsFor((long)rows * classCount));
+            job.Set(logitPointer, classPointer, rows, classCount, logitGradients.IsEmpty ? null : gradientPointer, inverseCount, parts);
             try
             {
-                WorkerPool.Run(job, Math.Min(rows, ParallelReductions.PartsFor((long)rows * classCount)));
+                WorkerPool.Run(job, parts);
 
                 // The rows' losses added in row order, whichever thread computed them.
                 var rowLosses = job.RowLosses;
@@ -159,6 +160,7 @@ public static unsafe class Losses
         private static SoftmaxCrossEntropyJob<T>? perThread;
 
         private double[] _rowLosses = [];
+        private double[] _exponentials = [];
         private T* _logits, _gradients;
         private int* _classes;
         private int _rows, _classCount;
@@ -169,8 +171,14 @@ public static unsafe class Losses
 
         public static SoftmaxCrossEntropyJob<T> ForThisThread() => perThread ??= new SoftmaxCrossEntropyJob<T>();
 
-        public void Set(T* logits, int* classes, int rows, int classCount, T* gradients, T inverseCount)
+        public void Set(T* logits, int* classes, int rows, int classCount, T* gradients, T inverseCount, int parts)
         {
+            // One row of exp(z_j - max) per part, so each exponential is computed once.
+            if (_exponentials.Length < (long)parts * classCount)
+            {
+                _exponentials = new double[parts * classCount];
+            }
+
             _logits = logits;
             _classes = classes;
             _gradients = gradients;
@@ -213,20 +221,21 @@ public static unsafe class Losses
                     max = T.Max(max, row[j]);
                 }
 
+                var exponentials = _exponentials.AsSpan(part * classCount, classCount);
                 double total = 0;
                 for (int j = 0; j < classCount; j++)
                 {
-                    total += Math.Exp(double.CreateChecked(row[j] - max));
+                    double exponential = exponentials[j] = Math.Exp(double.CreateChecked(row[j] - max));
+                    total += exponential;
                 }
 
-                double logSumExp = double.CreateChecked(max) + Math.Log(total);
-                _rowLosses[r] = logSumExp - double.CreateChecked(row[target]);
+                _rowLosses[r] = double.CreateChecked(max) + Math.Log(total) - double.CreateChecked(row[target]);
                 if (!gradient.IsEmpty)
                 {
+                    // softmax(z)_j = exp(z_j - max) / sum_k exp(z_k - max)
                     for (int j = 0; j < classCount; j++)
                     {
-                        double probability = Math.Exp(double.CreateChecked(row[j]) - logSumExp);
-                        gradient[j] = T.CreateChecked(probability) * inverseCount;
+                        gradient[j] = T.CreateChecked(exponentials[j] / total) * inverseCount;
                     }
 
                     gradient[target] -= inverseCount;
