@@ -177,6 +177,57 @@ public sealed class ParallelTrainingStepTests
     }
 
     [Theory]
+    [InlineData(0.0, 0.0, false, 0.0)]
+    [InlineData(0.9, 0.1, false, 0.01)]
+    [InlineData(0.9, 0.0, true, 0.0)]
+    public void SgdMatchesTheScalarRuleBitForBitForAnyThreadCount(double momentum, double dampening, bool nesterov, double weightDecay)
+    {
+        const int Count = 50_001;
+        var settings = new OptimizerSettings
+        {
+            Kind = OptimizerKind.Sgd, LearningRate = 1e-2, Momentum = momentum, Dampening = dampening, Nesterov = nesterov, WeightDecay = weightDecay,
+        };
+        var start = RandomFloats(Count, seed: 20);
+        var gradientSteps = new[] { RandomFloats(Count, seed: 21), RandomFloats(Count, seed: 22), RandomFloats(Count, seed: 23) };
+
+        // torch.optim.SGD written out element by element.
+        var expected = (float[])start.Clone();
+        var buffer = new float[Count];
+        float rate = 1e-2f, mu = (float)momentum, keep = (float)(1 - dampening), lambda = (float)weightDecay;
+        for (int t = 1; t <= gradientSteps.Length; t++)
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                float g = weightDecay != 0 ? gradientSteps[t - 1][i] + (lambda * expected[i]) : gradientSteps[t - 1][i];
+                if (momentum != 0)
+                {
+                    float b = buffer[i] = t == 1 ? g : (buffer[i] * mu) + (keep * g);
+                    g = nesterov ? g + (mu * b) : b;
+                }
+
+                expected[i] -= rate * g;
+            }
+        }
+
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var parameters = (float[])start.Clone();
+            var optimizer = Optimizers.Create<float>(settings, Count);
+            var (_, parts) = WithThreadsCountingParts(threads, () =>
+            {
+                foreach (var gradients in gradientSteps)
+                {
+                    optimizer.Step(parameters, gradients);
+                }
+
+                return 0;
+            });
+            Assert.True(threads == 1 || parts > 0, "the update was not split");
+            AssertBitwiseEqual(expected, parameters);
+        }
+    }
+
+    [Theory]
     [InlineData(1, 6400, 128)]
     [InlineData(3, 500, 77)]
     [InlineData(4, 7, 5)]

@@ -376,6 +376,7 @@ public sealed class Sgd<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[]? _momentumBuffer;
+    private readonly SgdUpdate<T> _update = new();
 
     /// <summary>Plain gradient descent, <c>theta &lt;- theta - lr g</c>, for a buffer of any length.</summary>
     public Sgd(double learningRate)
@@ -394,31 +395,102 @@ public sealed class Sgd<T> : OptimizerBase<T>
     }
 
     /// <inheritdoc/>
-    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
-    {
-        T rate = Scalar(LearningRate);
-        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
-        bool decay = Settings.EffectiveWeightDecay != 0;
-        if (_momentumBuffer is not { } buffer)
-        {
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-                parameters[i] -= rate * g;
-            }
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _update.Update(parameters, gradients, _momentumBuffer, LearningRate, Settings, first: step == 1);
+}
 
-            return;
+/// <summary>
+/// The SGD update of <see cref="Sgd{T}"/>, vectorised and split over the kernel threads; each element gets the
+/// scalar rule's operations in its order (no fused multiply-add), so the result does not depend on the vector
+/// width or the thread count.
+/// </summary>
+internal sealed unsafe class SgdUpdate<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T* _parameters, _gradients, _buffer;
+    private int _length;
+    private T _rate, _weightDecay, _momentum, _keep;
+    private bool _decay, _first, _nesterov;
+
+    public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, T[]? momentumBuffer, double learningRate, OptimizerSettings settings, bool first)
+    {
+        _rate = T.CreateChecked(learningRate);
+        _weightDecay = T.CreateChecked(settings.EffectiveWeightDecay);
+        _decay = settings.EffectiveWeightDecay != 0;
+        _momentum = T.CreateChecked(settings.Momentum);
+        _keep = T.CreateChecked(1 - settings.Dampening);
+        _first = first;
+        _nesterov = settings.Nesterov;
+        _length = parameters.Length;
+        fixed (T* p = parameters)
+        fixed (T* g = gradients)
+        fixed (T* b = momentumBuffer)
+        {
+            _parameters = p;
+            _gradients = g;
+            _buffer = b;
+            try
+            {
+                WorkerPool.Run(this, ParallelReductions.PartsFor(_length));
+            }
+            finally
+            {
+                _parameters = _gradients = _buffer = null;
+            }
+        }
+    }
+
+    /// <summary>Updates whole vectors [part/parts of them], the last part also the scalar tail.</summary>
+    public void Run(int part, int parts)
+    {
+        int lanes = Vector256<T>.IsSupported ? Vector256<T>.Count : 1;
+        var (first, end) = ParallelReductions.Split((_length + lanes - 1) / lanes, part, parts);
+        UpdateRange(first * lanes, Math.Min(_length, end * lanes));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void UpdateRange(int start, int end)
+    {
+        T* parameters = _parameters, gradients = _gradients, buffer = _buffer;
+        T rate = _rate, weightDecay = _weightDecay, momentum = _momentum, keep = _keep;
+        bool decay = _decay, first = _first, nesterov = _nesterov;
+        int i = start;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var rateV = Vector256.Create(rate);
+            var weightDecayV = Vector256.Create(weightDecay);
+            var momentumV = Vector256.Create(momentum);
+            var keepV = Vector256.Create(keep);
+            for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+            {
+                var p = Vector256.Load(parameters + i);
+                var g = Vector256.Load(gradients + i);
+                if (decay)
+                {
+                    g += weightDecayV * p;
+                }
+
+                if (buffer != null)
+                {
+                    // torch starts the buffer at the (undampened) first gradient.
+                    var b = first ? g : (Vector256.Load(buffer + i) * momentumV) + (keepV * g);
+                    b.Store(buffer + i);
+                    g = nesterov ? g + (momentumV * b) : b;
+                }
+
+                (p - (rateV * g)).Store(parameters + i);
+            }
         }
 
-        T momentum = Scalar(Settings.Momentum);
-        T keep = Scalar(1 - Settings.Dampening);
-        bool first = step == 1, nesterov = Settings.Nesterov;
-        for (int i = 0; i < parameters.Length; i++)
+        for (; i < end; i++)
         {
             T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-            // torch starts the buffer at the (undampened) first gradient.
-            T b = buffer[i] = first ? g : (buffer[i] * momentum) + (keep * g);
-            g = nesterov ? g + (momentum * b) : b;
+            if (buffer != null)
+            {
+                T b = buffer[i] = first ? g : (buffer[i] * momentum) + (keep * g);
+                g = nesterov ? g + (momentum * b) : b;
+            }
+
             parameters[i] -= rate * g;
         }
     }
