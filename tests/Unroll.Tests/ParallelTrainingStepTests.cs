@@ -227,6 +227,67 @@ public sealed class ParallelTrainingStepTests
         }
     }
 
+    public static TheoryData<string> OptimizerSettingsCases() =>
+    [
+        "sgd", "sgd-momentum", "adam-amsgrad", "adamw", "adagrad", "adagrad-decay", "rmsprop", "rmsprop-centered-momentum",
+    ];
+
+    [Theory]
+    [MemberData(nameof(OptimizerSettingsCases))]
+    public void EveryOptimiserGivesTheVectorAndThreadedElementsTheScalarLoopsBits(string name)
+    {
+        var settings = name switch
+        {
+            "sgd" => new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = 0.1 },
+            "sgd-momentum" => new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = 0.1, Momentum = 0.9, Nesterov = true, WeightDecay = 0.01 },
+            "adam-amsgrad" => new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.01, Amsgrad = true, WeightDecay = 0.01 },
+            "adamw" => new OptimizerSettings { Kind = OptimizerKind.AdamW, LearningRate = 0.01 },
+            "adagrad" => new OptimizerSettings { Kind = OptimizerKind.Adagrad, LearningRate = 0.1 },
+            "adagrad-decay" => new OptimizerSettings { Kind = OptimizerKind.Adagrad, LearningRate = 0.1, LearningRateDecay = 0.01, WeightDecay = 0.01, InitialAccumulatorValue = 0.1 },
+            "rmsprop" => new OptimizerSettings { Kind = OptimizerKind.RmsProp, LearningRate = 0.01 },
+            _ => new OptimizerSettings { Kind = OptimizerKind.RmsProp, LearningRate = 0.01, Centered = true, Momentum = 0.9, WeightDecay = 0.01 },
+        };
+        const int Count = 50_001, Small = 7; // 7 < 8 float lanes: the small optimiser runs the scalar loop only
+        var start = RandomFloats(Count, seed: 30);
+        var gradientSteps = new[] { RandomFloats(Count, seed: 31), RandomFloats(Count, seed: 32), RandomFloats(Count, seed: 33) };
+        float[]? oneThread = null;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var parameters = (float[])start.Clone();
+            var optimizer = Optimizers.Create<float>(settings, Count);
+            var (_, parts) = WithThreadsCountingParts(threads, () =>
+            {
+                foreach (var gradients in gradientSteps)
+                {
+                    optimizer.Step(parameters, gradients);
+                }
+
+                return 0;
+            });
+            Assert.True(threads == 1 || parts > 0, "the update was not split");
+            if (oneThread is null)
+            {
+                oneThread = parameters;
+            }
+            else
+            {
+                AssertBitwiseEqual(oneThread, parameters);
+            }
+        }
+
+        foreach (int offset in new[] { 0, 8 * 997, Count - Small })
+        {
+            var parameters = start.AsSpan(offset, Small).ToArray();
+            var optimizer = Optimizers.Create<float>(settings, Small);
+            foreach (var gradients in gradientSteps)
+            {
+                optimizer.Step(parameters, gradients.AsSpan(offset, Small));
+            }
+
+            AssertBitwiseEqual(oneThread!.AsSpan(offset, Small).ToArray(), parameters);
+        }
+    }
+
     [Theory]
     [InlineData(1, 6400, 128)]
     [InlineData(3, 500, 77)]
