@@ -51,6 +51,30 @@ public sealed class ParallelTrainingStepTests
         Assert.Equal(plain, oneDouble, plain * 1e-12);
     }
 
+    [Fact]
+    public void ClipByValueOverManyElementsMatchesTheScalarClampForAnyThreadCount()
+    {
+        var values = RandomFloats(70_001, seed: 40).Select(v => v * 3).ToArray();
+        values[5] = float.NaN;
+        values[70_000] = float.PositiveInfinity;
+        values[12_345] = float.NegativeInfinity;
+        var expected = values.Select(v => v > 1 ? 1 : v < -1 ? -1 : v).ToArray();
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var clipped = (float[])values.Clone();
+            var (changed, parts) = WithThreadsCountingParts(threads, () => GradientClipping.ClipByValue<float>(clipped, 1));
+            Assert.True(changed);
+            Assert.True(threads == 1 || parts > 0, "the clamp was not split");
+            AssertBitwiseEqual(expected, clipped);
+
+            // Only the last element (in the scalar tail) out of range, then none.
+            var small = RandomFloats(70_001, seed: 41);
+            small[^1] = 2;
+            Assert.True(WithThreads(threads, () => GradientClipping.ClipByValue<float>(small, 1)));
+            Assert.False(WithThreads(threads, () => GradientClipping.ClipByValue<float>(small, 1)));
+        }
+    }
+
     [Theory]
     [InlineData(300, 203)]
     [InlineData(40_000, 1)]

@@ -6,7 +6,7 @@ namespace Unroll.Kernels;
 
 /// <summary>
 /// Vectorised passes over whole buffers that a training step makes outside the time loop (gradient norm,
-/// rescaling, column sums), split over <see cref="Parallelism.ThreadCount"/> threads when large enough.
+/// rescaling, clamping, column sums), split over <see cref="Parallelism.ThreadCount"/> threads when large enough.
 /// </summary>
 /// <remarks>
 /// Every result is bit-identical for any thread count: element-wise passes do not depend on the split,
@@ -69,6 +69,28 @@ internal static unsafe class ParallelReductions
             var job = ScaleJob<T>.ForThisThread();
             job.Set(target, values.Length, scale);
             WorkerPool.Run(job, parts);
+        }
+    }
+
+    /// <summary>
+    /// x_i &lt;- upper where x_i &gt; upper, lower where x_i &lt; lower (NaN stays NaN); returns whether any
+    /// element changed.
+    /// </summary>
+    public static bool Clamp<T>(Span<T> values, T lower, T upper)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int parts = PartsFor(values.Length);
+        fixed (T* target = values)
+        {
+            if (parts == 1)
+            {
+                return ClampRange(target, 0, values.Length, lower, upper);
+            }
+
+            var job = ClampJob<T>.ForThisThread();
+            job.Set(target, values.Length, lower, upper, parts);
+            WorkerPool.Run(job, parts);
+            return job.AnyChanged(parts);
         }
     }
 
@@ -180,6 +202,47 @@ internal static unsafe class ParallelReductions
         {
             values[i] *= scale;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool ClampRange<T>(T* values, int start, int end, T lower, T upper)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = start;
+        bool changed = false;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var upperV = Vector256.Create(upper);
+            var lowerV = Vector256.Create(lower);
+            var any = Vector256<T>.Zero;
+            for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+            {
+                var x = Vector256.Load(values + i);
+                var above = Vector256.GreaterThan(x, upperV);
+                var below = Vector256.LessThan(x, lowerV);
+                Vector256.ConditionalSelect(above, upperV, Vector256.ConditionalSelect(below, lowerV, x)).Store(values + i);
+                any |= above | below;
+            }
+
+            changed = any != Vector256<T>.Zero;
+        }
+
+        for (; i < end; i++)
+        {
+            T x = values[i];
+            if (x > upper)
+            {
+                values[i] = upper;
+                changed = true;
+            }
+            else if (x < lower)
+            {
+                values[i] = lower;
+                changed = true;
+            }
+        }
+
+        return changed;
     }
 
     // Columns [first, end): tiles of 8 vectors (their running sums stay in registers while the rows stream
@@ -324,6 +387,45 @@ internal static unsafe class ParallelReductions
             int lanes = Lanes<T>();
             var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
             ScaleRange(_values, first * lanes, Math.Min(_length, end * lanes), _scale);
+        }
+    }
+
+    private sealed class ClampJob<T> : IParallelJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic]
+        private static ClampJob<T>? perThread;
+
+        private bool[] _changed = [];
+        private T* _values;
+        private int _length;
+        private T _lower, _upper;
+
+        public static ClampJob<T> ForThisThread() => perThread ??= new ClampJob<T>();
+
+        public void Set(T* values, int length, T lower, T upper, int parts)
+        {
+            _values = values;
+            _length = length;
+            _lower = lower;
+            _upper = upper;
+            if (_changed.Length < parts)
+            {
+                _changed = new bool[parts];
+            }
+        }
+
+        public void Run(int part, int parts)
+        {
+            int lanes = Lanes<T>();
+            var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
+            _changed[part] = ClampRange(_values, first * lanes, Math.Min(_length, end * lanes), _lower, _upper);
+        }
+
+        public bool AnyChanged(int parts)
+        {
+            _values = null;
+            return _changed.AsSpan(0, parts).Contains(true);
         }
     }
 

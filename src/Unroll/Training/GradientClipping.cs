@@ -62,23 +62,7 @@ public static class GradientClipping
     public static bool ClipByValue<T>(Span<T> gradients, double limit)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T upper = T.CreateChecked(limit), lower = -upper;
-        bool clipped = false;
-        for (int i = 0; i < gradients.Length; i++)
-        {
-            T g = gradients[i];
-            if (g > upper)
-            {
-                gradients[i] = upper;
-                clipped = true;
-            }
-            else if (g < lower)
-            {
-                gradients[i] = lower;
-                clipped = true;
-            }
-        }
-
-        return clipped;
+        T upper = T.CreateChecked(limit);
+        return ParallelReductions.Clamp(gradients, -upper, upper);
     }
 }
