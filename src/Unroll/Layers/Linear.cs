@@ -1,11 +1,14 @@
 using System.Numerics;
+using Unroll.Kernels;
 using Unroll.Kernels.Gemm;
 
 namespace Unroll.Layers;
 
 /// <summary>
 /// The affine map <c>y = W x + b</c> of torch.nn.Linear (W: [out, in], b: [out]), applied to many
-/// rows at once: X is [rows, in], Y is [rows, out].
+/// rows at once: X is [rows, in], Y is [rows, out]. A layer with at most
+/// <see cref="NarrowLinear.MaxOutputs"/> outputs (a regression head) uses row-wise dot products instead of
+/// the GEMM, whose one-column operands cost more to pack than to multiply.
 /// </summary>
 public static class Linear
 {
@@ -15,6 +18,12 @@ public static class Linear
         ReadOnlySpan<T> weight, ReadOnlySpan<T> bias, int outputSize, Span<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (outputSize <= NarrowLinear.MaxOutputs)
+        {
+            NarrowLinear.Forward(inputs, rows, inputSize, weight, bias, outputSize, outputs);
+            return;
+        }
+
         for (int r = 0; r < rows; r++)
         {
             bias[..outputSize].CopyTo(outputs.Slice(r * outputSize, outputSize));
@@ -35,6 +44,18 @@ public static class Linear
         Span<T> weightGradient, Span<T> biasGradient, Span<T> inputGradients, bool accumulateInputGradients = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (outputSize <= NarrowLinear.MaxOutputs)
+        {
+            NarrowLinear.AddWeightGradient(inputs, rows, inputSize, outputGradients, outputSize, weightGradient);
+            AddColumnSums(outputGradients, rows, outputSize, biasGradient);
+            if (!inputGradients.IsEmpty)
+            {
+                NarrowLinear.InputGradient(outputGradients, rows, outputSize, weight, inputSize, inputGradients, accumulateInputGradients);
+            }
+
+            return;
+        }
+
         // forward: Y = X W^T + b  =>  dW += dY^T X   ([out, rows] x [rows, in])
         Gemm.Compute(Transpose.Yes, Transpose.No, outputSize, inputSize, rows,
             T.One, outputGradients, outputSize, inputs, inputSize, T.One, weightGradient, inputSize);
@@ -51,17 +72,12 @@ public static class Linear
         }
     }
 
-    /// <summary>sums[j] += sum over r of matrix[r, j] for a [rows, columns] row-major matrix.</summary>
+    /// <summary>
+    /// sums[j] += sum over r of matrix[r, j] for a [rows, columns] row-major matrix: vectorised over columns
+    /// and split over the kernel threads by columns, each column's rows added in order (the same result for
+    /// any thread count).
+    /// </summary>
     public static void AddColumnSums<T>(ReadOnlySpan<T> matrix, int rows, int columns, Span<T> sums)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var row = matrix.Slice(r * columns, columns);
-            for (int j = 0; j < columns; j++)
-            {
-                sums[j] += row[j];
-            }
-        }
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ParallelReductions.AddColumnSums(matrix, rows, columns, sums);
 }

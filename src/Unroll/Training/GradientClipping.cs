@@ -1,23 +1,18 @@
 using System.Numerics;
+using Unroll.Kernels;
 
 namespace Unroll.Training;
 
 /// <summary>The two clipping rules of the notes, over the flat gradient buffer.</summary>
 public static class GradientClipping
 {
-    /// <summary>The global L2 norm ||g||_2 of all gradients, accumulated in double.</summary>
+    /// <summary>
+    /// The global L2 norm ||g||_2 of all gradients, accumulated in double over fixed chunks added in order
+    /// (vectorised and split over the kernel threads; the same value for any thread count).
+    /// </summary>
     public static double GlobalNorm<T>(ReadOnlySpan<T> gradients)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        double sum = 0;
-        foreach (T g in gradients)
-        {
-            double value = double.CreateChecked(g);
-            sum += value * value;
-        }
-
-        return Math.Sqrt(sum);
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Math.Sqrt(ParallelReductions.SumOfSquares(gradients));
 
     /// <summary>
     /// Applies the clipping a run asks for: rescale to <paramref name="clipNorm"/> when the global
@@ -56,12 +51,7 @@ public static class GradientClipping
             return false;
         }
 
-        T scale = T.CreateChecked(threshold / norm);
-        for (int i = 0; i < gradients.Length; i++)
-        {
-            gradients[i] *= scale;
-        }
-
+        ParallelReductions.Scale(gradients, T.CreateChecked(threshold / norm));
         return true;
     }
 
@@ -72,23 +62,7 @@ public static class GradientClipping
     public static bool ClipByValue<T>(Span<T> gradients, double limit)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T upper = T.CreateChecked(limit), lower = -upper;
-        bool clipped = false;
-        for (int i = 0; i < gradients.Length; i++)
-        {
-            T g = gradients[i];
-            if (g > upper)
-            {
-                gradients[i] = upper;
-                clipped = true;
-            }
-            else if (g < lower)
-            {
-                gradients[i] = lower;
-                clipped = true;
-            }
-        }
-
-        return clipped;
+        T upper = T.CreateChecked(limit);
+        return ParallelReductions.Clamp(gradients, -upper, upper);
     }
 }

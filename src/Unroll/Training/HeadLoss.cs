@@ -22,6 +22,10 @@ public readonly record struct HeadLossResult(double Loss, int Rows, int Correct)
 /// </summary>
 public static class HeadLoss
 {
+    // The class ids of the last call on this thread: reused so a training step allocates nothing.
+    [ThreadStatic]
+    private static int[]? classBuffer;
+
     /// <summary>Target columns per step the head reads: O for regression, 1 (the class id) for classification.</summary>
     public static int TargetWidth(ModelConfig config)
     {
@@ -73,7 +77,12 @@ public static class HeadLoss
         }
 
         int classCount = config.OutputSize;
-        var classes = new int[scored.Length];
+        if (classBuffer is null || classBuffer.Length < scored.Length)
+        {
+            classBuffer = new int[scored.Length];
+        }
+
+        var classes = classBuffer.AsSpan(0, scored.Length);
         int rows = 0, correct = 0;
         for (int r = 0; r < classes.Length; r++)
         {

@@ -1,9 +1,10 @@
 using System.Numerics;
+using Unroll.Kernels;
 
 namespace Unroll.Training;
 
 /// <summary>Losses over all T*B rows at once, each returning the loss and writing dL/dprediction.</summary>
-public static class Losses
+public static unsafe class Losses
 {
     /// <summary>
     /// Mean squared error over every element, as torch.nn.MSELoss(reduction='mean'):
@@ -106,6 +107,11 @@ public static class Losses
             throw new ArgumentException($"Expected logits of shape [N={rows}, C={classCount}], got {logits.Length} values.");
         }
 
+        if (!logitGradients.IsEmpty && logitGradients.Length != logits.Length)
+        {
+            throw new ArgumentException($"Expected logit gradients shaped as the logits ({logits.Length} values), got {logitGradients.Length}.");
+        }
+
         int valid = 0;
         foreach (int c in classes)
         {
@@ -117,44 +123,124 @@ public static class Losses
             valid += c >= 0 ? 1 : 0;
         }
 
-        double sum = 0;
         T inverseCount = valid > 0 ? T.CreateChecked(1.0 / valid) : T.Zero;
-        for (int r = 0; r < rows; r++)
+        double sum = 0;
+        fixed (T* logitPointer = logits)
+        fixed (int* classPointer = classes)
+        fixed (T* gradientPointer = logitGradients)
         {
-            var row = logits.Slice(r * classCount, classCount);
-            var gradient = logitGradients.IsEmpty ? Span<T>.Empty : logitGradients.Slice(r * classCount, classCount);
-            if (classes[r] < 0)
+            var job = SoftmaxCrossEntropyJob<T>.ForThisThread();
+            int parts = Math.Min(rows, ParallelReductions.PartsFor((long)rows * classCount));
+            job.Set(logitPointer, classPointer, rows, classCount, logitGradients.IsEmpty ? null : gradientPointer, inverseCount, parts);
+            try
             {
-                gradient.Clear();
-                continue;
-            }
+                WorkerPool.Run(job, parts);
 
-            T max = row[0];
-            for (int j = 1; j < classCount; j++)
-            {
-                max = T.Max(max, row[j]);
-            }
-
-            double total = 0;
-            for (int j = 0; j < classCount; j++)
-            {
-                total += Math.Exp(double.CreateChecked(row[j] - max));
-            }
-
-            double logSumExp = double.CreateChecked(max) + Math.Log(total);
-            sum += logSumExp - double.CreateChecked(row[classes[r]]);
-            if (!gradient.IsEmpty)
-            {
-                for (int j = 0; j < classCount; j++)
+                // The rows' losses added in row order, whichever thread computed them.
+                var rowLosses = job.RowLosses;
+                for (int r = 0; r < rows; r++)
                 {
-                    double probability = Math.Exp(double.CreateChecked(row[j]) - logSumExp);
-                    gradient[j] = T.CreateChecked(probability) * inverseCount;
+                    sum += rowLosses[r];
                 }
-
-                gradient[classes[r]] -= inverseCount;
+            }
+            finally
+            {
+                job.Clear();
             }
         }
 
         return valid > 0 ? T.CreateChecked(sum / valid) : T.Zero;
+    }
+
+    /// <summary>The rows of one softmax cross-entropy, split over the kernel threads; reused per calling thread.</summary>
+    private sealed class SoftmaxCrossEntropyJob<T> : IParallelJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic]
+        private static SoftmaxCrossEntropyJob<T>? perThread;
+
+        private double[] _rowLosses = [];
+        private double[] _exponentials = [];
+        private T* _logits, _gradients;
+        private int* _classes;
+        private int _rows, _classCount;
+        private T _inverseCount;
+
+        /// <summary>logsumexp(z) - z_y of every row (0 for an ignored row) from the last run.</summary>
+        public ReadOnlySpan<double> RowLosses => _rowLosses.AsSpan(0, _rows);
+
+        public static SoftmaxCrossEntropyJob<T> ForThisThread() => perThread ??= new SoftmaxCrossEntropyJob<T>();
+
+        public void Set(T* logits, int* classes, int rows, int classCount, T* gradients, T inverseCount, int parts)
+        {
+            // One row of exp(z_j - max) per part, so each exponential is computed once.
+            if (_exponentials.Length < (long)parts * classCount)
+            {
+                _exponentials = new double[parts * classCount];
+            }
+
+            _logits = logits;
+            _classes = classes;
+            _gradients = gradients;
+            _rows = rows;
+            _classCount = classCount;
+            _inverseCount = inverseCount;
+            if (_rowLosses.Length < rows)
+            {
+                _rowLosses = new double[rows];
+            }
+        }
+
+        public void Clear()
+        {
+            _logits = null;
+            _classes = null;
+            _gradients = null;
+        }
+
+        public void Run(int part, int parts)
+        {
+            var (first, end) = ParallelReductions.Split(_rows, part, parts);
+            int classCount = _classCount;
+            T inverseCount = _inverseCount;
+            for (int r = first; r < end; r++)
+            {
+                var row = new ReadOnlySpan<T>(_logits + ((long)r * classCount), classCount);
+                var gradient = _gradients == null ? Span<T>.Empty : new Span<T>(_gradients + ((long)r * classCount), classCount);
+                int target = _classes[r];
+                if (target < 0)
+                {
+                    gradient.Clear();
+                    _rowLosses[r] = 0;
+                    continue;
+                }
+
+                T max = row[0];
+                for (int j = 1; j < classCount; j++)
+                {
+                    max = T.Max(max, row[j]);
+                }
+
+                var exponentials = _exponentials.AsSpan(part * classCount, classCount);
+                double total = 0;
+                for (int j = 0; j < classCount; j++)
+                {
+                    double exponential = exponentials[j] = Math.Exp(double.CreateChecked(row[j] - max));
+                    total += exponential;
+                }
+
+                _rowLosses[r] = double.CreateChecked(max) + Math.Log(total) - double.CreateChecked(row[target]);
+                if (!gradient.IsEmpty)
+                {
+                    // softmax(z)_j = exp(z_j - max) / sum_k exp(z_k - max)
+                    for (int j = 0; j < classCount; j++)
+                    {
+                        gradient[j] = T.CreateChecked(exponentials[j] / total) * inverseCount;
+                    }
+
+                    gradient[target] -= inverseCount;
+                }
+            }
+        }
     }
 }

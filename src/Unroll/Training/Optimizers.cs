@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Unroll.Kernels;
 
 namespace Unroll.Training;
 
@@ -373,6 +376,7 @@ public sealed class Sgd<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[]? _momentumBuffer;
+    private readonly SgdUpdate<T> _update = new();
 
     /// <summary>Plain gradient descent, <c>theta &lt;- theta - lr g</c>, for a buffer of any length.</summary>
     public Sgd(double learningRate)
@@ -391,31 +395,82 @@ public sealed class Sgd<T> : OptimizerBase<T>
     }
 
     /// <inheritdoc/>
-    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
-    {
-        T rate = Scalar(LearningRate);
-        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
-        bool decay = Settings.EffectiveWeightDecay != 0;
-        if (_momentumBuffer is not { } buffer)
-        {
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-                parameters[i] -= rate * g;
-            }
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _update.Update(parameters, gradients, _momentumBuffer, LearningRate, Settings, first: step == 1);
+}
 
-            return;
+/// <summary>The SGD update of <see cref="Sgd{T}"/>, vectorised and threaded (see <see cref="ParallelUpdate{T}"/>).</summary>
+internal sealed unsafe class SgdUpdate<T> : ParallelUpdate<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T[]? _momentumBuffer;
+    private T _rate, _weightDecay, _momentum, _keep;
+    private bool _decay, _first, _nesterov;
+
+    public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, T[]? momentumBuffer, double learningRate, OptimizerSettings settings, bool first)
+    {
+        _momentumBuffer = momentumBuffer;
+        _rate = T.CreateChecked(learningRate);
+        _weightDecay = T.CreateChecked(settings.EffectiveWeightDecay);
+        _decay = settings.EffectiveWeightDecay != 0;
+        _momentum = T.CreateChecked(settings.Momentum);
+        _keep = T.CreateChecked(1 - settings.Dampening);
+        _first = first;
+        _nesterov = settings.Nesterov;
+        Apply(parameters, gradients);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void UpdateRange(T* parameters, T* gradients, int start, int end)
+    {
+        fixed (T* buffer = _momentumBuffer)
+        {
+            UpdateWithBuffer(parameters, gradients, buffer, start, end);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void UpdateWithBuffer(T* parameters, T* gradients, T* buffer, int start, int end)
+    {
+        T rate = _rate, weightDecay = _weightDecay, momentum = _momentum, keep = _keep;
+        bool decay = _decay, first = _first, nesterov = _nesterov;
+        int i = start;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var rateV = Vector256.Create(rate);
+            var weightDecayV = Vector256.Create(weightDecay);
+            var momentumV = Vector256.Create(momentum);
+            var keepV = Vector256.Create(keep);
+            for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+            {
+                var p = Vector256.Load(parameters + i);
+                var g = Vector256.Load(gradients + i);
+                if (decay)
+                {
+                    g += weightDecayV * p;
+                }
+
+                if (buffer != null)
+                {
+                    // torch starts the buffer at the (undampened) first gradient.
+                    var b = first ? g : (Vector256.Load(buffer + i) * momentumV) + (keepV * g);
+                    b.Store(buffer + i);
+                    g = nesterov ? g + (momentumV * b) : b;
+                }
+
+                (p - (rateV * g)).Store(parameters + i);
+            }
         }
 
-        T momentum = Scalar(Settings.Momentum);
-        T keep = Scalar(1 - Settings.Dampening);
-        bool first = step == 1, nesterov = Settings.Nesterov;
-        for (int i = 0; i < parameters.Length; i++)
+        for (; i < end; i++)
         {
             T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-            // torch starts the buffer at the (undampened) first gradient.
-            T b = buffer[i] = first ? g : (buffer[i] * momentum) + (keep * g);
-            g = nesterov ? g + (momentum * b) : b;
+            if (buffer != null)
+            {
+                T b = buffer[i] = first ? g : (buffer[i] * momentum) + (keep * g);
+                g = nesterov ? g + (momentum * b) : b;
+            }
+
             parameters[i] -= rate * g;
         }
     }
@@ -432,27 +487,16 @@ public sealed class Sgd<T> : OptimizerBase<T>
 public sealed class Adagrad<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly T[] _sum;
+    private readonly AdagradUpdate<T> _update;
 
     /// <summary>Creates the optimiser.</summary>
     public Adagrad(OptimizerSettings settings, int parameterCount)
         : base(settings, OptimizerKind.Adagrad, parameterCount) =>
-        _sum = AddBuffer("sum", settings.InitialAccumulatorValue);
+        _update = new AdagradUpdate<T>(AddBuffer("sum", settings.InitialAccumulatorValue));
 
     /// <inheritdoc/>
-    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
-    {
-        T rate = Scalar(LearningRate / (1 + ((step - 1) * Settings.LearningRateDecay)));
-        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
-        bool decay = Settings.EffectiveWeightDecay != 0;
-        T epsilon = Scalar(Settings.EffectiveEpsilon);
-        for (int i = 0; i < parameters.Length; i++)
-        {
-            T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-            T sum = _sum[i] += g * g;
-            parameters[i] -= rate * (g / (T.Sqrt(sum) + epsilon));
-        }
-    }
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _update.Update(parameters, gradients, LearningRate / (1 + ((step - 1) * Settings.LearningRateDecay)), Settings);
 }
 
 /// <summary>
@@ -468,51 +512,22 @@ public sealed class Adagrad<T> : OptimizerBase<T>
 public sealed class RmsProp<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly T[] _squareAverage;
-    private readonly T[]? _gradientAverage;
-    private readonly T[]? _momentumBuffer;
+    private readonly RmsPropUpdate<T> _update;
 
     /// <summary>Creates the optimiser.</summary>
     public RmsProp(OptimizerSettings settings, int parameterCount)
         : base(settings, OptimizerKind.RmsProp, parameterCount)
     {
         // Named and ordered as in torch's state dict.
-        _squareAverage = AddBuffer("square_avg");
-        _momentumBuffer = settings.Momentum > 0 ? AddBuffer("momentum_buffer") : null;
-        _gradientAverage = settings.Centered ? AddBuffer("grad_avg") : null;
+        var squareAverage = AddBuffer("square_avg");
+        var momentumBuffer = settings.Momentum > 0 ? AddBuffer("momentum_buffer") : null;
+        var gradientAverage = settings.Centered ? AddBuffer("grad_avg") : null;
+        _update = new RmsPropUpdate<T>(squareAverage, gradientAverage, momentumBuffer);
     }
 
     /// <inheritdoc/>
-    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step)
-    {
-        T rate = Scalar(LearningRate);
-        T weightDecay = Scalar(Settings.EffectiveWeightDecay);
-        bool decay = Settings.EffectiveWeightDecay != 0;
-        T alpha = Scalar(Settings.Alpha), oneMinusAlpha = Scalar(1 - Settings.Alpha);
-        T epsilon = Scalar(Settings.EffectiveEpsilon);
-        T momentum = Scalar(Settings.Momentum);
-        for (int i = 0; i < parameters.Length; i++)
-        {
-            T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
-            T v = _squareAverage[i] = (_squareAverage[i] * alpha) + (oneMinusAlpha * g * g);
-            if (_gradientAverage is not null)
-            {
-                T m = _gradientAverage[i] = (_gradientAverage[i] * alpha) + (oneMinusAlpha * g);
-                v -= m * m;
-            }
-
-            T denominator = T.Sqrt(v) + epsilon;
-            if (_momentumBuffer is not null)
-            {
-                T b = _momentumBuffer[i] = (_momentumBuffer[i] * momentum) + (g / denominator);
-                parameters[i] -= rate * b;
-            }
-            else
-            {
-                parameters[i] -= rate * (g / denominator);
-            }
-        }
-    }
+    protected override void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step) =>
+        _update.Update(parameters, gradients, LearningRate, Settings);
 }
 
 /// <summary>
@@ -574,43 +589,305 @@ public sealed class AdamW<T> : OptimizerBase<T>
         _moments.Update(parameters, gradients, step, LearningRate, Settings, decoupled: true);
 }
 
-/// <summary>The moment buffers and update shared by Adam and AdamW (torch's _single_tensor_adam / _single_tensor_adamw).</summary>
-internal sealed class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T[]? maxSecondMoment)
+/// <summary>
+/// The moment buffers and update shared by Adam and AdamW (torch's _single_tensor_adam / _single_tensor_adamw),
+/// vectorised and split over the kernel threads.
+/// </summary>
+/// <remarks>
+/// Each element's update is the same sequence of IEEE operations (no fused multiply-add) in the vector body,
+/// the scalar tail and on every thread, so the result does not depend on the vector width or thread count.
+/// See <see cref="ParallelUpdate{T}"/>.
+/// </remarks>
+internal sealed unsafe class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T[]? maxSecondMoment) : ParallelUpdate<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private T _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2, _stepSize, _sqrtCorrection2, _epsilon, _l2, _shrink;
+    private bool _coupledDecay, _decoupled;
+
     public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, int step, double learningRate, OptimizerSettings settings, bool decoupled)
     {
         double weightDecay = settings.EffectiveWeightDecay;
-        T beta1 = T.CreateChecked(settings.Beta1), beta2 = T.CreateChecked(settings.Beta2);
-        T oneMinusBeta1 = T.CreateChecked(1 - settings.Beta1), oneMinusBeta2 = T.CreateChecked(1 - settings.Beta2);
+        _beta1 = T.CreateChecked(settings.Beta1);
+        _beta2 = T.CreateChecked(settings.Beta2);
+        _oneMinusBeta1 = T.CreateChecked(1 - settings.Beta1);
+        _oneMinusBeta2 = T.CreateChecked(1 - settings.Beta2);
         // torch computes the bias corrections in Python floats: step_size = lr / (1 - beta1^t),
         // denominator = sqrt(v) / sqrt(1 - beta2^t) + eps.
-        T stepSize = T.CreateChecked(learningRate / (1 - Math.Pow(settings.Beta1, step)));
-        T sqrtCorrection2 = T.CreateChecked(Math.Sqrt(1 - Math.Pow(settings.Beta2, step)));
-        T epsilon = T.CreateChecked(settings.EffectiveEpsilon);
-        bool coupledDecay = !decoupled && weightDecay != 0;
-        T l2 = T.CreateChecked(weightDecay);
-        T shrink = T.CreateChecked(1 - (learningRate * weightDecay));
-        for (int i = 0; i < parameters.Length; i++)
+        _stepSize = T.CreateChecked(learningRate / (1 - Math.Pow(settings.Beta1, step)));
+        _sqrtCorrection2 = T.CreateChecked(Math.Sqrt(1 - Math.Pow(settings.Beta2, step)));
+        _epsilon = T.CreateChecked(settings.EffectiveEpsilon);
+        _coupledDecay = !decoupled && weightDecay != 0;
+        _decoupled = decoupled;
+        _l2 = T.CreateChecked(weightDecay);
+        _shrink = T.CreateChecked(1 - (learningRate * weightDecay));
+        Apply(parameters, gradients);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void UpdateRange(T* parameters, T* gradients, int start, int end)
+    {
+        T beta1 = _beta1, beta2 = _beta2, oneMinusBeta1 = _oneMinusBeta1, oneMinusBeta2 = _oneMinusBeta2;
+        T stepSize = _stepSize, sqrtCorrection2 = _sqrtCorrection2, epsilon = _epsilon, l2 = _l2, shrink = _shrink;
+        bool coupledDecay = _coupledDecay, decoupled = _decoupled;
+        fixed (T* first = firstMoment)
+        fixed (T* second = secondMoment)
+        fixed (T* maxSecond = maxSecondMoment)
         {
-            T g = gradients[i];
-            if (coupledDecay)
+            int i = start;
+            if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             {
-                g += l2 * parameters[i];
-            }
-            else if (decoupled)
-            {
-                parameters[i] *= shrink;
+                var beta1V = Vector256.Create(beta1);
+                var beta2V = Vector256.Create(beta2);
+                var oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
+                var oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
+                var stepSizeV = Vector256.Create(stepSize);
+                var sqrtCorrection2V = Vector256.Create(sqrtCorrection2);
+                var epsilonV = Vector256.Create(epsilon);
+                var l2V = Vector256.Create(l2);
+                var shrinkV = Vector256.Create(shrink);
+                for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+                {
+                    var p = Vector256.Load(parameters + i);
+                    var g = Vector256.Load(gradients + i);
+                    if (coupledDecay)
+                    {
+                        g += l2V * p;
+                    }
+                    else if (decoupled)
+                    {
+                        p *= shrinkV;
+                    }
+
+                    var m = (Vector256.Load(first + i) * beta1V) + (oneMinusBeta1V * g);
+                    var v = (Vector256.Load(second + i) * beta2V) + (oneMinusBeta2V * g * g);
+                    m.Store(first + i);
+                    v.Store(second + i);
+                    if (maxSecond != null)
+                    {
+                        v = Vector256.Max(Vector256.Load(maxSecond + i), v);
+                        v.Store(maxSecond + i);
+                    }
+
+                    p -= stepSizeV * (m / ((Vector256.Sqrt(v) / sqrtCorrection2V) + epsilonV));
+                    p.Store(parameters + i);
+                }
             }
 
-            T m = firstMoment[i] = (firstMoment[i] * beta1) + (oneMinusBeta1 * g);
-            T v = secondMoment[i] = (secondMoment[i] * beta2) + (oneMinusBeta2 * g * g);
-            if (maxSecondMoment is not null)
+            for (; i < end; i++)
             {
-                v = maxSecondMoment[i] = T.Max(maxSecondMoment[i], v);
+                T g = gradients[i];
+                if (coupledDecay)
+                {
+                    g += l2 * parameters[i];
+                }
+                else if (decoupled)
+                {
+                    parameters[i] *= shrink;
+                }
+
+                T m = first[i] = (first[i] * beta1) + (oneMinusBeta1 * g);
+                T v = second[i] = (second[i] * beta2) + (oneMinusBeta2 * g * g);
+                if (maxSecond != null)
+                {
+                    v = maxSecond[i] = T.Max(maxSecond[i], v);
+                }
+
+                parameters[i] -= stepSize * (m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon));
+            }
+        }
+    }
+}
+
+/// <summary>
+/// An element-wise optimiser update split over the kernel threads in whole Vector256 lanes (the last part
+/// also takes the scalar tail). Each derived rule performs the scalar rule's operations in its order in
+/// both its vector and scalar loops (no fused multiply-add), so the result does not depend on the vector
+/// width or the thread count. The update object is the job handed to the worker pool: nothing is allocated.
+/// </summary>
+internal abstract unsafe class ParallelUpdate<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T* _parameters, _gradients;
+    private int _length;
+
+    /// <summary>Runs the update over every element.</summary>
+    public void Run(int part, int parts)
+    {
+        int lanes = Vector256<T>.IsSupported ? Vector256<T>.Count : 1;
+        var (first, end) = ParallelReductions.Split((_length + lanes - 1) / lanes, part, parts);
+        UpdateRange(_parameters, _gradients, first * lanes, Math.Min(_length, end * lanes));
+    }
+
+    /// <summary>Pins the spans and runs <see cref="UpdateRange"/> over them on the kernel threads.</summary>
+    protected void Apply(Span<T> parameters, ReadOnlySpan<T> gradients)
+    {
+        _length = parameters.Length;
+        fixed (T* p = parameters)
+        fixed (T* g = gradients)
+        {
+            _parameters = p;
+            _gradients = g;
+            try
+            {
+                WorkerPool.Run(this, ParallelReductions.PartsFor(_length));
+            }
+            finally
+            {
+                _parameters = _gradients = null;
+            }
+        }
+    }
+
+    /// <summary>Updates elements [start, end).</summary>
+    protected abstract void UpdateRange(T* parameters, T* gradients, int start, int end);
+}
+
+/// <summary>The Adagrad update of <see cref="Adagrad{T}"/>, vectorised and threaded (see <see cref="ParallelUpdate{T}"/>).</summary>
+internal sealed unsafe class AdagradUpdate<T>(T[] sum) : ParallelUpdate<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T _rate, _weightDecay, _epsilon;
+    private bool _decay;
+
+    public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, double rate, OptimizerSettings settings)
+    {
+        _rate = T.CreateChecked(rate);
+        _weightDecay = T.CreateChecked(settings.EffectiveWeightDecay);
+        _decay = settings.EffectiveWeightDecay != 0;
+        _epsilon = T.CreateChecked(settings.EffectiveEpsilon);
+        Apply(parameters, gradients);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void UpdateRange(T* parameters, T* gradients, int start, int end)
+    {
+        T rate = _rate, weightDecay = _weightDecay, epsilon = _epsilon;
+        bool decay = _decay;
+        fixed (T* sums = sum)
+        {
+            int i = start;
+            if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            {
+                var rateV = Vector256.Create(rate);
+                var weightDecayV = Vector256.Create(weightDecay);
+                var epsilonV = Vector256.Create(epsilon);
+                for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+                {
+                    var p = Vector256.Load(parameters + i);
+                    var g = Vector256.Load(gradients + i);
+                    if (decay)
+                    {
+                        g += weightDecayV * p;
+                    }
+
+                    var s = Vector256.Load(sums + i) + (g * g);
+                    s.Store(sums + i);
+                    (p - (rateV * (g / (Vector256.Sqrt(s) + epsilonV)))).Store(parameters + i);
+                }
             }
 
-            parameters[i] -= stepSize * (m / ((T.Sqrt(v) / sqrtCorrection2) + epsilon));
+            for (; i < end; i++)
+            {
+                T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+                T s = sums[i] += g * g;
+                parameters[i] -= rate * (g / (T.Sqrt(s) + epsilon));
+            }
+        }
+    }
+}
+
+/// <summary>The RMSprop update of <see cref="RmsProp{T}"/>, vectorised and threaded (see <see cref="ParallelUpdate{T}"/>).</summary>
+internal sealed unsafe class RmsPropUpdate<T>(T[] squareAverage, T[]? gradientAverage, T[]? momentumBuffer) : ParallelUpdate<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T _rate, _weightDecay, _alpha, _oneMinusAlpha, _epsilon, _momentum;
+    private bool _decay;
+
+    public void Update(Span<T> parameters, ReadOnlySpan<T> gradients, double learningRate, OptimizerSettings settings)
+    {
+        _rate = T.CreateChecked(learningRate);
+        _weightDecay = T.CreateChecked(settings.EffectiveWeightDecay);
+        _decay = settings.EffectiveWeightDecay != 0;
+        _alpha = T.CreateChecked(settings.Alpha);
+        _oneMinusAlpha = T.CreateChecked(1 - settings.Alpha);
+        _epsilon = T.CreateChecked(settings.EffectiveEpsilon);
+        _momentum = T.CreateChecked(settings.Momentum);
+        Apply(parameters, gradients);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void UpdateRange(T* parameters, T* gradients, int start, int end)
+    {
+        T rate = _rate, weightDecay = _weightDecay, alpha = _alpha, oneMinusAlpha = _oneMinusAlpha, epsilon = _epsilon, momentum = _momentum;
+        bool decay = _decay;
+        fixed (T* square = squareAverage)
+        fixed (T* mean = gradientAverage)
+        fixed (T* buffer = momentumBuffer)
+        {
+            int i = start;
+            if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            {
+                var rateV = Vector256.Create(rate);
+                var weightDecayV = Vector256.Create(weightDecay);
+                var alphaV = Vector256.Create(alpha);
+                var oneMinusAlphaV = Vector256.Create(oneMinusAlpha);
+                var epsilonV = Vector256.Create(epsilon);
+                var momentumV = Vector256.Create(momentum);
+                for (; i + Vector256<T>.Count <= end; i += Vector256<T>.Count)
+                {
+                    var p = Vector256.Load(parameters + i);
+                    var g = Vector256.Load(gradients + i);
+                    if (decay)
+                    {
+                        g += weightDecayV * p;
+                    }
+
+                    var v = (Vector256.Load(square + i) * alphaV) + (oneMinusAlphaV * g * g);
+                    v.Store(square + i);
+                    if (mean != null)
+                    {
+                        var m = (Vector256.Load(mean + i) * alphaV) + (oneMinusAlphaV * g);
+                        m.Store(mean + i);
+                        v -= m * m;
+                    }
+
+                    var denominator = Vector256.Sqrt(v) + epsilonV;
+                    if (buffer != null)
+                    {
+                        var b = (Vector256.Load(buffer + i) * momentumV) + (g / denominator);
+                        b.Store(buffer + i);
+                        p -= rateV * b;
+                    }
+                    else
+                    {
+                        p -= rateV * (g / denominator);
+                    }
+
+                    p.Store(parameters + i);
+                }
+            }
+
+            for (; i < end; i++)
+            {
+                T g = decay ? gradients[i] + (weightDecay * parameters[i]) : gradients[i];
+                T v = square[i] = (square[i] * alpha) + (oneMinusAlpha * g * g);
+                if (mean != null)
+                {
+                    T m = mean[i] = (mean[i] * alpha) + (oneMinusAlpha * g);
+                    v -= m * m;
+                }
+
+                T denominator = T.Sqrt(v) + epsilon;
+                if (buffer != null)
+                {
+                    T b = buffer[i] = (buffer[i] * momentum) + (g / denominator);
+                    parameters[i] -= rate * b;
+                }
+                else
+                {
+                    parameters[i] -= rate * (g / denominator);
+                }
+            }
         }
     }
 }
