@@ -17,9 +17,15 @@ namespace Unroll.Layers;
 /// steps, in time order, are one contiguous [T*B, H] slice, so dW_hh is a single GEMM.
 /// <para>
 /// Forward: the input part <c>x W_ih^T + b_ih (+ b_hh)</c> for all T*B rows is one GEMM before the
-/// loop; per step, one GEMM with W_hh and the cell's element-wise pass. Backward: per step the
-/// cell's element-wise backward and one GEMM <c>dGates W_hh</c> for dL/dh_{t-1}; after the loop
-/// dW_hh, dW_ih and dx are single GEMMs with K = T*B and the bias gradients column sums.
+/// loop; per step, the product with W_hh and the cell's element-wise pass. Backward: per step
+/// <c>dGates_{t+1} W_hh</c> completes dL/dh_t and the cell's element-wise backward gives dGates_t;
+/// after the loop dW_hh, dW_ih and dx are single GEMMs with K = T*B and the bias gradients column sums.
+/// </para>
+/// <para>
+/// Each time step is one <see cref="WorkerPool"/> dispatch split by hidden units: a part owns units [u0, u1)
+/// (whole GEMM column panels), computes their columns of every gate block of the product, and runs the cell
+/// on them; the cell of unit j reads and writes only columns g*H + j, so the parts need each other only at the
+/// step boundary, and the results do not depend on the thread count.
 /// </para>
 /// </remarks>
 internal sealed class RecurrentDirection<T>
