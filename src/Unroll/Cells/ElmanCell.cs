@@ -17,43 +17,59 @@ namespace Unroll.Cells;
 public static class ElmanCell
 {
     /// <summary>
-    /// forward: h_t = f(z_t). <paramref name="gates"/> holds z_t ([B, H]) on entry and h_t on exit;
-    /// h_t is also written to <paramref name="state"/>, and inactive rows copy <paramref name="previous"/>.
+    /// forward: h_t = f(z_t) for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) of every row.
+    /// <paramref name="gates"/> holds z_t ([B, H]) on entry and h_t on exit (active rows); h_t is also written to
+    /// <paramref name="state"/>, and inactive rows copy <paramref name="previous"/>. Other units are not touched.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The unit range does not lie in [0, hidden].</exception>
     public static void Forward<T>(
-        Activation activation, StepRows rows, int batch, int hidden,
+        Activation activation, StepRows rows, int batch, int hidden, int firstUnit, int endUnit,
         Span<T> gates, ReadOnlySpan<T> previous, Span<T> state)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Activations.ApplyInPlace(activation, gates[..(batch * hidden)]);
+        UnitRange.Check(hidden, firstUnit, endUnit);
+        int units = endUnit - firstUnit;
         for (int b = 0; b < batch; b++)
         {
-            var source = rows.IsActive(b) ? gates.Slice(b * hidden, hidden) : previous.Slice(b * hidden, hidden);
-            source.CopyTo(state.Slice(b * hidden, hidden));
+            int at = (b * hidden) + firstUnit;
+            if (rows.IsActive(b))
+            {
+                var z = gates.Slice(at, units);
+                Activations.ApplyInPlace(activation, z);
+                z.CopyTo(state.Slice(at, units));
+            }
+            else
+            {
+                previous.Slice(at, units).CopyTo(state.Slice(at, units));
+            }
         }
     }
 
     /// <summary>
-    /// backward of one step. <paramref name="stateGradient"/> is the total dL/dh_t ([B, H]).
-    /// Writes dL/dz_t to <paramref name="gateGradient"/> (zero for inactive rows) and the part of
-    /// dL/dh_{t-1} that does not go through W_hh to <paramref name="previousDirect"/> (dh_t itself for
-    /// inactive rows, whose state was carried; zero otherwise).
+    /// backward of one step for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>).
+    /// <paramref name="stateGradient"/> is the total dL/dh_t ([B, H]). Writes dL/dz_t to <paramref name="gateGradient"/>
+    /// (zero for inactive rows) and the part of dL/dh_{t-1} that does not go through W_hh to
+    /// <paramref name="previousDirect"/> (dh_t itself for inactive rows, whose state was carried; zero otherwise).
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The unit range does not lie in [0, hidden].</exception>
     public static void Backward<T>(
-        Activation activation, StepRows rows, int batch, int hidden,
+        Activation activation, StepRows rows, int batch, int hidden, int firstUnit, int endUnit,
         ReadOnlySpan<T> gates, ReadOnlySpan<T> stateGradient, Span<T> gateGradient, Span<T> previousDirect)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        UnitRange.Check(hidden, firstUnit, endUnit);
+        int units = endUnit - firstUnit;
         for (int b = 0; b < batch; b++)
         {
-            var dh = stateGradient.Slice(b * hidden, hidden);
-            var dz = gateGradient.Slice(b * hidden, hidden);
-            var direct = previousDirect.Slice(b * hidden, hidden);
+            int at = (b * hidden) + firstUnit;
+            var dh = stateGradient.Slice(at, units);
+            var dz = gateGradient.Slice(at, units);
+            var direct = previousDirect.Slice(at, units);
             if (rows.IsActive(b))
             {
                 // forward: h_t = f(z_t)  =>  dz_t = dh_t * f'(z_t), f' from the saved h_t
                 dh.CopyTo(dz);
-                Activations.BackwardInPlace(activation, gates.Slice(b * hidden, hidden), dz);
+                Activations.BackwardInPlace(activation, gates.Slice(at, units), dz);
                 direct.Clear();
             }
             else

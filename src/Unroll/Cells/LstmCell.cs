@@ -19,111 +19,138 @@ namespace Unroll.Cells;
 public static class LstmCell
 {
     /// <summary>
-    /// forward of one step. <paramref name="gates"/> ([B, 4H]) holds the pre-activations on entry and
-    /// i, f, g, o on exit. Writes h_t, c_t and tanh(c_t); inactive rows carry h and c.
+    /// forward of one step for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) of every row.
+    /// <paramref name="gates"/> ([B, 4H]) holds the pre-activations on entry and i, f, g, o on exit (those units' columns).
+    /// Writes h_t, c_t and tanh(c_t) for those units; inactive rows carry h and c.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The unit range does not lie in [0, hidden].</exception>
     public static void Forward<T>(
-        StepRows rows, int batch, int hidden, Span<T> gates,
+        StepRows rows, int batch, int hidden, int firstUnit, int endUnit, Span<T> gates,
         ReadOnlySpan<T> previousState, ReadOnlySpan<T> previousCell,
         Span<T> state, Span<T> cell, Span<T> tanhCell)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int width = 4 * hidden;
+        UnitRange.Check(hidden, firstUnit, endUnit);
+        int width = 4 * hidden, units = endUnit - firstUnit;
         for (int b = 0; b < batch; b++)
         {
-            var h = state.Slice(b * hidden, hidden);
-            var c = cell.Slice(b * hidden, hidden);
-            var tc = tanhCell.Slice(b * hidden, hidden);
-            var cPrevious = previousCell.Slice(b * hidden, hidden);
+            int at = (b * hidden) + firstUnit;
+            var h = state.Slice(at, units);
+            var c = cell.Slice(at, units);
+            var tc = tanhCell.Slice(at, units);
+            var cPrevious = previousCell.Slice(at, units);
             if (!rows.IsActive(b))
             {
-                previousState.Slice(b * hidden, hidden).CopyTo(h);
+                previousState.Slice(at, units).CopyTo(h);
                 cPrevious.CopyTo(c);
                 tc.Clear();
                 continue;
             }
 
-            // i, f = sigmoid; g = tanh; o = sigmoid, each over a contiguous block of the row.
-            var row = gates.Slice(b * width, width);
-            Activations.SigmoidInPlace(row[..(2 * hidden)]);
-            Activations.TanhInPlace(row.Slice(2 * hidden, hidden));
-            Activations.SigmoidInPlace(row.Slice(3 * hidden, hidden));
+            // i, f = sigmoid; g = tanh; o = sigmoid, each over this range of its gate block.
+            int rowStart = (b * width) + firstUnit;
+            var input = gates.Slice(rowStart, units);
+            var forget = gates.Slice(rowStart + hidden, units);
+            var candidate = gates.Slice(rowStart + (2 * hidden), units);
+            var output = gates.Slice(rowStart + (3 * hidden), units);
+            Activations.SigmoidInPlace(input);
+            Activations.SigmoidInPlace(forget);
+            Activations.TanhInPlace(candidate);
+            Activations.SigmoidInPlace(output);
+
             // c_t = f * c_{t-1} + i * g (vectors, then the scalar tail: the same operations in the same order)
-            ref T gate = ref MemoryMarshal.GetReference(row);
+            ref T i0 = ref MemoryMarshal.GetReference(input);
+            ref T f0 = ref MemoryMarshal.GetReference(forget);
+            ref T g0 = ref MemoryMarshal.GetReference(candidate);
             ref T cPrev = ref MemoryMarshal.GetReference(cPrevious);
             ref T cOut = ref MemoryMarshal.GetReference(c);
             int j = 0;
             if (Vector.IsHardwareAccelerated)
             {
-                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                for (; j <= units - Vector<T>.Count; j += Vector<T>.Count)
                 {
-                    var input = Vector.LoadUnsafe(ref gate, (nuint)j);
-                    var forget = Vector.LoadUnsafe(ref gate, (nuint)(hidden + j));
-                    var candidate = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + j));
-                    ((forget * Vector.LoadUnsafe(ref cPrev, (nuint)j)) + (input * candidate)).StoreUnsafe(ref cOut, (nuint)j);
+                    var f = Vector.LoadUnsafe(ref f0, (nuint)j);
+                    var i = Vector.LoadUnsafe(ref i0, (nuint)j);
+                    var g = Vector.LoadUnsafe(ref g0, (nuint)j);
+                    ((f * Vector.LoadUnsafe(ref cPrev, (nuint)j)) + (i * g)).StoreUnsafe(ref cOut, (nuint)j);
                 }
             }
 
-            for (; j < hidden; j++)
+            for (; j < units; j++)
             {
-                c[j] = (row[hidden + j] * cPrevious[j]) + (row[j] * row[(2 * hidden) + j]);
+                c[j] = (forget[j] * cPrevious[j]) + (input[j] * candidate[j]);
             }
 
             // h_t = o * tanh(c_t)
             c.CopyTo(tc);
             Activations.TanhInPlace(tc);
+            ref T o0 = ref MemoryMarshal.GetReference(output);
             ref T tanhC = ref MemoryMarshal.GetReference(tc);
             ref T hOut = ref MemoryMarshal.GetReference(h);
             j = 0;
             if (Vector.IsHardwareAccelerated)
             {
-                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                for (; j <= units - Vector<T>.Count; j += Vector<T>.Count)
                 {
-                    (Vector.LoadUnsafe(ref gate, (nuint)((3 * hidden) + j)) * Vector.LoadUnsafe(ref tanhC, (nuint)j)).StoreUnsafe(ref hOut, (nuint)j);
+                    (Vector.LoadUnsafe(ref o0, (nuint)j) * Vector.LoadUnsafe(ref tanhC, (nuint)j)).StoreUnsafe(ref hOut, (nuint)j);
                 }
             }
 
-            for (; j < hidden; j++)
+            for (; j < units; j++)
             {
-                h[j] = row[(3 * hidden) + j] * tc[j];
+                h[j] = output[j] * tc[j];
             }
         }
     }
 
     /// <summary>
-    /// backward of one step. <paramref name="stateGradient"/> is the total dL/dh_t;
-    /// <paramref name="cellGradient"/> holds dL/dc_t from later steps on entry and dL/dc_{t-1} on exit.
-    /// Writes dL/da (the pre-activation gradients, [B, 4H]) and the direct part of dL/dh_{t-1}.
+    /// backward of one step for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>).
+    /// <paramref name="stateGradient"/> is the total dL/dh_t; <paramref name="cellGradient"/> holds dL/dc_t from later
+    /// steps on entry and dL/dc_{t-1} on exit. Writes dL/da (the pre-activation gradients, [B, 4H], those units' columns)
+    /// and the direct part of dL/dh_{t-1}.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The unit range does not lie in [0, hidden].</exception>
     public static void Backward<T>(
-        StepRows rows, int batch, int hidden,
+        StepRows rows, int batch, int hidden, int firstUnit, int endUnit,
         ReadOnlySpan<T> gates, ReadOnlySpan<T> previousCell, ReadOnlySpan<T> tanhCell,
         ReadOnlySpan<T> stateGradient, Span<T> cellGradient, Span<T> gateGradient, Span<T> previousDirect)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int width = 4 * hidden;
+        UnitRange.Check(hidden, firstUnit, endUnit);
+        int width = 4 * hidden, units = endUnit - firstUnit;
         for (int b = 0; b < batch; b++)
         {
-            var dh = stateGradient.Slice(b * hidden, hidden);
-            var dc = cellGradient.Slice(b * hidden, hidden);
-            var da = gateGradient.Slice(b * width, width);
-            var direct = previousDirect.Slice(b * hidden, hidden);
+            int at = (b * hidden) + firstUnit, rowStart = (b * width) + firstUnit;
+            var dh = stateGradient.Slice(at, units);
+            var dc = cellGradient.Slice(at, units);
+            var direct = previousDirect.Slice(at, units);
+            var dInputGate = gateGradient.Slice(rowStart, units);
+            var dForgetGate = gateGradient.Slice(rowStart + hidden, units);
+            var dCandidateGate = gateGradient.Slice(rowStart + (2 * hidden), units);
+            var dOutputGate = gateGradient.Slice(rowStart + (3 * hidden), units);
             if (!rows.IsActive(b))
             {
                 // forward: h_t = h_{t-1}, c_t = c_{t-1}  =>  both gradients pass through unchanged
-                da.Clear();
+                dInputGate.Clear();
+                dForgetGate.Clear();
+                dCandidateGate.Clear();
+                dOutputGate.Clear();
                 dh.CopyTo(direct);
                 continue;
             }
 
             direct.Clear();
-            var row = gates.Slice(b * width, width);
-            var cPrevious = previousCell.Slice(b * hidden, hidden);
-            var tc = tanhCell.Slice(b * hidden, hidden);
-            int j = Vector.IsHardwareAccelerated ? BackwardVectors(hidden, row, cPrevious, tc, dh, dc, da) : 0;
-            for (; j < hidden; j++)
+            var gateValues = new LstmGates<T>(
+                gates.Slice(rowStart, units), gates.Slice(rowStart + hidden, units),
+                gates.Slice(rowStart + (2 * hidden), units), gates.Slice(rowStart + (3 * hidden), units));
+            var cPrevious = previousCell.Slice(at, units);
+            var tc = tanhCell.Slice(at, units);
+            int j = Vector.IsHardwareAccelerated
+                ? BackwardVectors(units, gateValues, cPrevious, tc, dh, dc, dInputGate, dForgetGate, dCandidateGate, dOutputGate)
+                : 0;
+            for (; j < units; j++)
             {
-                T i = row[j], f = row[hidden + j], g = row[(2 * hidden) + j], o = row[(3 * hidden) + j];
+                T i = gateValues.Input[j], f = gateValues.Forget[j], g = gateValues.Candidate[j], o = gateValues.Output[j];
                 T t = tc[j];
                 // forward: h = o * tanh(c)  =>  do = dh * tanh(c);  dc += dh * o * (1 - tanh(c)^2)
                 T dOut = dh[j] * t;
@@ -134,33 +161,40 @@ public static class LstmCell
                 T dCandidate = dCell * i;
                 dc[j] = dCell * f;
                 // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
-                da[j] = dInput * i * (T.One - i);
-                da[hidden + j] = dForget * f * (T.One - f);
-                da[(2 * hidden) + j] = dCandidate * (T.One - (g * g));
-                da[(3 * hidden) + j] = dOut * o * (T.One - o);
+                dInputGate[j] = dInput * i * (T.One - i);
+                dForgetGate[j] = dForget * f * (T.One - f);
+                dCandidateGate[j] = dCandidate * (T.One - (g * g));
+                dOutputGate[j] = dOut * o * (T.One - o);
             }
         }
     }
 
     /// <summary>The loop body of <see cref="Backward{T}"/> on whole vectors, the same operations in the same order; returns where the scalar tail starts.</summary>
     private static int BackwardVectors<T>(
-        int hidden, ReadOnlySpan<T> row, ReadOnlySpan<T> cPrevious, ReadOnlySpan<T> tc, ReadOnlySpan<T> dh, Span<T> dc, Span<T> da)
+        int units, LstmGates<T> gates, ReadOnlySpan<T> cPrevious, ReadOnlySpan<T> tc, ReadOnlySpan<T> dh, Span<T> dc,
+        Span<T> dInputGate, Span<T> dForgetGate, Span<T> dCandidateGate, Span<T> dOutputGate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ref T gate = ref MemoryMarshal.GetReference(row);
+        ref T i0 = ref MemoryMarshal.GetReference(gates.Input);
+        ref T f0 = ref MemoryMarshal.GetReference(gates.Forget);
+        ref T g0 = ref MemoryMarshal.GetReference(gates.Candidate);
+        ref T o0 = ref MemoryMarshal.GetReference(gates.Output);
         ref T cPrev = ref MemoryMarshal.GetReference(cPrevious);
         ref T tanhC = ref MemoryMarshal.GetReference(tc);
         ref T dState = ref MemoryMarshal.GetReference(dh);
         ref T dCellRef = ref MemoryMarshal.GetReference(dc);
-        ref T dGate = ref MemoryMarshal.GetReference(da);
+        ref T dI = ref MemoryMarshal.GetReference(dInputGate);
+        ref T dF = ref MemoryMarshal.GetReference(dForgetGate);
+        ref T dG = ref MemoryMarshal.GetReference(dCandidateGate);
+        ref T dO = ref MemoryMarshal.GetReference(dOutputGate);
         var one = Vector<T>.One;
         int j = 0;
-        for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+        for (; j <= units - Vector<T>.Count; j += Vector<T>.Count)
         {
-            var i = Vector.LoadUnsafe(ref gate, (nuint)j);
-            var f = Vector.LoadUnsafe(ref gate, (nuint)(hidden + j));
-            var g = Vector.LoadUnsafe(ref gate, (nuint)((2 * hidden) + j));
-            var o = Vector.LoadUnsafe(ref gate, (nuint)((3 * hidden) + j));
+            var i = Vector.LoadUnsafe(ref i0, (nuint)j);
+            var f = Vector.LoadUnsafe(ref f0, (nuint)j);
+            var g = Vector.LoadUnsafe(ref g0, (nuint)j);
+            var o = Vector.LoadUnsafe(ref o0, (nuint)j);
             var t = Vector.LoadUnsafe(ref tanhC, (nuint)j);
             var d = Vector.LoadUnsafe(ref dState, (nuint)j);
             var dOut = d * t;
@@ -169,12 +203,24 @@ public static class LstmCell
             var dForget = dCell * Vector.LoadUnsafe(ref cPrev, (nuint)j);
             var dCandidate = dCell * i;
             (dCell * f).StoreUnsafe(ref dCellRef, (nuint)j);
-            (dInput * i * (one - i)).StoreUnsafe(ref dGate, (nuint)j);
-            (dForget * f * (one - f)).StoreUnsafe(ref dGate, (nuint)(hidden + j));
-            (dCandidate * (one - (g * g))).StoreUnsafe(ref dGate, (nuint)((2 * hidden) + j));
-            (dOut * o * (one - o)).StoreUnsafe(ref dGate, (nuint)((3 * hidden) + j));
+            (dInput * i * (one - i)).StoreUnsafe(ref dI, (nuint)j);
+            (dForget * f * (one - f)).StoreUnsafe(ref dF, (nuint)j);
+            (dCandidate * (one - (g * g))).StoreUnsafe(ref dG, (nuint)j);
+            (dOut * o * (one - o)).StoreUnsafe(ref dO, (nuint)j);
         }
 
         return j;
+    }
+
+    /// <summary>The saved post-activation gates i, f, g, o of one row, over one unit range.</summary>
+    private readonly ref struct LstmGates<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> forget, ReadOnlySpan<T> candidate, ReadOnlySpan<T> output)
+    {
+        public ReadOnlySpan<T> Input { get; } = input;
+
+        public ReadOnlySpan<T> Forget { get; } = forget;
+
+        public ReadOnlySpan<T> Candidate { get; } = candidate;
+
+        public ReadOnlySpan<T> Output { get; } = output;
     }
 }

@@ -17,9 +17,15 @@ namespace Unroll.Layers;
 /// steps, in time order, are one contiguous [T*B, H] slice, so dW_hh is a single GEMM.
 /// <para>
 /// Forward: the input part <c>x W_ih^T + b_ih (+ b_hh)</c> for all T*B rows is one GEMM before the
-/// loop; per step, one GEMM with W_hh and the cell's element-wise pass. Backward: per step the
-/// cell's element-wise backward and one GEMM <c>dGates W_hh</c> for dL/dh_{t-1}; after the loop
-/// dW_hh, dW_ih and dx are single GEMMs with K = T*B and the bias gradients column sums.
+/// loop; per step, the product with W_hh and the cell's element-wise pass. Backward: per step
+/// <c>dGates_{t+1} W_hh</c> completes dL/dh_t and the cell's element-wise backward gives dGates_t;
+/// after the loop dW_hh, dW_ih and dx are single GEMMs with K = T*B and the bias gradients column sums.
+/// </para>
+/// <para>
+/// Each time step is one <see cref="WorkerPool"/> dispatch split by hidden units: a part owns units [u0, u1)
+/// (whole GEMM column panels), computes their columns of every gate block of the product, and runs the cell
+/// on them; the cell of unit j reads and writes only columns g*H + j, so the parts need each other only at the
+/// step boundary, and the results do not depend on the thread count.
 /// </para>
 /// </remarks>
 internal sealed class RecurrentDirection<T>
@@ -49,7 +55,6 @@ internal sealed class RecurrentDirection<T>
     private T[] _inputGateGradients = [];
     private T[] _stateGradient = [];
     private T[] _carry = [];
-    private T[] _carryNext = [];
     private T[] _cellCarry = [];
     private int _steps;
     private int _batch;
@@ -59,6 +64,17 @@ internal sealed class RecurrentDirection<T>
     private T[] _stateGradients = [];
     private T[] _cellGradients = [];
     private bool _hasLengths;
+
+    // The time step being dispatched (one WorkerPool job per step, split by hidden units), and what its parts read
+    // besides the buffers above: the caller's output (forward) or output gradient (backward), pinned for the loop.
+    private readonly StepJob _stepJob;
+    private bool _stepBackward;
+    private int _stepTime;
+    private int _productTime;
+    private unsafe T* _stepOutput;
+    private int _stepOutputLength;
+    private int _stepOutputColumn;
+    private int _stepOutputWidth;
 
     public RecurrentDirection(ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
     {
@@ -74,7 +90,14 @@ internal sealed class RecurrentDirection<T>
         WeightHh = "rnn.weight_hh" + suffix;
         BiasIh = "rnn.bias_ih" + suffix;
         BiasHh = "rnn.bias_hh" + suffix;
+        _stepJob = new StepJob(this);
     }
+
+    /// <summary>
+    /// Below this batch * G * H * H (the per-step product's multiply-adds) a time step runs on the calling thread:
+    /// waking a worker would cost more than it saves. Settable so tests can force the split on small models.
+    /// </summary>
+    internal static long MinParallelStepWork { get; set; } = 64 * 64 * 64;
 
     public CellKind Cell { get; }
 
@@ -206,52 +229,21 @@ internal sealed class RecurrentDirection<T>
             SetInitial(cells.Slice(initialBlock * block, block), initialCell);
         }
 
-        var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
         _packedForward.Pack(Transpose.Yes, hidden, width, weightHh, hidden);
-        for (int s = 0; s < steps; s++)
+        int parts = StepParts(batch);
+        unsafe
         {
-            int t = Reverse ? steps - 1 - s : s;
-            int previous = PreviousBlock(t), current = CurrentBlock(t);
-            var hPrevious = states.Slice(previous * block, block);
-            var h = states.Slice(current * block, block);
-            var stepGates = gates.Slice(t * batch * width, batch * width);
-            var rowsAtStep = new StepRows(lengthSpan, t);
-            switch (Cell)
+            fixed (T* outputPointer = output)
             {
-                case CellKind.Rnn:
-                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
-                    ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, stepGates, hPrevious, h);
-                    break;
-                case CellKind.Lstm:
-                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, stepGates, width);
-                    LstmCell.Forward(rowsAtStep, batch, hidden, stepGates, hPrevious, cells.Slice(previous * block, block),
-                        h, cells.Slice(current * block, block), _tanhCells.AsSpan(t * block, block));
-                    break;
-                case CellKind.Gru:
-                    var hiddenGates = _hiddenGates.AsSpan(0, batch * width);
-                    for (int b = 0; b < batch; b++)
-                    {
-                        biasHh.CopyTo(hiddenGates.Slice(b * width, width));
-                    }
-
-                    Gemm.ComputePacked(Transpose.No, batch, T.One, hPrevious, hidden, _packedForward, T.One, hiddenGates, width);
-                    GruCell.Forward(rowsAtStep, batch, hidden, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
-                    break;
-                default:
-                    throw new InvalidOperationException($"Unknown cell {Cell}.");
-            }
-
-            for (int b = 0; b < batch; b++)
-            {
-                var destination = output.Slice((((t * batch) + b) * outputWidth) + outputColumn, hidden);
-                if (rowsAtStep.IsActive(b))
+                SetStepOutput(outputPointer, output.Length, outputColumn, outputWidth);
+                _stepBackward = false;
+                for (int s = 0; s < steps; s++)
                 {
-                    h.Slice(b * hidden, hidden).CopyTo(destination);
+                    _stepTime = Reverse ? steps - 1 - s : s;
+                    WorkerPool.Run(_stepJob, parts);
                 }
-                else
-                {
-                    destination.Clear();
-                }
+
+                SetStepOutput(null, 0, 0, 0);
             }
         }
     }
@@ -269,11 +261,9 @@ internal sealed class RecurrentDirection<T>
         bool lstm = Cell == CellKind.Lstm, gru = Cell == CellKind.Gru;
         var weightHh = _parameters.Value(WeightHh);
         var states = _states.AsSpan(0, (steps + 1) * block);
-        var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
         var gateGradients = _gateGradients.AsSpan(0, rows * width);
         var inputGateGradients = gru ? _inputGateGradients.AsSpan(0, rows * width) : gateGradients;
         var carry = _carry.AsSpan(0, block);
-        var carryNext = _carryNext.AsSpan(0, block);
         var cellCarry = _cellCarry.AsSpan(0, block);
         var stateGradient = _stateGradient.AsSpan(0, block);
         carry.Clear();
@@ -284,68 +274,50 @@ internal sealed class RecurrentDirection<T>
             Buffers.Grow(ref _cellGradients, lstm ? rows * hidden : 0);
         }
 
-        var lengthSpan = _hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty;
-
         _packedBackward.Pack(Transpose.No, width, hidden, weightHh, hidden);
+        int parts = StepParts(batch);
 
-        // The loop runs against the forward order: the forward direction from t = T-1 down to 0.
-        for (int s = steps - 1; s >= 0; s--)
+        // The loop runs against the forward order: the forward direction from t = T-1 down to 0. Step t's parts
+        // first finish dL/dh_t with the product dGates_{t+1} W_hh of the step before (complete after its dispatch).
+        int productTime = -1;
+        unsafe
         {
-            int t = Reverse ? steps - 1 - s : s;
-            var rowsAtStep = new StepRows(lengthSpan, t);
-
-            // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
-            for (int b = 0; b < batch; b++)
+            fixed (T* gradientPointer = outputGradient)
             {
-                var total = stateGradient.Slice(b * hidden, hidden);
-                carry.Slice(b * hidden, hidden).CopyTo(total);
-                if (rowsAtStep.IsActive(b))
+                SetStepOutput(gradientPointer, outputGradient.Length, outputColumn, outputWidth);
+                _stepBackward = true;
+                for (int s = steps - 1; s >= 0; s--)
                 {
-                    var fromAbove = outputGradient.Slice((((t * batch) + b) * outputWidth) + outputColumn, hidden);
-                    for (int j = 0; j < hidden; j++)
+                    int t = Reverse ? steps - 1 - s : s;
+                    if (RecordStateGradientNorms && lstm)
                     {
-                        total[j] += fromAbove[j];
+                        // dL/dc_t as it arrives from later steps, before this step's backward turns it into dL/dc_{t-1}.
+                        _cellGradientNorms[t] = GradientNorm(cellCarry);
+                        cellCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
+                    }
+
+                    _stepTime = t;
+                    _productTime = productTime;
+                    WorkerPool.Run(_stepJob, parts);
+                    productTime = t;
+                    if (RecordStateGradientNorms)
+                    {
+                        // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
+                        // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
+                        _stateGradientNorms[t] = GradientNorm(stateGradient);
+                        stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
                     }
                 }
-            }
 
-            if (RecordStateGradientNorms)
-            {
-                // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
-                // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
-                _stateGradientNorms[t] = GradientNorm(stateGradient);
-                stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
-                if (lstm)
-                {
-                    _cellGradientNorms[t] = GradientNorm(cellCarry);
-                    cellCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
-                }
+                SetStepOutput(null, 0, 0, 0);
             }
+        }
 
-            int previous = PreviousBlock(t);
-            var stepGates = _gates.AsSpan(t * batch * width, batch * width);
-            var stepGateGradients = gateGradients.Slice(t * batch * width, batch * width);
-            switch (Cell)
-            {
-                case CellKind.Rnn:
-                    ElmanCell.Backward(Activation, rowsAtStep, batch, hidden, stepGates, stateGradient, stepGateGradients, carryNext);
-                    break;
-                case CellKind.Lstm:
-                    LstmCell.Backward(rowsAtStep, batch, hidden, stepGates, cells.Slice(previous * block, block),
-                        _tanhCells.AsSpan(t * block, block), stateGradient, cellCarry, stepGateGradients, carryNext);
-                    break;
-                case CellKind.Gru:
-                    GruCell.Backward(rowsAtStep, batch, hidden, stepGates, _hiddenCandidates.AsSpan(t * block, block),
-                        states.Slice(previous * block, block), stateGradient,
-                        inputGateGradients.Slice(t * batch * width, batch * width), stepGateGradients, carryNext);
-                    break;
-                default:
-                    throw new InvalidOperationException($"Unknown cell {Cell}.");
-            }
-
-            // forward: gates_t += h_{t-1} W_hh^T  =>  dh_{t-1} += dGates_t W_hh
-            Gemm.ComputePacked(Transpose.No, batch, T.One, stepGateGradients, width, _packedBackward, T.One, carryNext, hidden);
-            carryNext.CopyTo(carry);
+        // forward: gates_0 += h0 W_hh^T  =>  dL/dh0 = (direct part) + dGates_0 W_hh
+        if (productTime >= 0)
+        {
+            Gemm.ComputePacked(Transpose.No, batch, T.One, gateGradients.Slice(productTime * batch * width, batch * width), width,
+                _packedBackward, T.One, carry, hidden);
         }
 
         // After the loop, single GEMMs over all T*B rows.
@@ -372,6 +344,178 @@ internal sealed class RecurrentDirection<T>
         Gemm.Compute(Transpose.Yes, Transpose.No, width, InputSize, _vocabulary, T.One, tokenGradients, width, embedding, InputSize, T.One, _parameters.Gradient(WeightIh), InputSize);
         Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasIh));
         Gemm.Compute(Transpose.No, Transpose.No, _vocabulary, InputSize, width, T.One, tokenGradients, width, _parameters.Value(WeightIh), InputSize, T.One, _parameters.Gradient(_embeddingName), InputSize);
+    }
+
+    /// <summary>
+    /// How many parts a time step is split into: one per thread, each a whole number of the GEMM's column panels of
+    /// hidden units (so the parts' products are exactly the columns the whole product would give), when the step is
+    /// big enough to pay for waking the workers; otherwise one part with every unit.
+    /// </summary>
+    private int StepParts(int batch)
+    {
+        int panel = Gemm.PanelWidth<T>(), threads = Parallelism.ThreadCount;
+        long work = (long)batch * _gateCount * Hidden * Hidden;
+        return threads <= 1 || Hidden % panel != 0 || work < MinParallelStepWork ? 1 : Math.Min(threads, Hidden / panel);
+    }
+
+    private unsafe void SetStepOutput(T* pointer, int length, int column, int width)
+    {
+        _stepOutput = pointer;
+        _stepOutputLength = length;
+        _stepOutputColumn = column;
+        _stepOutputWidth = width;
+    }
+
+    /// <summary>Part <paramref name="part"/> of the current time step: hidden units [u0, u1), whole panels of them.</summary>
+    private void RunStepPart(int part, int parts)
+    {
+        int firstUnit = 0, endUnit = Hidden;
+        if (parts > 1)
+        {
+            int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel;
+            firstUnit = part * panels / parts * panel;
+            endUnit = (part + 1) * panels / parts * panel;
+        }
+
+        if (_stepBackward)
+        {
+            BackwardUnits(_stepTime, _productTime, firstUnit, endUnit);
+        }
+        else
+        {
+            ForwardUnits(_stepTime, firstUnit, endUnit);
+        }
+    }
+
+    /// <summary>
+    /// Forward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
+    /// every gate block of h_{t-1} W_hh^T, the cell, and their columns of the output.
+    /// </summary>
+    private unsafe void ForwardUnits(int t, int firstUnit, int endUnit)
+    {
+        int batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
+        int previous = PreviousBlock(t), current = CurrentBlock(t);
+        var hPrevious = _states.AsSpan(previous * block, block);
+        var h = _states.AsSpan(current * block, block);
+        var stepGates = _gates.AsSpan(t * batch * width, batch * width);
+        var rowsAtStep = new StepRows(_hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty, t);
+        switch (Cell)
+        {
+            case CellKind.Rnn:
+                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, stepGates, width, firstUnit, endUnit);
+                ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hPrevious, h);
+                break;
+            case CellKind.Lstm:
+                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, stepGates, width, firstUnit, endUnit);
+                LstmCell.Forward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hPrevious, _cells.AsSpan(previous * block, block),
+                    h, _cells.AsSpan(current * block, block), _tanhCells.AsSpan(t * block, block));
+                break;
+            case CellKind.Gru:
+                // gh = h_{t-1} W_hh^T + b_hh, kept apart from gi because r multiplies its n block.
+                var hiddenGates = _hiddenGates.AsSpan(0, batch * width);
+                var biasHh = _parameters.Value(BiasHh);
+                for (int b = 0; b < batch; b++)
+                {
+                    for (int g = 0; g < _gateCount; g++)
+                    {
+                        int column = (g * hidden) + firstUnit;
+                        biasHh.Slice(column, units).CopyTo(hiddenGates.Slice((b * width) + column, units));
+                    }
+                }
+
+                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, hiddenGates, width, firstUnit, endUnit);
+                GruCell.Forward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown cell {Cell}.");
+        }
+
+        var output = new Span<T>(_stepOutput, _stepOutputLength);
+        for (int b = 0; b < batch; b++)
+        {
+            var destination = output.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units);
+            if (rowsAtStep.IsActive(b))
+            {
+                h.Slice((b * hidden) + firstUnit, units).CopyTo(destination);
+            }
+            else
+            {
+                destination.Clear();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Backward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
+    /// dL/dh_t = (direct part carried from step t+1) + dGates_{t+1} W_hh (<paramref name="productTime"/> = t+1 in
+    /// processing order, or -1 at the first step) + dL/doutput_t, then the cell's backward for those units, which
+    /// writes their gate-gradient columns and overwrites their carries with the direct part of dL/dh_{t-1}.
+    /// </summary>
+    private unsafe void BackwardUnits(int t, int productTime, int firstUnit, int endUnit)
+    {
+        int batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
+        var carry = _carry.AsSpan(0, block);
+        var stateGradient = _stateGradient.AsSpan(0, block);
+        if (productTime >= 0)
+        {
+            // forward: gates_{t+1} += h_t W_hh^T  =>  dh_t += dGates_{t+1} W_hh
+            AddRecurrentProduct(batch, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
+                carry, hidden, firstUnit, endUnit);
+        }
+
+        // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
+        var rowsAtStep = new StepRows(_hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty, t);
+        var outputGradient = new ReadOnlySpan<T>(_stepOutput, _stepOutputLength);
+        for (int b = 0; b < batch; b++)
+        {
+            int at = (b * hidden) + firstUnit;
+            var total = stateGradient.Slice(at, units);
+            carry.Slice(at, units).CopyTo(total);
+            if (rowsAtStep.IsActive(b))
+            {
+                AddRow(total, outputGradient.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units));
+            }
+        }
+
+        int previous = PreviousBlock(t);
+        var stepGates = _gates.AsSpan(t * batch * width, batch * width);
+        var stepGateGradients = _gateGradients.AsSpan(t * batch * width, batch * width);
+        switch (Cell)
+        {
+            case CellKind.Rnn:
+                ElmanCell.Backward(Activation, rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, stateGradient, stepGateGradients, carry);
+                break;
+            case CellKind.Lstm:
+                LstmCell.Backward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, _cells.AsSpan(previous * block, block),
+                    _tanhCells.AsSpan(t * block, block), stateGradient, _cellCarry.AsSpan(0, block), stepGateGradients, carry);
+                break;
+            case CellKind.Gru:
+                GruCell.Backward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, _hiddenCandidates.AsSpan(t * block, block),
+                    _states.AsSpan(previous * block, block), stateGradient,
+                    _inputGateGradients.AsSpan(t * batch * width, batch * width), stepGateGradients, carry);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown cell {Cell}.");
+        }
+    }
+
+    /// <summary>
+    /// C += A B for the columns of hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) in every
+    /// H-wide block of C (the gate blocks forward, the one dL/dh block backward). With every unit it is one product,
+    /// which the kernel may still split over the cores itself.
+    /// </summary>
+    private void AddRecurrentProduct(int m, ReadOnlySpan<T> a, int lda, PackedOperand<T> packed, Span<T> c, int ldc, int firstUnit, int endUnit)
+    {
+        if (firstUnit == 0 && endUnit == Hidden)
+        {
+            Gemm.ComputePacked(Transpose.No, m, T.One, a, lda, packed, T.One, c, ldc);
+            return;
+        }
+
+        for (int column = 0; column < packed.Columns; column += Hidden)
+        {
+            Gemm.ComputePackedColumns(m, T.One, a, lda, packed, T.One, c, ldc, column + firstUnit, column + endUnit);
+        }
     }
 
     /// <summary>sum += row, element-wise.</summary>
@@ -421,12 +565,12 @@ internal sealed class RecurrentDirection<T>
         {
             case CellKind.Rnn:
                 Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
-                ElmanCell.Forward(Activation, all, batch, hidden, gates, previous, state);
+                ElmanCell.Forward(Activation, all, batch, hidden, 0, hidden, gates, previous, state);
                 break;
             case CellKind.Lstm:
                 Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
                 var previousCell = cell.ToArray();
-                LstmCell.Forward(all, batch, hidden, gates, previous, previousCell, state, cell, new T[batch * hidden]);
+                LstmCell.Forward(all, batch, hidden, 0, hidden, gates, previous, previousCell, state, cell, new T[batch * hidden]);
                 break;
             case CellKind.Gru:
                 var hiddenGates = new T[batch * width];
@@ -436,7 +580,7 @@ internal sealed class RecurrentDirection<T>
                 }
 
                 Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, hiddenGates, width);
-                GruCell.Forward(all, batch, hidden, gates, hiddenGates, new T[batch * hidden], previous, state);
+                GruCell.Forward(all, batch, hidden, 0, hidden, gates, hiddenGates, new T[batch * hidden], previous, state);
                 break;
             default:
                 throw new InvalidOperationException($"Unknown cell {Cell}.");
@@ -481,7 +625,6 @@ internal sealed class RecurrentDirection<T>
         Buffers.Grow(ref _states, (rows + batch) * hidden);
         Buffers.Grow(ref _stateGradient, batch * hidden);
         Buffers.Grow(ref _carry, batch * hidden);
-        Buffers.Grow(ref _carryNext, batch * hidden);
         Buffers.Grow(ref _cellCarry, batch * hidden);
         if (Cell == CellKind.Lstm)
         {
@@ -505,5 +648,11 @@ internal sealed class RecurrentDirection<T>
 
             lengths.CopyTo(_lengths);
         }
+    }
+
+    /// <summary>One time step as a reusable job, so that dispatching a step allocates nothing.</summary>
+    private sealed class StepJob(RecurrentDirection<T> direction) : IParallelJob
+    {
+        public void Run(int part, int parts) => direction.RunStepPart(part, parts);
     }
 }

@@ -1,0 +1,115 @@
+using Unroll.Init;
+using Unroll.Kernels;
+using Unroll.Layers;
+using Unroll.Models;
+using Unroll.Training;
+
+namespace Unroll.Tests;
+
+/// <summary>
+/// A time step split over the cores by hidden units computes exactly what one thread computes: every part's
+/// product columns, cell and carries are the same operations on the same values, so forward outputs, the loss
+/// and every gradient agree bit for bit between one and two threads.
+/// </summary>
+[Collection("Gemm")]
+public sealed class ParallelTimeStepTests
+{
+    private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 48, Outputs = 2, Layers = 2, Directions = 2;
+
+    [Theory]
+    [InlineData("rnn")]
+    [InlineData("lstm")]
+    [InlineData("gru")]
+    public void SplitStepsMatchOneThreadBitForBit(string architecture)
+    {
+        var one = Run(architecture, threads: 1, out _);
+        var two = Run(architecture, threads: 2, out long workerParts);
+
+        // Every step of every layer and direction, forward and backward, went through the workers
+        // (the products after the loops add only a few more dispatches).
+        Assert.True(workerParts >= 2L * Steps * Layers * Directions, $"only {workerParts} parts ran on a worker thread");
+        Assert.Equal(one.Count, two.Count);
+        foreach (var (name, values) in one)
+        {
+            var other = two[name];
+            Assert.True(values.Length > 0, $"{name} is empty");
+            Assert.Equal(values.Length, other.Length);
+            for (int i = 0; i < values.Length; i++)
+            {
+                Assert.True(
+                    BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
+                    $"{architecture} {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with two");
+            }
+        }
+    }
+
+    private static Dictionary<string, float[]> Run(string architecture, int threads, out long workerParts)
+    {
+        int savedThreads = Parallelism.ThreadCount;
+        long savedWork = RecurrentDirection<float>.MinParallelStepWork;
+        try
+        {
+            Parallelism.ThreadCount = threads;
+            RecurrentDirection<float>.MinParallelStepWork = 0;
+            var model = new SequenceModel<float>(new ModelConfig
+            {
+                Architecture = architecture, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
+                Layers = Layers, Bidirectional = true,
+            });
+            Initializers.PyTorchDefault(model, new Random(11));
+            model.ComputeInputGradients = true;
+            model.RecordGradientFlow = true;
+            var random = new Random(12);
+            float[] inputs = Values(random, Steps * Batch * InputSize);
+            float[] targets = Values(random, Steps * Batch * Outputs);
+            float[] h0 = Values(random, Layers * Directions * Batch * Hidden);
+            float[] c0 = architecture == "lstm" ? Values(random, h0.Length) : [];
+            int[] lengths = [7, 3, 5, 1, 6];
+
+            long partsBefore = WorkerPool.WorkerParts;
+            model.Parameters.ZeroGradients();
+            model.Forward(inputs, Steps, Batch, h0, lengths, c0);
+            float[] predictionGradients = new float[model.Predictions.Length];
+            float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
+            model.Backward(predictionGradients);
+            workerParts = WorkerPool.WorkerParts - partsBefore;
+
+            var results = new Dictionary<string, float[]>
+            {
+                ["loss"] = [loss],
+                ["predictions"] = model.Predictions.ToArray(),
+                ["states"] = model.States.ToArray(),
+                ["final state"] = model.FinalState.ToArray(),
+                ["parameter gradients"] = model.Parameters.Gradients.ToArray(),
+                ["h0 gradient"] = model.InitialStateGradient.ToArray(),
+                ["input gradients"] = model.InputGradients.ToArray(),
+                ["dL/dh_t, last layer, reverse"] = model.StateGradients(Layers - 1, 1).ToArray(),
+                ["dL/dh_t, first layer"] = model.StateGradients(0).ToArray(),
+            };
+            if (architecture == "lstm")
+            {
+                results["final cell"] = model.FinalCell.ToArray();
+                results["c0 gradient"] = model.InitialCellGradient.ToArray();
+                results["dL/dc_t, first layer"] = model.CellGradients(0).ToArray();
+            }
+
+            return results;
+        }
+        finally
+        {
+            Parallelism.ThreadCount = savedThreads;
+            RecurrentDirection<float>.MinParallelStepWork = savedWork;
+        }
+    }
+
+    private static float[] Values(Random random, int count)
+    {
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = (float)((random.NextDouble() * 2) - 1);
+        }
+
+        return values;
+    }
+}
