@@ -24,8 +24,9 @@ public sealed class TrainingStepAllocationTests
         {
             Parallelism.ThreadCount = threads;
 
-            // Large enough that the per-step and weight-gradient products are split over the workers.
-            const int Steps = 6, Batch = 16, Vocabulary = 11;
+            // Large enough that every time step is split over the workers (batch * G * H * H >= 64^3 even for the
+            // tanh RNN), whatever the GEMM variant, and the weight-gradient products too.
+            const int Steps = 6, Batch = 32, Vocabulary = 11;
             var model = new SequenceModel<float>(new ModelConfig
             {
                 Architecture = architecture, InputSize = 24, HiddenSize = 96, OutputSize = Vocabulary, VocabularySize = Vocabulary,
