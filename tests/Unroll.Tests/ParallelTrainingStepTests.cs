@@ -182,22 +182,7 @@ public sealed class ParallelTrainingStepTests
             }
         }
 
-        foreach (int threads in new[] { 1, 2 })
-        {
-            var parameters = (float[])start.Clone();
-            var optimizer = Optimizers.Create<float>(settings, Count);
-            var (_, parts) = WithThreadsCountingParts(threads, () =>
-            {
-                foreach (var gradients in gradientSteps)
-                {
-                    optimizer.Step(parameters, gradients);
-                }
-
-                return 0;
-            });
-            Assert.True(threads == 1 || parts > 0, "the update was not split");
-            AssertBitwiseEqual(expected, parameters);
-        }
+        AssertUpdatesMatchAtOneAndTwoThreads(settings, start, gradientSteps, expected);
     }
 
     [Theory]
@@ -233,10 +218,16 @@ public sealed class ParallelTrainingStepTests
             }
         }
 
+        AssertUpdatesMatchAtOneAndTwoThreads(settings, start, gradientSteps, expected);
+    }
+
+    /// <summary>The optimiser's steps from <paramref name="start"/>, at one and at two threads (split), equal <paramref name="expected"/> bit for bit.</summary>
+    private static void AssertUpdatesMatchAtOneAndTwoThreads(OptimizerSettings settings, float[] start, float[][] gradientSteps, float[] expected)
+    {
         foreach (int threads in new[] { 1, 2 })
         {
             var parameters = (float[])start.Clone();
-            var optimizer = Optimizers.Create<float>(settings, Count);
+            var optimizer = Optimizers.Create<float>(settings, start.Length);
             var (_, parts) = WithThreadsCountingParts(threads, () =>
             {
                 foreach (var gradients in gradientSteps)
