@@ -16,11 +16,26 @@ internal static class TrainCommand
 {
     public const string ModelFileName = "model.safetensors";
 
+    /// <summary>
+    /// <c>train</c> itself trains on the oscillator; its subcommands are <c>oscillator</c> (the same, named) and the
+    /// other data sources and tasks. The oscillator is a subcommand rather than an optional positional argument so
+    /// that the other subcommands' usage and help do not show an argument that belongs to the oscillator alone.
+    /// </summary>
     public static Command Create(CliConsole console)
     {
+        var command = Build(console, "train", "Train a recurrent network by backpropagation through time and write a run directory");
+        command.Subcommands.Add(Build(console, "oscillator", "Train on the damped, driven oscillator (what `unroll train` does when no data source is named)"));
+        foreach (var dataSource in DataSourceCommands.CreateTrain(console))
+        {
+            command.Subcommands.Add(dataSource);
+        }
+
+        return command;
+    }
+
+    private static Command Build(CliConsole console, string name, string description)
+    {
         var defaults = new TrainingOptions();
-        var task = new Argument<string>("task") { Description = "What to train on: oscillator (the damped, driven oscillator)", DefaultValueFactory = _ => "oscillator" };
-        task.AcceptOnlyFromAmong("oscillator");
         var modelKind = Options.Make("--model", "Recurrent network: rnn (Elman), lstm, gru, or jordan (the previous output fed back, trained with teacher forcing)", "rnn");
         modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru", "jordan");
         var initHh = Options.Make("--init-hh", $"Initialisation of the hidden-to-hidden weights: {InitSettings.Accepted}", "default");
@@ -51,16 +66,12 @@ internal static class TrainCommand
         var oscillator = new OscillatorCliOptions();
         var threads = Options.Optional<int>("--threads", "Threads for the matrix products (default: every core, or UNROLL_THREADS); does not change the results");
 
-        var command = new Command("train", "Train a recurrent network by backpropagation through time and write a run directory")
+        var command = new Command(name, description)
         {
-            task, modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
+            modelKind, initHh, initIh, forgetBias, layers, bidirectional, dropout, hidden, activation, clipNorm, clipValue, steps, epochs, batchSize, seed, output, overwrite, validateEvery, diagnoseEvery, horizon, bptt, checkpointEvery, resume, initFrom, threads,
         };
         optimization.AddTo(command);
         oscillator.AddTo(command);
-        foreach (var dataSource in DataSourceCommands.CreateTrain(console))
-        {
-            command.Subcommands.Add(dataSource);
-        }
 
         command.SetAction(parse =>
         {

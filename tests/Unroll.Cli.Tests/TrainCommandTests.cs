@@ -14,6 +14,20 @@ public class TrainCommandTests
     ];
 
     [Fact]
+    public void DataSourceHelpShowsOnlyItsOwnArguments()
+    {
+        // The oscillator is a subcommand of train, so `train text --help` must not list an oscillator argument.
+        var (code, output, error) = CliRunner.Run(["train", "text", "--help"]);
+        Assert.True(code == 0, error);
+        Assert.Contains("unroll train text <file> [options]", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("oscillator", output, StringComparison.Ordinal);
+
+        (code, output, error) = CliRunner.Run(["train", "--help"]);
+        Assert.True(code == 0, error);
+        Assert.Contains("oscillator", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TrainWritesTheRunDirectoryAndEvalReadsItBack()
     {
         using var temp = new TempDirectory();
