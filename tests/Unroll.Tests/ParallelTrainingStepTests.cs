@@ -488,9 +488,9 @@ public sealed class ParallelTrainingStepTests
         try
         {
             Parallelism.ThreadCount = threads;
-            long before = WorkerPool.WorkerParts;
+            long before = WorkerPool.SplitParts;
             var result = action();
-            return (result, WorkerPool.WorkerParts - before);
+            return (result, WorkerPool.SplitParts - before);
         }
         finally
         {
