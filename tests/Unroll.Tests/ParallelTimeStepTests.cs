@@ -25,9 +25,9 @@ public sealed class ParallelTimeStepTests
         var one = Run(architecture, threads: 1, out _);
         var two = Run(architecture, threads: 2, out long workerParts);
 
-        // Every step of every layer and direction, forward and backward, was split over the threads
+        // Every step of every layer and direction, forward and backward, went through the workers
         // (the products after the loops add only a few more dispatches).
-        Assert.True(workerParts >= 2L * Steps * Layers * Directions, $"only {workerParts} parts ran split over the threads");
+        Assert.True(workerParts >= 2L * Steps * Layers * Directions, $"only {workerParts} parts ran on a worker thread");
         Assert.Equal(one.Count, two.Count);
         foreach (var (name, values) in one)
         {
@@ -66,13 +66,13 @@ public sealed class ParallelTimeStepTests
             float[] c0 = architecture == "lstm" ? Values(random, h0.Length) : [];
             int[] lengths = [7, 3, 5, 1, 6];
 
-            long partsBefore = WorkerPool.SplitParts;
+            long partsBefore = WorkerPool.WorkerParts;
             model.Parameters.ZeroGradients();
             model.Forward(inputs, Steps, Batch, h0, lengths, c0);
             float[] predictionGradients = new float[model.Predictions.Length];
             float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
             model.Backward(predictionGradients);
-            workerParts = WorkerPool.SplitParts - partsBefore;
+            workerParts = WorkerPool.WorkerParts - partsBefore;
 
             var results = new Dictionary<string, float[]>
             {

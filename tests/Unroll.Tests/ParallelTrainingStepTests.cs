@@ -488,9 +488,9 @@ public sealed class ParallelTrainingStepTests
         try
         {
             Parallelism.ThreadCount = threads;
-            long before = WorkerPool.SplitParts;
+            long before = WorkerPool.WorkerParts;
             var result = action();
-            return (result, WorkerPool.SplitParts - before);
+            return (result, WorkerPool.WorkerParts - before);
         }
         finally
         {

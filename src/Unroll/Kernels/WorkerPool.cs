@@ -11,7 +11,7 @@ internal interface IParallelJob
 
 /// <summary>
 /// Persistent worker threads for the kernels: one call splits a job into parts, the calling thread runs
-/// parts alongside the workers, and the call returns when every part is done.
+/// part 0 and the workers the rest, and the call returns when every part is done.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -29,14 +29,6 @@ internal interface IParallelJob
 /// its own flag back: getting 0 means the dispatcher already released it, so it consumes that release.
 /// </para>
 /// <para>
-/// Parts are claimed, not assigned: the caller and the woken workers take the next unclaimed part from one
-/// counter until none is left. When the machine is busy and a worker is descheduled, the caller runs that
-/// worker's part itself instead of waiting a scheduler time slice for it at every time step (which made two
-/// threads many times slower than one on a loaded machine). What a part computes depends only on its index,
-/// never on the thread that runs it, so results are the same whoever claims it. The counter carries the job's
-/// generation in its high half, so a worker that wakes late cannot claim a part of a later job by mistake.
-/// </para>
-/// <para>
 /// One job runs at a time: a call made while the pool is busy (from another thread, or from inside a part)
 /// runs all its parts on the calling thread.
 /// </para>
@@ -52,9 +44,6 @@ internal static class WorkerPool
     private static int jobParts;
     private static int generation;
     private static int pending;
-
-    // (generation << 32) | index of the next unclaimed part of the current job.
-    private static long claims;
     private static int busy;
     private static Exception? failure;
 
@@ -76,35 +65,14 @@ internal static class WorkerPool
             EnsureWorkers(parts - 1);
             job = work;
             jobParts = parts;
-            Interlocked.Add(ref splitParts, parts);
-            Volatile.Write(ref pending, parts);
-            int current = generation + 1;
-            Volatile.Write(ref claims, (long)current << 32);
-            Interlocked.Exchange(ref generation, current);
+            Volatile.Write(ref pending, parts - 1);
+            Interlocked.Increment(ref generation);
             for (int w = 0; w < parts - 1; w++)
             {
                 workers[w].Wake();
             }
 
-            // A part that throws on this thread is rethrown as is, but only once every claimed part is done,
-            // so no worker is still inside this job when the next one starts.
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo? callerFailure = null;
-            for (int part = Claim(current, parts); part >= 0; part = Claim(current, parts))
-            {
-                try
-                {
-                    work.Run(part, parts);
-                }
-                catch (Exception thrown)
-                {
-                    callerFailure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(thrown);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref pending);
-                }
-            }
-
+            work.Run(0, parts);
             var spinner = default(SpinWait);
             while (Volatile.Read(ref pending) != 0)
             {
@@ -112,7 +80,6 @@ internal static class WorkerPool
             }
 
             job = null;
-            callerFailure?.Throw();
             if (Interlocked.Exchange(ref failure, null) is { } e)
             {
                 throw new AggregateException("A kernel part failed on a worker thread.", e);
@@ -145,32 +112,7 @@ internal static class WorkerPool
     /// <summary>Parts run so far on worker threads (not the caller's).</summary>
     public static long WorkerParts => Interlocked.Read(ref workerParts);
 
-    /// <summary>
-    /// Parts of jobs dispatched as two or more parts, run so far by any thread: whether a piece of work was split,
-    /// which <see cref="WorkerParts"/> cannot tell when the caller claims every part of a job itself.
-    /// </summary>
-    public static long SplitParts => Interlocked.Read(ref splitParts);
-
     private static long workerParts;
-    private static long splitParts;
-
-    /// <summary>Takes the next unclaimed part of the job of generation <paramref name="of"/>, or -1 when none is left (or that job is over).</summary>
-    private static int Claim(int of, int parts)
-    {
-        while (true)
-        {
-            long seen = Volatile.Read(ref claims);
-            if ((int)(seen >> 32) != of || (int)seen >= parts)
-            {
-                return -1;
-            }
-
-            if (Interlocked.CompareExchange(ref claims, seen + 1, seen) == seen)
-            {
-                return (int)seen;
-            }
-        }
-    }
 
     private static void EnsureWorkers(int count)
     {
@@ -195,6 +137,7 @@ internal static class WorkerPool
     private sealed class Worker
     {
         private readonly SemaphoreSlim _signal = new(0);
+        private readonly int _part;
         private int _parked;
 
         // The generation when the worker was created: the dispatcher that created it publishes the next one,
@@ -206,6 +149,7 @@ internal static class WorkerPool
 
         public Worker(int part)
         {
+            _part = part;
             _createdAt = Volatile.Read(ref generation);
             var thread = new Thread(Loop) { IsBackground = true, Name = $"Unroll worker {part}" };
             thread.Start();
@@ -239,15 +183,14 @@ internal static class WorkerPool
                     }
                 }
 
-                // Published before the generation; a worker too late for this job finds no part left to claim.
+                // Published before the generation: a worker not needed for this job (part >= parts) does nothing.
                 seen = Volatile.Read(ref generation);
                 int parts = Volatile.Read(ref jobParts);
-                var work = job;
-                for (int part = Claim(seen, parts); part >= 0; part = Claim(seen, parts))
+                if (_part < parts)
                 {
                     try
                     {
-                        work!.Run(part, parts);
+                        job!.Run(_part, parts);
                     }
                     catch (Exception e)
                     {
