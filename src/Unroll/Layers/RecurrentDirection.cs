@@ -199,12 +199,18 @@ internal sealed class RecurrentDirection<T>
         }
 
         var projected = tokenInput ? _tokenTable.AsSpan(0, _vocabulary * width) : gates;
-        for (int r = 0; r < projectedRows; r++)
+        // The bias row is summed once and copied into every row, rather than re-added for each of the T*B rows.
+        if (projectedRows > 0)
         {
-            var row = projected.Slice(r * width, width);
+            var firstRow = projected[..width];
             for (int j = 0; j < width; j++)
             {
-                row[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
+                firstRow[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
+            }
+
+            for (int r = 1; r < projectedRows; r++)
+            {
+                firstRow.CopyTo(projected.Slice(r * width, width));
             }
         }
 

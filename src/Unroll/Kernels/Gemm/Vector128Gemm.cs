@@ -54,20 +54,9 @@ internal static unsafe class Vector128Gemm
         if (k == 0 || alpha == T.Zero)
         {
             // BLAS quick return: C = beta * C, with beta = 0 writing zeros without reading C.
-            for (int i = 0; i < m; i++)
+            fixed (T* pc = c)
             {
-                var row = c.Slice(i * ldc, n);
-                if (beta == T.Zero)
-                {
-                    row.Clear();
-                }
-                else if (beta != T.One)
-                {
-                    foreach (ref T value in row)
-                    {
-                        value *= beta;
-                    }
-                }
+                VectorGemm.ScaleC(m, n, beta, pc, ldc);
             }
 
             return;

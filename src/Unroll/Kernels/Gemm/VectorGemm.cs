@@ -1134,7 +1134,7 @@ internal static unsafe class VectorGemm
 
     /// <summary>C = beta * C over m x n; beta = 0 writes zeros without reading C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScaleC<T>(int m, int n, T beta, T* c, int ldc)
+    internal static void ScaleC<T>(int m, int n, T beta, T* c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (beta == T.One)
