@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Unroll.Cells;
 using Unroll.IO;
 using Unroll.Models;
 using Unroll.Onnx;
@@ -123,6 +124,11 @@ internal static class ExportCommand
         }
 
         string result = config.Pooling == Pooling.LastStep ? $"[batch, {config.OutputSize}]" : $"[time, batch, {config.OutputSize}]";
-        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
+        bool lstm = CellKinds.HasCellState(config.Cell);
+        string initial = lstm ? $"'{OnnxExporter.InitialStateName}' and '{OnnxExporter.InitialCellName}'" : $"'{OnnxExporter.InitialStateName}'";
+        string final = lstm ? $"'{OnnxExporter.FinalStateName}' and '{OnnxExporter.FinalCellName}'" : $"'{OnnxExporter.FinalStateName}'";
+        string state = $"float [{config.Layers * config.Directions}, batch, {config.HiddenSize}]";
+        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}; "
+            + $"state inputs {initial} {state} (zeros when left out), state outputs {final}.";
     }
 }

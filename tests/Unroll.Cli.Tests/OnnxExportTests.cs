@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntime;
+using Unroll.Cells;
 using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
@@ -11,12 +11,14 @@ using Xunit.Abstractions;
 namespace Unroll.Cli.Tests;
 
 /// <summary>
-/// `unroll export --onnx`: every exported model runs in ONNX Runtime (the onnxruntime-node npm
-/// package, run by Scripts/onnx_run.mjs) and gives Unroll's own forward within 1e-5, and passes
-/// python3-onnx's checker with full shape inference. Without node + onnxruntime-node or
-/// python3-onnx those tests report that they did not run, unless UNROLL_REQUIRE_ONNX=1, which
-/// .ci/run sets after installing them. All models are exported once and run by one node process
-/// and one python process (<see cref="OnnxExportFixture"/>).
+/// `unroll export --onnx`: every exported model runs in ONNX Runtime (Microsoft.ML.OnnxRuntime, in
+/// this process) and gives Unroll's own forward within 1e-5: its predictions and its final states,
+/// from zero initial states (the state inputs left out) and from given non-zero ones; a sequence
+/// streamed in two calls, the first call's final states fed as the second's initial states, gives
+/// the outputs of one call over the whole sequence. Every file also passes python3-onnx's checker
+/// with full shape inference; without python3-onnx that test reports that it did not run, unless
+/// UNROLL_REQUIRE_ONNX=1, which .ci/run sets after installing it. All models are exported once
+/// (<see cref="OnnxExportFixture"/>) and checked by one python process.
 /// </summary>
 public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) : IClassFixture<OnnxExportFixture>
 {
@@ -25,45 +27,101 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
 
     public static TheoryData<string> CaseNames() => [.. OnnxExportFixture.Cases.Select(c => c.Name)];
 
+    /// <summary>One-directional models: the ones whose sequences can be streamed in pieces.</summary>
+    public static TheoryData<string> StreamableCaseNames() => [.. OnnxExportFixture.Cases.Where(c => !c.Config.Bidirectional).Select(c => c.Name)];
+
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void OnnxRuntimeGivesUnrollsPredictions(string name)
+    public void OnnxRuntimeGivesUnrollsPredictionsAndFinalStates(string name)
     {
-        if (fixture.RuntimeUnavailable is { } reason)
-        {
-            Assert.NotEqual("1", Environment.GetEnvironmentVariable(OnnxExportFixture.RequireVariable));
-            log.WriteLine($"not run: {reason}");
-            return;
-        }
-
         var exported = fixture.Exported[name];
-        Assert.True(fixture.RuntimeResults.TryGetPropertyValue(name, out var node) && node is JsonObject, $"ONNX Runtime returned nothing for {name}.");
-        var result = node!.AsObject();
-        Assert.False(result.ContainsKey("error"), $"ONNX Runtime failed on {name}: {result["error"]}");
-        string[] inputNames = exported.Lengths is null ? [exported.InputName] : [exported.InputName, "lengths"];
-        Assert.Equal(inputNames, result["inputNames"]!.AsArray().Select(v => v!.GetValue<string>()));
-        Assert.Equal([exported.OutputName], result["outputNames"]!.AsArray().Select(v => v!.GetValue<string>()));
-        Assert.Equal(exported.ExpectedDims, result["dims"]!.AsArray().Select(v => v!.GetValue<int>()));
-        var actual = result["data"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
-        Assert.Equal(exported.Expected.Length, actual.Length);
-        double maxDifference = 0;
-        int worst = 0;
-        for (int i = 0; i < actual.Length; i++)
+        using var session = new OnnxRuntimeSession(exported.OnnxPath);
+        var config = fixture.Models[name].Config;
+        bool hasCell = CellKinds.HasCellState(config.Cell);
+
+        // The state inputs have defaults, so ONNX Runtime lists them apart from the inputs a caller must feed.
+        Assert.Equal(exported.Lengths is null ? [exported.InputName] : [exported.InputName, OnnxExporter.LengthsInputName], session.InputNames);
+        Assert.Equal(hasCell ? [OnnxExporter.InitialStateName, OnnxExporter.InitialCellName] : [OnnxExporter.InitialStateName], session.InputsWithDefaults);
+        Assert.Equal(hasCell ? [exported.OutputName, OnnxExporter.FinalStateName, OnnxExporter.FinalCellName] : [exported.OutputName, OnnxExporter.FinalStateName], session.OutputNames);
+
+        var outputs = session.Run(exported.Feeds(), session.OutputNames);
+        AssertAgrees(name, "predictions", exported.ExpectedDims, exported.FromZero.Predictions, outputs[exported.OutputName]);
+        AssertAgrees(name, OnnxExporter.FinalStateName, exported.StateDims, exported.FromZero.FinalState, outputs[OnnxExporter.FinalStateName]);
+        if (hasCell)
         {
-            double difference = Math.Abs(actual[i] - exported.Expected[i]);
-            if (difference > maxDifference || double.IsNaN(difference))
-            {
-                maxDifference = double.IsNaN(difference) ? double.PositiveInfinity : difference;
-                worst = i;
-            }
+            AssertAgrees(name, OnnxExporter.FinalCellName, exported.StateDims, exported.FromZero.FinalCell, outputs[OnnxExporter.FinalCellName]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void OnnxRuntimeStartsFromTheInitialStatesItIsFed(string name)
+    {
+        var exported = fixture.Exported[name];
+        using var session = new OnnxRuntimeSession(exported.OnnxPath);
+        bool hasCell = exported.InitialCell.Length > 0;
+        var feeds = exported.Feeds();
+        feeds.Add(new OnnxFeed(OnnxExporter.InitialStateName, exported.InitialState, exported.StateDims));
+        if (hasCell)
+        {
+            feeds.Add(new OnnxFeed(OnnxExporter.InitialCellName, exported.InitialCell, exported.StateDims));
         }
 
-        double scale = exported.Expected.Max(Math.Abs);
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: max |onnxruntime - unroll| = {maxDifference:E2} over {actual.Length} values (max |y| = {scale:G3})"));
-        Assert.True(maxDifference <= Tolerance,
-            string.Create(CultureInfo.InvariantCulture, $"{name}: ONNX Runtime gives {actual[worst]} at index {worst}, Unroll {exported.Expected[worst]} (|difference| {maxDifference:E2} > {Tolerance:E0})."));
-        // Guards against a vacuous pass on outputs that are all (nearly) zero.
-        Assert.True(scale > 1e-2, $"{name}: the outputs are too small ({scale}) to tell a wrong graph from a right one.");
+        var outputs = session.Run(feeds, session.OutputNames);
+        AssertAgrees(name, "predictions", exported.ExpectedDims, exported.FromGivenState.Predictions, outputs[exported.OutputName]);
+        AssertAgrees(name, OnnxExporter.FinalStateName, exported.StateDims, exported.FromGivenState.FinalState, outputs[OnnxExporter.FinalStateName]);
+        if (hasCell)
+        {
+            AssertAgrees(name, OnnxExporter.FinalCellName, exported.StateDims, exported.FromGivenState.FinalCell, outputs[OnnxExporter.FinalCellName]);
+        }
+
+        // Guards against a graph that ignores its initial state: in Unroll the given state moves the predictions.
+        double moved = exported.FromGivenState.Predictions.Zip(exported.FromZero.Predictions, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(moved > 1e-3, $"{name}: the initial state barely changes Unroll's predictions ({moved}); the test cannot tell whether ONNX reads it.");
+    }
+
+    [Theory]
+    [MemberData(nameof(StreamableCaseNames))]
+    public void FeedingTheFinalStatesBackStreamsASequenceInPieces(string name)
+    {
+        var exported = fixture.Exported[name];
+        using var session = new OnnxRuntimeSession(exported.OnnxPath);
+        bool hasCell = CellKinds.HasCellState(fixture.Models[name].Config.Cell);
+        var whole = session.Run(exported.Feeds(), session.OutputNames);
+
+        int steps = OnnxExportFixture.Steps, split = steps / 2;
+        var first = session.Run(exported.Feeds(0, split), session.OutputNames);
+        var secondFeeds = exported.Feeds(split, steps);
+        secondFeeds.Add(new OnnxFeed(OnnxExporter.InitialStateName, first[OnnxExporter.FinalStateName].Values, exported.StateDims));
+        if (hasCell)
+        {
+            secondFeeds.Add(new OnnxFeed(OnnxExporter.InitialCellName, first[OnnxExporter.FinalCellName].Values, exported.StateDims));
+        }
+
+        var second = session.Run(secondFeeds, session.OutputNames);
+        var predictions = whole[exported.OutputName];
+        if (exported.ExpectedDims.Length == 3)
+        {
+            // Every-step outputs: the two pieces' outputs, one after the other, are the whole sequence's.
+            float[] joined = [.. first[exported.OutputName].Values, .. second[exported.OutputName].Values];
+            AssertAgrees(name, "streamed predictions", predictions.Shape, [.. predictions.Values.Select(v => (double)v)], new OrtOutput(predictions.Shape, joined));
+        }
+        else
+        {
+            // Last-step pooling: the second piece ends where the whole sequence ends.
+            AssertAgrees(name, "streamed prediction", predictions.Shape, [.. predictions.Values.Select(v => (double)v)], second[exported.OutputName]);
+        }
+
+        AssertAgrees(name, "streamed " + OnnxExporter.FinalStateName, exported.StateDims, [.. whole[OnnxExporter.FinalStateName].Values.Select(v => (double)v)], second[OnnxExporter.FinalStateName]);
+        if (hasCell)
+        {
+            AssertAgrees(name, "streamed " + OnnxExporter.FinalCellName, exported.StateDims, [.. whole[OnnxExporter.FinalCellName].Values.Select(v => (double)v)], second[OnnxExporter.FinalCellName]);
+        }
+
+        // Guards against a vacuous pass: without the carried state the second piece would differ.
+        var restarted = session.Run(exported.Feeds(split, steps), [OnnxExporter.FinalStateName])[OnnxExporter.FinalStateName].Values;
+        double moved = restarted.Zip(second[OnnxExporter.FinalStateName].Values, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(moved > 1e-3, $"{name}: the carried state barely changes the second piece ({moved}).");
     }
 
     [Theory]
@@ -87,33 +145,65 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     {
         var dense = fixture.Proto("lstm_2layer_bidirectional");
         Assert.Equal(OnnxExporter.OpsetVersion, dense.OpsetImport.Single().Version);
-        var input = dense.Graph.Input.Single();
-        Assert.Equal("input", input.Name);
+        Assert.Equal(["input", "initial_h", "initial_c"], dense.Graph.Input.Select(i => i.Name));
+        var input = dense.Graph.Input[0];
         Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Float, input.Type.TensorType.ElemType);
         Assert.Equal(["time", "batch", "3"], input.Type.TensorType.Shape.Dim.Select(DimText));
-        var output = dense.Graph.Output.Single();
-        Assert.Equal("output", output.Name);
-        Assert.Equal(["time", "batch", "2"], output.Type.TensorType.Shape.Dim.Select(DimText));
+        Assert.Equal(["output", "final_h", "final_c"], dense.Graph.Output.Select(o => o.Name));
+        Assert.Equal(["time", "batch", "2"], dense.Graph.Output[0].Type.TensorType.Shape.Dim.Select(DimText));
         Assert.Equal(["LSTM", "LSTM"], dense.Graph.Node.Where(n => n.OpType.EndsWith("STM", StringComparison.Ordinal)).Select(n => n.OpType));
         Assert.Contains(dense.MetadataProps, p => p.Key == "unroll.config" && p.Value.Contains("\"bidirectional\":true", StringComparison.Ordinal));
 
         var tokens = fixture.Proto("rnn_tokens_classification_last_step");
-        var tokenInput = tokens.Graph.Input.Single();
-        Assert.Equal("tokens", tokenInput.Name);
+        Assert.Equal(["tokens", "initial_h"], tokens.Graph.Input.Select(i => i.Name));
+        var tokenInput = tokens.Graph.Input[0];
         Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Int64, tokenInput.Type.TensorType.ElemType);
         Assert.Equal(["time", "batch"], tokenInput.Type.TensorType.Shape.Dim.Select(DimText));
-        var logits = tokens.Graph.Output.Single();
-        Assert.Equal("logits", logits.Name);
-        Assert.Equal(["batch", "4"], logits.Type.TensorType.Shape.Dim.Select(DimText));
+        Assert.Equal(["logits", "final_h"], tokens.Graph.Output.Select(o => o.Name));
+        Assert.Equal(["batch", "4"], tokens.Graph.Output[0].Type.TensorType.Shape.Dim.Select(DimText));
         Assert.Equal("Gather", tokens.Graph.Node[0].OpType);
 
         var withLengths = fixture.Proto("lstm_2layer_bidirectional_lengths");
-        Assert.Equal(["input", "lengths"], withLengths.Graph.Input.Select(i => i.Name));
+        Assert.Equal(["input", "lengths", "initial_h", "initial_c"], withLengths.Graph.Input.Select(i => i.Name));
         var lengths = withLengths.Graph.Input[1];
         Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Int32, lengths.Type.TensorType.ElemType);
         Assert.Equal(["batch"], lengths.Type.TensorType.Shape.Dim.Select(DimText));
         Assert.All(withLengths.Graph.Node.Where(n => n.OpType == "LSTM"), n => Assert.Equal("lengths", n.Input[4]));
-        Assert.All(dense.Graph.Node.Where(n => n.OpType == "LSTM"), n => Assert.Equal(4, n.Input.Count));
+        Assert.All(dense.Graph.Node.Where(n => n.OpType == "LSTM"), n => Assert.Equal(string.Empty, n.Input[4]));
+    }
+
+    [Theory]
+    [InlineData("lstm_2layer_bidirectional", "LSTM", 4, 5)]
+    [InlineData("gru_2layer", "GRU", 2, 5)]
+    [InlineData("rnn_tanh_1layer", "RNN", 1, 5)]
+    public void StatesAreStackedLikeTorchAndDefaultToZeros(string name, string op, int stacked, int hidden)
+    {
+        var proto = fixture.Proto(name);
+        bool lstm = op == "LSTM";
+        string[] states = lstm ? ["initial_h", "initial_c"] : ["initial_h"];
+        foreach (var state in states)
+        {
+            var declared = proto.Graph.Input.Single(i => i.Name == state);
+            Assert.Equal([stacked.ToString(CultureInfo.InvariantCulture), "batch", hidden.ToString(CultureInfo.InvariantCulture)], declared.Type.TensorType.Shape.Dim.Select(DimText));
+            // The initializer of the same name is the input's default: zeros for one sequence, broadcast to the batch.
+            var initializer = proto.Graph.Initializer.Single(t => t.Name == state);
+            Assert.Equal([stacked, 1L, hidden], initializer.Dims);
+            Assert.All(Floats(proto, state), value => Assert.Equal(0f, value));
+        }
+
+        foreach (var state in lstm ? new[] { "final_h", "final_c" } : ["final_h"])
+        {
+            var declared = proto.Graph.Output.Single(o => o.Name == state);
+            Assert.Equal([stacked.ToString(CultureInfo.InvariantCulture), "batch", hidden.ToString(CultureInfo.InvariantCulture)], declared.Type.TensorType.Shape.Dim.Select(DimText));
+        }
+
+        // Each layer's node reads its own slice of the stacked state (ONNX inputs 5 and 6: initial_h, initial_c)
+        // and writes Y_h (and Y_c), which the final states concatenate in layer order.
+        var nodes = proto.Graph.Node.Where(n => n.OpType == op).ToList();
+        Assert.Equal(lstm ? 7 : 6, nodes[0].Input.Count);
+        Assert.Equal(lstm ? 3 : 2, nodes[0].Output.Count);
+        var concat = proto.Graph.Node.Single(n => n.OpType == "Concat" && n.Output.Single() == "final_h");
+        Assert.Equal(nodes.Select(n => n.Output[1]), concat.Input);
     }
 
     [Theory]
@@ -155,6 +245,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         Assert.True(code == 0, error);
         Assert.Contains("input 'input' float [time, batch, 2]", output, StringComparison.Ordinal);
         Assert.Contains("output 'output' float [time, batch, 1]", output, StringComparison.Ordinal);
+        Assert.Contains("state inputs 'initial_h' float [1, batch, 3] (zeros when left out), state outputs 'final_h'.", output, StringComparison.Ordinal);
         Assert.True(new FileInfo(temp.File("m.onnx")).Length > 0);
     }
 
@@ -255,6 +346,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-lengths");
         Assert.True(code == 0, error);
         Assert.Contains("inputs 'tokens' int64 [time, batch] and 'lengths' int32 [batch], output 'logits' float [batch, 3]", output, StringComparison.Ordinal);
+        Assert.Contains("state inputs 'initial_h' and 'initial_c' float [1, batch, 3] (zeros when left out), state outputs 'final_h' and 'final_c'.", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -266,6 +358,30 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         Assert.Equal(1, code);
         Assert.Contains("notes.safetensors", error, StringComparison.Ordinal);
         Assert.False(File.Exists(temp.File("out.onnx")));
+    }
+
+    private void AssertAgrees(string name, string what, long[] expectedDims, double[] expected, OrtOutput actual)
+    {
+        Assert.Equal(expectedDims, actual.Shape);
+        Assert.Equal(expected.Length, actual.Values.Length);
+        double maxDifference = 0;
+        int worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double difference = Math.Abs(actual.Values[i] - expected[i]);
+            if (difference > maxDifference || double.IsNaN(difference))
+            {
+                maxDifference = double.IsNaN(difference) ? double.PositiveInfinity : difference;
+                worst = i;
+            }
+        }
+
+        double scale = expected.Max(Math.Abs);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} {what}: max |onnxruntime - expected| = {maxDifference:E2} over {expected.Length} values (max |y| = {scale:G3})"));
+        Assert.True(maxDifference <= Tolerance,
+            string.Create(CultureInfo.InvariantCulture, $"{name} {what}: ONNX Runtime gives {actual.Values[worst]} at index {worst}, expected {expected[worst]} (|difference| {maxDifference:E2} > {Tolerance:E0})."));
+        // Guards against a vacuous pass on values that are all (nearly) zero.
+        Assert.True(scale > 1e-2, $"{name} {what}: the values are too small ({scale}) to tell a wrong graph from a right one.");
     }
 
     private static string Save(TempDirectory temp, string name, ModelConfig config)
@@ -291,16 +407,16 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
 }
 
 /// <summary>
-/// Exports every test model once through `unroll export --onnx`, computes Unroll's predictions for
-/// a fixed input, runs all models in one node process with onnxruntime-node and checks all files in
-/// one python3-onnx process.
+/// Exports every test model once through `unroll export --onnx`, computes Unroll's predictions and
+/// final states for a fixed input from zero and from random initial states, and checks all files
+/// in one python3-onnx process.
 /// </summary>
 public sealed class OnnxExportFixture : IDisposable
 {
-    /// <summary>Set to 1 (by .ci/run) to fail, rather than skip, when a tool is missing.</summary>
+    /// <summary>Set to 1 (by .ci/run) to fail, rather than skip, when python3-onnx is missing.</summary>
     public const string RequireVariable = "UNROLL_REQUIRE_ONNX";
 
-    private const int Steps = 6;
+    public const int Steps = 6;
     private const int Batch = 3;
     private const string Python = "/usr/bin/python3";
 
@@ -325,13 +441,7 @@ public sealed class OnnxExportFixture : IDisposable
                 throw new InvalidOperationException($"unroll export failed for {name}: {error}");
             }
 
-            Exported[name] = Run(model, onnxPath, withLengths);
-        }
-
-        RuntimeUnavailable = FindRuntime(out string? node, out string? runtimeDirectory);
-        if (RuntimeUnavailable is null)
-        {
-            RuntimeResults = RunOnnxRuntime(node!, runtimeDirectory!);
+            Exported[name] = Run(model, onnxPath, withLengths, new Random(1000 + index));
         }
 
         CheckerUnavailable = File.Exists(Python) && RunProcess(Python, ["-c", "import onnx"]).Code == 0
@@ -359,11 +469,6 @@ public sealed class OnnxExportFixture : IDisposable
     public Dictionary<string, SequenceModel<float>> Models { get; } = [];
 
     public Dictionary<string, ExportedCase> Exported { get; } = [];
-
-    /// <summary>Why ONNX Runtime could not be run, or null when it ran.</summary>
-    public string? RuntimeUnavailable { get; }
-
-    public JsonObject RuntimeResults { get; } = [];
 
     /// <summary>Why the checker could not be run, or null when it ran.</summary>
     public string? CheckerUnavailable { get; }
@@ -422,104 +527,63 @@ public sealed class OnnxExportFixture : IDisposable
         return cases;
     }
 
-    private static ExportedCase Run(SequenceModel<float> model, string onnxPath, bool withLengths)
+    private static ExportedCase Run(SequenceModel<float> model, string onnxPath, bool withLengths, Random random)
     {
         var config = model.Config;
         // The full length, a middle one and a single step, in an order that is not sorted.
         int[]? lengths = withLengths ? [3, Steps, 1] : null;
-        var random = new Random(17);
-        double[] inputData;
-        if (config.VocabularySize > 0)
+        int stateLength = config.Layers * config.Directions * Batch * config.HiddenSize;
+        bool hasCell = CellKinds.HasCellState(config.Cell);
+        float[] initialState = RandomValues(random, stateLength, 1);
+        float[] initialCell = hasCell ? RandomValues(random, stateLength, 2) : [];
+        float[] inputs;
+        long[] tokens;
+        UnrollOutputs Forward(ReadOnlySpan<float> state, ReadOnlySpan<float> cell)
         {
-            var tokens = new int[Steps * Batch];
-            for (int i = 0; i < tokens.Length; i++)
+            if (config.VocabularySize > 0)
             {
-                // Cover every token id, in a scrambled order.
-                tokens[i] = (i * 5 + 2) % config.VocabularySize;
+                model.ForwardTokens([.. tokens.Select(t => (int)t)], Steps, Batch, state, lengths, cell);
+            }
+            else
+            {
+                model.Forward(inputs, Steps, Batch, state, lengths, cell);
             }
 
-            model.ForwardTokens(tokens, Steps, Batch, lengths: lengths);
-            inputData = [.. tokens.Select(t => (double)t)];
+            return new UnrollOutputs(Doubles(model.Predictions), Doubles(model.FinalState), Doubles(model.FinalCell));
+        }
+
+        if (config.VocabularySize > 0)
+        {
+            inputs = [];
+            // Cover every token id, in a scrambled order.
+            tokens = [.. Enumerable.Range(0, Steps * Batch).Select(i => (long)(((i * 5) + 2) % config.VocabularySize))];
         }
         else
         {
-            var inputs = new float[Steps * Batch * config.InputSize];
-            for (int i = 0; i < inputs.Length; i++)
-            {
-                inputs[i] = (float)((random.NextDouble() * 4) - 2);
-            }
-
-            model.Forward(inputs, Steps, Batch, lengths: lengths);
-            inputData = [.. inputs.Select(v => (double)v)];
+            inputs = RandomValues(random, Steps * Batch * config.InputSize, 2);
+            tokens = [];
         }
 
-        int[] dims = config.VocabularySize > 0 ? [Steps, Batch] : [Steps, Batch, config.InputSize];
-        int[] expectedDims = config.Pooling == Pooling.LastStep ? [Batch, config.OutputSize] : [Steps, Batch, config.OutputSize];
-        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), config.VocabularySize > 0 ? "int64" : "float32", dims, inputData, lengths,
-            OnnxExporter.OutputName(config), expectedDims, [.. model.Predictions.ToArray().Select(v => (double)v)]);
+        var fromZero = Forward(default, default);
+        var fromGivenState = Forward(initialState, initialCell);
+        long[] expectedDims = config.Pooling == Pooling.LastStep ? [Batch, config.OutputSize] : [Steps, Batch, config.OutputSize];
+        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), inputs, tokens, config.InputSize, lengths,
+            OnnxExporter.OutputName(config), expectedDims, [config.Layers * config.Directions, Batch, config.HiddenSize],
+            initialState, initialCell, fromZero, fromGivenState);
     }
 
-    private string? FindRuntime(out string? node, out string? runtimeDirectory)
+    private static float[] RandomValues(Random random, int count, double range) =>
+        [.. Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 * range) - range))];
+
+    private static double[] Doubles(ReadOnlySpan<float> values)
     {
-        node = FindOnPath("node");
-        string home = Environment.GetEnvironmentVariable("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        runtimeDirectory = Environment.GetEnvironmentVariable("UNROLL_ONNXRUNTIME_DIR") is { Length: > 0 } configured
-            ? configured
-            : Path.Combine(home, ".cache", "unroll-onnx");
-        if (node is null)
+        var result = new double[values.Length];
+        for (int i = 0; i < values.Length; i++)
         {
-            return "node is not installed (apt-get install nodejs npm).";
+            result[i] = values[i];
         }
 
-        if (!File.Exists(Path.Combine(runtimeDirectory, "node_modules", "onnxruntime-node", "package.json")))
-        {
-            return $"onnxruntime-node is not installed in {runtimeDirectory} (npm install --prefix {runtimeDirectory} onnxruntime-node, as .ci/run does; or set UNROLL_ONNXRUNTIME_DIR).";
-        }
-
-        return null;
-    }
-
-    private JsonObject RunOnnxRuntime(string node, string runtimeDirectory)
-    {
-        var cases = new JsonArray();
-        foreach (var (name, exported) in Exported)
-        {
-            cases.Add(new JsonObject
-            {
-                ["name"] = name,
-                ["model"] = exported.OnnxPath,
-                ["input"] = exported.InputName,
-                ["type"] = exported.InputType,
-                ["dims"] = new JsonArray([.. exported.InputDims.Select(d => (JsonNode)d)]),
-                ["data"] = new JsonArray([.. exported.InputData.Select(v => (JsonNode)v)]),
-                ["lengths"] = exported.Lengths is null ? null : new JsonArray([.. exported.Lengths.Select(v => (JsonNode)v)]),
-                ["output"] = exported.OutputName,
-            });
-        }
-
-        string casesPath = _temp.File("cases.json"), resultsPath = _temp.File("results.json");
-        File.WriteAllText(casesPath, cases.ToJsonString());
-        var (code, _, error) = RunProcess(node, [Path.Combine(AppContext.BaseDirectory, "Scripts", "onnx_run.mjs"), runtimeDirectory, casesPath, resultsPath]);
-        if (code != 0 || !File.Exists(resultsPath))
-        {
-            throw new InvalidOperationException($"node onnx_run.mjs failed (exit {code}): {error}");
-        }
-
-        return JsonNode.Parse(File.ReadAllText(resultsPath))!.AsObject();
-    }
-
-    private static string? FindOnPath(string program)
-    {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(directory, program);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
+        return result;
     }
 
     private static (int Code, string Output, string Error) RunProcess(string program, IEnumerable<string> args)
@@ -540,7 +604,35 @@ public sealed class OnnxExportFixture : IDisposable
     }
 }
 
-/// <summary>One exported model, the input it is run on and what Unroll predicts for it.</summary>
+/// <summary>What Unroll's forward gives: predictions, final hidden states and (LSTM) final cell states.</summary>
+public sealed record UnrollOutputs(double[] Predictions, double[] FinalState, double[] FinalCell);
+
+/// <summary>
+/// One exported model, the input it is run on (dense values [T, B, I] or token ids [T, B]), the
+/// lengths (or null), the random initial states, and what Unroll gives from zero and from those states.
+/// </summary>
 public sealed record ExportedCase(
-    string OnnxPath, string InputName, string InputType, int[] InputDims, double[] InputData, int[]? Lengths,
-    string OutputName, int[] ExpectedDims, double[] Expected);
+    string OnnxPath, string InputName, float[] Inputs, long[] Tokens, int InputSize, int[]? Lengths,
+    string OutputName, long[] ExpectedDims, long[] StateDims,
+    float[] InitialState, float[] InitialCell, UnrollOutputs FromZero, UnrollOutputs FromGivenState)
+{
+    /// <summary>The required inputs for steps [<paramref name="from"/>, <paramref name="to"/>) of every sequence (all steps by default).</summary>
+    public List<OnnxFeed> Feeds(int from = 0, int to = OnnxExportFixture.Steps)
+    {
+        int batch = (int)StateDims[1], steps = to - from;
+        OnnxFeed input = Tokens.Length > 0
+            ? new OnnxFeed(InputName, Tokens[(from * batch)..(to * batch)], [steps, batch])
+            : new OnnxFeed(InputName, Inputs[(from * batch * InputSize)..(to * batch * InputSize)], [steps, batch, InputSize]);
+        if (Lengths is null)
+        {
+            return [input];
+        }
+
+        if (from != 0 || to != OnnxExportFixture.Steps)
+        {
+            throw new InvalidOperationException("Pieces of sequences with their own lengths are not streamed in these tests.");
+        }
+
+        return [input, new OnnxFeed(OnnxExporter.LengthsInputName, Lengths, [batch])];
+    }
+}
