@@ -131,7 +131,7 @@ public static class OnnxExporter
                 "Each sequence's length in [1, time]; its later steps are padding: they leave the state unchanged and give zero layer outputs.", BatchDimension));
         }
 
-        var (initialState, initialCell) = AddInitialStates(builder, config, InputName(config));
+        var (initialState, initialCell) = AddInitialStates(builder, config, InputName(config), options.RequiredInitialStates);
         int hidden = config.HiddenSize, directions = config.Directions;
         bool lastStep = config.Pooling == Pooling.LastStep, hasCell = CellKinds.HasCellState(config.Cell);
         var finalStates = new List<string>();
@@ -218,36 +218,47 @@ public static class OnnxExporter
 
     /// <summary>
     /// The inputs <see cref="InitialStateName"/> (and <see cref="InitialCellName"/> for the LSTM),
-    /// [L*D, batch, H], each with an initializer of zeros [L*D, 1, H] under the same name: ONNX (IR 4
-    /// and later) treats such an initializer as the input's default, so a caller may leave it out.
-    /// The default's batch of one is broadcast by Expand to the batch of <paramref name="sequenceInput"/>
-    /// (a fed state of the full batch passes through unchanged), as the recurrent operators need it.
-    /// Returns the broadcast states.
+    /// [L*D, batch, H]. Unless <paramref name="required"/>, each has an initializer of zeros
+    /// [L*D, 1, H] under the same name: ONNX (IR 4 and later) treats such an initializer as the
+    /// input's default, so a caller may leave it out; Expand broadcasts the default's batch of one to
+    /// the batch of <paramref name="sequenceInput"/>, as the recurrent operators need (a fed state of
+    /// the full batch passes through unchanged). Returns the states the layers slice.
     /// </summary>
-    private static (string State, string Cell) AddInitialStates(OnnxGraphBuilder builder, ModelConfig config, string sequenceInput)
+    private static (string State, string Cell) AddInitialStates(OnnxGraphBuilder builder, ModelConfig config, string sequenceInput, bool required)
     {
         int stacked = config.Layers * config.Directions, hidden = config.HiddenSize;
-        builder.AddNode("Shape", "input_shape", [sequenceInput], ["input_shape"]);
-        string batchIndex = builder.AddInt64s("index_batch", 1);
-        builder.AddNode("Gather", "input_batch", ["input_shape", batchIndex], ["input_batch"], OnnxGraphBuilder.Int("axis", 0));
-        string leading = builder.AddInt64s("state_layers_directions", stacked);
-        string trailing = builder.AddInt64s("state_hidden", hidden);
-        builder.AddNode("Concat", "state_shape", [leading, "input_batch", trailing], ["state_shape"], OnnxGraphBuilder.Int("axis", 0));
-
-        string State(string name, string what)
+        if (!required)
         {
-            builder.AddFloats(name, [stacked, 1, hidden], new float[stacked * hidden]);
+            builder.AddNode("Shape", "input_shape", [sequenceInput], ["input_shape"]);
+            string batchIndex = builder.AddInt64s("index_batch", 1);
+            builder.AddNode("Gather", "input_batch", ["input_shape", batchIndex], ["input_batch"], OnnxGraphBuilder.Int("axis", 0));
+            string leading = builder.AddInt64s("state_layers_directions", stacked);
+            string trailing = builder.AddInt64s("state_hidden", hidden);
+            builder.AddNode("Concat", "state_shape", [leading, "input_batch", trailing], ["state_shape"], OnnxGraphBuilder.Int("axis", 0));
+        }
+
+        string State(string name, string what, string final)
+        {
+            string use = required
+                ? "required: feed zeros to start from a zero state"
+                : "optional: zeros when left out";
             builder.Graph.Input.Add(OnnxGraphBuilder.Value(name, TensorProto.Types.DataType.Float,
-                $"Optional: the initial {what} of every layer and direction, [{stacked}, batch, {hidden}], layer-major then direction "
-                + $"(torch's order); zeros when left out. Feed a call's {(name == InitialStateName ? FinalStateName : FinalCellName)} here to continue its sequences.",
+                $"The initial {what} of every layer and direction, [{stacked}, batch, {hidden}], layer-major then direction "
+                + $"(torch's order); {use}. Feed a call's {final} here to continue its sequences.",
                 stacked, BatchDimension, hidden));
+            if (required)
+            {
+                return name;
+            }
+
+            builder.AddFloats(name, [stacked, 1, hidden], new float[stacked * hidden]);
             string expanded = name + "_batch";
             builder.AddNode("Expand", name + "_to_batch", [name, "state_shape"], [expanded]);
             return expanded;
         }
 
-        string state = State(InitialStateName, "hidden state (torch's h0)");
-        string cell = CellKinds.HasCellState(config.Cell) ? State(InitialCellName, "LSTM cell state (torch's c0)") : string.Empty;
+        string state = State(InitialStateName, "hidden state (torch's h0)", FinalStateName);
+        string cell = CellKinds.HasCellState(config.Cell) ? State(InitialCellName, "LSTM cell state (torch's c0)", FinalCellName) : string.Empty;
         return (state, cell);
     }
 
@@ -422,4 +433,13 @@ public sealed record OnnxExportOptions
     /// each sequence's own last state, as Unroll's forward with lengths.
     /// </summary>
     public bool SequenceLengths { get; init; }
+
+    /// <summary>
+    /// Makes <see cref="OnnxExporter.InitialStateName"/> (and <see cref="OnnxExporter.InitialCellName"/>)
+    /// required inputs without a default, so a caller feeds zeros to start from a zero state. By
+    /// default they are optional (an initializer of zeros is their default), which ONNX Runtime
+    /// supports but reports with a warning when it loads the model, and which runtimes that feed
+    /// only the inputs without a default cannot set (onnxruntime-node ignores them).
+    /// </summary>
+    public bool RequiredInitialStates { get; init; }
 }

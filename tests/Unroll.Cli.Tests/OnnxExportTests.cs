@@ -27,8 +27,8 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
 
     public static TheoryData<string> CaseNames() => [.. OnnxExportFixture.Cases.Select(c => c.Name)];
 
-    /// <summary>One-directional models: the ones whose sequences can be streamed in pieces.</summary>
-    public static TheoryData<string> StreamableCaseNames() => [.. OnnxExportFixture.Cases.Where(c => !c.Config.Bidirectional).Select(c => c.Name)];
+    /// <summary>One-directional models without lengths: the ones whose sequences are streamed in pieces here.</summary>
+    public static TheoryData<string> StreamableCaseNames() => [.. OnnxExportFixture.Cases.Where(c => !c.Config.Bidirectional && !c.Lengths).Select(c => c.Name)];
 
     [Theory]
     [MemberData(nameof(CaseNames))]
@@ -39,9 +39,11 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         var config = fixture.Models[name].Config;
         bool hasCell = CellKinds.HasCellState(config.Cell);
 
-        // The state inputs have defaults, so ONNX Runtime lists them apart from the inputs a caller must feed.
-        Assert.Equal(exported.Lengths is null ? [exported.InputName] : [exported.InputName, OnnxExporter.LengthsInputName], session.InputNames);
-        Assert.Equal(hasCell ? [OnnxExporter.InitialStateName, OnnxExporter.InitialCellName] : [OnnxExporter.InitialStateName], session.InputsWithDefaults);
+        // Optional state inputs have defaults, so ONNX Runtime lists them apart from the inputs a caller must feed.
+        string[] required = exported.Lengths is null ? [exported.InputName] : [exported.InputName, OnnxExporter.LengthsInputName];
+        string[] states = hasCell ? [OnnxExporter.InitialStateName, OnnxExporter.InitialCellName] : [OnnxExporter.InitialStateName];
+        Assert.Equal(exported.RequiredState ? [.. required, .. states] : required, session.InputNames);
+        Assert.Equal(exported.RequiredState ? [] : states, session.InputsWithDefaults);
         Assert.Equal(hasCell ? [exported.OutputName, OnnxExporter.FinalStateName, OnnxExporter.FinalCellName] : [exported.OutputName, OnnxExporter.FinalStateName], session.OutputNames);
 
         var outputs = session.Run(exported.Feeds(), session.OutputNames);
@@ -59,15 +61,8 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     {
         var exported = fixture.Exported[name];
         using var session = new OnnxRuntimeSession(exported.OnnxPath);
-        bool hasCell = exported.InitialCell.Length > 0;
-        var feeds = exported.Feeds();
-        feeds.Add(new OnnxFeed(OnnxExporter.InitialStateName, exported.InitialState, exported.StateDims));
-        if (hasCell)
-        {
-            feeds.Add(new OnnxFeed(OnnxExporter.InitialCellName, exported.InitialCell, exported.StateDims));
-        }
-
-        var outputs = session.Run(feeds, session.OutputNames);
+        bool hasCell = exported.HasCell;
+        var outputs = session.Run(exported.Feeds(state: exported.InitialState, cell: hasCell ? exported.InitialCell : null), session.OutputNames);
         AssertAgrees(name, "predictions", exported.ExpectedDims, exported.FromGivenState.Predictions, outputs[exported.OutputName]);
         AssertAgrees(name, OnnxExporter.FinalStateName, exported.StateDims, exported.FromGivenState.FinalState, outputs[OnnxExporter.FinalStateName]);
         if (hasCell)
@@ -86,19 +81,12 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     {
         var exported = fixture.Exported[name];
         using var session = new OnnxRuntimeSession(exported.OnnxPath);
-        bool hasCell = CellKinds.HasCellState(fixture.Models[name].Config.Cell);
+        bool hasCell = exported.HasCell;
         var whole = session.Run(exported.Feeds(), session.OutputNames);
 
         int steps = OnnxExportFixture.Steps, split = steps / 2;
         var first = session.Run(exported.Feeds(0, split), session.OutputNames);
-        var secondFeeds = exported.Feeds(split, steps);
-        secondFeeds.Add(new OnnxFeed(OnnxExporter.InitialStateName, first[OnnxExporter.FinalStateName].Values, exported.StateDims));
-        if (hasCell)
-        {
-            secondFeeds.Add(new OnnxFeed(OnnxExporter.InitialCellName, first[OnnxExporter.FinalCellName].Values, exported.StateDims));
-        }
-
-        var second = session.Run(secondFeeds, session.OutputNames);
+        var second = session.Run(exported.Feeds(split, steps, first[OnnxExporter.FinalStateName].Values, hasCell ? first[OnnxExporter.FinalCellName].Values : null), session.OutputNames);
         var predictions = whole[exported.OutputName];
         if (exported.ExpectedDims.Length == 3)
         {
@@ -204,6 +192,21 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         Assert.Equal(lstm ? 3 : 2, nodes[0].Output.Count);
         var concat = proto.Graph.Node.Single(n => n.OpType == "Concat" && n.Output.Single() == "final_h");
         Assert.Equal(nodes.Select(n => n.Output[1]), concat.Input);
+    }
+
+    [Fact]
+    public void RequiredStatesAreInputsWithoutDefaults()
+    {
+        var proto = fixture.Proto("lstm_2layer_required_state");
+        Assert.Equal(["input", "initial_h", "initial_c"], proto.Graph.Input.Select(i => i.Name));
+        Assert.DoesNotContain(proto.Graph.Initializer, t => t.Name is "initial_h" or "initial_c");
+        Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "Expand");
+        Assert.Equal(["2", "batch", "5"], proto.Graph.Input[1].Type.TensorType.Shape.Dim.Select(DimText));
+        // Layer 1 reads rows [1, 2) of the state as fed.
+        var slice = proto.Graph.Node.Single(n => n.OpType == "Slice" && n.Output.Single() == "initial_h_l1");
+        Assert.Equal("initial_h", slice.Input[0]);
+        Assert.Equal([1L], proto.Graph.Initializer.Single(t => t.Name == slice.Input[1]).Int64Data);
+        Assert.Equal([2L], proto.Graph.Initializer.Single(t => t.Name == slice.Input[2]).Int64Data);
     }
 
     [Theory]
@@ -346,7 +349,28 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-lengths");
         Assert.True(code == 0, error);
         Assert.Contains("inputs 'tokens' int64 [time, batch] and 'lengths' int32 [batch], output 'logits' float [batch, 3]", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("(required)", output, StringComparison.Ordinal);
         Assert.Contains("state inputs 'initial_h' and 'initial_c' float [1, batch, 3] (zeros when left out), state outputs 'final_h' and 'final_c'.", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExportWithRequiredStateSaysSo()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 3, OutputSize = 1, Bidirectional = true });
+        var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-required-state");
+        Assert.True(code == 0, error);
+        Assert.Contains("state inputs 'initial_h' float [2, batch, 3] (required), state outputs 'final_h'.", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RequiredStateWithoutOnnxIsAUsageError()
+    {
+        using var temp = new TempDirectory();
+        string model = Save(temp, "m.safetensors", new ModelConfig { InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        var (code, _, error) = CliRunner.Run("export", model, "--onnx-required-state");
+        Assert.Equal(2, code);
+        Assert.Contains("--onnx-required-state applies to --onnx", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -426,7 +450,7 @@ public sealed class OnnxExportFixture : IDisposable
     {
         for (int index = 0; index < Cases.Count; index++)
         {
-            var (name, config, withLengths) = Cases[index];
+            var (name, config, withLengths, requiredState) = Cases[index];
             var model = new SequenceModel<float>(config);
             // Every parameter drawn at random (biases too), so a misplaced gate block changes the outputs.
             Initializers.PyTorchDefault(model, new Random(100 + index));
@@ -434,14 +458,14 @@ public sealed class OnnxExportFixture : IDisposable
             string modelPath = _temp.File(name + ".safetensors");
             ModelFile.Save(modelPath, model);
             string onnxPath = _temp.File(name + ".onnx");
-            string[] args = withLengths ? ["export", modelPath, "--onnx", onnxPath, "--onnx-lengths"] : ["export", modelPath, "--onnx", onnxPath];
+            string[] args = ["export", modelPath, "--onnx", onnxPath, .. withLengths ? ["--onnx-lengths"] : Array.Empty<string>(), .. requiredState ? ["--onnx-required-state"] : Array.Empty<string>()];
             var (code, _, error) = CliRunner.Run(args);
             if (code != 0)
             {
                 throw new InvalidOperationException($"unroll export failed for {name}: {error}");
             }
 
-            Exported[name] = Run(model, onnxPath, withLengths, new Random(1000 + index));
+            Exported[name] = Run(model, onnxPath, withLengths, requiredState, new Random(1000 + index));
         }
 
         CheckerUnavailable = File.Exists(Python) && RunProcess(Python, ["-c", "import onnx"]).Code == 0
@@ -464,7 +488,7 @@ public sealed class OnnxExportFixture : IDisposable
     }
 
     /// <summary>The test models: every cell, stacked and bidirectional, dense and token inputs, both heads.</summary>
-    public static IReadOnlyList<(string Name, ModelConfig Config, bool Lengths)> Cases { get; } = BuildCases();
+    public static IReadOnlyList<OnnxCase> Cases { get; } = BuildCases();
 
     public Dictionary<string, SequenceModel<float>> Models { get; } = [];
 
@@ -479,55 +503,69 @@ public sealed class OnnxExportFixture : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static List<(string, ModelConfig, bool)> BuildCases()
+    private static List<OnnxCase> BuildCases()
     {
-        var cases = new List<(string, ModelConfig, bool)>();
+        var cases = new List<OnnxCase>();
         foreach (var (cell, activation) in new[] { ("rnn", Activation.Tanh), ("rnn", Activation.Relu), ("lstm", Activation.Tanh), ("gru", Activation.Tanh) })
         {
             string prefix = cell == "rnn" ? $"rnn_{activation.ToString().ToLowerInvariant()}" : cell;
             foreach (var (layers, bidirectional) in new[] { (1, false), (2, false), (1, true), (2, true) })
             {
                 string name = $"{prefix}_{layers}layer{(bidirectional ? "_bidirectional" : string.Empty)}";
-                cases.Add((name, new ModelConfig
+                cases.Add(new(name, new ModelConfig
                 {
                     Architecture = cell, Activation = activation, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = layers, Bidirectional = bidirectional,
-                }, false));
+                }));
             }
         }
 
-        cases.Add(("rnn_sigmoid_1layer_bidirectional", new ModelConfig { Activation = Activation.Sigmoid, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true }, false));
-        cases.Add(("rnn_identity_2layer", new ModelConfig { Activation = Activation.Identity, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2 }, false));
-        cases.Add(("gru_tokens_2layer", new ModelConfig { Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }, false));
-        cases.Add(("rnn_tokens_classification_last_step", new ModelConfig
+        cases.Add(new("rnn_sigmoid_1layer_bidirectional", new ModelConfig { Activation = Activation.Sigmoid, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true }));
+        cases.Add(new("rnn_identity_2layer", new ModelConfig { Activation = Activation.Identity, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
+        cases.Add(new("gru_tokens_2layer", new ModelConfig { Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
+        cases.Add(new("rnn_tokens_classification_last_step", new ModelConfig
         {
             VocabularySize = 9, InputSize = 3, HiddenSize = 5, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
-        }, false));
-        cases.Add(("lstm_2layer_bidirectional_last_step", new ModelConfig
+        }));
+        cases.Add(new("lstm_2layer_bidirectional_last_step", new ModelConfig
         {
             Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
-        }, false));
-        cases.Add(("gru_bidirectional_regression_last_step", new ModelConfig
+        }));
+        cases.Add(new("gru_bidirectional_regression_last_step", new ModelConfig
         {
             Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
-        }, false));
+        }));
 
         // --onnx-lengths: sequences of different lengths in one batch (Lengths below).
-        cases.Add(("lstm_2layer_bidirectional_lengths", new ModelConfig
+        cases.Add(new("lstm_2layer_bidirectional_lengths", new ModelConfig
         {
             Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2, Bidirectional = true,
-        }, true));
-        cases.Add(("gru_bidirectional_last_step_lengths", new ModelConfig
+        }, Lengths: true));
+        cases.Add(new("gru_bidirectional_last_step_lengths", new ModelConfig
         {
             Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
-        }, true));
-        cases.Add(("rnn_tokens_2layer_bidirectional_last_step_lengths", new ModelConfig
+        }, Lengths: true));
+        cases.Add(new("rnn_tokens_2layer_bidirectional_last_step_lengths", new ModelConfig
         {
             VocabularySize = 9, InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
-        }, true));
+        }, Lengths: true));
+
+        // --onnx-required-state: the state inputs have no default and are always fed.
+        cases.Add(new("lstm_2layer_required_state", new ModelConfig
+        {
+            Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2,
+        }, RequiredState: true));
+        cases.Add(new("gru_tokens_last_step_required_state", new ModelConfig
+        {
+            Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 3, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
+        }, RequiredState: true));
+        cases.Add(new("rnn_2layer_bidirectional_lengths_required_state", new ModelConfig
+        {
+            InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2, Bidirectional = true,
+        }, Lengths: true, RequiredState: true));
         return cases;
     }
 
-    private static ExportedCase Run(SequenceModel<float> model, string onnxPath, bool withLengths, Random random)
+    private static ExportedCase Run(SequenceModel<float> model, string onnxPath, bool withLengths, bool requiredState, Random random)
     {
         var config = model.Config;
         // The full length, a middle one and a single step, in an order that is not sorted.
@@ -567,7 +605,7 @@ public sealed class OnnxExportFixture : IDisposable
         var fromZero = Forward(default, default);
         var fromGivenState = Forward(initialState, initialCell);
         long[] expectedDims = config.Pooling == Pooling.LastStep ? [Batch, config.OutputSize] : [Steps, Batch, config.OutputSize];
-        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), inputs, tokens, config.InputSize, lengths,
+        return new ExportedCase(onnxPath, OnnxExporter.InputName(config), inputs, tokens, config.InputSize, lengths, requiredState,
             OnnxExporter.OutputName(config), expectedDims, [config.Layers * config.Directions, Batch, config.HiddenSize],
             initialState, initialCell, fromZero, fromGivenState);
     }
@@ -607,32 +645,56 @@ public sealed class OnnxExportFixture : IDisposable
 /// <summary>What Unroll's forward gives: predictions, final hidden states and (LSTM) final cell states.</summary>
 public sealed record UnrollOutputs(double[] Predictions, double[] FinalState, double[] FinalCell);
 
+/// <summary>A test model: its config, and whether it is exported with --onnx-lengths and --onnx-required-state.</summary>
+public sealed record OnnxCase(string Name, ModelConfig Config, bool Lengths = false, bool RequiredState = false);
+
 /// <summary>
 /// One exported model, the input it is run on (dense values [T, B, I] or token ids [T, B]), the
 /// lengths (or null), the random initial states, and what Unroll gives from zero and from those states.
 /// </summary>
 public sealed record ExportedCase(
-    string OnnxPath, string InputName, float[] Inputs, long[] Tokens, int InputSize, int[]? Lengths,
+    string OnnxPath, string InputName, float[] Inputs, long[] Tokens, int InputSize, int[]? Lengths, bool RequiredState,
     string OutputName, long[] ExpectedDims, long[] StateDims,
     float[] InitialState, float[] InitialCell, UnrollOutputs FromZero, UnrollOutputs FromGivenState)
 {
-    /// <summary>The required inputs for steps [<paramref name="from"/>, <paramref name="to"/>) of every sequence (all steps by default).</summary>
-    public List<OnnxFeed> Feeds(int from = 0, int to = OnnxExportFixture.Steps)
+    public bool HasCell => InitialCell.Length > 0;
+
+    /// <summary>
+    /// The inputs for steps [<paramref name="from"/>, <paramref name="to"/>) of every sequence (all
+    /// steps by default), starting from <paramref name="state"/> and <paramref name="cell"/>: when
+    /// they are null the state inputs are left out, or fed zeros if the export requires them.
+    /// </summary>
+    public List<OnnxFeed> Feeds(int from = 0, int to = OnnxExportFixture.Steps, float[]? state = null, float[]? cell = null)
     {
         int batch = (int)StateDims[1], steps = to - from;
-        OnnxFeed input = Tokens.Length > 0
-            ? new OnnxFeed(InputName, Tokens[(from * batch)..(to * batch)], [steps, batch])
-            : new OnnxFeed(InputName, Inputs[(from * batch * InputSize)..(to * batch * InputSize)], [steps, batch, InputSize]);
-        if (Lengths is null)
+        var feeds = new List<OnnxFeed>
         {
-            return [input];
+            Tokens.Length > 0
+                ? new OnnxFeed(InputName, Tokens[(from * batch)..(to * batch)], [steps, batch])
+                : new OnnxFeed(InputName, Inputs[(from * batch * InputSize)..(to * batch * InputSize)], [steps, batch, InputSize]),
+        };
+        if (Lengths is not null)
+        {
+            if (from != 0 || to != OnnxExportFixture.Steps)
+            {
+                throw new InvalidOperationException("Pieces of sequences with their own lengths are not streamed in these tests.");
+            }
+
+            feeds.Add(new OnnxFeed(OnnxExporter.LengthsInputName, Lengths, [batch]));
         }
 
-        if (from != 0 || to != OnnxExportFixture.Steps)
+        state ??= RequiredState ? new float[InitialState.Length] : null;
+        cell ??= RequiredState && HasCell ? new float[InitialCell.Length] : null;
+        if (state is not null)
         {
-            throw new InvalidOperationException("Pieces of sequences with their own lengths are not streamed in these tests.");
+            feeds.Add(new OnnxFeed(OnnxExporter.InitialStateName, state, StateDims));
         }
 
-        return [input, new OnnxFeed(OnnxExporter.LengthsInputName, Lengths, [batch])];
+        if (cell is not null)
+        {
+            feeds.Add(new OnnxFeed(OnnxExporter.InitialCellName, cell, StateDims));
+        }
+
+        return feeds;
     }
 }
