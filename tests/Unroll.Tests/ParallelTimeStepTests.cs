@@ -23,11 +23,11 @@ public sealed class ParallelTimeStepTests
     public void SplitStepsMatchOneThreadBitForBit(string architecture)
     {
         var one = Run(architecture, threads: 1, out _);
-        var two = Run(architecture, threads: 2, out long workerParts);
+        var two = Run(architecture, threads: 2, out long splitParts);
 
         // Every step of every layer and direction, forward and backward, went through the workers
         // (the products after the loops add only a few more dispatches).
-        Assert.True(workerParts >= 2L * Steps * Layers * Directions, $"only {workerParts} parts ran on a worker thread");
+        Assert.True(splitParts >= 2L * Steps * Layers * Directions, $"only {splitParts} parts were handed to the worker pool");
         Assert.Equal(one.Count, two.Count);
         foreach (var (name, values) in one)
         {
@@ -43,7 +43,7 @@ public sealed class ParallelTimeStepTests
         }
     }
 
-    private static Dictionary<string, float[]> Run(string architecture, int threads, out long workerParts)
+    private static Dictionary<string, float[]> Run(string architecture, int threads, out long splitParts)
     {
         int savedThreads = Parallelism.ThreadCount;
         long savedWork = RecurrentDirection<float>.MinParallelStepWork;
@@ -66,13 +66,13 @@ public sealed class ParallelTimeStepTests
             float[] c0 = architecture == "lstm" ? Values(random, h0.Length) : [];
             int[] lengths = [7, 3, 5, 1, 6];
 
-            long partsBefore = WorkerPool.WorkerParts;
+            long partsBefore = WorkerPool.SplitParts;
             model.Parameters.ZeroGradients();
             model.Forward(inputs, Steps, Batch, h0, lengths, c0);
             float[] predictionGradients = new float[model.Predictions.Length];
             float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
             model.Backward(predictionGradients);
-            workerParts = WorkerPool.WorkerParts - partsBefore;
+            splitParts = WorkerPool.SplitParts - partsBefore;
 
             var results = new Dictionary<string, float[]>
             {

@@ -73,14 +73,15 @@ internal static unsafe class VectorGemm
             }
 
             int parts = Parts(m, n, k, out bool splitColumns);
+            BufferLengths<T>(m, n, k, out int aLength, out int bLength);
             if (parts == 1)
             {
-                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, PackBuffers<T>.A(aLength), PackBuffers<T>.B(bLength));
                 return;
             }
 
             var job = GemmJob<T>.ForThisThread();
-            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns);
+            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns, parts, aLength, bLength);
             WorkerPool.Run(job, parts);
         }
     }
@@ -186,6 +187,7 @@ internal static unsafe class VectorGemm
     /// otherwise it is a row-major A read in place, whose last rows (fewer than six) are packed here into a scratch panel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
     private static void PrepackedPart<T>(
         int m, int n, int k, T alpha, T* a, int lda, T* packedB, T beta, T* c, int ldc, int firstPanel, int endPanel)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -194,7 +196,10 @@ internal static unsafe class VectorGemm
         int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
         bool inPlace = lda != 0;
         int inPlaceRows = inPlace ? m / MicroRows * MicroRows : 0;
-        T* scratch = inPlace && inPlaceRows < m ? PackBuffers<T>.A(MicroRows * Math.Min(DepthBlock, k)) : null;
+
+        // On the stack (at most 6 x 256 values), not in a per-thread buffer: any thread may run any part, and none allocates.
+        T* tailPanel = stackalloc T[MicroRows * DepthBlock];
+        T* scratch = inPlace && inPlaceRows < m ? tailPanel : null;
         for (int pcol = 0; pcol < k; pcol += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, k - pcol);
@@ -259,12 +264,18 @@ internal static unsafe class VectorGemm
         private T* _a, _b, _c;
         private bool _splitColumns, _prepacked;
 
+        // Packing buffers per part index, grown by the calling thread before dispatch: whichever thread runs a part
+        // uses that part's buffers, so no worker ever allocates and no buffer is shared by two parts.
+        private AlignedBuffer<T>[] _packedA = [], _packedB = [];
+
         public static GemmJob<T> ForThisThread() => perThread ??= new GemmJob<T>();
 
         public void Set(
             Transpose transA, Transpose transB, int m, int n, int k,
-            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns)
+            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns, int parts, int aLength, int bLength)
         {
+            AlignedBuffer<T>.Grow(ref _packedA, parts, aLength);
+            AlignedBuffer<T>.Grow(ref _packedB, parts, bLength);
             (_transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) = (transA, transB, m, n, k, alpha, lda, ldb, beta, ldc);
             _a = a;
             _b = b;
@@ -304,7 +315,7 @@ internal static unsafe class VectorGemm
                 }
 
                 T* b = _transB == Transpose.No ? _b + j0 : _b + ((long)j0 * _ldb);
-                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc);
+                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc, _packedA[part].Pointer, _packedB[part].Pointer);
             }
             else
             {
@@ -316,7 +327,7 @@ internal static unsafe class VectorGemm
                 }
 
                 T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
-                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc);
+                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc, _packedA[part].Pointer, _packedB[part].Pointer);
             }
         }
     }
@@ -335,7 +346,7 @@ internal static unsafe class VectorGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
-        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, T* packA, T* packB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = MicroColumns<T>();
@@ -347,9 +358,9 @@ internal static unsafe class VectorGemm
 
         if (m <= mcMax)
         {
-            T* packedRows = PackBuffers<T>.A((PackedRows(m, tail) * kcMax) + nr);
+            T* packedRows = packA;
             int groupMax = ColumnGroupBytes / sizeof(T) / nr * nr;
-            T* groupB = PackBuffers<T>.B(Math.Min(groupMax, RoundUp(n, nr)) / nr * PanelStride<T>(kcMax));
+            T* groupB = packB;
             for (int pcol = 0; pcol < k; pcol += kcMax)
             {
                 int kc = Math.Min(kcMax, k - pcol);
@@ -369,10 +380,8 @@ internal static unsafe class VectorGemm
             return;
         }
 
-        int mcAlloc = Math.Min(mcMax, RoundUp(m, MicroRows)) + MicroRows;
-        int ncAlloc = Math.Min(ncMax, RoundUp(n, nr));
-        T* packedA = PackBuffers<T>.A((mcAlloc * kcMax) + nr);
-        T* packedB = PackBuffers<T>.B(ncAlloc / nr * PanelStride<T>(kcMax));
+        T* packedA = packA;
+        T* packedB = packB;
 
         for (int jc = 0; jc < n; jc += ncMax)
         {
@@ -399,6 +408,23 @@ internal static unsafe class VectorGemm
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Lengths of the packing buffers <see cref="Blocked{T}"/> needs for an m x n x k product: enough for either of its
+    /// paths, and for any part of a split of the product (a part's m and n are at most the whole product's).
+    /// </summary>
+    private static void BufferLengths<T>(int m, int n, int k, out int aLength, out int bLength)
+        where T : unmanaged
+    {
+        int nr = MicroColumns<T>();
+        int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
+        int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
+        int kcMax = Math.Min(DepthBlock, k);
+
+        // PackedRows(m, tail) <= RoundUp(m, 6) + 3 for a single row block, so both paths fit in (MC-or-m + 6) rows.
+        aLength = ((Math.Min(mcMax, RoundUp(m, MicroRows)) + MicroRows) * kcMax) + nr;
+        bLength = Math.Min(ncMax, RoundUp(n, nr)) / nr * PanelStride<T>(kcMax);
     }
 
     /// <summary>
@@ -1154,6 +1180,44 @@ internal static unsafe class VectorGemm
                 for (int j = 0; j < n; j++)
                 {
                     row[j] *= beta;
+                }
+            }
+        }
+    }
+
+    /// <summary>A pinned array and the first 64-byte-aligned address in it.</summary>
+    private sealed class AlignedBuffer<TValue>
+        where TValue : unmanaged
+    {
+        private readonly TValue[] _array;
+
+        private AlignedBuffer(int length)
+        {
+            _array = GC.AllocateUninitializedArray<TValue>(length + (64 / sizeof(TValue)), pinned: true);
+
+            // The array lives on the pinned object heap, so its address is stable for its lifetime.
+            nuint address = (nuint)Unsafe.AsPointer(ref _array[0]);
+            Pointer = (TValue*)((address + 63) & ~(nuint)63);
+            Length = length;
+        }
+
+        public TValue* Pointer { get; }
+
+        public int Length { get; }
+
+        /// <summary>Makes <paramref name="buffers"/> hold at least <paramref name="count"/> buffers of at least <paramref name="length"/> values.</summary>
+        public static void Grow(ref AlignedBuffer<TValue>[] buffers, int count, int length)
+        {
+            if (buffers.Length < count)
+            {
+                Array.Resize(ref buffers, count);
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                if (buffers[i] is null || buffers[i].Length < length)
+                {
+                    buffers[i] = new AlignedBuffer<TValue>(length);
                 }
             }
         }
