@@ -141,8 +141,9 @@ internal static class WorkerPool
     }
 
     /// <summary>
-    /// Bytes allocated so far by the worker threads (each worker's <see cref="GC.GetAllocatedBytesForCurrentThread"/>
-    /// as of the end of its last part): lets a test check that the parts allocate nothing.
+    /// Bytes allocated so far inside parts run on the worker threads (the growth of each worker's
+    /// <see cref="GC.GetAllocatedBytesForCurrentThread"/> over its parts, not over its start or its waits): lets a test
+    /// check that the parts allocate nothing.
     /// </summary>
     public static long WorkerAllocatedBytes
     {
@@ -217,7 +218,7 @@ internal static class WorkerPool
         private readonly int _index;
         private int _parked;
 
-        /// <summary>This worker thread's allocated bytes at the end of its last part.</summary>
+        /// <summary>Bytes this worker thread allocated inside the parts it ran.</summary>
         public long AllocatedBytes;
 
         public Worker(int index)
@@ -276,6 +277,7 @@ internal static class WorkerPool
 
         private void RunPart(int part, int parts)
         {
+            long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
             try
             {
                 // Read only after the claim succeeded: the job of that claim is still the published one.
@@ -287,7 +289,7 @@ internal static class WorkerPool
             }
             finally
             {
-                Volatile.Write(ref AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
+                Volatile.Write(ref AllocatedBytes, AllocatedBytes + (GC.GetAllocatedBytesForCurrentThread() - allocatedBefore));
                 Interlocked.Increment(ref workerParts);
                 Interlocked.Decrement(ref remaining);
             }
