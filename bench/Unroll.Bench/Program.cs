@@ -12,7 +12,9 @@ internal static class Program
         """
         usage: Unroll.Bench SUITE [options]
         suites:
-          gemm [--variant V]... [--threads N]... single-precision GEMM throughput (GFLOP/s) per variant, shape and thread count
+          peak                                 the CPU's FMA ceiling (GFLOP/s) at each vector width, 1 and 2 threads
+          gemm [--variant V]... [--threads N]... single-precision GEMM throughput (GFLOP/s and share of the FMA peak)
+                                               per variant (reference, vector128, vector, vector512), shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
           lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
@@ -31,6 +33,7 @@ internal static class Program
         {
             return args[0] switch
             {
+                "peak" => PeakBenchmark.Run(args[1..]),
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
                 "dispatch" => DispatchBenchmark.Run(args[1..]),
@@ -87,13 +90,7 @@ internal static class GemmBenchmark
         {
             if (options[i] == "--variant" && i + 1 < options.Length)
             {
-                variants.Add(options[++i].ToUpperInvariant() switch
-                {
-                    "REFERENCE" => GemmVariant.Reference,
-                    "VECTOR" => GemmVariant.Vector,
-                    "VECTOR128" => GemmVariant.Vector128,
-                    _ => throw new ArgumentException($"--variant: expected 'reference', 'vector' or 'vector128', got '{options[i]}'"),
-                });
+                variants.Add(Gemm.ChooseVariant(options[++i], Gemm.IsSupported));
             }
             else if (options[i] == "--threads" && i + 1 < options.Length)
             {
@@ -107,7 +104,7 @@ internal static class GemmBenchmark
 
         if (variants.Count == 0)
         {
-            variants.AddRange(Enum.GetValues<GemmVariant>());
+            variants.AddRange(Enum.GetValues<GemmVariant>().Where(Gemm.IsSupported));
         }
 
         if (threadCounts.Count == 0)
@@ -117,9 +114,19 @@ internal static class GemmBenchmark
 
         // Read first: a bad UNROLL_GEMM fails here, before any output.
         GemmVariant saved = Gemm.Variant;
+        int widest = PeakBenchmark.WidestWidth;
+        var peaks = new Dictionary<int, double>();
+        foreach (int threads in threadCounts.Distinct())
+        {
+            peaks[threads] = widest == 0 ? double.NaN : PeakBenchmark.Measure(widest, Math.Min(threads, Environment.ProcessorCount));
+        }
+
+        Console.WriteLine($"# {PeakBenchmark.CpuDescription()}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"# FMA peak measured now at {widest} bits: {string.Join(", ", peaks.Select(p => $"{p.Value:F1} GFLOP/s on {p.Key} thread(s)"))}"));
         Console.WriteLine("# GEMM, float. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
-        Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up.");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"threads",7} {"best_ms",10} {"GFLOP/s",8}"));
+        Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up; peak% = share of that FMA peak.");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"threads",7} {"best_ms",10} {"GFLOP/s",8} {"peak%",6}"));
         try
         {
             foreach (GemmVariant variant in variants)
@@ -135,7 +142,7 @@ internal static class GemmBenchmark
                         string layout = $"{Letter(shape.TransA)}{Letter(shape.TransB)}";
                         Console.WriteLine(string.Create(
                             CultureInfo.InvariantCulture,
-                            $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {threads,7} {seconds * 1e3,10:F3} {gflops,8:F1}"));
+                            $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {threads,7} {seconds * 1e3,10:F3} {gflops,8:F1} {100 * gflops / peaks[threads],6:F1}"));
                     }
                 }
             }

@@ -1,5 +1,6 @@
 using Unroll.Init;
 using Unroll.Kernels;
+using Unroll.Kernels.Gemm;
 using Unroll.Layers;
 using Unroll.Models;
 using Unroll.Training;
@@ -16,14 +17,38 @@ public sealed class ParallelTimeStepTests
 {
     private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 48, Outputs = 2, Layers = 2, Directions = 2;
 
-    [Theory]
-    [InlineData("rnn")]
-    [InlineData("lstm")]
-    [InlineData("gru")]
-    public void SplitStepsMatchOneThreadBitForBit(string architecture)
+    /// <summary>Each architecture under each packed GEMM variant the CPU supports (256-bit, and 512-bit with AVX-512).</summary>
+    public static TheoryData<string, GemmVariant> ArchitecturesAndVariants()
     {
-        var one = Run(architecture, threads: 1, out _);
-        var two = Run(architecture, threads: 2, out long splitParts);
+        var data = new TheoryData<string, GemmVariant>();
+        foreach (string architecture in new[] { "rnn", "lstm", "gru" })
+        {
+            foreach (var variant in new[] { GemmVariant.Vector, GemmVariant.Vector512 }.Where(Gemm.IsSupported))
+            {
+                data.Add(architecture, variant);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ArchitecturesAndVariants))]
+    public void SplitStepsMatchOneThreadBitForBit(string architecture, GemmVariant variant)
+    {
+        var savedVariant = Gemm.Variant;
+        Dictionary<string, float[]> one, two;
+        long splitParts;
+        try
+        {
+            Gemm.Variant = variant;
+            one = Run(architecture, threads: 1, out _);
+            two = Run(architecture, threads: 3, out splitParts);
+        }
+        finally
+        {
+            Gemm.Variant = savedVariant;
+        }
 
         // Every step of every layer and direction, forward and backward, went through the workers
         // (the products after the loops add only a few more dispatches).
@@ -38,7 +63,7 @@ public sealed class ParallelTimeStepTests
             {
                 Assert.True(
                     BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
-                    $"{architecture} {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with two");
+                    $"{architecture} ({variant}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
             }
         }
     }

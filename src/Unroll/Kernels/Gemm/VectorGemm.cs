@@ -195,6 +195,7 @@ internal static unsafe class VectorGemm
         int nr = MicroColumns<T>();
         int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
         bool inPlace = lda != 0;
+        bool wide = Wide;
         int inPlaceRows = inPlace ? m / MicroRows * MicroRows : 0;
 
         // On the stack (at most 6 x 256 values), not in a per-thread buffer: any thread may run any part, and none allocates.
@@ -218,13 +219,27 @@ internal static unsafe class VectorGemm
                 T* bPanel = bBlock + ((long)jr * kc);
                 for (int ir = 0; ir < inPlaceRows; ir += MicroRows)
                 {
-                    MicroKernelRowMajorA(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    if (wide)
+                    {
+                        MicroKernelRowMajorAWide(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    }
+                    else
+                    {
+                        MicroKernelRowMajorA(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    }
                 }
 
                 for (int ir = inPlaceRows; ir < m; ir += MicroRows)
                 {
                     int rows = Math.Min(MicroRows, m - ir);
-                    MicroKernel(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    if (wide)
+                    {
+                        MicroKernelWide(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    }
+                    else
+                    {
+                        MicroKernel(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    }
                 }
             }
         }
@@ -475,6 +490,21 @@ internal static unsafe class VectorGemm
     {
         int sixEnd = Math.Min(mc, tailStart);
         int ir = 0;
+        if (Wide)
+        {
+            for (; ir < sixEnd; ir += MicroRows)
+            {
+                MicroKernelWide(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(MicroRows, mc - ir), cols);
+            }
+
+            for (; ir < mc; ir += 4)
+            {
+                MicroKernelFourRowsWide(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(4, mc - ir), cols);
+            }
+
+            return;
+        }
+
         for (; ir < sixEnd; ir += MicroRows)
         {
             MicroKernel(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(MicroRows, mc - ir), cols);
@@ -1031,6 +1061,227 @@ internal static unsafe class VectorGemm
         }
 
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>Whether the micro-kernels run in 512-bit vectors (<see cref="GemmVariant.Vector512"/>) over the same packed panels.</summary>
+    private static bool Wide => Gemm.Variant == GemmVariant.Vector512;
+
+    /// <summary>
+    /// The 6 x NR micro-kernel in 512-bit vectors: one register holds a whole NR-wide row of the tile (16 floats or
+    /// 8 doubles), read from the same packed panels as <see cref="MicroKernel{T}"/>. Six accumulators alone would
+    /// leave the two FMA pipes waiting on the four-cycle FMA latency, so even and odd steps of k go to two sets of six
+    /// (twelve chains in flight), added at the end. Every wide kernel sums an element in this same order (even steps,
+    /// odd steps, then the two), so an element's value does not depend on the tile kind or on the split.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = Vector512<T>.Count;
+        PrefetchTile(c, ldc, rows);
+        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero;
+        Vector512<T> e3 = Vector512<T>.Zero, e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero;
+        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero;
+        Vector512<T> o3 = Vector512<T>.Zero, o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
+            e0 = MultiplyAdd(Vector512.Create(a[0]), b0, e0);
+            e1 = MultiplyAdd(Vector512.Create(a[1]), b0, e1);
+            e2 = MultiplyAdd(Vector512.Create(a[2]), b0, e2);
+            e3 = MultiplyAdd(Vector512.Create(a[3]), b0, e3);
+            e4 = MultiplyAdd(Vector512.Create(a[4]), b0, e4);
+            e5 = MultiplyAdd(Vector512.Create(a[5]), b0, e5);
+            o0 = MultiplyAdd(Vector512.Create(a[6]), b1, o0);
+            o1 = MultiplyAdd(Vector512.Create(a[7]), b1, o1);
+            o2 = MultiplyAdd(Vector512.Create(a[8]), b1, o2);
+            o3 = MultiplyAdd(Vector512.Create(a[9]), b1, o3);
+            o4 = MultiplyAdd(Vector512.Create(a[10]), b1, o4);
+            o5 = MultiplyAdd(Vector512.Create(a[11]), b1, o5);
+            b0 = Vector512.Load(b + (2 * nr));
+            b1 = Vector512.Load(b + (3 * nr));
+            e0 = MultiplyAdd(Vector512.Create(a[12]), b0, e0);
+            e1 = MultiplyAdd(Vector512.Create(a[13]), b0, e1);
+            e2 = MultiplyAdd(Vector512.Create(a[14]), b0, e2);
+            e3 = MultiplyAdd(Vector512.Create(a[15]), b0, e3);
+            e4 = MultiplyAdd(Vector512.Create(a[16]), b0, e4);
+            e5 = MultiplyAdd(Vector512.Create(a[17]), b0, e5);
+            o0 = MultiplyAdd(Vector512.Create(a[18]), b1, o0);
+            o1 = MultiplyAdd(Vector512.Create(a[19]), b1, o1);
+            o2 = MultiplyAdd(Vector512.Create(a[20]), b1, o2);
+            o3 = MultiplyAdd(Vector512.Create(a[21]), b1, o3);
+            o4 = MultiplyAdd(Vector512.Create(a[22]), b1, o4);
+            o5 = MultiplyAdd(Vector512.Create(a[23]), b1, o5);
+            a += 4 * MicroRows;
+            b += 4 * nr;
+        }
+
+        for (; p < kc; p++)
+        {
+            Vector512<T> bp = Vector512.Load(b);
+            if ((p & 1) == 0)
+            {
+                e0 = MultiplyAdd(Vector512.Create(a[0]), bp, e0);
+                e1 = MultiplyAdd(Vector512.Create(a[1]), bp, e1);
+                e2 = MultiplyAdd(Vector512.Create(a[2]), bp, e2);
+                e3 = MultiplyAdd(Vector512.Create(a[3]), bp, e3);
+                e4 = MultiplyAdd(Vector512.Create(a[4]), bp, e4);
+                e5 = MultiplyAdd(Vector512.Create(a[5]), bp, e5);
+            }
+            else
+            {
+                o0 = MultiplyAdd(Vector512.Create(a[0]), bp, o0);
+                o1 = MultiplyAdd(Vector512.Create(a[1]), bp, o1);
+                o2 = MultiplyAdd(Vector512.Create(a[2]), bp, o2);
+                o3 = MultiplyAdd(Vector512.Create(a[3]), bp, o3);
+                o4 = MultiplyAdd(Vector512.Create(a[4]), bp, o4);
+                o5 = MultiplyAdd(Vector512.Create(a[5]), bp, o5);
+            }
+
+            a += MicroRows;
+            b += nr;
+        }
+
+        e0 += o0;
+        e1 += o1;
+        e2 += o2;
+        e3 += o3;
+        e4 += o4;
+        e5 += o5;
+        StoreTile(c, ldc, alpha, beta, rows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
+            e3.GetLower(), e3.GetUpper(), e4.GetLower(), e4.GetUpper(), e5.GetLower(), e5.GetUpper());
+    }
+
+    /// <summary>The 4 x NR tail kernel of <see cref="MicroKernelFourRows{T}"/> in 512-bit vectors, summing in <see cref="MicroKernelWide{T}"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelFourRowsWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = Vector512<T>.Count;
+        PrefetchTile(c, ldc, rows);
+        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero, e3 = Vector512<T>.Zero;
+        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero, o3 = Vector512<T>.Zero;
+        int p = 0;
+        for (; p + 2 <= kc; p += 2)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
+            e0 = MultiplyAdd(Vector512.Create(a[0]), b0, e0);
+            e1 = MultiplyAdd(Vector512.Create(a[1]), b0, e1);
+            e2 = MultiplyAdd(Vector512.Create(a[2]), b0, e2);
+            e3 = MultiplyAdd(Vector512.Create(a[3]), b0, e3);
+            o0 = MultiplyAdd(Vector512.Create(a[4]), b1, o0);
+            o1 = MultiplyAdd(Vector512.Create(a[5]), b1, o1);
+            o2 = MultiplyAdd(Vector512.Create(a[6]), b1, o2);
+            o3 = MultiplyAdd(Vector512.Create(a[7]), b1, o3);
+            a += 8;
+            b += 2 * nr;
+        }
+
+        if (p < kc)
+        {
+            // p is even here: the last step goes to the even set, as in the six-row kernel.
+            Vector512<T> bp = Vector512.Load(b);
+            e0 = MultiplyAdd(Vector512.Create(a[0]), bp, e0);
+            e1 = MultiplyAdd(Vector512.Create(a[1]), bp, e1);
+            e2 = MultiplyAdd(Vector512.Create(a[2]), bp, e2);
+            e3 = MultiplyAdd(Vector512.Create(a[3]), bp, e3);
+        }
+
+        e0 += o0;
+        e1 += o1;
+        e2 += o2;
+        e3 += o3;
+        if (rows == 4 && cols == nr)
+        {
+            Vector256<T> alphaV = Vector256.Create(alpha);
+            int width = Vector256<T>.Count;
+            StoreRow(c, width, e0.GetLower(), e0.GetUpper(), alphaV, beta);
+            StoreRow(c + ldc, width, e1.GetLower(), e1.GetUpper(), alphaV, beta);
+            StoreRow(c + (2 * (long)ldc), width, e2.GetLower(), e2.GetUpper(), alphaV, beta);
+            StoreRow(c + (3 * (long)ldc), width, e3.GetLower(), e3.GetUpper(), alphaV, beta);
+            return;
+        }
+
+        Vector256<T> zero = Vector256<T>.Zero;
+        StoreEdge(c, ldc, alpha, beta, rows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
+            e3.GetLower(), e3.GetUpper(), zero, zero, zero, zero);
+    }
+
+    /// <summary><see cref="MicroKernelRowMajorA{T}"/> (A read in place, six rows) in 512-bit vectors, summing in <see cref="MicroKernelWide{T}"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelRowMajorAWide<T>(int kc, T* a, int lda, T* b, T* c, int ldc, T alpha, T beta, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = Vector512<T>.Count;
+        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero;
+        Vector512<T> e3 = Vector512<T>.Zero, e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero;
+        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero;
+        Vector512<T> o3 = Vector512<T>.Zero, o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero;
+        T* top = a;
+        T* bottom = a + (3L * lda);
+        nint one = lda, two = 2 * (nint)lda;
+        int p = 0;
+        for (; p + 2 <= kc; p += 2)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
+            e0 = MultiplyAdd(Vector512.Create(top[0]), b0, e0);
+            e1 = MultiplyAdd(Vector512.Create(top[one]), b0, e1);
+            e2 = MultiplyAdd(Vector512.Create(top[two]), b0, e2);
+            e3 = MultiplyAdd(Vector512.Create(bottom[0]), b0, e3);
+            e4 = MultiplyAdd(Vector512.Create(bottom[one]), b0, e4);
+            e5 = MultiplyAdd(Vector512.Create(bottom[two]), b0, e5);
+            o0 = MultiplyAdd(Vector512.Create(top[1]), b1, o0);
+            o1 = MultiplyAdd(Vector512.Create(top[one + 1]), b1, o1);
+            o2 = MultiplyAdd(Vector512.Create(top[two + 1]), b1, o2);
+            o3 = MultiplyAdd(Vector512.Create(bottom[1]), b1, o3);
+            o4 = MultiplyAdd(Vector512.Create(bottom[one + 1]), b1, o4);
+            o5 = MultiplyAdd(Vector512.Create(bottom[two + 1]), b1, o5);
+            top += 2;
+            bottom += 2;
+            b += 2 * nr;
+        }
+
+        if (p < kc)
+        {
+            Vector512<T> bp = Vector512.Load(b);
+            e0 = MultiplyAdd(Vector512.Create(top[0]), bp, e0);
+            e1 = MultiplyAdd(Vector512.Create(top[one]), bp, e1);
+            e2 = MultiplyAdd(Vector512.Create(top[two]), bp, e2);
+            e3 = MultiplyAdd(Vector512.Create(bottom[0]), bp, e3);
+            e4 = MultiplyAdd(Vector512.Create(bottom[one]), bp, e4);
+            e5 = MultiplyAdd(Vector512.Create(bottom[two]), bp, e5);
+        }
+
+        e0 += o0;
+        e1 += o1;
+        e2 += o2;
+        e3 += o3;
+        e4 += o4;
+        e5 += o5;
+        StoreTile(c, ldc, alpha, beta, MicroRows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
+            e3.GetLower(), e3.GetUpper(), e4.GetLower(), e4.GetUpper(), e5.GetLower(), e5.GetUpper());
+    }
+
+    /// <summary>x * y + z in 512-bit lanes: fused with AVX-512F (the only way the wide variant is chosen), else a multiply and an add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> MultiplyAdd<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Avx512F.IsSupported)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                return Avx512F.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
+            }
+
+            if (typeof(T) == typeof(double))
+            {
+                return Avx512F.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
+            }
+        }
+
+        return (x * y) + z;
     }
 
     /// <summary>
