@@ -196,10 +196,14 @@ internal static unsafe class VectorGemm
         int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
         bool inPlace = lda != 0;
         bool wide = Wide;
-        int inPlaceRows = inPlace ? m / MicroRows * MicroRows : 0;
 
-        // On the stack (at most 6 x 256 values), not in a per-thread buffer: any thread may run any part, and none allocates.
-        T* tailPanel = stackalloc T[MicroRows * DepthBlock];
+        // The wide kernels read A in place eight rows at a time (the 32 rows of a batch are four whole tiles, where six-row
+        // tiles would spend a whole tile on the last two); the rows left over go through packed six-row tiles.
+        int inPlaceTile = wide ? WideRowMajorRows : MicroRows;
+        int inPlaceRows = inPlace ? m / inPlaceTile * inPlaceTile : 0;
+
+        // On the stack (at most 12 x 256 values), not in a per-thread buffer: any thread may run any part, and none allocates.
+        T* tailPanel = stackalloc T[2 * MicroRows * DepthBlock];
         T* scratch = inPlace && inPlaceRows < m ? tailPanel : null;
         for (int pcol = 0; pcol < k; pcol += DepthBlock)
         {
@@ -217,7 +221,7 @@ internal static unsafe class VectorGemm
                 int jr = panel * nr;
                 int cols = Math.Min(nr, n - jr);
                 T* bPanel = bBlock + ((long)jr * kc);
-                for (int ir = 0; ir < inPlaceRows; ir += MicroRows)
+                for (int ir = 0; ir < inPlaceRows; ir += inPlaceTile)
                 {
                     if (wide)
                     {
@@ -1208,19 +1212,28 @@ internal static unsafe class VectorGemm
             e3.GetLower(), e3.GetUpper(), zero, zero, zero, zero);
     }
 
-    /// <summary><see cref="MicroKernelRowMajorA{T}"/> (A read in place, six rows) in 512-bit vectors, summing in <see cref="MicroKernelWide{T}"/>'s order.</summary>
+    /// <summary>Rows of the wide kernel that reads A in place (<see cref="MicroKernelRowMajorAWide{T}"/>).</summary>
+    private const int WideRowMajorRows = 8;
+
+    /// <summary>
+    /// <see cref="MicroKernelRowMajorA{T}"/> (A read in place) in 512-bit vectors, eight rows per tile: sixteen
+    /// accumulators (even and odd steps of k, summed in <see cref="MicroKernelWide{T}"/>'s order) and two B registers of
+    /// the 32, and one B load for every eight fused multiply-adds.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernelRowMajorAWide<T>(int kc, T* a, int lda, T* b, T* c, int ldc, T alpha, T beta, int cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = Vector512<T>.Count;
-        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero;
-        Vector512<T> e3 = Vector512<T>.Zero, e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero;
-        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero;
-        Vector512<T> o3 = Vector512<T>.Zero, o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero;
+        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero, e3 = Vector512<T>.Zero;
+        Vector512<T> e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero, e6 = Vector512<T>.Zero, e7 = Vector512<T>.Zero;
+        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero, o3 = Vector512<T>.Zero;
+        Vector512<T> o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero, o6 = Vector512<T>.Zero, o7 = Vector512<T>.Zero;
+
+        // Rows 0-3 from top and 4-7 from bottom with the offsets lda, 2 lda, 3 lda: base + index addressing, two pointers.
         T* top = a;
-        T* bottom = a + (3L * lda);
-        nint one = lda, two = 2 * (nint)lda;
+        T* bottom = a + (4L * lda);
+        nint one = lda, two = 2 * (nint)lda, three = 3 * (nint)lda;
         int p = 0;
         for (; p + 2 <= kc; p += 2)
         {
@@ -1228,15 +1241,19 @@ internal static unsafe class VectorGemm
             e0 = MultiplyAdd(Vector512.Create(top[0]), b0, e0);
             e1 = MultiplyAdd(Vector512.Create(top[one]), b0, e1);
             e2 = MultiplyAdd(Vector512.Create(top[two]), b0, e2);
-            e3 = MultiplyAdd(Vector512.Create(bottom[0]), b0, e3);
-            e4 = MultiplyAdd(Vector512.Create(bottom[one]), b0, e4);
-            e5 = MultiplyAdd(Vector512.Create(bottom[two]), b0, e5);
+            e3 = MultiplyAdd(Vector512.Create(top[three]), b0, e3);
+            e4 = MultiplyAdd(Vector512.Create(bottom[0]), b0, e4);
+            e5 = MultiplyAdd(Vector512.Create(bottom[one]), b0, e5);
+            e6 = MultiplyAdd(Vector512.Create(bottom[two]), b0, e6);
+            e7 = MultiplyAdd(Vector512.Create(bottom[three]), b0, e7);
             o0 = MultiplyAdd(Vector512.Create(top[1]), b1, o0);
             o1 = MultiplyAdd(Vector512.Create(top[one + 1]), b1, o1);
             o2 = MultiplyAdd(Vector512.Create(top[two + 1]), b1, o2);
-            o3 = MultiplyAdd(Vector512.Create(bottom[1]), b1, o3);
-            o4 = MultiplyAdd(Vector512.Create(bottom[one + 1]), b1, o4);
-            o5 = MultiplyAdd(Vector512.Create(bottom[two + 1]), b1, o5);
+            o3 = MultiplyAdd(Vector512.Create(top[three + 1]), b1, o3);
+            o4 = MultiplyAdd(Vector512.Create(bottom[1]), b1, o4);
+            o5 = MultiplyAdd(Vector512.Create(bottom[one + 1]), b1, o5);
+            o6 = MultiplyAdd(Vector512.Create(bottom[two + 1]), b1, o6);
+            o7 = MultiplyAdd(Vector512.Create(bottom[three + 1]), b1, o7);
             top += 2;
             bottom += 2;
             b += 2 * nr;
@@ -1248,9 +1265,11 @@ internal static unsafe class VectorGemm
             e0 = MultiplyAdd(Vector512.Create(top[0]), bp, e0);
             e1 = MultiplyAdd(Vector512.Create(top[one]), bp, e1);
             e2 = MultiplyAdd(Vector512.Create(top[two]), bp, e2);
-            e3 = MultiplyAdd(Vector512.Create(bottom[0]), bp, e3);
-            e4 = MultiplyAdd(Vector512.Create(bottom[one]), bp, e4);
-            e5 = MultiplyAdd(Vector512.Create(bottom[two]), bp, e5);
+            e3 = MultiplyAdd(Vector512.Create(top[three]), bp, e3);
+            e4 = MultiplyAdd(Vector512.Create(bottom[0]), bp, e4);
+            e5 = MultiplyAdd(Vector512.Create(bottom[one]), bp, e5);
+            e6 = MultiplyAdd(Vector512.Create(bottom[two]), bp, e6);
+            e7 = MultiplyAdd(Vector512.Create(bottom[three]), bp, e7);
         }
 
         e0 += o0;
@@ -1259,8 +1278,22 @@ internal static unsafe class VectorGemm
         e3 += o3;
         e4 += o4;
         e5 += o5;
+        e6 += o6;
+        e7 += o7;
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
             e3.GetLower(), e3.GetUpper(), e4.GetLower(), e4.GetUpper(), e5.GetLower(), e5.GetUpper());
+        T* last = c + (6 * (long)ldc);
+        if (cols == nr)
+        {
+            Vector256<T> alphaV = Vector256.Create(alpha);
+            int width = Vector256<T>.Count;
+            StoreRow(last, width, e6.GetLower(), e6.GetUpper(), alphaV, beta);
+            StoreRow(last + ldc, width, e7.GetLower(), e7.GetUpper(), alphaV, beta);
+            return;
+        }
+
+        Vector256<T> zero = Vector256<T>.Zero;
+        StoreEdge(last, ldc, alpha, beta, 2, cols, e6.GetLower(), e6.GetUpper(), e7.GetLower(), e7.GetUpper(), zero, zero, zero, zero, zero, zero, zero, zero);
     }
 
     /// <summary>x * y + z in 512-bit lanes: fused with AVX-512F (the only way the wide variant is chosen), else a multiply and an add.</summary>
