@@ -15,7 +15,7 @@ namespace Unroll.Tests;
 [Collection("Gemm")]
 public sealed class ParallelTimeStepTests
 {
-    private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 48, Outputs = 2, Layers = 2, Directions = 2;
+    private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 64, Outputs = 2, Layers = 2, Directions = 2;
 
     /// <summary>Each architecture under each packed GEMM variant the CPU supports (256-bit, and 512-bit with AVX-512).</summary>
     public static TheoryData<string, GemmVariant> ArchitecturesAndVariants()

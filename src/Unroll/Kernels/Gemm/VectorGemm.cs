@@ -351,9 +351,10 @@ internal static unsafe class VectorGemm
         }
     }
 
+    /// <summary>Columns of C per micro-tile (NR): two vectors, 256-bit (16 floats) or, for the wide kernels, 512-bit (32 floats).</summary>
     internal static int MicroColumns<T>()
         where T : unmanaged
-        => 2 * Vector256<T>.Count;
+        => Wide ? 2 * Vector512<T>.Count : 2 * Vector256<T>.Count;
 
     /// <summary>
     /// The five BLIS loops on the calling thread. Row tiles are six rows, except the last few rows of op(A)
@@ -690,8 +691,11 @@ internal static unsafe class VectorGemm
                 T* d = dst + (p * nr);
                 for (int jr = 0; jr < fullColumns; jr += nr)
                 {
-                    Vector256.Store(Vector256.Load(s + jr), d + ((long)(jr / nr) * panelStride));
-                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)(jr / nr) * panelStride) + width);
+                    T* panelRow = d + ((long)(jr / nr) * panelStride);
+                    for (int v = 0; v < nr; v += width)
+                    {
+                        Vector256.Store(Vector256.Load(s + jr + v), panelRow + v);
+                    }
                 }
 
                 if (fullColumns < nc)
@@ -722,7 +726,11 @@ internal static unsafe class VectorGemm
             int p0 = 0;
             if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
             {
-                p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
+                // Sixteen columns at a time (one or two groups per panel), each written at its offset in the panel rows.
+                for (int group = 0; group < nr; group += 16)
+                {
+                    p0 = PackTransposedFloat((float*)b + ((long)(jc + jr + group) * ldb) + pc, ldb, kc, (float*)panel + group, nr);
+                }
             }
 
             for (int j = 0; j < cols; j++)
@@ -745,10 +753,11 @@ internal static unsafe class VectorGemm
     }
 
     /// <summary>
-    /// Packs a full 16-column float panel of op(B) = b^T in 8 x 8 blocks transposed in registers
-    /// (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// Packs 16 columns of a float panel of op(B) = b^T (panel rows <paramref name="panelWidth"/> floats apart) in 8 x 8
+    /// blocks transposed in registers (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it
+    /// packed (a multiple of 8).
     /// </summary>
-    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel)
+    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel, int panelWidth)
     {
         int p = 0;
         for (; p + 8 <= kc; p += 8)
@@ -777,15 +786,15 @@ internal static unsafe class VectorGemm
                 Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
                 Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
 
-                float* d = panel + ((long)p * 16) + (half * 8);
+                float* d = panel + ((long)p * panelWidth) + (half * 8);
                 Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-                Avx.Store(d + 16, Avx.Permute2x128(u1, u5, 0x20));
-                Avx.Store(d + 32, Avx.Permute2x128(u2, u6, 0x20));
-                Avx.Store(d + 48, Avx.Permute2x128(u3, u7, 0x20));
-                Avx.Store(d + 64, Avx.Permute2x128(u0, u4, 0x31));
-                Avx.Store(d + 80, Avx.Permute2x128(u1, u5, 0x31));
-                Avx.Store(d + 96, Avx.Permute2x128(u2, u6, 0x31));
-                Avx.Store(d + 112, Avx.Permute2x128(u3, u7, 0x31));
+                Avx.Store(d + panelWidth, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + (2 * panelWidth), Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + (3 * panelWidth), Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + (4 * panelWidth), Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + (5 * panelWidth), Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + (6 * panelWidth), Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + (7 * panelWidth), Avx.Permute2x128(u3, u7, 0x31));
             }
         }
 
@@ -1067,233 +1076,239 @@ internal static unsafe class VectorGemm
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
     }
 
-    /// <summary>Whether the micro-kernels run in 512-bit vectors (<see cref="GemmVariant.Vector512"/>) over the same packed panels.</summary>
+    /// <summary>Whether the micro-kernels run in 512-bit vectors (<see cref="GemmVariant.Vector512"/>), on panels of 32 floats.</summary>
     private static bool Wide => Gemm.Variant == GemmVariant.Vector512;
 
     /// <summary>
-    /// The 6 x NR micro-kernel in 512-bit vectors: one register holds a whole NR-wide row of the tile (16 floats or
-    /// 8 doubles), read from the same packed panels as <see cref="MicroKernel{T}"/>. Six accumulators alone would
-    /// leave the two FMA pipes waiting on the four-cycle FMA latency, so even and odd steps of k go to two sets of six
-    /// (twelve chains in flight), added at the end. Every wide kernel sums an element in this same order (even steps,
-    /// odd steps, then the two), so an element's value does not depend on the tile kind or on the split.
+    /// The 6 x NR micro-kernel in 512-bit vectors: NR = 32 floats (16 doubles), two registers per row of the tile, twelve
+    /// accumulators. Per step of k: two B loads and six broadcasts of A (folded into the FMAs) for twelve FMAs, so the
+    /// loop is bound by the two FMA pipes, not by loads (a 6 x 16 tile of one register per row needs a load per FMA and
+    /// ran 15% slower with its data in L1). Every wide kernel sums an element over k in order, like the 256-bit ones.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernelWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nr = Vector512<T>.Count;
+        int w = Vector512<T>.Count, nr = 2 * w;
         PrefetchTile(c, ldc, rows);
-        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero;
-        Vector512<T> e3 = Vector512<T>.Zero, e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero;
-        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero;
-        Vector512<T> o3 = Vector512<T>.Zero, o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero;
-        int p = 0;
-        for (; p + 4 <= kc; p += 4)
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        Vector512<T> c40 = Vector512<T>.Zero, c41 = Vector512<T>.Zero, c50 = Vector512<T>.Zero, c51 = Vector512<T>.Zero;
+        for (int p = 0; p < kc; p++)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
-            e0 = MultiplyAdd(Vector512.Create(a[0]), b0, e0);
-            e1 = MultiplyAdd(Vector512.Create(a[1]), b0, e1);
-            e2 = MultiplyAdd(Vector512.Create(a[2]), b0, e2);
-            e3 = MultiplyAdd(Vector512.Create(a[3]), b0, e3);
-            e4 = MultiplyAdd(Vector512.Create(a[4]), b0, e4);
-            e5 = MultiplyAdd(Vector512.Create(a[5]), b0, e5);
-            o0 = MultiplyAdd(Vector512.Create(a[6]), b1, o0);
-            o1 = MultiplyAdd(Vector512.Create(a[7]), b1, o1);
-            o2 = MultiplyAdd(Vector512.Create(a[8]), b1, o2);
-            o3 = MultiplyAdd(Vector512.Create(a[9]), b1, o3);
-            o4 = MultiplyAdd(Vector512.Create(a[10]), b1, o4);
-            o5 = MultiplyAdd(Vector512.Create(a[11]), b1, o5);
-            b0 = Vector512.Load(b + (2 * nr));
-            b1 = Vector512.Load(b + (3 * nr));
-            e0 = MultiplyAdd(Vector512.Create(a[12]), b0, e0);
-            e1 = MultiplyAdd(Vector512.Create(a[13]), b0, e1);
-            e2 = MultiplyAdd(Vector512.Create(a[14]), b0, e2);
-            e3 = MultiplyAdd(Vector512.Create(a[15]), b0, e3);
-            e4 = MultiplyAdd(Vector512.Create(a[16]), b0, e4);
-            e5 = MultiplyAdd(Vector512.Create(a[17]), b0, e5);
-            o0 = MultiplyAdd(Vector512.Create(a[18]), b1, o0);
-            o1 = MultiplyAdd(Vector512.Create(a[19]), b1, o1);
-            o2 = MultiplyAdd(Vector512.Create(a[20]), b1, o2);
-            o3 = MultiplyAdd(Vector512.Create(a[21]), b1, o3);
-            o4 = MultiplyAdd(Vector512.Create(a[22]), b1, o4);
-            o5 = MultiplyAdd(Vector512.Create(a[23]), b1, o5);
-            a += 4 * MicroRows;
-            b += 4 * nr;
-        }
-
-        for (; p < kc; p++)
-        {
-            Vector512<T> bp = Vector512.Load(b);
-            if ((p & 1) == 0)
-            {
-                e0 = MultiplyAdd(Vector512.Create(a[0]), bp, e0);
-                e1 = MultiplyAdd(Vector512.Create(a[1]), bp, e1);
-                e2 = MultiplyAdd(Vector512.Create(a[2]), bp, e2);
-                e3 = MultiplyAdd(Vector512.Create(a[3]), bp, e3);
-                e4 = MultiplyAdd(Vector512.Create(a[4]), bp, e4);
-                e5 = MultiplyAdd(Vector512.Create(a[5]), bp, e5);
-            }
-            else
-            {
-                o0 = MultiplyAdd(Vector512.Create(a[0]), bp, o0);
-                o1 = MultiplyAdd(Vector512.Create(a[1]), bp, o1);
-                o2 = MultiplyAdd(Vector512.Create(a[2]), bp, o2);
-                o3 = MultiplyAdd(Vector512.Create(a[3]), bp, o3);
-                o4 = MultiplyAdd(Vector512.Create(a[4]), bp, o4);
-                o5 = MultiplyAdd(Vector512.Create(a[5]), bp, o5);
-            }
-
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = MultiplyAdd(x, b0, c40);
+            c41 = MultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = MultiplyAdd(x, b0, c50);
+            c51 = MultiplyAdd(x, b1, c51);
             a += MicroRows;
             b += nr;
         }
 
-        e0 += o0;
-        e1 += o1;
-        e2 += o2;
-        e3 += o3;
-        e4 += o4;
-        e5 += o5;
-        StoreTile(c, ldc, alpha, beta, rows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
-            e3.GetLower(), e3.GetUpper(), e4.GetLower(), e4.GetUpper(), e5.GetLower(), e5.GetUpper());
+        if (rows == MicroRows && cols == nr)
+        {
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
+            StoreRowWide(c + (4 * (long)ldc), c40, c41, alphaV, beta);
+            StoreRowWide(c + (5 * (long)ldc), c50, c51, alphaV, beta);
+            return;
+        }
+
+        T* tile = stackalloc T[MicroRows * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreTilePair(tile, nr, 4, c40, c41, c50, c51);
+        StoreEdgeFromTile(c, ldc, alpha, beta, rows, cols, tile, nr);
     }
 
-    /// <summary>The 4 x NR tail kernel of <see cref="MicroKernelFourRows{T}"/> in 512-bit vectors, summing in <see cref="MicroKernelWide{T}"/>'s order.</summary>
+    /// <summary>The 4 x NR tail kernel of <see cref="MicroKernelFourRows{T}"/> in 512-bit vectors (eight accumulators, k in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernelFourRowsWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nr = Vector512<T>.Count;
+        int w = Vector512<T>.Count, nr = 2 * w;
         PrefetchTile(c, ldc, rows);
-        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero, e3 = Vector512<T>.Zero;
-        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero, o3 = Vector512<T>.Zero;
-        int p = 0;
-        for (; p + 2 <= kc; p += 2)
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        for (int p = 0; p < kc; p++)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
-            e0 = MultiplyAdd(Vector512.Create(a[0]), b0, e0);
-            e1 = MultiplyAdd(Vector512.Create(a[1]), b0, e1);
-            e2 = MultiplyAdd(Vector512.Create(a[2]), b0, e2);
-            e3 = MultiplyAdd(Vector512.Create(a[3]), b0, e3);
-            o0 = MultiplyAdd(Vector512.Create(a[4]), b1, o0);
-            o1 = MultiplyAdd(Vector512.Create(a[5]), b1, o1);
-            o2 = MultiplyAdd(Vector512.Create(a[6]), b1, o2);
-            o3 = MultiplyAdd(Vector512.Create(a[7]), b1, o3);
-            a += 8;
-            b += 2 * nr;
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            a += 4;
+            b += nr;
         }
 
-        if (p < kc)
-        {
-            // p is even here: the last step goes to the even set, as in the six-row kernel.
-            Vector512<T> bp = Vector512.Load(b);
-            e0 = MultiplyAdd(Vector512.Create(a[0]), bp, e0);
-            e1 = MultiplyAdd(Vector512.Create(a[1]), bp, e1);
-            e2 = MultiplyAdd(Vector512.Create(a[2]), bp, e2);
-            e3 = MultiplyAdd(Vector512.Create(a[3]), bp, e3);
-        }
-
-        e0 += o0;
-        e1 += o1;
-        e2 += o2;
-        e3 += o3;
         if (rows == 4 && cols == nr)
         {
-            Vector256<T> alphaV = Vector256.Create(alpha);
-            int width = Vector256<T>.Count;
-            StoreRow(c, width, e0.GetLower(), e0.GetUpper(), alphaV, beta);
-            StoreRow(c + ldc, width, e1.GetLower(), e1.GetUpper(), alphaV, beta);
-            StoreRow(c + (2 * (long)ldc), width, e2.GetLower(), e2.GetUpper(), alphaV, beta);
-            StoreRow(c + (3 * (long)ldc), width, e3.GetLower(), e3.GetUpper(), alphaV, beta);
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
             return;
         }
 
-        Vector256<T> zero = Vector256<T>.Zero;
-        StoreEdge(c, ldc, alpha, beta, rows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
-            e3.GetLower(), e3.GetUpper(), zero, zero, zero, zero);
+        T* tile = stackalloc T[4 * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreEdgeFromTile(c, ldc, alpha, beta, rows, cols, tile, nr);
     }
 
     /// <summary>Rows of the wide kernel that reads A in place (<see cref="MicroKernelRowMajorAWide{T}"/>).</summary>
     private const int WideRowMajorRows = 8;
 
     /// <summary>
-    /// <see cref="MicroKernelRowMajorA{T}"/> (A read in place) in 512-bit vectors, eight rows per tile: sixteen
-    /// accumulators (even and odd steps of k, summed in <see cref="MicroKernelWide{T}"/>'s order) and two B registers of
-    /// the 32, and one B load for every eight fused multiply-adds.
+    /// <see cref="MicroKernelRowMajorA{T}"/> (A read in place) in 512-bit vectors, eight rows of NR = 32 floats per tile:
+    /// sixteen accumulators and two B registers of the 32; a batch of 32 rows is four whole tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernelRowMajorAWide<T>(int kc, T* a, int lda, T* b, T* c, int ldc, T alpha, T beta, int cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nr = Vector512<T>.Count;
-        Vector512<T> e0 = Vector512<T>.Zero, e1 = Vector512<T>.Zero, e2 = Vector512<T>.Zero, e3 = Vector512<T>.Zero;
-        Vector512<T> e4 = Vector512<T>.Zero, e5 = Vector512<T>.Zero, e6 = Vector512<T>.Zero, e7 = Vector512<T>.Zero;
-        Vector512<T> o0 = Vector512<T>.Zero, o1 = Vector512<T>.Zero, o2 = Vector512<T>.Zero, o3 = Vector512<T>.Zero;
-        Vector512<T> o4 = Vector512<T>.Zero, o5 = Vector512<T>.Zero, o6 = Vector512<T>.Zero, o7 = Vector512<T>.Zero;
+        int w = Vector512<T>.Count, nr = 2 * w;
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        Vector512<T> c40 = Vector512<T>.Zero, c41 = Vector512<T>.Zero, c50 = Vector512<T>.Zero, c51 = Vector512<T>.Zero;
+        Vector512<T> c60 = Vector512<T>.Zero, c61 = Vector512<T>.Zero, c70 = Vector512<T>.Zero, c71 = Vector512<T>.Zero;
 
         // Rows 0-3 from top and 4-7 from bottom with the offsets lda, 2 lda, 3 lda: base + index addressing, two pointers.
         T* top = a;
         T* bottom = a + (4L * lda);
         nint one = lda, two = 2 * (nint)lda, three = 3 * (nint)lda;
-        int p = 0;
-        for (; p + 2 <= kc; p += 2)
+        for (int p = 0; p < kc; p++)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + nr);
-            e0 = MultiplyAdd(Vector512.Create(top[0]), b0, e0);
-            e1 = MultiplyAdd(Vector512.Create(top[one]), b0, e1);
-            e2 = MultiplyAdd(Vector512.Create(top[two]), b0, e2);
-            e3 = MultiplyAdd(Vector512.Create(top[three]), b0, e3);
-            e4 = MultiplyAdd(Vector512.Create(bottom[0]), b0, e4);
-            e5 = MultiplyAdd(Vector512.Create(bottom[one]), b0, e5);
-            e6 = MultiplyAdd(Vector512.Create(bottom[two]), b0, e6);
-            e7 = MultiplyAdd(Vector512.Create(bottom[three]), b0, e7);
-            o0 = MultiplyAdd(Vector512.Create(top[1]), b1, o0);
-            o1 = MultiplyAdd(Vector512.Create(top[one + 1]), b1, o1);
-            o2 = MultiplyAdd(Vector512.Create(top[two + 1]), b1, o2);
-            o3 = MultiplyAdd(Vector512.Create(top[three + 1]), b1, o3);
-            o4 = MultiplyAdd(Vector512.Create(bottom[1]), b1, o4);
-            o5 = MultiplyAdd(Vector512.Create(bottom[one + 1]), b1, o5);
-            o6 = MultiplyAdd(Vector512.Create(bottom[two + 1]), b1, o6);
-            o7 = MultiplyAdd(Vector512.Create(bottom[three + 1]), b1, o7);
-            top += 2;
-            bottom += 2;
-            b += 2 * nr;
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(top[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(top[one]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(top[two]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(top[three]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            x = Vector512.Create(bottom[0]);
+            c40 = MultiplyAdd(x, b0, c40);
+            c41 = MultiplyAdd(x, b1, c41);
+            x = Vector512.Create(bottom[one]);
+            c50 = MultiplyAdd(x, b0, c50);
+            c51 = MultiplyAdd(x, b1, c51);
+            x = Vector512.Create(bottom[two]);
+            c60 = MultiplyAdd(x, b0, c60);
+            c61 = MultiplyAdd(x, b1, c61);
+            x = Vector512.Create(bottom[three]);
+            c70 = MultiplyAdd(x, b0, c70);
+            c71 = MultiplyAdd(x, b1, c71);
+            top++;
+            bottom++;
+            b += nr;
         }
 
-        if (p < kc)
-        {
-            Vector512<T> bp = Vector512.Load(b);
-            e0 = MultiplyAdd(Vector512.Create(top[0]), bp, e0);
-            e1 = MultiplyAdd(Vector512.Create(top[one]), bp, e1);
-            e2 = MultiplyAdd(Vector512.Create(top[two]), bp, e2);
-            e3 = MultiplyAdd(Vector512.Create(top[three]), bp, e3);
-            e4 = MultiplyAdd(Vector512.Create(bottom[0]), bp, e4);
-            e5 = MultiplyAdd(Vector512.Create(bottom[one]), bp, e5);
-            e6 = MultiplyAdd(Vector512.Create(bottom[two]), bp, e6);
-            e7 = MultiplyAdd(Vector512.Create(bottom[three]), bp, e7);
-        }
-
-        e0 += o0;
-        e1 += o1;
-        e2 += o2;
-        e3 += o3;
-        e4 += o4;
-        e5 += o5;
-        e6 += o6;
-        e7 += o7;
-        StoreTile(c, ldc, alpha, beta, MicroRows, cols, e0.GetLower(), e0.GetUpper(), e1.GetLower(), e1.GetUpper(), e2.GetLower(), e2.GetUpper(),
-            e3.GetLower(), e3.GetUpper(), e4.GetLower(), e4.GetUpper(), e5.GetLower(), e5.GetUpper());
-        T* last = c + (6 * (long)ldc);
         if (cols == nr)
         {
-            Vector256<T> alphaV = Vector256.Create(alpha);
-            int width = Vector256<T>.Count;
-            StoreRow(last, width, e6.GetLower(), e6.GetUpper(), alphaV, beta);
-            StoreRow(last + ldc, width, e7.GetLower(), e7.GetUpper(), alphaV, beta);
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
+            StoreRowWide(c + (4 * (long)ldc), c40, c41, alphaV, beta);
+            StoreRowWide(c + (5 * (long)ldc), c50, c51, alphaV, beta);
+            StoreRowWide(c + (6 * (long)ldc), c60, c61, alphaV, beta);
+            StoreRowWide(c + (7 * (long)ldc), c70, c71, alphaV, beta);
             return;
         }
 
-        Vector256<T> zero = Vector256<T>.Zero;
-        StoreEdge(last, ldc, alpha, beta, 2, cols, e6.GetLower(), e6.GetUpper(), e7.GetLower(), e7.GetUpper(), zero, zero, zero, zero, zero, zero, zero, zero);
+        T* tile = stackalloc T[WideRowMajorRows * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreTilePair(tile, nr, 4, c40, c41, c50, c51);
+        StoreTilePair(tile, nr, 6, c60, c61, c70, c71);
+        StoreEdgeFromTile(c, ldc, alpha, beta, WideRowMajorRows, cols, tile, nr);
+    }
+
+    /// <summary>One full row of a wide tile: C row = alpha * (acc0 | acc1) + beta * C row (beta = 0 does not read C).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRowWide<T>(T* c, Vector512<T> acc0, Vector512<T> acc1, Vector512<T> alphaV, T beta)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count;
+        if (beta == T.Zero)
+        {
+            Vector512.Store(acc0 * alphaV, c);
+            Vector512.Store(acc1 * alphaV, c + w);
+        }
+        else if (beta == T.One)
+        {
+            Vector512.Store(MultiplyAdd(acc0, alphaV, Vector512.Load(c)), c);
+            Vector512.Store(MultiplyAdd(acc1, alphaV, Vector512.Load(c + w)), c + w);
+        }
+        else
+        {
+            Vector512<T> betaV = Vector512.Create(beta);
+            Vector512.Store(MultiplyAdd(acc0, alphaV, Vector512.Load(c) * betaV), c);
+            Vector512.Store(MultiplyAdd(acc1, alphaV, Vector512.Load(c + w) * betaV), c + w);
+        }
+    }
+
+    /// <summary>Rows <paramref name="row"/> and <paramref name="row"/> + 1 of a wide tile into a scratch tile of rows <paramref name="nr"/> apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTilePair<T>(T* tile, int nr, int row, Vector512<T> r00, Vector512<T> r01, Vector512<T> r10, Vector512<T> r11)
+        where T : unmanaged
+    {
+        int w = Vector512<T>.Count;
+        T* t = tile + (row * nr);
+        Vector512.Store(r00, t);
+        Vector512.Store(r01, t + w);
+        Vector512.Store(r10, t + nr);
+        Vector512.Store(r11, t + nr + w);
+    }
+
+    /// <summary>Writes the rows x cols corner of a partial wide tile from its scratch copy, with the scalar rule of <see cref="StoreEdge{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StoreEdgeFromTile<T>(T* c, int ldc, T alpha, T beta, int rows, int cols, T* tile, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            T* cRow = c + ((long)i * ldc);
+            T* tRow = tile + (i * nr);
+            for (int j = 0; j < cols; j++)
+            {
+                // beta = 0 overwrites: C may hold NaN and must not leak through 0 * NaN.
+                cRow[j] = beta == T.Zero ? alpha * tRow[j] : (alpha * tRow[j]) + (beta * cRow[j]);
+            }
+        }
     }
 
     /// <summary>x * y + z in 512-bit lanes: fused with AVX-512F (the only way the wide variant is chosen), else a multiply and an add.</summary>
@@ -1331,7 +1346,7 @@ internal static unsafe class VectorGemm
             return;
         }
 
-        int last = (2 * Vector256<T>.Count) - 1;
+        int last = MicroColumns<T>() - 1;
         for (int i = 0; i < rows; i++)
         {
             T* row = c + ((long)i * ldc);
