@@ -76,12 +76,12 @@ internal static unsafe class VectorGemm
             BufferLengths<T>(m, n, k, out int aLength, out int bLength);
             if (parts == 1)
             {
-                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, PackBuffers<T>.A(aLength), PackBuffers<T>.B(bLength));
+                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, PackBuffers<T>.A(aLength), PackBuffers<T>.B(bLength), ReadsAInPlace<T>(transA, m, n));
                 return;
             }
 
             var job = GemmJob<T>.ForThisThread();
-            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns, parts, aLength, bLength);
+            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns, parts, aLength, bLength, ReadsAInPlace<T>(transA, m, n));
             WorkerPool.Run(job, parts);
         }
     }
@@ -166,6 +166,16 @@ internal static unsafe class VectorGemm
             PrepackedPart(m, n, k, alpha, pa, lda, pb, beta, pc, ldc, firstColumn / nr, (endColumn + nr - 1) / nr);
         }
     }
+
+    /// <summary>
+    /// Whether the blocked product reads the rows of a row-major op(A) in place with the wide eight-row kernel: under
+    /// the 512-bit variant, for a single row block whose product is always split by columns (more column tiles than
+    /// row tiles, see <see cref="Parts"/>), so every part, at any thread count, has all m rows and the same tiles.
+    /// </summary>
+    private static bool ReadsAInPlace<T>(Transpose transA, int m, int n)
+        where T : unmanaged
+        => Wide && transA == Transpose.No && m <= RowBlockBytes / sizeof(T) / MicroRows * MicroRows
+            && (n + 15) / 16 >= (m + MicroRows - 1) / MicroRows;
 
     /// <summary>How many parts to split a product into, and along which dimension of C.</summary>
     private static int Parts(int m, int n, int k, out bool splitColumns)
@@ -281,7 +291,7 @@ internal static unsafe class VectorGemm
         private int _m, _n, _k, _lda, _ldb, _ldc;
         private T _alpha, _beta;
         private T* _a, _b, _c;
-        private bool _splitColumns, _prepacked;
+        private bool _splitColumns, _prepacked, _inPlaceA;
 
         // Packing buffers per part index, grown by the calling thread before dispatch: whichever thread runs a part
         // uses that part's buffers, so no worker ever allocates and no buffer is shared by two parts.
@@ -291,8 +301,9 @@ internal static unsafe class VectorGemm
 
         public void Set(
             Transpose transA, Transpose transB, int m, int n, int k,
-            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns, int parts, int aLength, int bLength)
+            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns, int parts, int aLength, int bLength, bool inPlaceA)
         {
+            _inPlaceA = inPlaceA;
             AlignedBuffer<T>.Grow(ref _packedA, parts, aLength);
             AlignedBuffer<T>.Grow(ref _packedB, parts, bLength);
             (_transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) = (transA, transB, m, n, k, alpha, lda, ldb, beta, ldc);
@@ -334,7 +345,7 @@ internal static unsafe class VectorGemm
                 }
 
                 T* b = _transB == Transpose.No ? _b + j0 : _b + ((long)j0 * _ldb);
-                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc, _packedA[part].Pointer, _packedB[part].Pointer);
+                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc, _packedA[part].Pointer, _packedB[part].Pointer, _inPlaceA);
             }
             else
             {
@@ -346,7 +357,7 @@ internal static unsafe class VectorGemm
                 }
 
                 T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
-                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc, _packedA[part].Pointer, _packedB[part].Pointer);
+                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc, _packedA[part].Pointer, _packedB[part].Pointer, _inPlaceA);
             }
         }
     }
@@ -366,7 +377,7 @@ internal static unsafe class VectorGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
-        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, T* packA, T* packB)
+        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, T* packA, T* packB, bool inPlaceA)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = MicroColumns<T>();
@@ -378,6 +389,11 @@ internal static unsafe class VectorGemm
 
         if (m <= mcMax)
         {
+            // With inPlaceA, the first rows (whole eight-row tiles) are read in place by the wide kernel and only the
+            // rest is packed: a 32-row op(A) is four whole tiles rather than five six-row tiles and a four-row one.
+            int inPlaceRows = inPlaceA ? m / WideRowMajorRows * WideRowMajorRows : 0;
+            int rest = m - inPlaceRows;
+            int restTail = inPlaceRows == 0 ? tail : TailRows(rest);
             T* packedRows = packA;
             int groupMax = ColumnGroupBytes / sizeof(T) / nr * nr;
             T* groupB = packB;
@@ -385,14 +401,28 @@ internal static unsafe class VectorGemm
             {
                 int kc = Math.Min(kcMax, k - pcol);
                 T betaBlock = pcol == 0 ? beta : T.One;
-                PackRowBlock(transA, a, lda, 0, pcol, m, kc, tail, packedRows);
+                if (rest > 0)
+                {
+                    PackRowBlock(transA, a, lda, inPlaceRows, pcol, rest, kc, restTail, packedRows);
+                }
+
                 for (int jg = 0; jg < n; jg += groupMax)
                 {
                     int group = Math.Min(groupMax, n - jg);
                     PackB(transB, b, ldb, pcol, jg, kc, group, groupB, PanelStride<T>(kc));
                     for (int jr = 0; jr < group; jr += nr)
                     {
-                        RowTiles(kc, packedRows, groupB + ((long)(jr / nr) * PanelStride<T>(kc)), c + jg + jr, ldc, alpha, betaBlock, m, tailStart, Math.Min(nr, group - jr));
+                        T* bPanel = groupB + ((long)(jr / nr) * PanelStride<T>(kc));
+                        int cols = Math.Min(nr, group - jr);
+                        for (int ir = 0; ir < inPlaceRows; ir += WideRowMajorRows)
+                        {
+                            MicroKernelRowMajorAWide(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jg + jr, ldc, alpha, betaBlock, cols);
+                        }
+
+                        if (rest > 0)
+                        {
+                            RowTiles(kc, packedRows, bPanel, c + ((long)inPlaceRows * ldc) + jg + jr, ldc, alpha, betaBlock, rest, rest - restTail, cols);
+                        }
                     }
                 }
             }
