@@ -18,6 +18,8 @@ namespace Unroll.Kernels.Gemm;
 /// Packing turns all four op(A)/op(B) combinations into the same contiguous panels, so the
 /// transposes are only ever read in place, one small panel at a time. Partial panels are zero-padded
 /// and their tiles go through a scratch tile, so any m, n, k and leading dimension is handled.
+/// Under <see cref="GemmVariant.Vector512"/> the same code packs panels of 2 x 512-bit vectors (32 floats) and
+/// the wide kernels (<see cref="MicroKernelWide{T}"/> and its kin) hold the tile in ZMM registers.
 /// Types other than float and double defer to <see cref="ReferenceGemm"/>.
 /// </remarks>
 internal static unsafe class VectorGemm
