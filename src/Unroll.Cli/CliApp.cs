@@ -20,8 +20,7 @@ internal static partial class CliApp
     {
         var console = new CliConsole(output, error, interactive);
         // A plain command named "unroll" (not RootCommand, which takes the assembly's name) so help reads "unroll train ...".
-        var train = TrainCommand.Create(console);
-        TaskTrainCommand.AddTo(train, console);
+        var train = Training.TrainCommand.Create(console);
         var root = new Command("unroll", "Unroll: recurrent neural networks trained by exact backpropagation through time.")
         {
             new System.CommandLine.Help.HelpOption(),
@@ -35,7 +34,7 @@ internal static partial class CliApp
             ExportCommand.Create(console),
             ReportCommand.Create(console),
             ImportCommand.Create(console),
-            TextCommands.CreateSample(console),
+            SampleCommand.Create(console),
         };
 
         ParseResult parse = root.Parse(args);

@@ -1,3 +1,4 @@
+using Unroll.Tasks;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Unroll.Data.Images;
@@ -206,16 +207,18 @@ public sealed class SequentialImagesTests : IDisposable
             Architecture = "gru", InputSize = 6, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         });
         Initializers.PyTorchDefault(model, new Random(2));
-        var before = SequenceClassifierTrainer.Evaluate(model, all.Slice(300, 100));
-        var trainer = new SequenceClassifierTrainer(model, new TrainingOptions
+        var validation = new SequenceValidation(new ImageSequenceData(all.Slice(300, 100)), 64);
+        var before = validation.Measure(model);
+        var trainer = new Trainer(model, new TrainingOptions
         {
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.02 }, Steps = 150, BatchSize = 32, ValidateEvery = 50,
         });
-        trainer.Run(all.Slice(0, 300), all.Slice(300, 100));
-        var after = SequenceClassifierTrainer.Evaluate(model, all.Slice(300, 100));
+        var history = trainer.Run(new ShuffledBatches(new ImageSequenceData(all.Slice(0, 300)), 32, seed: 1), validation, []);
+        var after = validation.Measure(model);
         Assert.True(after.Accuracy >= 0.95, $"accuracy {after.Accuracy} (before training {before.Accuracy})");
         Assert.True(after.Loss < before.Loss / 4);
-        Assert.Equal(3, trainer.ValidationAccuracy.Count);
-        Assert.Equal(after.Accuracy, trainer.ValidationAccuracy[^1].Accuracy);
+        var measured = history.Where(m => !double.IsNaN(m.ValidationAccuracy)).ToList();
+        Assert.Equal(3, measured.Count);
+        Assert.Equal(after.Accuracy, measured[^1].ValidationAccuracy);
     }
 }
