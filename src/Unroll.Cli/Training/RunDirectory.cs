@@ -127,11 +127,11 @@ internal sealed class RunDirectory : IDisposable
     /// which removes that run's files and nothing else.
     /// </summary>
     /// <exception cref="UnrollException">The directory is a file, cannot be written, is locked by another run, or holds a run.</exception>
-    public static RunDirectory CreateNew(string requested, string source, bool overwrite)
+    public static RunDirectory CreateNew(string requested, string source, bool overwrite, string root = "runs")
     {
         if (string.IsNullOrWhiteSpace(requested))
         {
-            string stem = System.IO.Path.Combine("runs", source + "-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+            string stem = System.IO.Path.Combine(root, source + "-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
             for (int n = 1; n < 1000; n++)
             {
                 string candidate = n == 1 ? stem : $"{stem}-{n}";

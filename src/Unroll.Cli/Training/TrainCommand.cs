@@ -103,7 +103,7 @@ internal static class TrainCommand
             ?? throw new UnrollException($"{checkpointPath}: a run of '{task.Name}', which this release does not train.");
         if (expected is not null && !expected.Owns(task))
         {
-            throw new UnrollException($"--resume: {path} holds a {task.Name} run; expected a {expected.Name} run (resume it with unroll train {task.Name} --resume {path}, or unroll train --resume {path}).");
+            throw new UnrollException($"--resume: {path} holds a run of {task.Name}; expected a run of {expected.Name} (resume it with unroll train {task.Name} --resume {path}, or unroll train --resume {path}).");
         }
 
         task.CheckModel(checkpoint.Model.Config, checkpointPath);
