@@ -21,6 +21,7 @@ internal static partial class CliApp
         var console = new CliConsole(output, error, interactive);
         // A plain command named "unroll" (not RootCommand, which takes the assembly's name) so help reads "unroll train ...".
         var train = Training.TrainCommand.Create(console);
+        var threadsOption = ThreadsOption();
         var root = new Command("unroll", "Unroll: recurrent neural networks trained by exact backpropagation through time.")
         {
             new System.CommandLine.Help.HelpOption(),
@@ -35,22 +36,28 @@ internal static partial class CliApp
             ReportCommand.Create(console),
             ImportCommand.Create(console),
             SampleCommand.Create(console),
+            threadsOption,
         };
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var parseError in parse.Errors)
-            {
-                error.WriteLine($"error: {Describe(parseError.Message)}");
-            }
-
+            // One line for one mistake: the first error is the one to fix (later ones often follow from it).
+            error.WriteLine($"error: {Describe(parse.Errors[0].Message, parse.CommandResult.Command)}");
             error.WriteLine("Run 'unroll --help' (or 'unroll COMMAND --help') for the options.");
             return UsageError;
         }
 
+        int threadsBefore = Kernels.Parallelism.ThreadCount;
         try
         {
+            if (parse.GetValue(threadsOption) is { } threads)
+            {
+                Kernels.Parallelism.ThreadCount = threads is >= 1 and <= MaxThreads
+                    ? threads
+                    : throw new UnrollException($"--threads: expected 1 to {MaxThreads}, got {threads}.");
+            }
+
             return parse.Invoke(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
@@ -73,17 +80,93 @@ internal static partial class CliApp
             error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
+        finally
+        {
+            Kernels.Parallelism.ThreadCount = threadsBefore;
+        }
     }
+
+    /// <summary>The most threads --threads accepts: far more than any machine this engine runs on has cores.</summary>
+    private const int MaxThreads = 1024;
+
+    /// <summary>--threads, on every command: the threads of the matrix products and time steps (results do not depend on it).</summary>
+    private static Option<int?> ThreadsOption() => new("--threads")
+    {
+        Description = $"Threads for the kernels (default: every core, or {Kernels.Parallelism.ThreadsEnvironmentVariable}); the results do not depend on it",
+        Recursive = true,
+    };
 }
 
 internal static partial class CliApp
 {
-    // An unknown option in the position of a positional argument is reported by the parser as an
-    // unrecognised argument value; say what it is.
-    private static string Describe(string message)
+    // The parser's messages, in the words of the rest of the tool: an unknown option with the nearest one the
+    // command has, and a value of the wrong type named by what was expected rather than by a .NET type.
+    private static string Describe(string message, Command command)
     {
-        var match = UnknownOptionPattern().Match(message);
-        return match.Success ? $"unknown option '{match.Groups[1].Value}'." : message.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", string.Empty, StringComparison.Ordinal);
+        var unknown = UnknownOptionPattern().Match(message);
+        if (unknown.Success)
+        {
+            string given = unknown.Groups[1].Value;
+            string? nearest = NearestOption(given, command);
+            return nearest is null ? $"unknown option '{given}'." : $"unknown option '{given}'; did you mean '{nearest}'?";
+        }
+
+        var typed = TypedValuePattern().Match(message);
+        if (typed.Success)
+        {
+            string type = typed.Groups[3].Value;
+            string expected = type.Contains("Int32", StringComparison.Ordinal) || type.Contains("Int64", StringComparison.Ordinal) ? "a whole number"
+                : type.Contains("Double", StringComparison.Ordinal) ? "a number"
+                : type.Contains("Boolean", StringComparison.Ordinal) ? "true or false"
+                : "a value of another kind";
+            return $"{typed.Groups[2].Value}: expected {expected}, got '{typed.Groups[1].Value}'.";
+        }
+
+        return message.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", string.Empty, StringComparison.Ordinal);
+    }
+
+    // The option of the command (or its ancestors' recursive ones) within two edits of what was typed.
+    private static string? NearestOption(string given, Command command)
+    {
+        var names = new List<string>();
+        for (Command? c = command; c is not null; c = c.Parents.OfType<Command>().FirstOrDefault())
+        {
+            foreach (var option in c.Options.Where(o => c == command || o.Recursive))
+            {
+                names.Add(option.Name);
+                names.AddRange(option.Aliases);
+            }
+        }
+
+        return names.Where(n => n.StartsWith('-'))
+            .Select(n => (Name: n, Distance: EditDistance(given, n)))
+            .Where(c => c.Distance <= Math.Max(1, Math.Min(2, given.Length / 4)))
+            .OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal)
+            .Select(c => c.Name)
+            .FirstOrDefault();
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
     }
 
     // A message quotes what the user gave (a file name, a CSV field), which may hold a line break or
@@ -111,8 +194,11 @@ internal static partial class CliApp
         return text.ToString();
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex("^Argument '(-[^']*)' not recognized")]
+    [System.Text.RegularExpressions.GeneratedRegex("^(?:Argument|Unrecognized command or argument) '(-[^']*)'(?: not recognized)?")]
     private static partial System.Text.RegularExpressions.Regex UnknownOptionPattern();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Cannot parse argument '(.*)' for option '([^']*)' as expected type '([^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex TypedValuePattern();
 }
 
 /// <summary>Where a command writes, and whether a person is watching (progress bars) or a program (plain lines).</summary>

@@ -297,7 +297,7 @@ internal static class DiagnoseCommand
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new IO.FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
     /// <summary>Everything `unroll diagnose` measures (its JSON output).</summary>
@@ -320,23 +320,4 @@ internal static class DiagnoseCommand
         string Regime, double[][] Eigenvalues, double[] SingularValues);
 
     private sealed record TrainingDiagnostics(int Step, double SpectralRadius, double LargestSingularValue, double ClippedShare, double GradientRatio);
-
-    // JSON has no NaN or infinity: a number that is not finite (an undefined bound, say) is null.
-    private sealed class FiniteOrNullConverter : JsonConverter<double>
-    {
-        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
-
-        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
-        {
-            if (double.IsFinite(value))
-            {
-                writer.WriteNumberValue(value);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
-        }
-    }
 }

@@ -79,8 +79,8 @@ public sealed class SequentialImagesTests : IDisposable
         string compressed = Refused("forged.gz", Gzip([.. Header(0x08, int.MaxValue, 28, 28), 1, 2, 3]));
         Assert.Contains("forged", compressed, StringComparison.Ordinal);
 
-        // A size that fits the deflate bound but not the gzip trailer's length.
-        Assert.Contains("gzip trailer", Refused("big.gz", Gzip([.. Header(0x08, 10, 28, 28), 1, 2, 3])), StringComparison.Ordinal);
+        // A size within the deflate bound that the data does not hold: found when the data ends early.
+        Assert.Contains("ends after 19 of the 7856 bytes", Refused("big.gz", Gzip([.. Header(0x08, 10, 28, 28), 1, 2, 3])), StringComparison.Ordinal);
         // Plain: header and length disagree either way.
         Assert.Contains("truncated", Refused("short", [.. Header(0x08, 2, 2, 2), 1, 2, 3]), StringComparison.Ordinal);
         Assert.Contains("truncated", Refused("long", [.. Header(0x08, 1, 1, 1), 1, 2]), StringComparison.Ordinal);
@@ -101,6 +101,25 @@ public sealed class SequentialImagesTests : IDisposable
         corrupt[13] ^= 0xFF;
         Assert.Contains("corrupt-", Refused("corrupt-.gz", corrupt), StringComparison.Ordinal);
         Assert.Contains("truncated", Refused("cut.gz", good[..10]), StringComparison.Ordinal);
+
+        // A damaged checksum is named as such, not as the "unsupported compression method" .NET's message gives.
+        var badChecksum = (byte[])good.Clone();
+        badChecksum[^8] ^= 0x01;
+        string checksum = Refused("checksum.gz", badChecksum);
+        Assert.Contains("checksum", checksum, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsupported compression", checksum, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadsAGzipFileOfSeveralMembers()
+    {
+        // `cat a.gz b.gz` is a valid gzip file whose trailer gives only the last member's length.
+        byte[] data = [.. Header(0x08, 4, 2, 2), .. Enumerable.Range(0, 16).Select(i => (byte)(i * 7))];
+        string path = Path.Combine(_directory, "members.gz");
+        System.IO.File.WriteAllBytes(path, [.. Gzip(data[..10]), .. Gzip(data[10..])]);
+        var array = IdxFile.Read(path, 3);
+        Assert.Equal([4, 2, 2], array.Dimensions);
+        Assert.Equal(data[16..], array.Values);
     }
 
     [Fact]

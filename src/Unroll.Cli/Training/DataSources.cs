@@ -142,6 +142,11 @@ internal sealed class SyntheticSource(string name) : DataSource
             Seed = parse.GetValue(common.Seed),
         };
         description.Validate();
+        if (description.TestCount < 1)
+        {
+            throw new UnrollException($"--test-count: expected at least 1 (the run is evaluated on the test split), got {description.TestCount}.");
+        }
+
         return new SyntheticTask(description);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Unroll.Models;
 using Unroll.Tasks;
 using Unroll.Training;
 
@@ -65,6 +66,9 @@ internal static class TrainCommand
             var config = task.ModelConfig(options.ReadArchitecture(parse), parse.GetValue(options.Embedding));
             var training = options.ReadTraining(parse, o => task.TrainingBatches(o).BatchesPerEpoch);
             var settings = options.ReadRun(parse);
+            var batches = task.TrainingBatches(training);
+            MemoryBudget.Check(config.TrainingBytes(batches.MaxSteps, batches.BatchSize),
+                $"training: batches of {batches.BatchSize} sequences of {batches.MaxSteps} steps through {config.Layers} layer(s) of {config.HiddenSize} units");
             var model = options.CreateModel(parse, config);
             using var directory = RunDirectory.CreateNew(parse.GetValue(options.Output)!, source.Name, parse.GetValue(options.Overwrite));
             return Finish(new TrainingRun
@@ -122,6 +126,14 @@ internal static class TrainCommand
         }
 
         settings.Validate();
+        if (File.Exists(directory.ModelPath) && !ModelFile.Load(directory.ModelPath).Model.Parameters.Values.AsSpan().SequenceEqual(checkpoint.Model.Parameters.Values))
+        {
+            // A run that stopped writes its model and its checkpoint with the same weights; different weights mean
+            // the two files are not of the same run, and continuing would replace the other run's model.
+            throw new UnrollException(
+                $"--resume: {path} holds a model.safetensors whose weights are not those of its checkpoint (step {checkpoint.State.Step} of {training.Steps}): they are not from the same run. Move one of them away.");
+        }
+
         if (checkpoint.State.Step >= training.Steps && File.Exists(directory.ModelPath))
         {
             // Resuming a finished run is a no-op, so scripts may resume unconditionally.

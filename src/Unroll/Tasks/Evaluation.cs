@@ -51,7 +51,7 @@ internal sealed record Evaluation
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
-        Converters = { new FiniteOrNullConverter() },
+        Converters = { new IO.FiniteOrNullConverter() },
     };
 
     /// <summary>The evaluation as indented JSON; figures that are not finite are null (JSON has no NaN or infinity).</summary>
@@ -76,23 +76,4 @@ internal sealed record Evaluation
 
     /// <summary>A figure as printed: four significant digits, "-" when it is not a number.</summary>
     public static string Format(double value) => double.IsNaN(value) ? "-" : value.ToString("G4", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
-
-    /// <summary>Writes doubles that are not finite as null, and reads null back as NaN.</summary>
-    private sealed class FiniteOrNullConverter : JsonConverter<double>
-    {
-        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
-
-        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
-        {
-            if (double.IsFinite(value))
-            {
-                writer.WriteNumberValue(value);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
-        }
-    }
 }

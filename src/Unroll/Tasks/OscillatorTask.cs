@@ -74,6 +74,11 @@ internal sealed class OscillatorTask(OscillatorDataDescription description) : Tr
             throw new UnrollException($"--horizon: expected 1 to {dataset.Options.Steps} steps (the sequence length), got {h}.");
         }
 
+        if (dataset.Test.Count == 0)
+        {
+            throw new UnrollException("the run has no test split (test-count 0); pass --test-count N to evaluate on N regenerated test sequences.");
+        }
+
         var e = OscillatorEvaluation.Evaluate(model, dataset, horizon);
         return new Evaluation
         {

@@ -17,7 +17,7 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
     /// <summary>The metadata key that marks a run monitored on its test split.</summary>
     public const string MonitorKey = "unroll.monitor";
 
-    private (SequenceSet Train, SequenceSet Validation, SequenceSet Test)? _splits;
+    private readonly SequenceSet?[] _splits = new SequenceSet?[3];
 
     /// <summary>The task's description.</summary>
     public TaskDataDescription Description { get; } = description;
@@ -31,7 +31,12 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
     /// <inheritdoc/>
     public override string Name => Definition.Name;
 
-    private (SequenceSet Train, SequenceSet Validation, SequenceSet Test) Splits => _splits ??= Description.Generate();
+    // Each split is generated when first used: evaluating a model needs only its test split.
+    private SequenceSet Train => _splits[0] ??= Description.GenerateSplit(0);
+
+    private SequenceSet ValidationSplit => _splits[1] ??= Description.GenerateSplit(1);
+
+    private SequenceSet Test => _splits[2] ??= Description.GenerateSplit(2);
 
     /// <inheritdoc/>
     public override string Describe() => string.Create(CultureInfo.InvariantCulture,
@@ -59,14 +64,14 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
     public override IBatchSource TrainingBatches(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new ShuffledBatches(new SequenceSetData(Splits.Train), options.BatchSize, options.Seed);
+        return new ShuffledBatches(new SequenceSetData(Train), options.BatchSize, options.Seed);
     }
 
     /// <inheritdoc/>
     public override IValidation? Validation(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var monitored = MonitorTest ? Splits.Test : Splits.Validation;
+        var monitored = MonitorTest ? Test : ValidationSplit;
         return monitored.Count == 0 ? null : new SequenceValidation(new SequenceSetData(monitored), Math.Max(options.BatchSize, 128));
     }
 
@@ -82,7 +87,7 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
             description.Validate();
         }
 
-        var test = options.TestCount is null ? Splits.Test : description.GenerateTest();
+        var test = options.TestCount is null ? Test : description.GenerateTest();
         var e = TaskEvaluation.Evaluate(model, Definition, test);
         bool classification = e.Accuracy is not null;
         var figures = new Dictionary<string, double>(StringComparer.Ordinal)
@@ -121,11 +126,11 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
     public override DiagnosisSample Sample(int sequences, EvaluationOptions options)
     {
         Refuse(options, testCount: false);
-        bool validation = Splits.Validation.Count > 0;
+        bool validation = ValidationSplit.Count > 0;
         var test = options.TestCount is { } count
             ? (Description with { TestCount = count }) is var changed && changed.TestCount >= 1 ? changed.GenerateTest() : throw new UnrollException($"--test-count: expected at least 1 test sequence, got {count}.")
-            : Splits.Test;
-        return SampleOf(validation ? Splits.Validation : test, sequences, validation ? "validation" : "test");
+            : Test;
+        return SampleOf(validation ? ValidationSplit : test, sequences, validation ? "validation" : "test");
     }
 
     /// <summary>The first <paramref name="sequences"/> sequences of <paramref name="set"/>, time-major.</summary>

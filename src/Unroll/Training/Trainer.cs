@@ -199,6 +199,8 @@ public sealed class Trainer
         }
 
         _source = source;
+        MemoryBudget.Check(config.TrainingBytes(source.MaxSteps, source.BatchSize),
+            $"training: batches of {source.BatchSize} sequences of {source.MaxSteps} steps through {config.Layers} layer(s) of {config.HiddenSize} units");
         var batch = new Batch(source.MaxSteps, source.BatchSize, source.InputWidth, source.TargetWidth);
         var predictionGradients = new float[HeadLoss.PredictionLength(config, source.MaxSteps, source.BatchSize)];
         try

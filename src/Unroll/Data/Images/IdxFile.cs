@@ -88,7 +88,9 @@ public static class IdxFile
         }
         catch (InvalidDataException e)
         {
-            throw new UnrollException($"{path}: the gzip data is corrupt ({e.Message}); expected a gzip-compressed IDX file.", e);
+            // zlib reports a checksum mismatch and broken deflate data alike; .NET's message for both names an
+            // "unsupported compression method", which misleads: say what it is.
+            throw new UnrollException($"{path}: the gzip data is corrupt (a checksum or deflate error; the file was damaged or cut short); expected a gzip-compressed IDX file.", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -142,7 +144,9 @@ public static class IdxFile
             throw new UnrollException($"{path}: the IDX header claims {shape} = {claimed} values, more than the {what} can hold; the sizes are wrong or forged.");
         }
 
-        if (gzip ? (expected & 0xFFFFFFFF) != available : expected != available)
+        // A gzip file's trailer gives only its last member's length: a file of several members (as concatenating
+        // gzip files makes) is checked by reading it, below, instead.
+        if (!gzip && expected != available)
         {
             throw new UnrollException(
                 $"{path}: the IDX header claims {shape}, i.e. {expected} bytes with the header, but the {what} {(gzip ? "is" : "has")} {available} bytes{(gzip ? " long (gzip trailer)" : string.Empty)}; the sizes are wrong (forged) or the file is truncated.");

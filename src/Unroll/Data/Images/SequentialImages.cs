@@ -282,6 +282,14 @@ public static class FashionMnist
             throw new UnrollException($"{labelsPath}: holds {labels.Dimensions[0]} labels but {imagesPath} holds {images.Dimensions[0]} images; expected one label per image.");
         }
 
+        for (int i = 0; i < labels.Values.Length; i++)
+        {
+            if (labels.Values[i] >= ClassNames.Count)
+            {
+                throw new UnrollException($"{labelsPath}: label {i} is {labels.Values[i]}; expected a class from 0 to {ClassNames.Count - 1}.");
+            }
+        }
+
         return new SequentialImages(images.Values, labels.Values, images.Dimensions[1], images.Dimensions[2], ClassNames.Count, order, permutation, imagesPath);
     }
 
