@@ -48,6 +48,12 @@ internal static partial class CliApp
             return UsageError;
         }
 
+        if (EmptyValue(parse) is { } empty)
+        {
+            error.WriteLine($"error: {empty}: expected a value, got an empty one.");
+            return UserError;
+        }
+
         int threadsBefore = Kernels.Parallelism.ThreadCount;
         try
         {
@@ -84,6 +90,30 @@ internal static partial class CliApp
         {
             Kernels.Parallelism.ThreadCount = threadsBefore;
         }
+    }
+
+    // A file, directory or name given as an empty string is a mistake (an unset shell variable, say), never a request
+    // for a default: every argument and option of string type must then hold something (--prime may be empty).
+    private static string? EmptyValue(ParseResult parse)
+    {
+        for (var command = parse.CommandResult; command is not null; command = command.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            foreach (var child in command.Children)
+            {
+                switch (child)
+                {
+                    // The tokens, not the values: a value that failed its own validation throws when read.
+                    case System.CommandLine.Parsing.ArgumentResult { Argument: Argument<string> argument } result
+                        when result.Tokens.Count > 0 && result.Tokens.All(token => string.IsNullOrWhiteSpace(token.Value)):
+                        return argument.Name;
+                    case System.CommandLine.Parsing.OptionResult { Option: Option<string> option, Implicit: false } result
+                        when option.Name != "--prime" && result.Tokens.Count > 0 && result.Tokens.All(token => string.IsNullOrWhiteSpace(token.Value)):
+                        return option.Name;
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The most threads --threads accepts: far more than any machine this engine runs on has cores.</summary>

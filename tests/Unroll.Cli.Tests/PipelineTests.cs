@@ -16,10 +16,13 @@ namespace Unroll.Cli.Tests;
 public class PipelineTests
 {
     /// <summary>Every source with small settings; {dir} is a directory holding the data files <see cref="WriteData"/> wrote.</summary>
-    public static TheoryData<string> Sources => new() { "oscillator", "adding", "copy", "temporal-order", "text-char", "text-word", "fashion-mnist", "csv" };
+    public static TheoryData<string> Sources => [.. SourceNames];
+
+    /// <summary>The sources, as <see cref="Arguments"/> names them.</summary>
+    internal static readonly string[] SourceNames = ["oscillator", "adding", "copy", "temporal-order", "text-char", "text-word", "fashion-mnist", "csv"];
 
     // A run long enough to be killed in the middle (a few milliseconds a step), short enough for the suite.
-    private static string[] Arguments(string source, string data, int steps)
+    internal static string[] Arguments(string source, string data, int steps)
     {
         string[] own = source switch
         {
@@ -36,7 +39,7 @@ public class PipelineTests
         return [.. own, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--validate-every", "7", "--diagnose-every", "11"];
     }
 
-    private static void WriteData(string directory)
+    internal static void WriteData(string directory)
     {
         File.WriteAllText(Path.Combine(directory, "corpus.txt"), DataSourceCommandTests.Grammar(400));
         DataSourceCommandTests.WriteImages(directory, train: 50, test: 20);

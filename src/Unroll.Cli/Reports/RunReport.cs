@@ -301,7 +301,7 @@ internal static class RunReport
 
             using var document = ParseJson(json, run.MetadataSource, TrainingKey);
             return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("steps", out var steps)
-                && steps.TryGetInt32(out int value) ? value : null;
+                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) ? value : null;
         }
 
         private static int? Best(double[] values)
