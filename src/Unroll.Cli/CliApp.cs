@@ -39,7 +39,8 @@ internal static partial class CliApp
             threadsOption,
         };
 
-        ParseResult parse = root.Parse(args);
+        // No response files: an argument starting with '@' (a file name, a typo) is an argument, never a file to read options from.
+        ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             // One line for one mistake: the first error is the one to fix (later ones often follow from it).

@@ -186,7 +186,10 @@ internal static class RunReport
                 .Append("<title>").Append(Html.Encode(title)).Append("</title>\n<style>\n").Append(Css).Append("</style>\n</head>\n<body>\n");
             _html.Append("<header>\n<h1 id=\"title\">").Append(Html.Encode(title)).Append("</h1>\n<p class=\"lede\">")
                 .Append(Html.Encode(Describe())).Append("</p>\n");
-            _html.Append("<nav><a href=\"#summary\">Summary</a> <a href=\"#evaluation\">Evaluation</a> <a href=\"#plots\">Plots</a>");
+            // Only the sections that have something to show.
+            _html.Append("<nav><a href=\"#summary\">Summary</a>")
+                .Append(run.Evaluation is null ? string.Empty : " <a href=\"#evaluation\">Evaluation</a>")
+                .Append(run.Plots.Count == 0 ? string.Empty : " <a href=\"#plots\">Plots</a>");
             if (HasDiagnostics)
             {
                 _html.Append(" <a href=\"#diagnostics\">Diagnostics</a>");
@@ -284,6 +287,11 @@ internal static class RunReport
                 rows.Add(("diverged", $"the training loss is {Number(train[firstBad])} at step {Number(step[firstBad])}"));
             }
 
+            if (run.Evaluation is null)
+            {
+                rows.Add(("evaluation", "none: the run ended before its evaluation (it diverged, or no step finished)"));
+            }
+
             if (run.TrainingSeconds is { } seconds)
             {
                 rows.Add(("training time", string.Create(CultureInfo.InvariantCulture, $"{seconds:F1} s ({metrics.Rows.Count / Math.Max(seconds, 1e-9):F1} steps/s, wall clock)")));
@@ -322,7 +330,6 @@ internal static class RunReport
         {
             if (run.Evaluation is not { } e)
             {
-                _html.Append("<section id=\"evaluation\">\n<h2>Evaluation</h2>\n<p>No evaluation.json: the run ended before its evaluation (it diverged, or was stopped before its first step).</p>\n</section>\n");
                 return;
             }
 
@@ -368,12 +375,12 @@ internal static class RunReport
 
         private void WritePlots()
         {
-            _html.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
             if (run.Plots.Count == 0)
             {
-                _html.Append("<p>The run directory holds no SVG plots.</p>\n");
+                return;
             }
 
+            _html.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
             foreach (var (file, text) in run.Plots)
             {
                 string caption = KnownPlots.FirstOrDefault(k => string.Equals(k.File, file, StringComparison.Ordinal)).Caption ?? file;
@@ -564,10 +571,12 @@ internal static class RunReport
             }
         }
 
+        // Whole numbers as they are (sizes, seeds, counts); others with six significant digits.
         private static string Scalar(JsonElement value) => value.ValueKind switch
         {
             JsonValueKind.String => value.GetString() ?? string.Empty,
             JsonValueKind.Null => "–",
+            JsonValueKind.Number when !value.TryGetInt64(out _) && value.TryGetDouble(out double number) => number.ToString("G6", CultureInfo.InvariantCulture),
             _ => value.GetRawText(),
         };
 
