@@ -27,7 +27,7 @@ internal static class DiagnoseCommand
 
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train (or imported)" };
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
         var testSequences = Options.Optional<int>("--test-count", "Generated tasks: regenerate the test split with this many sequences (used when a run has no validation split)");
         var dataDirectory = Options.Make("--data-dir", "Fashion-MNIST models: the directory holding the IDX files (default: where training found them)", string.Empty);
         var sequences = Options.Make("--sequences", "Held-out sequences the gradient flow and the Jacobian products are measured on (the first N)", 4);
@@ -42,7 +42,7 @@ internal static class DiagnoseCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
             int sequenceCount = parse.GetValue(sequences), endStepCount = parse.GetValue(endSteps);
             int? lag = parse.GetValue(maxLag);
             if (sequenceCount < 1)

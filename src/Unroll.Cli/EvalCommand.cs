@@ -14,7 +14,7 @@ internal static class EvalCommand
 {
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train (or imported)" };
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
         var json = Options.Make("--json", "Print the figures as JSON (as evaluation.json)", false);
         var horizon = Options.Optional<int>("--horizon", "Oscillator models: free-running forecast horizon in steps (default: as in training)");
         var testSequences = Options.Optional<int>("--test-count", "Generated tasks: regenerate the test split with this many sequences; Fashion-MNIST: score the first N test images");
@@ -26,7 +26,7 @@ internal static class EvalCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
             var loaded = ModelFile.Load(path);
             var options = new EvaluationOptions(parse.GetValue(horizon), parse.GetValue(testSequences), NullIfEmpty(parse.GetValue(input)), NullIfEmpty(parse.GetValue(dataDirectory)));
             var task = TrainingTask.FromMetadata(loaded.Metadata, path);

@@ -19,7 +19,7 @@ internal static class PredictCommand
 {
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train (or imported)" };
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
         var input = new Option<string>("--input") { Description = "The data to predict for (its format follows the model: see docs/cli.md)", Required = true };
         var output = Options.Make("--output", "Where to write the predictions as CSV; - writes them to standard output", "-");
         var command = new Command("predict", "Run a trained model over new data: per-step values or classes, one answer per sequence, token log-probabilities, image classes")
@@ -28,7 +28,7 @@ internal static class PredictCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!, inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console), inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
             OutputPaths.RefuseOverwritingInputs(outputPath, "--output", path, inputPath);
             var loaded = ModelFile.Load(path);
             var task = TrainingTask.FromMetadata(loaded.Metadata, path);

@@ -13,7 +13,7 @@ internal static class SampleCommand
 
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train text" };
+        var modelPath = new Argument<string>("model") { Description = "A model file of unroll train text, or its run directory (its best.safetensors, else model.safetensors)" };
         var prime = Options.Make("--prime", "Text to start from (default: a line end)", string.Empty);
         var length = Options.Make("--length", $"Characters (or words) to generate, at most {MaxLength}", 500);
         var temperature = Options.Make("--temperature", "Divides the logits before the softmax: > 0 (lower is more conservative), or 0 for greedy decoding", 0.8);
@@ -25,7 +25,7 @@ internal static class SampleCommand
         command.SetAction(parse =>
         {
             Options.RequireFinite(parse, command);
-            string path = parse.GetValue(modelPath)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
             int count = parse.GetValue(length);
             if (count < 0 || count > MaxLength)
             {

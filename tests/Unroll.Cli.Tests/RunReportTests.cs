@@ -34,7 +34,7 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         Assert.Equal("25", Setting(document, "config-data", "options.steps"));
         string evaluation = File.ReadAllText(Path.Combine(run.Directory, "evaluation.json"));
         double oneStep = System.Text.Json.JsonDocument.Parse(evaluation).RootElement.GetProperty("figures").GetProperty("one_step_mse").GetDouble();
-        var modelRow = document.Descendants("section").Single(s => (string?)s.Attribute("id") == "evaluation")
+        var modelRow = document.Descendants("table").Single(t => (string?)t.Attribute("id") == "evaluation-table")
             .Descendants("tr").Single(tr => tr.Element("th")?.Value == "model");
         Assert.Equal(oneStep.ToString("G4", CultureInfo.InvariantCulture), modelRow.Elements("td").First().Value);
 

@@ -80,6 +80,7 @@ internal static class RunReport
         double? TrainingSeconds,
         MetricsTable Metrics,
         Tasks.Evaluation? Evaluation,
+        Tasks.Evaluation? BestEvaluation,
         IReadOnlyList<(string File, string Text)> Plots)
     {
         public static RunContents Read(string directory)
@@ -128,9 +129,8 @@ internal static class RunReport
 
             var metrics = MetricsTable.Read(metricsPath);
             string evaluationPath = Path.Combine(directory, "evaluation.json");
-            var evaluation = File.Exists(evaluationPath)
-                ? Tasks.Evaluation.FromJson(IO.InputFile.ReadAllLines(evaluationPath, "the run's evaluation (JSON)") is var lines ? string.Join('\n', lines) : string.Empty, evaluationPath)
-                : null;
+            var evaluation = ReadEvaluation(evaluationPath);
+            var bestEvaluation = ReadEvaluation(Path.Combine(directory, Training.RunDirectory.BestEvaluationFileName));
 
             var plots = System.IO.Directory.GetFiles(directory, "*.svg")
                 .Select(path => Path.GetFileName(path))
@@ -139,8 +139,12 @@ internal static class RunReport
                 .Select(name => (name, File.ReadAllText(Path.Combine(directory, name))))
                 .ToList();
             string fullPath = Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
-            return new RunContents(directory, Path.GetFileName(fullPath), source, model.Config, model.Parameters.Count, metadata, seconds, metrics, evaluation, plots);
+            return new RunContents(directory, Path.GetFileName(fullPath), source, model.Config, model.Parameters.Count, metadata, seconds, metrics, evaluation, bestEvaluation, plots);
         }
+
+        private static Tasks.Evaluation? ReadEvaluation(string path) => File.Exists(path)
+            ? Tasks.Evaluation.FromJson(string.Join('\n', IO.InputFile.ReadAllLines(path, "a run's evaluation (JSON)")), path)
+            : null;
 
         private static int PlotOrder(string file)
         {
@@ -335,6 +339,14 @@ internal static class RunReport
 
             _html.Append("<section id=\"evaluation\">\n<h2>").Append(Html.Encode($"Evaluation on the {e.Split} part")).Append("</h2>\n<p>")
                 .Append(Html.Encode(e.Data + ".")).Append("</p>\n");
+            if (run.BestEvaluation is { } best)
+            {
+                // The kept model first: the one eval, predict and sample use when given the run directory.
+                _html.Append("<h3>The best model (best.safetensors: the lowest validation loss)</h3>\n");
+                WriteEvaluationTable(best.Summary, "best-evaluation-table");
+                _html.Append("<h3>The last model (model.safetensors)</h3>\n");
+            }
+
             WriteEvaluationTable(e.Summary, "evaluation-table");
             foreach (string note in e.Notes)
             {

@@ -88,13 +88,19 @@ internal sealed class RunDirectory : IDisposable
     /// <summary>The evaluation's file name.</summary>
     public const string EvaluationFileName = "evaluation.json";
 
+    /// <summary>The best model's file name: the weights of the step with the lowest validation loss.</summary>
+    public const string BestModelFileName = "best.safetensors";
+
+    /// <summary>The best model's evaluation's file name.</summary>
+    public const string BestEvaluationFileName = "best-evaluation.json";
+
     /// <summary>The lock file's name (kept: removing a locked file would let a later run lock a new one beside it).</summary>
     public const string LockFileName = ".lock";
 
     /// <summary>Every file a run writes, removed by --overwrite (nothing else in the directory is touched).</summary>
     private static readonly string[] RunFiles =
     [
-        ModelFileName, Checkpoint.FileName, MetricsFileName, EvaluationFileName, "loss.svg", "forecast.svg", "eigenvalues.svg",
+        ModelFileName, Checkpoint.FileName, MetricsFileName, EvaluationFileName, BestModelFileName, BestEvaluationFileName, "loss.svg", "forecast.svg", "eigenvalues.svg",
         "gradient-flow.svg", "jacobian.svg", "spectra-over-training.svg", Reports.RunReport.FileName,
     ];
 

@@ -121,8 +121,13 @@ internal static class TrainCommand
 
         if (parse.GetResult(options.TimeLimit) is { Implicit: false })
         {
-            // A new budget for the rest of the run, counted from now.
-            settings = settings with { TimeLimitSeconds = settings.TrainingSeconds + options.ReadRun(parse).TimeLimitSeconds };
+            // A new budget for the rest of the run, counted from now; a budgeted run's schedule is laid over the new total.
+            double total = settings.TrainingSeconds + options.ReadRun(parse).TimeLimitSeconds!.Value;
+            settings = settings with { TimeLimitSeconds = total };
+            if (training.TimeBudgetSeconds is not null)
+            {
+                training = training with { TimeBudgetSeconds = total };
+            }
         }
 
         settings.Validate();

@@ -82,6 +82,8 @@ internal sealed class TrainOptions
 
     public Option<string> Bptt { get; } = Options.Make("--bptt", "Truncated BPTT: K (windows of K steps, state carried across) or K1,K2 (update every K1 steps, back-propagate K2); text reads its streams in windows of K (default 50)", string.Empty);
 
+    public Option<int?> Patience { get; } = Options.Optional<int>("--patience", "Early stopping: end the run once N validations in a row have not lowered the best validation loss (the best model is kept either way)");
+
     public Option<double> MaxLossGrowth { get; } = Options.Make("--max-loss-growth", "Stop as diverged when the training loss exceeds this multiple of the first step's; 0 turns the check off", TrainingOptions.DefaultMaxLossGrowth);
 
     public Option<string> Output { get; } = Options.Make("--output", "Run directory to write (default runs/<source>-<time>)", string.Empty);
@@ -94,7 +96,7 @@ internal sealed class TrainOptions
 
     public Option<string> InitFrom { get; } = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
 
-    public Option<string> TimeLimit { get; } = Options.Make("--time-limit", "Stop after this much training time (e.g. 90s, 15m, 1h30m), saving the model and a checkpoint; none by default", string.Empty);
+    public Option<string> TimeLimit { get; } = Options.Make("--time-limit", "Train for this much time (e.g. 90s, 15m, 1h30m): without --steps the run lasts exactly this long and the learning-rate schedule is laid over it; with --steps it stops the run early, saving the model and a checkpoint", string.Empty);
 
     /// <summary>The options a resumed run still takes: they change how it runs, not what it computes.</summary>
     public IEnumerable<Option> ResumeOptions => [Resume, CheckpointEvery, TimeLimit];
@@ -106,7 +108,7 @@ internal sealed class TrainOptions
         foreach (Option option in new Option[]
         {
             Model, Hidden, Layers, Bidirectional, Dropout, Activation, InitHh, InitIh, ForgetBias, Embedding,
-            ClipNorm, ClipValue, Steps, Epochs, BatchSize, Seed, ValidateEvery, DiagnoseEvery, Bptt, MaxLossGrowth,
+            ClipNorm, ClipValue, Steps, Epochs, BatchSize, Seed, ValidateEvery, DiagnoseEvery, Bptt, Patience, MaxLossGrowth,
             Output, Overwrite, CheckpointEvery, Resume, InitFrom, TimeLimit,
         })
         {
@@ -189,13 +191,17 @@ internal sealed class TrainOptions
         }
 
         double norm = parse.GetValue(ClipNorm), growth = parse.GetValue(MaxLossGrowth);
+        // --time-limit without --steps or --epochs: the budget is the run's length, and the schedule is laid over it.
+        double? budget = steps is null && epochs is null ? ParseDuration(parse.GetValue(TimeLimit)!, "--time-limit")?.TotalSeconds : null;
         var options = new TrainingOptions
         {
+            TimeBudgetSeconds = budget,
+            Patience = parse.GetValue(Patience),
             Optimizer = Optimizer.ReadOptimizer(parse),
             Schedule = Optimizer.ReadSchedule(parse),
             ClipNorm = norm == 0 ? null : norm,
             ClipValue = parse.GetValue(ClipValue),
-            Steps = steps ?? DefaultSteps,
+            Steps = steps ?? (budget is null ? DefaultSteps : int.MaxValue),
             BatchSize = batch,
             Seed = parse.GetValue(Seed),
             ValidateEvery = parse.GetValue(ValidateEvery),

@@ -81,7 +81,9 @@ internal sealed class TrainingRun
         var metadata = ModelMetadata();
         var clock = Stopwatch.StartNew();
         double priorSeconds = Settings.TrainingSeconds;
+        trainer.Clock = () => priorSeconds + clock.Elapsed.TotalSeconds;
         var timeLimit = Settings.TimeLimitSeconds is { } limit ? TimeSpan.FromSeconds(Math.Max(0, limit - priorSeconds)) : (TimeSpan?)null;
+        bool budgeted = Options.TimeBudgetSeconds is not null;
         Dictionary<string, string> CheckpointMetadata() => new(metadata, StringComparer.Ordinal)
         {
             [RunSettings.MetadataKey] = (Settings with { TrainingSeconds = priorSeconds + clock.Elapsed.TotalSeconds }).ToJson(),
@@ -99,13 +101,15 @@ internal sealed class TrainingRun
         }
 
         int startStep = trainer.CompletedSteps;
-        using var stop = new StopSignal(timeLimit);
+        // A budgeted run ends itself when its time is up (the schedule needs the last steps); otherwise the clock stops it.
+        using var stop = new StopSignal(budgeted ? null : timeLimit);
         var checkpoints = new CheckpointObserver(Directory.CheckpointPath, Model, Settings.CheckpointEvery, Options.Steps, CheckpointMetadata);
+        var best = new BestModelObserver(Directory.File(RunDirectory.BestModelFileName), Model, metadata);
         TrainingDivergedException? diverged = null;
         try
         {
-            Progress.Run(console, Quiet, Options.Steps, trainer.CompletedSteps, Task, (progress, token) =>
-                trainer.Run(source, validation, [stop, checkpoints, progress], token), stop.Token);
+            Progress.Run(console, Quiet, Options, trainer, Task, (progress, token) =>
+                trainer.Run(source, validation, [stop, checkpoints, best, progress], token), stop.Token);
         }
         catch (TrainingDivergedException e)
         {
@@ -138,6 +142,16 @@ internal sealed class TrainingRun
         var evaluation = Task.Evaluate(Model, new EvaluationOptions());
         AtomicFile.WriteAllText(Directory.File(RunDirectory.EvaluationFileName), evaluation.ToJson());
         var written = new List<string> { RunDirectory.ModelFileName, Checkpoint.FileName, RunDirectory.MetricsFileName, RunDirectory.EvaluationFileName, "loss.svg" };
+        Evaluation? bestEvaluation = null;
+        var (bestStep, bestLoss) = trainer.Best;
+        if (bestStep > 0 && File.Exists(Directory.File(RunDirectory.BestModelFileName)))
+        {
+            // The kept model: the weights of the step with the lowest validation loss, scored as the last model is.
+            bestEvaluation = Task.Evaluate(ModelFile.Load(Directory.File(RunDirectory.BestModelFileName)).Model, new EvaluationOptions());
+            AtomicFile.WriteAllText(Directory.File(RunDirectory.BestEvaluationFileName), bestEvaluation.ToJson());
+            written.InsertRange(1, [RunDirectory.BestModelFileName, RunDirectory.BestEvaluationFileName]);
+        }
+
         written.AddRange(Source.WritePlots(Directory.Path, Task, Model, evaluation));
         written.AddRange(DiagnoseCommand.WriteRunPlots(Directory.Path, Model, Task));
         Reports.RunReport.Write(Directory.Path);
@@ -152,10 +166,28 @@ internal sealed class TrainingRun
                 string why = end == RunEnd.Interrupted ? "by the user" : string.Create(CultureInfo.InvariantCulture, $"at the time limit ({TimeSpan.FromSeconds(Settings.TimeLimitSeconds!.Value)})");
                 output.WriteLine($"Stopped {why} after step {history.Count} of {Options.Steps}; the model so far and a checkpoint are saved (continue with unroll train --resume {Directory.Path}).");
             }
+            else if (trainer.PatienceExhausted)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"Stopped early at step {history.Count}: {Options.Patience} validations in a row did not improve on the best validation loss, {Evaluation.Format(bestLoss)} at step {bestStep}."));
+            }
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Evaluation.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
+            if (bestEvaluation is not null)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"The last model (model.safetensors, step {history.Count}):"));
+            }
+
             EvaluationPrinter.Print(output, evaluation);
+            if (bestEvaluation is not null)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"The best model (best.safetensors, step {bestStep}, validation loss {Evaluation.Format(bestLoss)}), which eval, predict and sample use when given the run directory:"));
+                EvaluationPrinter.Print(output, bestEvaluation);
+            }
+
             output.WriteLine($"Wrote {Directory.Path}{Path.DirectorySeparatorChar}: {string.Join(", ", written)}");
         }
 
@@ -165,13 +197,16 @@ internal sealed class TrainingRun
     private string Header(IBatchSource source)
     {
         var config = Model.Config;
-        string budget = Settings.TimeLimitSeconds is { } limit ? string.Create(CultureInfo.InvariantCulture, $", at most {TimeSpan.FromSeconds(limit)}") : string.Empty;
+        string budget = Options.TimeBudgetSeconds is { } time
+            ? string.Create(CultureInfo.InvariantCulture, $", the schedule laid over {TimeSpan.FromSeconds(time)}")
+            : Settings.TimeLimitSeconds is { } limit ? string.Create(CultureInfo.InvariantCulture, $", at most {TimeSpan.FromSeconds(limit)}") : string.Empty;
+        string length = Options.TimeBudgetSeconds is { } seconds ? string.Create(CultureInfo.InvariantCulture, $"{TimeSpan.FromSeconds(seconds)}") : string.Create(CultureInfo.InvariantCulture, $"{Options.Steps} steps");
         string batches = source.CarriesState
             ? $"windows of {source.MaxSteps} steps x {source.BatchSize} streams"
             : $"batches of {source.BatchSize}";
         string resumed = ResumeFrom is { } state ? string.Create(CultureInfo.InvariantCulture, $"Resuming {Directory.Path} at step {state.Step} of {Options.Steps}.\n") : string.Empty;
         return resumed + $"Data: {Task.Describe()}.\n" + string.Create(CultureInfo.InvariantCulture,
-            $"Training {ModelDescription.Of(config)} ({Model.Parameters.Count} parameters) for {Options.Steps} steps: {batches}, {Optimizers.Name(Options.Optimizer.Kind)} lr={Cli.Options.Format(Options.LearningRate)}, {Parallelism.ThreadCount} thread{(Parallelism.ThreadCount == 1 ? string.Empty : "s")}{budget}.");
+            $"Training {ModelDescription.Of(config)} ({Model.Parameters.Count} parameters) for {length}: {batches}, {Optimizers.Name(Options.Optimizer.Kind)} lr={Cli.Options.Format(Options.LearningRate)}, {Parallelism.ThreadCount} thread{(Parallelism.ThreadCount == 1 ? string.Empty : "s")}{budget}.");
     }
 
     /// <summary>Writes a checkpoint every N steps (the last step's is written by the run itself, with the model).</summary>
@@ -183,6 +218,28 @@ internal sealed class TrainingRun
             {
                 Checkpoint.Save(path, model, trainer.CaptureState(), metadata());
             }
+        }
+    }
+}
+
+/// <summary>
+/// Keeps the best model: after a step whose validation loss is the lowest so far, writes the weights to
+/// best.safetensors with the step and the loss in its metadata (<see cref="BestKey"/>). On resume the best so far
+/// comes from the checkpoint's metrics, so the file ends as it would have without the interruption.
+/// </summary>
+internal sealed class BestModelObserver(string path, IRecurrentModel<float> model, IReadOnlyDictionary<string, string> metadata) : ITrainingObserver
+{
+    /// <summary>The metadata key of the best model's step and validation loss.</summary>
+    public const string BestKey = "unroll.best";
+
+    public void OnStep(Trainer trainer, StepMetrics metrics)
+    {
+        if (!double.IsNaN(metrics.ValidationLoss) && trainer.Best.Step == metrics.Step)
+        {
+            ModelFile.Save(path, model, new Dictionary<string, string>(metadata, StringComparer.Ordinal)
+            {
+                [BestKey] = System.Text.Json.JsonSerializer.Serialize(new { step = metrics.Step, validationLoss = metrics.ValidationLoss }),
+            });
         }
     }
 }
@@ -218,8 +275,13 @@ internal sealed class Progress : ITrainingObserver
     public void OnStep(Trainer trainer, StepMetrics metrics) => _show(metrics);
 
     /// <summary>Runs <paramref name="train"/> with a progress observer suited to the console.</summary>
-    public static void Run(CliConsole console, bool quiet, int totalSteps, int completedSteps, TrainingTask task, Action<ITrainingObserver, CancellationToken> train, CancellationToken cancellation)
+    public static void Run(CliConsole console, bool quiet, TrainingOptions options, Trainer trainer, TrainingTask task, Action<ITrainingObserver, CancellationToken> train, CancellationToken cancellation)
     {
+        // A budgeted run's progress is its time; any other run's, its steps.
+        var budget = options.TimeBudgetSeconds;
+        double total = budget ?? options.Steps;
+        double Done(StepMetrics metrics) => budget is null ? metrics.Step : Math.Min(trainer.Clock?.Invoke() ?? 0, total);
+        string Of() => budget is { } seconds ? string.Create(CultureInfo.InvariantCulture, $"{TimeSpan.FromSeconds(seconds)}") : options.Steps.ToString(CultureInfo.InvariantCulture);
         double lastValidation = double.NaN, lastAccuracy = double.NaN;
         void Remember(StepMetrics metrics)
         {
@@ -245,26 +307,30 @@ internal sealed class Progress : ITrainingObserver
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(context =>
                 {
-                    var bar = context.AddTask("training", maxValue: totalSteps);
-                    bar.Value = completedSteps;
+                    var bar = context.AddTask("training", maxValue: total);
+                    bar.Value = budget is null ? trainer.CompletedSteps : Math.Min(trainer.Clock?.Invoke() ?? 0, total);
                     train(new Progress(metrics =>
                     {
                         Remember(metrics);
                         bar.Description = string.Create(CultureInfo.InvariantCulture, $"step {metrics.Step} loss {metrics.TrainLoss:G3} {Validation()}");
-                        bar.Value = metrics.Step;
+                        bar.Value = Done(metrics);
                     }), cancellation);
                 });
         }
         else
         {
-            int every = Math.Max(1, totalSteps / 10);
+            // A plain line every tenth of the run (of its steps, or of its time).
+            double next = total / 10;
             train(new Progress(metrics =>
             {
                 Remember(metrics);
-                if (metrics.Step % every == 0 || metrics.Step == totalSteps)
+                double done = Done(metrics);
+                if (done >= next || metrics.Step == options.Steps)
                 {
+                    next = (Math.Floor(done / (total / 10)) + 1) * (total / 10);
+                    string where = budget is null ? string.Create(CultureInfo.InvariantCulture, $"{metrics.Step,6}/{Of()}") : string.Create(CultureInfo.InvariantCulture, $"{metrics.Step,6} ({TimeSpan.FromSeconds(Math.Round(done))}/{Of()})");
                     console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"step {metrics.Step,6}/{totalSteps}  loss {metrics.TrainLoss:G4}  {Validation()}  grad norm {metrics.GradientNorm:G3}{(metrics.Clipped ? " (clipped)" : string.Empty)}"));
+                        $"step {where}  loss {metrics.TrainLoss:G4}  {Validation()}  grad norm {metrics.GradientNorm:G3}{(metrics.Clipped ? " (clipped)" : string.Empty)}"));
                 }
             }), cancellation);
         }

@@ -67,6 +67,7 @@ public sealed class Trainer
     private IBatchSource? _source;
     private TrainerState? _pending;
     private int _step;
+    private bool _stopRequested;
 
     /// <summary>Creates a trainer for <paramref name="model"/>, at step 0.</summary>
     /// <exception cref="UnrollException">An option is out of range or does not fit the model.</exception>
@@ -90,6 +91,62 @@ public sealed class Trainer
 
     /// <summary>The metrics of every completed step.</summary>
     public IReadOnlyList<StepMetrics> History => _history;
+
+    /// <summary>
+    /// Training time so far, in seconds, for <see cref="TrainingOptions.TimeBudgetSeconds"/>: a resumed run's caller
+    /// includes the time of its earlier sessions. By default a stopwatch started by the first run.
+    /// </summary>
+    internal Func<double>? Clock { get; set; }
+
+    /// <summary>The step with the lowest validation loss so far, and that loss; step 0 before the first validation.</summary>
+    public (int Step, double Loss) Best
+    {
+        get
+        {
+            (int Step, double Loss) best = (0, double.PositiveInfinity);
+            foreach (var m in _history)
+            {
+                if (m.ValidationLoss < best.Loss)
+                {
+                    best = (m.Step, m.ValidationLoss);
+                }
+            }
+
+            return best;
+        }
+    }
+
+    /// <summary>Whether <see cref="TrainingOptions.Patience"/> validations in a row have not improved on the best (the run is over).</summary>
+    public bool PatienceExhausted
+    {
+        get
+        {
+            if (_options.Patience is not { } patience)
+            {
+                return false;
+            }
+
+            int since = 0;
+            double best = double.PositiveInfinity;
+            foreach (var m in _history)
+            {
+                if (double.IsNaN(m.ValidationLoss))
+                {
+                    continue;
+                }
+
+                (best, since) = m.ValidationLoss < best ? (m.ValidationLoss, 0) : (best, since + 1);
+            }
+
+            return since >= patience;
+        }
+    }
+
+    /// <summary>The learning rate of the step just taken.</summary>
+    internal double LearningRate => _optimizer.LearningRate;
+
+    /// <summary>Ends the run after the current step (an observer's early stop).</summary>
+    internal void RequestStop() => _stopRequested = true;
 
     /// <summary>A copy of the run's state after the last completed step.</summary>
     public TrainerState CaptureState()
@@ -199,15 +256,19 @@ public sealed class Trainer
         }
 
         _source = source;
+        _stopRequested = false;
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var clock = Clock ?? (() => stopwatch.Elapsed.TotalSeconds);
         MemoryBudget.Check(config.TrainingBytes(source.MaxSteps, source.BatchSize),
             $"training: batches of {source.BatchSize} sequences of {source.MaxSteps} steps through {config.Layers} layer(s) of {config.HiddenSize} units");
         var batch = new Batch(source.MaxSteps, source.BatchSize, source.InputWidth, source.TargetWidth);
         var predictionGradients = new float[HeadLoss.PredictionLength(config, source.MaxSteps, source.BatchSize)];
         try
         {
-            while (_step < _options.Steps && !cancellation.IsCancellationRequested)
+            while (_step < _options.Steps && !cancellation.IsCancellationRequested && !_stopRequested && !PatienceExhausted
+                && !(_options.TimeBudgetSeconds is { } budget && clock() >= budget))
             {
-                var metrics = TrainStep(source, batch, truncated, predictionGradients, validation);
+                var metrics = TrainStep(source, batch, truncated, predictionGradients, validation, clock);
                 _history.Add(metrics);
                 _step = metrics.Step;
                 foreach (var observer in observers)
@@ -224,12 +285,25 @@ public sealed class Trainer
         return _history;
     }
 
-    private StepMetrics TrainStep(IBatchSource source, Batch batch, TruncatedBptt<float>? truncated, float[] predictionGradients, IValidation? validation)
+    private StepMetrics TrainStep(IBatchSource source, Batch batch, TruncatedBptt<float>? truncated, float[] predictionGradients, IValidation? validation, Func<double> clock)
     {
         int step = _step + 1;
         source.Next(batch);
-        _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
-        bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || step == _options.Steps);
+        bool last = step == _options.Steps;
+        int scheduled = _options.Steps;
+        if (_options.TimeBudgetSeconds is { } budget)
+        {
+            // The schedule laid over the budget: the steps the whole budget takes at the pace of the steps so far
+            // ((step - 1) in the time spent), so a run of steps of equal length follows the schedule of that many steps.
+            double elapsed = clock();
+            double estimate = elapsed > 0 ? Math.Ceiling((step - 1) * budget / elapsed) : double.MaxValue;
+            scheduled = (int)Math.Clamp(estimate, Math.Max(step, _options.Schedule.WarmupSteps + 1), _options.Steps);
+            // The last step the budget holds at this pace (or the time is already up): validate and diagnose it.
+            last |= elapsed >= budget || (scheduled == step && step > 1);
+        }
+
+        _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, scheduled);
+        bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || last);
         var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
         var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
         bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
@@ -260,7 +334,9 @@ public sealed class Trainer
         }
 
         _model.Training = false;
-        var validationResult = validation is not null && (step % _options.ValidateEvery == 0 || step == _options.Steps)
+        // A budgeted run's last step is the one after which the time is up.
+        last |= _options.TimeBudgetSeconds is { } limit && clock() >= limit;
+        var validationResult = validation is not null && (step % _options.ValidateEvery == 0 || last)
             ? validation.Measure(_model)
             : new ValidationResult(double.NaN, double.NaN, 0);
         var metrics = new StepMetrics(step, loss, validationResult.Loss, norm, clipped) { ValidationAccuracy = validationResult.Accuracy };

@@ -25,8 +25,22 @@ public sealed record TrainingOptions
     /// <summary>Clamp every gradient component to [-v, v] when set.</summary>
     public double? ClipValue { get; init; }
 
-    /// <summary>Optimiser steps (minibatches) to take.</summary>
+    /// <summary>Optimiser steps (minibatches) to take; with <see cref="TimeBudgetSeconds"/> alone, <see cref="int.MaxValue"/>.</summary>
     public int Steps { get; init; } = 4000;
+
+    /// <summary>
+    /// When set, the run trains for this much time (in seconds of training, resumed sessions included) and
+    /// the learning-rate schedule is laid over it: the total steps it assumes are estimated from the fraction
+    /// of the budget spent, so the rate reaches its final value as the budget ends. The run also ends after
+    /// <see cref="Steps"/>. Such a run depends on the machine's speed, so it is not reproducible bit for bit.
+    /// </summary>
+    public double? TimeBudgetSeconds { get; init; }
+
+    /// <summary>
+    /// When set, early stopping: the run ends once this many validations in a row have not lowered the best
+    /// validation loss (Keras' EarlyStopping patience, counted in validations).
+    /// </summary>
+    public int? Patience { get; init; }
 
     /// <summary>Sequences per minibatch.</summary>
     public int BatchSize { get; init; } = 32;
@@ -115,6 +129,16 @@ public sealed record TrainingOptions
         if (ValidateEvery < 1)
         {
             throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
+        }
+
+        if (TimeBudgetSeconds is { } budget && !(budget > 0 && budget <= 1000 * 86400.0))
+        {
+            throw new UnrollException($"time-limit: expected a duration above zero and at most 1000 days, got {budget} s.");
+        }
+
+        if (Patience is < 1)
+        {
+            throw new UnrollException($"patience: expected at least 1 validation, got {Patience}.");
         }
 
         if (MaxLossGrowth is { } growth && (!(growth > 1) || double.IsInfinity(growth)))
