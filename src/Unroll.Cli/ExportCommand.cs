@@ -61,17 +61,18 @@ internal static class ExportCommand
 
         command.Validators.Add(result =>
         {
-            if (options.All(entry => result.GetResult(entry.Option) is null))
-            {
-                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
-            }
-
+            // A format's switch without the format names the fix more precisely than "no format", so it comes first.
             foreach (var (format, option) in switches)
             {
                 if (result.GetResult(option) is not null && result.GetResult(options.Single(entry => entry.Format == format).Option) is null)
                 {
                     result.AddError($"{option.Name} applies to {format.OptionName}; expected {format.OptionName} PATH as well.");
                 }
+            }
+
+            if (options.All(entry => result.GetResult(entry.Option) is null))
+            {
+                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
             }
         });
         command.SetAction(parse =>
@@ -91,6 +92,7 @@ internal static class ExportCommand
                     throw new UnrollException($"{format.OptionName}: expected the path of the file to write, got an empty value.");
                 }
 
+                OutputPaths.RefuseOverwritingInputs(output, format.OptionName, path);
                 var on = switches.Where(entry => entry.Format == format && parse.GetValue(entry.Switch)).Select(entry => entry.Switch.Name).ToHashSet(StringComparer.Ordinal);
                 console.Output.WriteLine(format.Write(new ExportRequest(model, path, output, on)));
             }

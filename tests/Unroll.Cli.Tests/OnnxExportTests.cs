@@ -328,7 +328,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
         string model = Save(temp, "m.safetensors", new ModelConfig { InputSize = 2, HiddenSize = 3, OutputSize = 1 });
         var (code, _, error) = CliRunner.Run("export", model, "--onnx", " ");
         Assert.Equal(1, code);
-        Assert.Contains("--onnx: expected the path of the file to write", error, StringComparison.Ordinal);
+        Assert.Contains("--onnx: expected a value, got an empty one.", error, StringComparison.Ordinal);
     }
 
     [Fact]

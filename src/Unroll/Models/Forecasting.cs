@@ -10,6 +10,9 @@ namespace Unroll.Models;
 /// </summary>
 public static class Forecasting
 {
+    // The most sequences a forward pass takes at once.
+    private const int MaxBatch = 256;
+
     /// <summary>One-step predictions for every sequence, sequence-major [n, t, O].</summary>
     public static double[] OneStep<T>(IRecurrentModel<T> model, SequenceSet set)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -18,21 +21,32 @@ public static class Forecasting
         ArgumentNullException.ThrowIfNull(set);
         CheckCompatible(model, set);
         int n = set.Count, steps = set.Length, inputs = set.InputSize, outputs = model.Config.OutputSize;
-        var batchInputs = new T[steps * n * inputs];
-        var batchTargets = new T[steps * n * set.TargetSize];
-        var all = Enumerable.Range(0, n).ToArray();
-        set.CopyBatchTimeMajor<T>(all, batchInputs, batchTargets);
-        model.Training = false;
-        model.Run(batchInputs, batchTargets, steps, n); // every input true, including fed-back outputs
+        // In batches of a bounded size: the forward pass keeps every step of every sequence of its batch.
+        int batch = Math.Min(n, MaxBatch);
+        var batchInputs = new T[steps * batch * inputs];
+        var batchTargets = new T[steps * batch * set.TargetSize];
+        var indices = new int[batch];
         var predictions = new double[n * steps * outputs];
-        var timeMajor = model.Predictions;
-        for (int t = 0; t < steps; t++)
+        model.Training = false;
+        for (int first = 0; first < n; first += batch)
         {
-            for (int s = 0; s < n; s++)
+            int count = Math.Min(batch, n - first);
+            for (int i = 0; i < count; i++)
             {
-                for (int o = 0; o < outputs; o++)
+                indices[i] = first + i;
+            }
+
+            set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), batchInputs.AsSpan(0, steps * count * inputs), batchTargets.AsSpan(0, steps * count * set.TargetSize));
+            model.Run(batchInputs.AsSpan(0, steps * count * inputs), batchTargets.AsSpan(0, steps * count * set.TargetSize), steps, count); // every input true, including fed-back outputs
+            var timeMajor = model.Predictions;
+            for (int t = 0; t < steps; t++)
+            {
+                for (int s = 0; s < count; s++)
                 {
-                    predictions[(((s * steps) + t) * outputs) + o] = double.CreateChecked(timeMajor[(((t * n) + s) * outputs) + o]);
+                    for (int o = 0; o < outputs; o++)
+                    {
+                        predictions[((((first + s) * steps) + t) * outputs) + o] = double.CreateChecked(timeMajor[(((t * count) + s) * outputs) + o]);
+                    }
                 }
             }
         }

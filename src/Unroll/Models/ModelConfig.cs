@@ -71,6 +71,9 @@ public sealed record ModelConfig
     /// </summary>
     public const long MaxParameters = 1L << 28;
 
+    /// <summary>The most stacked layers a model may have.</summary>
+    public const int MaxLayers = 256;
+
     /// <summary>The number of weights and biases the model has (computed in 64 bits, so it never overflows).</summary>
     [JsonIgnore]
     public long ParameterCount
@@ -96,6 +99,22 @@ public sealed record ModelConfig
         }
     }
 
+    /// <summary>
+    /// An estimate, in bytes, of what training this model on batches of <paramref name="batch"/> sequences of
+    /// <paramref name="steps"/> steps keeps in memory: the weights with their gradients and optimiser state, and
+    /// per layer and direction the saved gates, states and their gradients for every step (float).
+    /// </summary>
+    internal double TrainingBytes(int steps, int batch)
+    {
+        double rows = (double)steps * batch, h = HiddenSize, directions = Directions;
+        double gates = Architecture == "jordan" ? 1 : CellKinds.GateCount(Cell);
+        double perDirection = rows * ((3 * gates * h) + (4 * h));
+        double perLayer = (directions * perDirection) + (3 * rows * directions * h);
+        double tokens = (double)VocabularySize * gates * h * directions;
+        double inputs = rows * (InputSize + (2.0 * OutputSize)) * 2;
+        return 4 * ((ParameterCount * 5.0) + (Layers * perLayer) + tokens + inputs);
+    }
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -112,6 +131,11 @@ public sealed record ModelConfig
         RequirePositive("hidden size", HiddenSize);
         RequirePositive("output size", OutputSize);
         RequirePositive("layers", Layers);
+        if (Layers > MaxLayers)
+        {
+            // Stacks this deep do not train as recurrent networks, and each layer costs its diagnostics and buffers.
+            throw new UnrollException($"layers: expected 1 to {MaxLayers} stacked layers, got {Layers}.");
+        }
         if (!(Dropout >= 0 && Dropout < 1))
         {
             throw new UnrollException($"dropout: expected a probability in [0, 1), got {Dropout}.");
@@ -137,10 +161,24 @@ public sealed record ModelConfig
             throw new UnrollException($"activation: expected tanh, sigmoid, relu or identity, got {(int)Activation}.");
         }
 
+        if (ParameterCount <= MaxParameters)
+        {
+            // The weights and their gradients, before any training buffer.
+            MemoryBudget.Check(ParameterCount * 8.0, $"model: {ParameterCount} parameters");
+        }
+
         if (ParameterCount > MaxParameters)
         {
             throw new UnrollException(
                 $"model: input {InputSize}, hidden {HiddenSize}, output {OutputSize}, {Layers} layer(s){(VocabularySize > 0 ? $", vocabulary {VocabularySize}" : string.Empty)} make {ParameterCount} parameters; expected at most {MaxParameters}.");
+        }
+
+        foreach (var (names, what) in new[] { (InputNames, "input"), (OutputNames, "output") })
+        {
+            if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } repeated)
+            {
+                throw new UnrollException($"model: the {what} name '{repeated.Key}' appears {repeated.Count()} times; expected each {what} named once.");
+            }
         }
 
         if (InputNames.Count != 0 && InputNames.Count != InputSize)

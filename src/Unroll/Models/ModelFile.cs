@@ -69,6 +69,11 @@ public static class ModelFile
                 $"{path}: expected an Unroll model file with '{ConfigKey}' in its metadata, got a safetensors file without it (tensors: {string.Join(", ", file.Tensors.Select(t => t.Name))}).");
         }
 
+        if (file.Metadata.TryGetValue(FormatKey, out var format) && format != FormatVersion)
+        {
+            throw new UnrollException($"{path}: '{FormatKey}' is '{format}'; this release reads model files of format {FormatVersion} (a newer release wrote this one).");
+        }
+
         ModelConfig config;
         try
         {

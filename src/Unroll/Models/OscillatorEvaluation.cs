@@ -63,7 +63,8 @@ public sealed record OscillatorEvaluation(
 /// <summary>The oscillator data a model was trained on, stored in its file so evaluation can rebuild the test set.</summary>
 /// <param name="Options">The dataset options.</param>
 /// <param name="Seed">The dataset seed.</param>
-public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options, int Seed)
+/// <param name="Horizon">The free-running forecast horizon the run is evaluated with; null for the whole sequence.</param>
+public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options, int Seed, int? Horizon = null)
 {
     /// <summary>The model-file metadata key.</summary>
     public const string MetadataKey = "unroll.data";
@@ -92,6 +93,11 @@ public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options,
             }
 
             description.Options.Validate();
+            if (description.Horizon is { } horizon && (horizon < 1 || horizon > description.Options.Steps))
+            {
+                throw new UnrollException($"data description: expected a horizon of 1 to {description.Options.Steps} steps (the sequence length), got {horizon}.");
+            }
+
             return description;
         }
         catch (JsonException e)

@@ -116,7 +116,17 @@ public sealed class TextCorpus
 
     /// <summary>Reads a UTF-8 file and splits it.</summary>
     /// <exception cref="UnrollException">The file is unreadable, not UTF-8 (the byte offset is named), or too short to split.</exception>
-    public static TextCorpus Load(string path, TextCorpusOptions options) => FromText(Utf8Text.ReadFile(path), path, options);
+    public static TextCorpus Load(string path, TextCorpusOptions options)
+    {
+        // The text as UTF-16, one token reference per character or word, the token ids and the training streams:
+        // about 40 bytes per byte of the file.
+        if (File.Exists(path))
+        {
+            MemoryBudget.Check(new FileInfo(path).Length * 40.0, $"{path}: a text of {new FileInfo(path).Length} bytes");
+        }
+
+        return FromText(Utf8Text.ReadFile(path), path, options);
+    }
 
     /// <summary>Splits <paramref name="text"/>.</summary>
     /// <param name="text">The whole corpus.</param>
