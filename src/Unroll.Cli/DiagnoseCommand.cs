@@ -146,46 +146,17 @@ internal static class DiagnoseCommand
             return [];
         }
 
-        var lines = File.ReadAllLines(path);
-        if (lines.Length == 0)
+        var metrics = Reports.MetricsTable.Read(path);
+        var step = metrics.Column("step");
+        var columns = TrainingColumns.Select(metrics.Column).ToArray();
+        if (step is null || columns.Any(c => c is null))
         {
             return [];
         }
 
-        var header = lines[0].Split(',');
-        int step = Array.IndexOf(header, "step");
-        var columns = TrainingColumns.Select(name => Array.IndexOf(header, name)).ToArray();
-        if (step < 0 || columns.Any(c => c < 0))
-        {
-            return [];
-        }
-
-        var rows = new List<TrainingDiagnostics>();
-        for (int i = 1; i < lines.Length; i++)
-        {
-            if (lines[i].Length == 0)
-            {
-                continue;
-            }
-
-            var fields = lines[i].Split(',');
-            if (fields.Length != header.Length)
-            {
-                throw new UnrollException($"{path}, line {i + 1}: expected {header.Length} comma-separated fields as in the header, got {fields.Length}.");
-            }
-
-            if (fields[columns[0]].Length == 0)
-            {
-                continue;
-            }
-
-            double Number(int column) => fields[column].Length == 0 ? double.NaN
-                : double.TryParse(fields[column], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) ? value
-                : throw new UnrollException($"{path}, line {i + 1}: expected a number in column '{header[column]}', got '{fields[column]}'.");
-            rows.Add(new TrainingDiagnostics((int)Number(step), Number(columns[0]), Number(columns[1]), Number(columns[2]), Number(columns[3])));
-        }
-
-        return rows;
+        return [.. Enumerable.Range(0, step.Length)
+            .Where(i => !double.IsNaN(columns[0]![i]))
+            .Select(i => new TrainingDiagnostics((int)step[i], columns[0]![i], columns[1]![i], columns[2]![i], columns[3]![i]))];
     }
 
     private static List<string> WritePlots(string directory, Diagnosis diagnosis)

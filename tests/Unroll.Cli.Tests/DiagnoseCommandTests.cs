@@ -174,7 +174,7 @@ public class DiagnoseCommandTests(DiagnosedRuns runs) : IClassFixture<DiagnosedR
         cells[5] = "abc"; // spectral_radius, recorded at step 1
         lines[1] = string.Join(',', cells);
         File.WriteAllLines(Path.Combine(copy, "metrics.csv"), lines);
-        AssertUserError(["diagnose", Path.Combine(copy, "model.safetensors")], "line 2");
+        AssertUserError(["diagnose", Path.Combine(copy, "model.safetensors")], "metrics.csv:2: column 'spectral_radius' is 'abc'");
         Assert.Empty(Directory.GetFiles(copy, "*.svg"));
 
         Assert.Equal(2, CliRunner.Run("diagnose", model, "--no-such-option").ExitCode);
