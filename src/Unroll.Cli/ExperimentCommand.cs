@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using Unroll.Cli.Training;
 using Unroll.Data.Tasks;
-using Unroll.Init;
 using Unroll.IO;
 using Unroll.Kernels;
 using Unroll.Models;

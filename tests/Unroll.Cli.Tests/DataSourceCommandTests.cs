@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Unroll.Data.Images;
 using Unroll.Data.Tables;
-using Unroll.Init;
 using Unroll.Models;
 
 namespace Unroll.Cli.Tests;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Xml.Linq;
 using Unroll.Diagnostics;
+using Unroll.Tensors;
 
 namespace Unroll.Cli.Tests;
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 using Unroll.Cells;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Onnx;

@@ -1,4 +1,3 @@
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Kernels.Gemm;
 using Unroll.Layers;

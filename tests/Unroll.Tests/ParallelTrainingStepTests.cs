@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Layers;
 using Unroll.Models;

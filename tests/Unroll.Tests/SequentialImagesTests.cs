@@ -2,9 +2,9 @@ using Unroll.Tasks;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Unroll.Data.Images;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

@@ -1,8 +1,8 @@
 using Unroll.Data;
 using Unroll.Data.Tasks;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

@@ -1,8 +1,8 @@
 using System.Text;
 using Unroll.Data.Text;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 
@@ -88,7 +88,7 @@ public class TextCorpusTests
     [Fact]
     public void StreamPairsEachTokenWithTheNext()
     {
-        var stream = TextCorpus.Stream([5, 6, 7, 8, 9], batch: 2, window: 2);
+        var stream = StreamBatches.OfTokens([5, 6, 7, 8, 9], batch: 2, window: 2);
         Assert.Equal(2, stream.PartLength);
         var inputs = new double[4];
         var targets = new double[4];
@@ -154,7 +154,7 @@ public class TextCorpusTests
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = 0 },
             Schedule = new ScheduleSettings(), Steps = 2 * windows, BatchSize = batch, Bptt = [window, window], ValidateEvery = 1000,
         });
-        var history = trainer.Run(new StreamBatchSource(TextCorpus.Stream(tokens, batch, window)), null, []);
+        var history = trainer.Run(new StreamBatchSource(StreamBatches.OfTokens(tokens, batch, window)), null, []);
         double Pass(int first) => Enumerable.Range(first, windows).Sum(i => history[i].TrainLoss * Math.Min(window, part - ((i - first) * window))) / part;
 
         var inputs = new int[part * batch];
@@ -190,7 +190,7 @@ public class TextCorpusTests
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.01 },
             Steps = 250, BatchSize = 16, Bptt = [32, 32], ClipNorm = 1, ValidateEvery = 1000,
         });
-        var history = trainer.Run(new StreamBatchSource(TextCorpus.Stream(corpus.Train, 16, 32)), StreamValidation.ForTokens(corpus.Validation), []);
+        var history = trainer.Run(new StreamBatchSource(StreamBatches.OfTokens(corpus.Train, 16, 32)), StreamValidation.ForTokens(corpus.Validation), []);
         double bpc = TextMetrics.BitsPerToken(history[^1].ValidationLoss);
 
         // Uniform guessing costs log2(V) ~ 4.4 bits; the grammar's own entropy is ~0.21 bits per character.

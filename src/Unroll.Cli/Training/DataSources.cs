@@ -7,6 +7,7 @@ using Unroll.Data.Text;
 using Unroll.Models;
 using Unroll.Plots;
 using Unroll.Tasks;
+using Unroll.Training;
 
 namespace Unroll.Cli.Training;
 

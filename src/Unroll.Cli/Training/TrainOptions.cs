@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Training;

@@ -1,3 +1,5 @@
+using Unroll.Tensors;
+using Unroll.Training;
 namespace Unroll.Data;
 
 /// <summary>
@@ -52,9 +54,9 @@ public sealed record OscillatorDatasetOptions
     /// <summary>Throws <see cref="UnrollException"/> naming the first bad option by its CLI spelling.</summary>
     public void Validate()
     {
-        OscillatorChecks.IntegerRange(TrainCount, 1, int.MaxValue, "train-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(ValidationCount, 0, int.MaxValue, "validation-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(TestCount, 0, int.MaxValue, "test-count", "a number of sequences");
+        Checks.IntegerRange(TrainCount, 1, int.MaxValue, "train-count", "a number of sequences");
+        Checks.IntegerRange(ValidationCount, 0, int.MaxValue, "validation-count", "a number of sequences");
+        Checks.IntegerRange(TestCount, 0, int.MaxValue, "test-count", "a number of sequences");
 
         // The system itself: the same checks and messages as a single run.
         new OscillatorParameters
@@ -84,16 +86,16 @@ public sealed record OscillatorDatasetOptions
             OscillatorChecks.Defined(kind);
         }
 
-        OscillatorChecks.NonNegative(AmplitudeMax, "amplitude-max", "amplitude");
-        OscillatorChecks.NonNegative(FrequencyMin, "frequency-min", "frequency (cycles per unit time)");
-        OscillatorChecks.NonNegative(FrequencyMax, "frequency-max", "frequency (cycles per unit time)");
+        Checks.NonNegative(AmplitudeMax, "amplitude-max", "amplitude");
+        Checks.NonNegative(FrequencyMin, "frequency-min", "frequency (cycles per unit time)");
+        Checks.NonNegative(FrequencyMax, "frequency-max", "frequency (cycles per unit time)");
         if (FrequencyMax < FrequencyMin)
         {
             throw new UnrollException(
-                $"frequency-max: expected a frequency >= frequency-min ({OscillatorChecks.Format(FrequencyMin)}), got {OscillatorChecks.Format(FrequencyMax)}.");
+                $"frequency-max: expected a frequency >= frequency-min ({Checks.Format(FrequencyMin)}), got {Checks.Format(FrequencyMax)}.");
         }
 
-        OscillatorChecks.NonNegative(InitialRange, "initial-range", "initial range");
+        Checks.NonNegative(InitialRange, "initial-range", "initial range");
     }
 
     private void CheckSplitSize(int count, string name)

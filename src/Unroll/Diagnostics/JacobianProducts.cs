@@ -4,6 +4,8 @@ using Unroll.Cells;
 using Unroll.Data;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Diagnostics;
 

@@ -54,7 +54,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     private readonly RecurrentDirection<T>[][] _layers;
     private readonly int _outputWidth;
-    private readonly Training.SplitMix64 _dropoutRandom = new(0);
+    private readonly SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
     private int[] _tokens = [];
     private int[] _tokenColumns = [];

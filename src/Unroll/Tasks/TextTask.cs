@@ -152,7 +152,7 @@ internal sealed class TextTask : TrainingTask
             throw new UnrollException($"--batch-size: the training part has {train.Length} {Unit}s; expected a batch size of at most {train.Length - 1} parallel streams.");
         }
 
-        return new StreamBatchSource(TextCorpus.Stream(train, options.BatchSize, options.Bptt?[0] ?? DefaultWindow));
+        return new StreamBatchSource(StreamBatches.OfTokens(train, options.BatchSize, options.Bptt?[0] ?? DefaultWindow));
     }
 
     /// <inheritdoc/>
@@ -199,7 +199,7 @@ internal sealed class TextTask : TrainingTask
         Refuse(options, input: false);
         var (tokens, _, what) = Scored(options);
         int streams = Math.Max(1, Math.Min(sequences, tokens.Length - 1));
-        var stream = TextCorpus.Stream(tokens, streams, Math.Min(100, (tokens.Length - 1) / streams));
+        var stream = StreamBatches.OfTokens(tokens, streams, Math.Min(100, (tokens.Length - 1) / streams));
         int steps = stream.WindowLength(0);
         var inputs = new float[steps * streams];
         var targets = new float[steps * streams];

@@ -1,4 +1,5 @@
 using Unroll.Data;
+using Unroll.Tensors;
 
 namespace Unroll.Training;
 

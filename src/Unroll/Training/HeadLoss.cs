@@ -11,7 +11,7 @@ public readonly record struct HeadLossResult(double Loss, int Rows, int Correct)
 
 /// <summary>
 /// The loss a model's head implies (<see cref="ModelConfig.Head"/>, <see cref="ModelConfig.Pooling"/>),
-/// on time-major targets [T, B, W] as <see cref="Data.SequenceSet.CopyBatchTimeMajor{T}"/> writes them:
+/// on time-major targets [T, B, W] as <see cref="SequenceSet.CopyBatchTimeMajor{T}"/> writes them:
 /// <list type="bullet">
 /// <item>regression, every step: MSE over [T, B, O] (<see cref="Losses.MeanSquaredError{T}"/>), W = O;</item>
 /// <item>regression, last step: MSE of the [B, O] predictions against the targets of step T-1 (the adding problem);</item>

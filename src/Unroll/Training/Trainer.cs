@@ -1,6 +1,7 @@
 using System.Globalization;
 using Unroll.Data;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Training;
 
@@ -372,10 +373,10 @@ public sealed class Trainer
     {
         try
         {
-            var spectra = Diagnostics.Spectra.Of(_model);
-            return spectra.Count == 0
+            var blocks = RecurrentBlocks.Of(_model);
+            return blocks.Count == 0
                 ? (double.NaN, double.NaN)
-                : (spectra.Max(s => s.SpectralRadius), spectra.Max(s => s.LargestSingularValue));
+                : (blocks.Max(b => Eigen.SpectralRadius(b.Matrix, b.Size)), blocks.Max(b => SingularValues.Of(b.Matrix, b.Size, b.Size)[0]));
         }
         catch (UnrollException)
         {

@@ -7,7 +7,7 @@ namespace Unroll.Training;
 /// <summary>
 /// Truncated backpropagation through time, TBPTT(k1, k2) after Williams and Peng (1990) in
 /// Sutskever's (2013) formulation: the model reads B long streams k1 steps at a time (one window
-/// per call, e.g. from <see cref="Data.StreamBatches"/>), carrying its hidden state (and the LSTM's
+/// per call, e.g. from <see cref="StreamBatches"/>), carrying its hidden state (and the LSTM's
 /// cell) from window to window; every window gives one gradient, of the loss the model's per-step
 /// head implies (<see cref="HeadLoss"/>: the mean squared error, or softmax cross-entropy for a
 /// classification head) over that window's steps only, back-propagated through at most k2 steps.

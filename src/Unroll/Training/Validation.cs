@@ -123,7 +123,7 @@ internal sealed class StreamValidation : IValidation
         }
 
         streams = Math.Max(1, Math.Min(streams, tokens.Length - 1));
-        return new StreamValidation(Data.Text.TextCorpus.Stream(tokens, streams, WindowSize));
+        return new StreamValidation(StreamBatches.OfTokens(tokens, streams, WindowSize));
     }
 
     /// <inheritdoc/>

@@ -1,10 +1,10 @@
 using System.Text;
 using Unroll.Data.Images;
 using Unroll.Data.Tables;
-using Unroll.Init;
 using Unroll.IO;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Data;
 
 namespace Unroll.Tests.Fuzzing;
 

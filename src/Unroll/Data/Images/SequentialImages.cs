@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Data.Images;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Unroll.Training;
 
 namespace Unroll.Data.Tables;
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Data.Tasks;
 
@@ -145,9 +146,9 @@ public sealed record TaskDataDescription
     public void Validate()
     {
         _ = Definition;
-        OscillatorChecks.IntegerRange(TrainCount, 1, 10_000_000, "train-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(ValidationCount, 0, 10_000_000, "validation-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(TestCount, 0, 10_000_000, "test-count", "a number of sequences");
+        Checks.IntegerRange(TrainCount, 1, 10_000_000, "train-count", "a number of sequences");
+        Checks.IntegerRange(ValidationCount, 0, 10_000_000, "validation-count", "a number of sequences");
+        Checks.IntegerRange(TestCount, 0, 10_000_000, "test-count", "a number of sequences");
         // Each split is held as doubles twice while it is built (the generator's arrays and the set's copy).
         double values = ((double)TrainCount + ValidationCount + TestCount) * Definition.SequenceLength * (Definition.InputNames.Count + Definition.TargetNames.Count);
         MemoryBudget.Check(values * 16, $"train-count, validation-count and test-count: {(double)TrainCount + ValidationCount + TestCount} sequences of {Definition.SequenceLength} steps");

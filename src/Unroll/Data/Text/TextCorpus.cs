@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Unroll.Training;
 
 namespace Unroll.Data.Text;
 
@@ -164,37 +165,6 @@ public sealed class TextCorpus
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         return vocabulary.Encode(Vocabulary.Tokenize(text, vocabulary.Level), out unknown);
-    }
-
-    /// <summary>
-    /// The training pairs of a token stream for <see cref="StreamBatches"/>: input token_t, target
-    /// token_{t+1}, t = 0 .. N-2, as one input and one target column.
-    /// </summary>
-    /// <param name="tokens">The stream, at least 2 tokens.</param>
-    /// <param name="batch">B parallel parts.</param>
-    /// <param name="window">K steps per window.</param>
-    public static StreamBatches Stream(ReadOnlySpan<int> tokens, int batch, int window)
-    {
-        if (tokens.Length < 2)
-        {
-            throw new UnrollException($"text stream: expected at least 2 tokens (one input and its next token), got {tokens.Length}.");
-        }
-
-        var inputs = new double[tokens.Length - 1];
-        var targets = new double[tokens.Length - 1];
-        for (int t = 0; t < inputs.Length; t++)
-        {
-            inputs[t] = tokens[t];
-            targets[t] = tokens[t + 1];
-        }
-
-        if (inputs.Length < batch)
-        {
-            throw new UnrollException(
-                $"batch-size: a stream of {inputs.Length} (token, next token) pairs cannot be cut into {batch} parallel parts; expected a batch size of at most {inputs.Length}.");
-        }
-
-        return new StreamBatches(inputs, targets, 1, 1, batch, window);
     }
 }
 

@@ -1,4 +1,4 @@
-namespace Unroll.Diagnostics;
+namespace Unroll.Tensors;
 
 /// <summary>
 /// Singular values of a real matrix. The largest one is the spectral norm ||W||_2 that bounds how

@@ -1,10 +1,10 @@
-namespace Unroll.Init;
+namespace Unroll.Tensors;
 
 /// <summary>
 /// The thin QR decomposition A = Q R of a tall matrix by Householder reflections, in double
 /// (Golub and Van Loan, Matrix Computations, algorithm 5.2.1). Each reflection
 /// H_k = I - 2 v v^T / (v^T v) zeroes column k below the diagonal; its sign is chosen to avoid
-/// cancellation, so R's diagonal may be negative (see <see cref="Initializers.Orthogonal{T}"/>
+/// cancellation, so R's diagonal may be negative (see the orthogonal initialiser
 /// for the sign fix that makes Q uniformly distributed).
 /// </summary>
 public static class HouseholderQr

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Unroll.Data;
+namespace Unroll.Training;
 
 /// <summary>
 /// Long streams cut into B parallel parts and read window by window, for stateful training with
@@ -212,5 +212,36 @@ public sealed class StreamBatches
                     $"stream batches: step {i / width}, {role} column {i % width}: expected a finite value, got {values[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
             }
         }
+    }
+
+    /// <summary>
+    /// The training pairs of a token stream: input token_t, target token_{t+1}, t = 0 .. N-2, as one
+    /// input and one target column.
+    /// </summary>
+    /// <param name="tokens">The stream, at least 2 tokens.</param>
+    /// <param name="batch">B parallel parts.</param>
+    /// <param name="window">K steps per window.</param>
+    public static StreamBatches OfTokens(ReadOnlySpan<int> tokens, int batch, int window)
+    {
+        if (tokens.Length < 2)
+        {
+            throw new UnrollException($"text stream: expected at least 2 tokens (one input and its next token), got {tokens.Length}.");
+        }
+
+        var inputs = new double[tokens.Length - 1];
+        var targets = new double[tokens.Length - 1];
+        for (int t = 0; t < inputs.Length; t++)
+        {
+            inputs[t] = tokens[t];
+            targets[t] = tokens[t + 1];
+        }
+
+        if (inputs.Length < batch)
+        {
+            throw new UnrollException(
+                $"batch-size: a stream of {inputs.Length} (token, next token) pairs cannot be cut into {batch} parallel parts; expected a batch size of at most {inputs.Length}.");
+        }
+
+        return new StreamBatches(inputs, targets, 1, 1, batch, window);
     }
 }

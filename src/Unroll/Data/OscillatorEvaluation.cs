@@ -1,8 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Data;
+using Unroll.Training;
 
-namespace Unroll.Models;
+using Unroll.Models;
+
+namespace Unroll.Data;
 
 /// <summary>
 /// A forecaster's test figures on the oscillator beside the two baselines.

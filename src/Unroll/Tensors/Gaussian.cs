@@ -1,4 +1,4 @@
-namespace Unroll.Init;
+namespace Unroll.Tensors;
 
 /// <summary>Standard normal draws from a seeded <see cref="Random"/>, so a seed fixes every value.</summary>
 public static class Gaussian

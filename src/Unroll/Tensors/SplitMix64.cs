@@ -1,4 +1,4 @@
-namespace Unroll.Training;
+namespace Unroll.Tensors;
 
 /// <summary>
 /// A small random-number generator whose whole state is one 64-bit word (SplitMix64, Steele,

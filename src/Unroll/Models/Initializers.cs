@@ -2,7 +2,7 @@ using System.Numerics;
 using Unroll.Models;
 using Unroll.Tensors;
 
-namespace Unroll.Init;
+namespace Unroll.Models;
 
 /// <summary>
 /// Weight initialisations. Each acts on a row-major matrix given as a span and its shape, in

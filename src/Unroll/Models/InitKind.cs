@@ -1,4 +1,5 @@
-namespace Unroll.Init;
+using Unroll.Tensors;
+namespace Unroll.Models;
 
 /// <summary>The weight initialisations; <see cref="InitSettings"/> carries the number each one takes.</summary>
 public enum InitKind

@@ -1,11 +1,12 @@
 using System.Numerics;
 using Unroll.Data;
-using Unroll.Init;
 using Unroll.Kernels;
+using Unroll.Diagnostics;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
-namespace Unroll.Diagnostics;
+namespace Unroll.Data;
 
 /// <summary>What a linear RNN learned from an integrator's trajectories, beside the integrator's own W.</summary>
 /// <param name="ExactMatrix">The integrator's 2 x 2 transition matrix W, (x, v) -> (x', v'), row-major.</param>

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Unroll.Data;
+namespace Unroll.Training;
 
 /// <summary>
 /// N sequences of equal length T with named input and target columns, stored sequence-major in
@@ -181,7 +181,7 @@ public sealed class SequenceSet
         int index = Array.IndexOf(names, name);
         if (index < 0)
         {
-            throw new UnrollException($"Sequence set: expected {OscillatorChecks.Article(role)} {role} column named '{name}', got columns {string.Join(", ", names.Select(n => $"'{n}'"))}.");
+            throw new UnrollException($"Sequence set: expected {Checks.Article(role)} {role} column named '{name}', got columns {string.Join(", ", names.Select(n => $"'{n}'"))}.");
         }
 
         return index;
@@ -229,7 +229,7 @@ public sealed class SequenceSet
                 int step = i / width % length;
                 int sequence = i / width / length;
                 throw new UnrollException(
-                    $"Sequence set: sequence {sequence}, step {step}, {role} column '{names[column]}': expected a finite value, got {OscillatorChecks.Format(values[i])}.");
+                    $"Sequence set: sequence {sequence}, step {step}, {role} column '{names[column]}': expected a finite value, got {Checks.Format(values[i])}.");
             }
         }
     }

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Unroll.Diagnostics;
+namespace Unroll.Tensors;
 
 /// <summary>
 /// Eigenvalues of a real square matrix, the quantity that decides whether h_t = W h_{t-1}

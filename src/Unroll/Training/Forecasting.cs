@@ -1,7 +1,9 @@
 using System.Numerics;
 using Unroll.Data;
 
-namespace Unroll.Models;
+using Unroll.Models;
+
+namespace Unroll.Training;
 
 /// <summary>
 /// Running a trained model over whole sequence sets: one-step predictions (every input true,

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Unroll.Init;
+namespace Unroll.Models;
 
 /// <summary>
 /// One weight initialisation: its kind and its number. Written on the command line as
