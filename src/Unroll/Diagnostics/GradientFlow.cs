@@ -163,6 +163,11 @@ public static class GradientFlow
             throw new UnrollException($"{what}: expected at least one sequence of at least one step, got {data.Count} sequences of {data.Length} steps.");
         }
 
+        if (data.HasVaryingLengths)
+        {
+            throw new UnrollException($"{what}: expected sequences of one length, got sequences of different lengths; measure on sequences of the longest length, or cut them to one length.");
+        }
+
         int inputWidth = HeadLoss.InputWidth(config), targetWidth = HeadLoss.TargetWidth(config);
         if (data.InputSize != inputWidth || data.TargetSize != targetWidth)
         {

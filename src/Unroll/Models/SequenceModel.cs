@@ -404,18 +404,21 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     /// <inheritdoc/>
     /// <remarks>A token model (<see cref="ModelConfig.VocabularySize"/> &gt; 0) reads one column per step holding the token id.</remarks>
-    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch) => ForwardColumns(inputs, steps, batch);
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch, ReadOnlySpan<int> lengths = default)
+        => ForwardColumns(inputs, steps, batch, lengths: lengths);
 
     /// <summary>
     /// Runs the network over inputs laid out as the trainer's batches are: dense x [T, B, I], or for a
     /// token model its token ids as numbers [T, B] (converted without allocating).
     /// </summary>
     /// <exception cref="ArgumentException">A token id is not a whole number in [0, V), or a shape does not match.</exception>
-    internal void ForwardColumns(ReadOnlySpan<T> inputs, int steps, int batch, ReadOnlySpan<T> initialState = default, ReadOnlySpan<T> initialCell = default)
+    internal void ForwardColumns(
+        ReadOnlySpan<T> inputs, int steps, int batch, ReadOnlySpan<T> initialState = default, ReadOnlySpan<T> initialCell = default,
+        ReadOnlySpan<int> lengths = default)
     {
         if (Config.VocabularySize <= 0)
         {
-            Forward(inputs, steps, batch, initialState, default, initialCell);
+            Forward(inputs, steps, batch, initialState, lengths, initialCell);
             return;
         }
 
@@ -435,7 +438,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             _tokenColumns[i] = int.CreateSaturating(value);
         }
 
-        ForwardTokens(_tokenColumns.AsSpan(0, inputs.Length), steps, batch, initialState, default, initialCell);
+        ForwardTokens(_tokenColumns.AsSpan(0, inputs.Length), steps, batch, initialState, lengths, initialCell);
     }
 
     /// <inheritdoc/>

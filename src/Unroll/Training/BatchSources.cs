@@ -19,6 +19,7 @@ internal sealed class Batch
         TargetWidth = targetWidth;
         Inputs = new float[checked(maxSteps * size * inputWidth)];
         Targets = new float[checked(maxSteps * size * targetWidth)];
+        Lengths = new int[size];
     }
 
     /// <summary>The most steps a batch of these buffers holds.</summary>
@@ -41,6 +42,15 @@ internal sealed class Batch
 
     /// <summary>T, the steps of the current batch.</summary>
     public int Steps { get; set; }
+
+    /// <summary>Each sequence's length in the current batch when <see cref="HasLengths"/>.</summary>
+    public int[] Lengths { get; }
+
+    /// <summary>Whether the current batch's sequences have their own lengths (<see cref="Lengths"/>); else all have <see cref="Steps"/>.</summary>
+    public bool HasLengths { get; set; }
+
+    /// <summary>The current batch's lengths, or empty when every sequence has <see cref="Steps"/> steps.</summary>
+    public ReadOnlySpan<int> CurrentLengths => HasLengths ? Lengths : default;
 
     /// <summary>
     /// True when every stream of this batch continues where the previous batch ended, so the model
@@ -83,6 +93,9 @@ internal interface IBatchSource
     /// <summary>Whether batches continue each other's state (streams read window by window).</summary>
     bool CarriesState { get; }
 
+    /// <summary>Whether the sequences have different lengths (batches then carry <see cref="Batch.Lengths"/>).</summary>
+    bool HasVaryingLengths { get; }
+
     /// <summary>Fills <paramref name="batch"/> with the next batch.</summary>
     void Next(Batch batch);
 
@@ -100,8 +113,11 @@ internal interface ISequenceData
     /// <summary>N, the number of sequences.</summary>
     int Count { get; }
 
-    /// <summary>T, the steps of every sequence.</summary>
+    /// <summary>T, the steps of the longest sequence.</summary>
     int Steps { get; }
+
+    /// <summary>Whether the sequences have different lengths.</summary>
+    bool HasVaryingLengths => false;
 
     /// <summary>Input columns per step.</summary>
     int InputWidth { get; }
@@ -111,6 +127,19 @@ internal interface ISequenceData
 
     /// <summary>Copies the sequences <paramref name="indices"/> into <paramref name="inputs"/> [T, B, I] and <paramref name="targets"/> [T, B, W].</summary>
     void CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets);
+
+    /// <summary>
+    /// Copies the sequences <paramref name="indices"/> over as many steps as the longest of them has (the start of
+    /// <paramref name="inputs"/> and <paramref name="targets"/> holds [T_batch, B, W]) and their lengths.
+    /// </summary>
+    /// <returns>T_batch.</returns>
+    int CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets, Span<int> lengths)
+    {
+        int width = InputWidth, targetWidth = TargetWidth, batch = indices.Length;
+        CopyBatch(indices, inputs[..(Steps * batch * width)], targets[..(Steps * batch * targetWidth)]);
+        lengths[..batch].Fill(Steps);
+        return Steps;
+    }
 }
 
 /// <summary>A <see cref="SequenceSet"/> as <see cref="ISequenceData"/>.</summary>
@@ -132,7 +161,14 @@ internal sealed class SequenceSetData(SequenceSet set) : ISequenceData
     public int TargetWidth => Set.TargetSize;
 
     /// <inheritdoc/>
+    public bool HasVaryingLengths => Set.HasVaryingLengths;
+
+    /// <inheritdoc/>
     public void CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets) => Set.CopyBatchTimeMajor(indices, inputs, targets);
+
+    /// <inheritdoc/>
+    public int CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets, Span<int> lengths)
+        => Set.CopyBatch(indices, inputs, targets, lengths);
 }
 
 /// <summary>
@@ -183,6 +219,9 @@ internal sealed class ShuffledBatches : IBatchSource
     public bool CarriesState => false;
 
     /// <inheritdoc/>
+    public bool HasVaryingLengths => _data.HasVaryingLengths;
+
+    /// <inheritdoc/>
     public BatchPosition Position
     {
         get => new((int[])_order.Clone(), _position, _shuffle.State);
@@ -211,9 +250,19 @@ internal sealed class ShuffledBatches : IBatchSource
             _position = 0;
         }
 
-        batch.Steps = _data.Steps;
         batch.ContinuesState = false;
-        _data.CopyBatch(_order.AsSpan(_position, BatchSize), batch.CurrentInputs, batch.CurrentTargets);
+        if (_data.HasVaryingLengths)
+        {
+            batch.Steps = _data.CopyBatch(_order.AsSpan(_position, BatchSize), batch.Inputs, batch.Targets, batch.Lengths);
+            batch.HasLengths = true;
+        }
+        else
+        {
+            batch.Steps = _data.Steps;
+            batch.HasLengths = false;
+            _data.CopyBatch(_order.AsSpan(_position, BatchSize), batch.CurrentInputs, batch.CurrentTargets);
+        }
+
         _position += BatchSize;
     }
 
@@ -260,6 +309,9 @@ internal sealed class StreamBatchSource(StreamBatches streams) : IBatchSource
 
     /// <inheritdoc/>
     public bool CarriesState => true;
+
+    /// <inheritdoc/>
+    public bool HasVaryingLengths => false;
 
     /// <inheritdoc/>
     public BatchPosition Position

@@ -15,7 +15,7 @@ public static class Forecasting
     // The most sequences a forward pass takes at once.
     private const int MaxBatch = 256;
 
-    /// <summary>One-step predictions for every sequence, sequence-major [n, t, O].</summary>
+    /// <summary>One-step predictions for every sequence, sequence-major [n, t, O] (zeros past a shorter sequence's end).</summary>
     public static double[] OneStep<T>(IRecurrentModel<T> model, SequenceSet set)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -28,6 +28,7 @@ public static class Forecasting
         var batchInputs = new T[steps * batch * inputs];
         var batchTargets = new T[steps * batch * set.TargetSize];
         var indices = new int[batch];
+        var lengths = new int[batch];
         var predictions = new double[n * steps * outputs];
         model.Training = false;
         for (int first = 0; first < n; first += batch)
@@ -38,13 +39,20 @@ public static class Forecasting
                 indices[i] = first + i;
             }
 
-            set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), batchInputs.AsSpan(0, steps * count * inputs), batchTargets.AsSpan(0, steps * count * set.TargetSize));
-            model.Run(batchInputs.AsSpan(0, steps * count * inputs), batchTargets.AsSpan(0, steps * count * set.TargetSize), steps, count); // every input true, including fed-back outputs
+            int batchSteps = set.CopyBatch<T>(indices.AsSpan(0, count), batchInputs, batchTargets, lengths);
+            var batchLengths = set.HasVaryingLengths ? lengths.AsSpan(0, count) : default;
+            // Every input true, including fed-back outputs.
+            model.Run(batchInputs.AsSpan(0, batchSteps * count * inputs), batchTargets.AsSpan(0, batchSteps * count * set.TargetSize), batchSteps, count, batchLengths);
             var timeMajor = model.Predictions;
-            for (int t = 0; t < steps; t++)
+            for (int t = 0; t < batchSteps; t++)
             {
                 for (int s = 0; s < count; s++)
                 {
+                    if (t >= lengths[s])
+                    {
+                        continue;
+                    }
+
                     for (int o = 0; o < outputs; o++)
                     {
                         predictions[((((first + s) * steps) + t) * outputs) + o] = double.CreateChecked(timeMajor[(((t * count) + s) * outputs) + o]);

@@ -83,7 +83,7 @@ public sealed class Trainer
         model.SetDropoutSeed(options.Seed);
         if (options.Bptt is not null)
         {
-            _ = TruncatedEngine(options.Bptt[0], options.Bptt[1]);
+            _ = TruncatedEngine(options.Bptt[0], options.Bptt[^1]);
         }
     }
 
@@ -235,6 +235,12 @@ public sealed class Trainer
         }
 
         var truncated = _truncated;
+        if (truncated is not null && source.HasVaryingLengths)
+        {
+            throw new UnrollException(
+                "bptt: the training sequences have different lengths; truncated BPTT cuts sequences of one length into windows. Train them whole (no --bptt / TruncatedBptt), or cut them to one length.");
+        }
+
         if (source.CarriesState && truncated is null)
         {
             // A stream without --bptt: its windows are the truncation (stateful TBPTT(K)).
@@ -405,8 +411,8 @@ public sealed class Trainer
         var gradients = predictionGradients.AsSpan(0, HeadLoss.PredictionLength(_model.Config, steps, size));
         _model.Parameters.ZeroGradients();
         _model.Training = true;
-        _model.Run(batch.CurrentInputs, targets, steps, size);
-        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, size, gradients).Loss;
+        _model.Run(batch.CurrentInputs, targets, steps, size, batch.CurrentLengths);
+        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, size, gradients, batch.CurrentLengths).Loss;
         _model.Backward(gradients);
         var (norm, clipped) = ClipAndStep(step, loss);
         return (loss, norm, clipped);

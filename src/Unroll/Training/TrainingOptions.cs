@@ -13,8 +13,8 @@ public sealed record TrainingOptions
     public double LearningRate => Optimizer.LearningRate;
 
     /// <summary>
-    /// Truncated BPTT when set: (k1, k2) = update every k1 steps, back-propagating k2 &gt;= k1 steps
-    /// (k1 = k2 = K is stateful TBPTT over windows of K). Each training step then processes its
+    /// Truncated BPTT when set: [k1, k2] = update every k1 steps, back-propagating k2 &gt;= k1 steps ([K] is [K, K]
+    /// and is stateful TBPTT over windows of K). Each training step then processes its
     /// minibatch in windows with one optimiser update per window, carrying the state across windows.
     /// </summary>
     public int[]? Bptt { get; init; }
@@ -152,7 +152,7 @@ public sealed record TrainingOptions
         }
 
         Schedule.Validate(Steps);
-        if (Bptt is { } bptt && (bptt.Length != 2 || bptt[0] < 1 || bptt[1] < bptt[0]))
+        if (Bptt is { } bptt && (bptt.Length is < 1 or > 2 || bptt[0] < 1 || bptt[^1] < bptt[0]))
         {
             throw new UnrollException($"bptt: expected K or K1,K2 with 1 <= K1 <= K2, got {string.Join(",", bptt)}.");
         }

@@ -25,6 +25,7 @@ internal sealed class SequenceValidation : IValidation
     private float[] _inputs = [];
     private float[] _targets = [];
     private int[] _indices = [];
+    private int[] _lengths = [];
 
     /// <summary>Scores <paramref name="data"/> in batches of <paramref name="batchSize"/> sequences.</summary>
     public SequenceValidation(ISequenceData data, int batchSize)
@@ -45,6 +46,7 @@ internal sealed class SequenceValidation : IValidation
         if (_indices.Length < _batch)
         {
             _indices = new int[_batch];
+            _lengths = new int[_batch];
         }
 
         bool wasTraining = model.Training;
@@ -62,11 +64,22 @@ internal sealed class SequenceValidation : IValidation
                     _indices[i] = start + i;
                 }
 
-                var inputs = _inputs.AsSpan(0, steps * count * _data.InputWidth);
-                var targets = _targets.AsSpan(0, steps * count * _data.TargetWidth);
-                _data.CopyBatch(_indices.AsSpan(0, count), inputs, targets);
-                model.Run(inputs, targets, steps, count);
-                var result = HeadLoss.Compute<float>(config, model.Predictions, targets, steps, count, Span<float>.Empty);
+                int batchSteps = steps;
+                var lengths = ReadOnlySpan<int>.Empty;
+                if (_data.HasVaryingLengths)
+                {
+                    batchSteps = _data.CopyBatch(_indices.AsSpan(0, count), _inputs, _targets, _lengths);
+                    lengths = _lengths.AsSpan(0, count);
+                }
+                else
+                {
+                    _data.CopyBatch(_indices.AsSpan(0, count), _inputs.AsSpan(0, steps * count * _data.InputWidth), _targets.AsSpan(0, steps * count * _data.TargetWidth));
+                }
+
+                var inputs = _inputs.AsSpan(0, batchSteps * count * _data.InputWidth);
+                var targets = _targets.AsSpan(0, batchSteps * count * _data.TargetWidth);
+                model.Run(inputs, targets, batchSteps, count, lengths);
+                var result = HeadLoss.Compute<float>(config, model.Predictions, targets, batchSteps, count, Span<float>.Empty, lengths);
                 // Each batch's loss is a mean over its scored rows: weight it by them, so the result is the mean over the set.
                 weightedSum += result.Loss * result.Rows;
                 rows += result.Rows;
