@@ -160,7 +160,7 @@ public class PipelineTests
         CheckPredict(source, temp, model, loaded);
     }
 
-    private static void CheckPredict(string source, TempDirectory temp, string path, LoadedModel loaded)
+    private static void CheckPredict(string source, TempDirectory temp, string path, LoadedModel<float> loaded)
     {
         var model = loaded.Model;
         var config = model.Config;

@@ -112,7 +112,7 @@ public static class Checkpoint
                 "Its weights still load: start a new run from them with --init-from.");
         }
 
-        var model = ModelFile.ReadModel(file, name => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal) || name.StartsWith(CarryPrefix, StringComparison.Ordinal) || name is OrderName or MetricsName);
+        var model = ModelFile.ReadModel<float>(file, name => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal) || name.StartsWith(CarryPrefix, StringComparison.Ordinal) || name is OrderName or MetricsName);
         ScalarState scalars;
         try
         {
