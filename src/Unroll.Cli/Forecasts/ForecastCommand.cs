@@ -34,43 +34,49 @@ internal static class ForecastCommand
             }
 
             task.CheckModel(loaded.Model.Config, path);
-            var spec = task.Spec;
-            int steps = parse.GetValue(horizon) ?? spec.Horizon;
-            if (steps < 1 || steps > spec.Horizon)
-            {
-                throw new UnrollException($"--horizon: expected 1 to {spec.Horizon} steps (the model's direct head forecasts {spec.Horizon}), got {steps}.");
-            }
-
-            var series = task.Read(inputPath);
-            var forecasts = Forecaster.Forecast(loaded.Model, spec, series, [.. series.Select(s => s.Length)]);
-            bool probabilistic = spec.Distribution != OutputDistribution.Point;
-            var text = new StringBuilder("series,step,forecast");
-            if (probabilistic)
-            {
-                text.Append(string.Concat(spec.Quantiles.Select(q => ",q" + q.ToString("R", CultureInfo.InvariantCulture))));
-            }
-
-            text.Append('\n');
-            for (int i = 0; i < series.Count; i++)
-            {
-                for (int h = 0; h < steps; h++)
-                {
-                    text.Append(Csv.Quote(series[i].Id)).Append(CultureInfo.InvariantCulture, $",{h + 1},{forecasts[i].Point[h]:R}");
-                    for (int k = 0; probabilistic && k < spec.Quantiles.Count; k++)
-                    {
-                        text.Append(CultureInfo.InvariantCulture, $",{forecasts[i].Quantiles[(h * spec.Quantiles.Count) + k]:R}");
-                    }
-
-                    text.Append('\n');
-                }
-            }
-
-            OutputPaths.Write(console, outputPath, text.ToString());
-            string summary = $"Forecast {steps} steps after the end of {series.Count} series.";
+            var (csv, summary) = Csv(loaded.Model, task, inputPath, parse.GetValue(horizon));
+            OutputPaths.Write(console, outputPath, csv);
             (outputPath == "-" ? console.Error : console.Output).WriteLine(outputPath == "-" ? summary : $"{summary} Wrote {outputPath}.");
             return CliApp.Success;
         });
         return command;
+    }
+
+    /// <summary>The forecasts of the steps after every series of <paramref name="inputPath"/>: series,step,forecast[,q...] (also what predict writes for a forecasting model).</summary>
+    public static (string Csv, string Summary) Csv(IRecurrentModel<float> model, ForecastTask task, string inputPath, int? horizon = null)
+    {
+            var spec = task.Spec;
+        int steps = horizon ?? spec.Horizon;
+        if (steps < 1 || steps > spec.Horizon)
+        {
+            throw new UnrollException($"--horizon: expected 1 to {spec.Horizon} steps (the model's direct head forecasts {spec.Horizon}), got {steps}.");
+        }
+
+        var series = task.Read(inputPath);
+        var forecasts = Forecaster.Forecast(model, spec, series, [.. series.Select(s => s.Length)]);
+        bool probabilistic = spec.Distribution != OutputDistribution.Point;
+        var text = new StringBuilder("series,step,forecast");
+        if (probabilistic)
+        {
+            text.Append(string.Concat(spec.Quantiles.Select(q => ",q" + q.ToString("R", CultureInfo.InvariantCulture))));
+        }
+
+        text.Append('\n');
+        for (int i = 0; i < series.Count; i++)
+        {
+            for (int h = 0; h < steps; h++)
+            {
+                text.Append(Tasks.Csv.Quote(series[i].Id)).Append(CultureInfo.InvariantCulture, $",{h + 1},{forecasts[i].Point[h]:R}");
+                for (int k = 0; probabilistic && k < spec.Quantiles.Count; k++)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $",{forecasts[i].Quantiles[(h * spec.Quantiles.Count) + k]:R}");
+                }
+
+                text.Append('\n');
+            }
+        }
+
+        return (text.ToString(), $"Forecast {steps} steps after the end of {series.Count} series.");
     }
 }
 
