@@ -73,7 +73,7 @@ public class ForecastCommandTests
     {
         using var temp = new TempDirectory();
         string data = Write(temp, "panel.csv", PipelineTests.Panel(["a"], 60));
-        var (code, _, error) = CliRunner.Run("train", "forecast", data, "--horizon", "4", "--context", "8", "--hidden", "4", "--steps", "3", "-o", temp.File("run"));
+        var (code, _, error) = CliRunner.Run("train", "forecast", data, "--scaling", "series", "--relative-to", "none", "--horizon", "4", "--context", "8", "--hidden", "4", "--steps", "3", "-o", temp.File("run"));
         Assert.True(code == 0, error);
         string other = Write(temp, "other.csv", PipelineTests.Panel(["zz"], 20));
         (code, _, error) = CliRunner.Run("forecast", temp.File("run/model.safetensors"), "--input", other);

@@ -51,6 +51,12 @@ public sealed record ForecastSpec
     /// <summary>The quantile levels of a quantile head, and of the intervals reported for the other probabilistic heads.</summary>
     public IReadOnlyList<double> Quantiles { get; init; } = [0.1, 0.5, 0.9];
 
+    /// <summary>How the target is scaled: by each series' stored training statistics, or by each window's own context.</summary>
+    public ForecastScaling Scaling { get; init; }
+
+    /// <summary>What the head's outputs are relative to: the scale's mean, or the seasonal naive forecast from the same origin.</summary>
+    public ForecastBaseline RelativeTo { get; init; }
+
     /// <summary>The mean and standard deviation of each series' target over its training part, by series id.</summary>
     public IReadOnlyDictionary<string, double[]> SeriesScales { get; init; } = new Dictionary<string, double[]>();
 
@@ -151,4 +157,24 @@ public sealed record ForecastSpec
         Quantiles = Distribution == OutputDistribution.Quantiles ? Quantiles : null,
         InputNames = [Target, .. PastCovariates],
     };
+}
+
+/// <summary>How a forecasting model scales each series' target.</summary>
+public enum ForecastScaling
+{
+    /// <summary>By the mean and standard deviation of the series' training part, stored in the model: only those series can be forecast.</summary>
+    Series,
+
+    /// <summary>By the mean and standard deviation of the context window read before each origin (any series, level shifts and trends followed).</summary>
+    Window,
+}
+
+/// <summary>What the head predicts relative to.</summary>
+public enum ForecastBaseline
+{
+    /// <summary>The scaled value itself: forecast = output * std + mean.</summary>
+    None,
+
+    /// <summary>The deviation from the seasonal naive forecast of the same origin: forecast = snaive + output * std (the network starts from snaive).</summary>
+    SeasonalNaive,
 }

@@ -3,6 +3,16 @@ using Unroll.Training;
 
 namespace Unroll.Forecasts;
 
+/// <summary>How one window's outputs turn back into the series' units: value = output * Std + (Baseline[h] or Mean).</summary>
+/// <param name="Mean">The scale's mean (stored for the series, or the context's).</param>
+/// <param name="Std">The scale's standard deviation.</param>
+/// <param name="Baseline">The seasonal naive forecast the outputs are relative to, or null.</param>
+public sealed record WindowScale(double Mean, double Std, double[]? Baseline)
+{
+    /// <summary>What an output of zero at step <paramref name="step"/> stands for.</summary>
+    public double Offset(int step) => Baseline is null ? Mean : Baseline[step];
+}
+
 /// <summary>Forecasts of one series from one origin: the point forecast of every step and its quantiles [H, Q], in the series' units.</summary>
 /// <param name="Point">The point forecast (the mean of a symmetric distribution, the median level of a quantile head).</param>
 /// <param name="Quantiles">Row-major [H, Q] at <see cref="ForecastSpec.Quantiles"/>; empty for a point head.</param>
@@ -71,23 +81,52 @@ public static class Forecaster
         return spec with { SeriesScales = scales, CovariateMeans = means, CovariateStds = stds };
     }
 
-    /// <summary>The series' steps [from, from + count) scaled as the model reads them, [count, 1 + P].</summary>
-    /// <exception cref="UnrollException">The series has no stored scale (it was not in the training file).</exception>
-    public static void Scaled(ForecastSpec spec, Series series, int from, int count, Span<float> destination)
+    /// <summary>
+    /// The window of the origin <paramref name="origin"/> as the model reads it: the L steps before it scaled, [L, 1 + P], into
+    /// <paramref name="inputs"/>, and unless <paramref name="targets"/> is empty the H target values from the origin on, scaled
+    /// relative to the window's baseline. Returns the scale that turns outputs back into the series' units.
+    /// </summary>
+    /// <exception cref="UnrollException">The series has no stored scale (series scaling), or the origin leaves too little history.</exception>
+    public static WindowScale Window(ForecastSpec spec, Series series, int origin, Span<float> inputs, Span<float> targets)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
-        var (mean, std) = ScaleOf(spec, series);
-        int width = spec.InputWidth;
-        for (int t = 0; t < count; t++)
+        int steps = spec.Context, width = spec.InputWidth, h = spec.Horizon;
+        if (origin < steps || origin > series.Length)
         {
-            int row = (from + t) * width;
-            destination[t * width] = (float)((series.Values[row] - mean) / std);
+            throw new UnrollException($"series '{series.Id}': a forecast from step {origin} needs the {steps} steps before it (--context); the series has {series.Length}.");
+        }
+
+        var (mean, std) = spec.Scaling == ForecastScaling.Series ? ScaleOf(spec, series) : MeanAndStd(series.Values, width, origin - steps, steps);
+        double[]? baseline = null;
+        if (spec.RelativeTo == ForecastBaseline.SeasonalNaive)
+        {
+            var history = new double[spec.Season];
+            for (int t = 0; t < history.Length; t++)
+            {
+                history[t] = series.Values[(origin - spec.Season + t) * width];
+            }
+
+            baseline = ForecastMetrics.SeasonalNaive(history, h, spec.Season);
+        }
+
+        var scale = new WindowScale(mean, std, baseline);
+        for (int t = 0; t < steps; t++)
+        {
+            int row = (origin - steps + t) * width;
+            inputs[t * width] = (float)((series.Values[row] - mean) / std);
             for (int c = 1; c < width; c++)
             {
-                destination[(t * width) + c] = (float)((series.Values[row + c] - spec.CovariateMeans[c - 1]) / spec.CovariateStds[c - 1]);
+                inputs[(t * width) + c] = (float)((series.Values[row + c] - spec.CovariateMeans[c - 1]) / spec.CovariateStds[c - 1]);
             }
         }
+
+        for (int k = 0; k < targets.Length; k++)
+        {
+            targets[k] = (float)((series.Values[(origin + k) * width] - scale.Offset(k)) / std);
+        }
+
+        return scale;
     }
 
     /// <summary>The stored target mean and standard deviation of <paramref name="series"/>.</summary>
@@ -117,6 +156,7 @@ public static class Forecaster
         const int MaxBatch = 256;
         var results = new SeriesForecast[series.Count];
         var window = new float[steps * width];
+        var scales = new WindowScale[MaxBatch];
         var random = new SplitMix64(seed);
         model.Training = false;
         for (int first = 0; first < series.Count; first += MaxBatch)
@@ -125,14 +165,7 @@ public static class Forecaster
             var inputs = new float[steps * count * width];
             for (int b = 0; b < count; b++)
             {
-                var s = series[first + b];
-                int origin = origins[first + b];
-                if (origin < steps || origin > s.Length)
-                {
-                    throw new UnrollException($"series '{s.Id}': a forecast from step {origin} needs the {steps} steps before it (--context); the series has {s.Length}.");
-                }
-
-                Scaled(spec, s, origin - steps, steps, window);
+                scales[b] = Window(spec, series[first + b], origins[first + b], window, Span<float>.Empty);
                 for (int t = 0; t < steps; t++)
                 {
                     window.AsSpan(t * width, width).CopyTo(inputs.AsSpan(((t * count) + b) * width));
@@ -143,8 +176,7 @@ public static class Forecaster
             var predictions = model.Predictions;
             for (int b = 0; b < count; b++)
             {
-                var (mean, std) = ScaleOf(spec, series[first + b]);
-                results[first + b] = Unscale(spec, predictions.Slice(b * h * parameters, h * parameters), mean, std, random);
+                results[first + b] = Unscale(spec, predictions.Slice(b * h * parameters, h * parameters), scales[b], random);
             }
         }
 
@@ -152,14 +184,16 @@ public static class Forecaster
     }
 
     // One series' head outputs [H, P] in its own units: the point and the quantiles of each step.
-    private static SeriesForecast Unscale(ForecastSpec spec, ReadOnlySpan<float> outputs, double mean, double std, SplitMix64 random)
+    private static SeriesForecast Unscale(ForecastSpec spec, ReadOnlySpan<float> outputs, WindowScale scale, SplitMix64 random)
     {
+        double std = scale.Std;
         int h = spec.Horizon, q = spec.Quantiles.Count;
         var point = new double[h];
         var quantiles = spec.Distribution == OutputDistribution.Point ? [] : new double[h * q];
         var draws = spec.Distribution == OutputDistribution.StudentT ? new double[Samples] : [];
         for (int step = 0; step < h; step++)
         {
+            double mean = scale.Offset(step);
             switch (spec.Distribution)
             {
                 case OutputDistribution.Point:
@@ -181,13 +215,13 @@ public static class Forecaster
 
                     break;
                 default:
-                    double location = outputs[3 * step], scale = DistributionLosses.Scale(outputs[(3 * step) + 1]);
+                    double location = outputs[3 * step], spread = DistributionLosses.Scale(outputs[(3 * step) + 1]);
                     double nu = DistributionLosses.DegreesOfFreedom(outputs[(3 * step) + 2]);
                     point[step] = (location * std) + mean;
                     for (int i = 0; i < draws.Length; i++)
                     {
                         // t = Z / sqrt(V / nu), V ~ chi-square(nu) = 2 Gamma(nu / 2).
-                        draws[i] = location + (scale * Normal(random) / Math.Sqrt(2 * Gamma(nu / 2, random) / nu));
+                        draws[i] = location + (spread * Normal(random) / Math.Sqrt(2 * Gamma(nu / 2, random) / nu));
                     }
 
                     Array.Sort(draws);

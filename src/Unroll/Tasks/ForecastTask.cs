@@ -51,6 +51,11 @@ internal sealed class ForecastTask : TrainingTask
             spec = spec with { Season = step.DefaultSeason };
         }
 
+        if (spec.RelativeTo == ForecastBaseline.SeasonalNaive && spec.Context < spec.Season)
+        {
+            throw new UnrollException($"--relative-to seasonal-naive: the seasonal naive forecast reads the last season of the context; expected --context at least the season ({spec.Season}), got {spec.Context}.");
+        }
+
         spec = Forecaster.Fit(spec, series, path);
         return new ForecastTask(spec, DataFingerprint.Of(path)) { _series = series };
     }
@@ -276,16 +281,16 @@ internal sealed class ForecastWindows(ForecastSpec spec, IReadOnlyList<Series> s
     public void CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets)
     {
         int batch = indices.Length, steps = Steps, width = InputWidth, h = spec.Horizon;
-        if (_window.Length < (steps + h) * width)
+        if (_window.Length < (steps * width) + h)
         {
-            _window = new float[(steps + h) * width];
+            _window = new float[(steps * width) + h];
         }
 
         targets.Clear();
         for (int b = 0; b < batch; b++)
         {
             var (s, origin) = origins[indices[b]];
-            Forecaster.Scaled(spec, series[s], origin - steps, steps + h, _window);
+            Forecaster.Window(spec, series[s], origin, _window.AsSpan(0, steps * width), _window.AsSpan(steps * width, h));
             for (int t = 0; t < steps; t++)
             {
                 _window.AsSpan(t * width, width).CopyTo(inputs.Slice(((t * batch) + b) * width, width));
@@ -295,7 +300,7 @@ internal sealed class ForecastWindows(ForecastSpec spec, IReadOnlyList<Series> s
             var last = targets.Slice((((steps - 1) * batch) + b) * h, h);
             for (int k = 0; k < h; k++)
             {
-                last[k] = _window[(steps + k) * width];
+                last[k] = _window[(steps * width) + k];
             }
         }
     }

@@ -1,0 +1,79 @@
+using Unroll.Forecasts;
+using Unroll.Models;
+using Unroll.Tasks;
+
+namespace Unroll.Tests;
+
+public class ForecasterTests
+{
+    private static SeriesTable Table(int length, Func<int, int, double> value, params string[] ids)
+    {
+        ids = ids.Length == 0 ? ["a"] : ids;
+        var rows = ids.SelectMany(id => Enumerable.Range(0, length).Select(t => (id, t))).ToArray();
+        return new SeriesTable("panel.csv", [.. rows.Select(r => r.id)], [.. rows.Select(r => r.t.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            [.. rows.Select(r => value(Array.IndexOf(ids, r.id), r.t))], [.. Enumerable.Range(2, rows.Length)], ["value"]);
+    }
+
+    private static ForecastSpec Spec(ForecastBaseline relativeTo = ForecastBaseline.None) =>
+        new() { Horizon = 4, Context = 8, Season = 4, Scaling = ForecastScaling.Window, RelativeTo = relativeTo };
+
+    [Fact]
+    public void ASeasonalNaiveRelativeWindowTargetsTheDeviationFromTheLastSeason()
+    {
+        var (series, _) = SeriesSplitter.Split(Table(20, (_, t) => (t % 4) + (0.5 * t)), "time");
+        var inputs = new float[8];
+        var targets = new float[4];
+        var scale = Forecaster.Window(Spec(ForecastBaseline.SeasonalNaive), series[0], 10, inputs, targets);
+        // Context t = 2..9: its own mean and (population) standard deviation.
+        double[] context = [.. Enumerable.Range(2, 8).Select(t => (t % 4) + (0.5 * t))];
+        double mean = context.Average(), std = Math.Sqrt(context.Select(v => (v - mean) * (v - mean)).Average());
+        Assert.Equal(mean, scale.Mean, 12);
+        Assert.Equal(std, scale.Std, 12);
+        for (int k = 0; k < 4; k++)
+        {
+            // y_{10+k} - y_{6+k} = 0.5 * 4: the trend over one season, in the window's scale.
+            Assert.Equal(2 / std, targets[k], 5);
+            Assert.Equal((((10 + k - 4) % 4) + (0.5 * (6 + k))), scale.Offset(k), 12);
+            Assert.Equal((float)((context[k] - mean) / std), inputs[k], 6);
+        }
+    }
+
+    [Fact]
+    public void TrainingAndItsScalingNeverReadTheHeldOutHorizon()
+    {
+        // The same series twice, the second with its held-out last H values changed: every training window, its
+        // targets and the stored scaling must be the same bits.
+        var spec = Spec() with { Scaling = ForecastScaling.Series };
+        string file = Path.GetTempFileName(); // the task records the file's fingerprint; the rows come from the table
+        ForecastTask Task(double future) => ForecastTask.Create(file, spec,
+            Table(30, (s, t) => t >= 26 ? future : Math.Sin(t + s), "a", "b"));
+        var (one, two) = (Task(1e6), Task(-5));
+        File.Delete(file);
+        Assert.Equal(one.Spec.SeriesScales["a"], two.Spec.SeriesScales["a"]);
+        Assert.Equal(one.Spec.SeriesScales["b"], two.Spec.SeriesScales["b"]);
+        var (windowsOne, windowsTwo) = (ForecastTask.TrainingWindows(one.Series, one.Spec), ForecastTask.TrainingWindows(two.Series, two.Spec));
+        Assert.Equal(2 * (30 - 8 - 8 + 1), windowsOne.Count);
+        Assert.All(windowsOne.Origins, o => Assert.True(o.Origin + 4 <= 26, $"origin {o.Origin} reads a held-out target"));
+        int[] all = [.. Enumerable.Range(0, windowsOne.Count)];
+        var (x1, y1, x2, y2) = (new float[8 * all.Length], new float[8 * all.Length * 4], new float[8 * all.Length], new float[8 * all.Length * 4]);
+        windowsOne.CopyBatch(all, x1, y1);
+        windowsTwo.CopyBatch(all, x2, y2);
+        Assert.Equal(x1, x2);
+        Assert.Equal(y1, y2);
+    }
+
+    [Fact]
+    public void AZeroOutputForecastsTheBaselineAndQuantilesFollowTheGaussian()
+    {
+        var spec = Spec(ForecastBaseline.SeasonalNaive) with { Distribution = OutputDistribution.Gaussian, Quantiles = [0.1, 0.5, 0.9] };
+        var (series, _) = SeriesSplitter.Split(Table(20, (_, t) => 3 + (t % 4)), "time");
+        var model = new SequenceModel<float>(spec.Shape() with { HiddenSize = 3 }); // every weight zero: outputs 0
+        var forecast = Forecaster.Forecast(model, spec with { SeriesScales = new Dictionary<string, double[]>() }, series, [20])[0];
+        var scale = Forecaster.Window(spec, series[0], 20, new float[8], Span<float>.Empty);
+        double sigma = Unroll.Training.DistributionLosses.Scale(0) * scale.Std;
+        Assert.Equal([3.0, 4, 5, 6], forecast.Point);
+        Assert.Equal(3 - (1.2815515655446004 * sigma), forecast.Quantiles[0], 6);
+        Assert.Equal(3, forecast.Quantiles[1], 9);
+        Assert.Equal(3 + (1.2815515655446004 * sigma), forecast.Quantiles[2], 6);
+    }
+}
