@@ -277,14 +277,14 @@ internal sealed class ForecastSource : DataSource
     private readonly Option<int> _season = Options.Make("--season", "m: the seasonal period of MASE and the seasonal naive baseline (0: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, 48 half-hourly data, else 1)", 0);
     private readonly Option<string> _distribution = Options.Make("--distribution", "What the head predicts: point (MSE), gaussian or student-t (negative log-likelihood) or quantiles (pinball loss)", "point");
     private readonly Option<string> _scaling = Options.Make("--scaling", "How each series' target is scaled: series (its training part's mean and std, stored in the model) or window (each context window's own)", "window");
-    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) or seasonal-naive (the deviation from the seasonal naive forecast)", "seasonal-naive");
+    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) or seasonal-mean (from the context's seasons averaged, with their drift)", "seasonal-naive");
     private readonly Option<string> _quantiles = Options.Make("--quantiles", "Comma-separated quantile levels of the quantile head and of the reported intervals", "0.1,0.5,0.9");
 
     public ForecastSource()
     {
         _distribution.AcceptOnlyFromAmong("point", "gaussian", "student-t", "quantiles");
         _scaling.AcceptOnlyFromAmong("series", "window");
-        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive");
+        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean");
         ForecastTask.Reader ??= ForecastFiles.Read;
     }
 
@@ -324,7 +324,12 @@ internal sealed class ForecastSource : DataSource
             },
             Quantiles = ParseLevels(parse.GetValue(_quantiles)!),
             Scaling = parse.GetValue(_scaling) == "series" ? ForecastScaling.Series : ForecastScaling.Window,
-            RelativeTo = parse.GetValue(_relativeTo) == "seasonal-naive" ? ForecastBaseline.SeasonalNaive : ForecastBaseline.None,
+            RelativeTo = parse.GetValue(_relativeTo) switch
+            {
+                "seasonal-naive" => ForecastBaseline.SeasonalNaive,
+                "seasonal-mean" => ForecastBaseline.SeasonalMean,
+                _ => ForecastBaseline.None,
+            },
         };
         spec.Validate();
         return ForecastTask.Create(path, spec, ForecastFiles.Read(path, spec));

@@ -177,4 +177,11 @@ public enum ForecastBaseline
 
     /// <summary>The deviation from the seasonal naive forecast of the same origin: forecast = snaive + output * std (the network starts from snaive).</summary>
     SeasonalNaive,
+
+    /// <summary>
+    /// The deviation from the seasonal mean: each step's season averaged over every whole season of the context
+    /// (floor(L / m) of them), plus the mean change from one season to the next over those seasons times the seasons
+    /// ahead (a seasonal naive forecast with its noise averaged out and its drift kept).
+    /// </summary>
+    SeasonalMean,
 }

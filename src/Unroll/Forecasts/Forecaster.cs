@@ -109,6 +109,10 @@ public static class Forecaster
 
             baseline = ForecastMetrics.SeasonalNaive(history, h, spec.Season);
         }
+        else if (spec.RelativeTo == ForecastBaseline.SeasonalMean)
+        {
+            baseline = SeasonalMean(series, origin, spec.Context / spec.Season, spec.Season, width, h);
+        }
 
         var scale = new WindowScale(mean, std, baseline);
         for (int t = 0; t < steps; t++)
@@ -235,6 +239,36 @@ public static class Forecaster
         }
 
         return new SeriesForecast(point, quantiles);
+    }
+
+    // The K whole seasons before the origin averaged position by position, plus the mean season-to-season change times
+    // the seasons ahead: f_h = mean_k y[o - k m + j] + d (K + 1) / 2 + d floor((h - 1) / m), j = (h - 1) mod m, where the
+    // mean of the K seasons sits (K + 1) / 2 seasons behind the first season ahead and d = (season K - season 1) / (K - 1).
+    private static double[] SeasonalMean(Series series, int origin, int seasons, int m, int width, int horizon)
+    {
+        var positionMeans = new double[m];
+        double first = 0, last = 0;
+        for (int k = 1; k <= seasons; k++)
+        {
+            double seasonSum = 0;
+            for (int j = 0; j < m; j++)
+            {
+                double value = series.Values[(origin - (k * m) + j) * width];
+                positionMeans[j] += value / seasons;
+                seasonSum += value / m;
+            }
+
+            (first, last) = (k == seasons ? seasonSum : first, k == 1 ? seasonSum : last);
+        }
+
+        double drift = seasons > 1 ? (last - first) / (seasons - 1) : 0;
+        var forecast = new double[horizon];
+        for (int step = 0; step < horizon; step++)
+        {
+            forecast[step] = positionMeans[step % m] + (drift * (((seasons + 1) / 2.0) + (step / m)));
+        }
+
+        return forecast;
     }
 
     private static (double Mean, double Std) MeanAndStd(double[] values, int width, int from, int count)

@@ -51,9 +51,9 @@ internal sealed class ForecastTask : TrainingTask
             spec = spec with { Season = step.DefaultSeason };
         }
 
-        if (spec.RelativeTo == ForecastBaseline.SeasonalNaive && spec.Context < spec.Season)
+        if (spec.RelativeTo != ForecastBaseline.None && spec.Context < spec.Season)
         {
-            throw new UnrollException($"--relative-to seasonal-naive: the seasonal naive forecast reads the last season of the context; expected --context at least the season ({spec.Season}), got {spec.Context}.");
+            throw new UnrollException($"--relative-to: the seasonal baselines read whole seasons of the context; expected --context at least the season ({spec.Season}), got {spec.Context}.");
         }
 
         spec = Forecaster.Fit(spec, series, path);
