@@ -31,6 +31,7 @@ internal static partial class CliApp
             EvalCommand.Create(console),
             PredictCommand.Create(console),
             Forecasts.ForecastCommand.Create(console),
+            Forecasts.BacktestCommand.Create(console),
             ExplainCommand.Create(console),
             DiagnoseCommand.Create(console),
             ExportCommand.Create(console),

@@ -81,3 +81,23 @@ public class ForecastCommandTests
         Assert.Contains("series 'zz': the model was trained on 1 series ('a')", error, StringComparison.Ordinal);
     }
 }
+
+public class BacktestCommandTests
+{
+    [Fact]
+    public void RefitsBeforeEveryOriginAndPrintsEachFold()
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllText(temp.File("panel.csv"), PipelineTests.Panel(["a", "b"], 60));
+        var (code, _, error) = CliRunner.Run("train", "forecast", temp.File("panel.csv"), "--horizon", "4", "--context", "12", "--hidden", "4", "--steps", "20", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+        (code, var output, error) = CliRunner.Run("backtest", temp.File("run/model.safetensors"), "--folds", "2", "--json");
+        Assert.True(code == 0, error);
+        using var folds = System.Text.Json.JsonDocument.Parse(output);
+        var origins = folds.RootElement.EnumerateArray().Select(f => f.GetProperty("origins").EnumerateArray().Select(o => o.GetInt32()).ToArray()).ToArray();
+        Assert.Equal([[52, 52], [56, 56]], origins);
+        (code, _, error) = CliRunner.Run("backtest", temp.File("run/model.safetensors"), "--folds", "20");
+        Assert.NotEqual(0, code);
+        Assert.Contains("series 'a' has", error, StringComparison.Ordinal);
+    }
+}

@@ -77,3 +77,60 @@ public class ForecasterTests
         Assert.Equal(3 + (1.2815515655446004 * sigma), forecast.Quantiles[2], 6);
     }
 }
+
+public class ForecastBacktestTests
+{
+    private static IReadOnlyList<Series> Panel(Func<int, int, double> value) =>
+        SeriesSplitter.Split(new SeriesTable("panel.csv", [.. Enumerable.Repeat("a", 40), .. Enumerable.Repeat("b", 36)],
+            [.. Enumerable.Range(0, 40).Select(t => $"{t}"), .. Enumerable.Range(0, 36).Select(t => $"{t}")],
+            [.. Enumerable.Range(0, 40).Select(t => value(0, t)), .. Enumerable.Range(0, 36).Select(t => value(1, t))],
+            [.. Enumerable.Range(2, 76)], ["value"]), "time").Series;
+
+    private static IRecurrentModel<float> Train(ForecastTask task, List<int> seenLengths)
+    {
+        seenLengths.AddRange(task.Series.Select(s => s.Length));
+        var options = new Unroll.Training.TrainingOptions { Steps = 5, BatchSize = 4, ValidateEvery = 5 };
+        var model = new SequenceModel<float>(task.ModelConfig(new ModelConfig { Architecture = "gru", HiddenSize = 3, InputSize = 1, OutputSize = 1 }));
+        Unroll.Init.Initializers.PyTorchDefault(model, new Random(1));
+        new Unroll.Training.Trainer(model, options).Run(task.TrainingBatches(options), task.Validation(options), []);
+        return model;
+    }
+
+    [Fact]
+    public void NoFoldSeesItsOwnFuture()
+    {
+        var spec = new ForecastSpec { Horizon = 3, Context = 6, Season = 4, Scaling = ForecastScaling.Series, RelativeTo = ForecastBaseline.SeasonalNaive };
+        double Value(int s, int t) => Math.Sin((0.7 * t) + s) + (0.05 * t);
+        var seen = new List<int>();
+        var folds = ForecastBacktest.Run(spec, Panel(Value), 3, task => Train(task, seen));
+        // Fold k cuts each series at n - (4 - k) H: a (40) at 31, 34, 37; b (36) at 27, 30, 33.
+        Assert.Equal([31, 27, 34, 30, 37, 33], seen);
+        Assert.Equal([[31, 27], [34, 30], [37, 33]], folds.Select(f => f.Origins.ToArray()));
+        for (int k = 0; k < 3; k++)
+        {
+            // Every value from the fold's origin on changed: its training, scaling and forecast must not move (its score does).
+            var origins = folds[k].Origins;
+            var changed = ForecastBacktest.Run(spec, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), 3, task => Train(task, []));
+            var before = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel(Value), origins), "a"), []), spec with { SeriesScales = Scales(spec, Panel(Value), origins) }, Panel(Value), origins);
+            var after = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins), "a"), []),
+                spec with { SeriesScales = Scales(spec, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins) }, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins);
+            Assert.Equal(before[0].Point, after[0].Point);
+            Assert.Equal(before[1].Point, after[1].Point);
+            Assert.NotEqual(folds[k].Evaluation["mase"], changed[k].Evaluation["mase"]);
+        }
+    }
+
+    private static Series[] Cut(IReadOnlyList<Series> series, IReadOnlyList<int> origins) =>
+        [.. series.Select((s, i) => new Series(s.Id, s.Values[..origins[i]], s.Times[..origins[i]]))];
+
+    private static IReadOnlyDictionary<string, double[]> Scales(ForecastSpec spec, IReadOnlyList<Series> series, IReadOnlyList<int> origins) =>
+        Forecaster.Fit(spec, Cut(series, origins), "a").SeriesScales;
+
+    [Fact]
+    public void TooManyFoldsAreRefusedByName()
+    {
+        var spec = new ForecastSpec { Horizon = 10, Context = 6, Season = 1 };
+        var error = Assert.Throws<UnrollException>(() => ForecastBacktest.Run(spec, Panel((_, t) => t), 4, task => Train(task, [])));
+        Assert.Contains("4 folds of 10 steps need series longer than 40 steps; series 'a' has 40", error.Message, StringComparison.Ordinal);
+    }
+}

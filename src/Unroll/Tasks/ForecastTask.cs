@@ -60,6 +60,16 @@ internal sealed class ForecastTask : TrainingTask
         return new ForecastTask(spec, DataFingerprint.Of(path)) { _series = series };
     }
 
+    /// <summary>
+    /// A task over series already in memory (a backtest fold): the scaling fitted anew on them, <paramref name="what"/>
+    /// naming them in messages; its source is the spec's.
+    /// </summary>
+    public static ForecastTask FromSeries(ForecastSpec spec, IReadOnlyList<Series> series, string what)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new ForecastTask(Forecaster.Fit(spec, series, what)) { _series = series };
+    }
+
     /// <summary>Rebuilds the task from a model file's metadata.</summary>
     public static ForecastTask FromMetadata(IReadOnlyDictionary<string, string> metadata)
     {
