@@ -30,6 +30,8 @@ internal static partial class CliApp
             ExperimentCommand.Create(console),
             EvalCommand.Create(console),
             PredictCommand.Create(console),
+            Forecasts.ForecastCommand.Create(console),
+            Forecasts.BacktestCommand.Create(console),
             ExplainCommand.Create(console),
             DiagnoseCommand.Create(console),
             ExportCommand.Create(console),

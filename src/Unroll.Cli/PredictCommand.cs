@@ -26,6 +26,7 @@ internal static class PredictCommand
             string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console), inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
             OutputPaths.RefuseOverwritingInputs(outputPath, "--output", path, inputPath);
             var loaded = ModelFile.Load(path);
+            ForecastTask.Reader ??= Forecasts.ForecastFiles.Read;
             var task = TrainingTask.FromMetadata(loaded.Metadata, path);
             task?.CheckModel(loaded.Model.Config, path);
             var (csv, summary) = task switch
@@ -33,6 +34,7 @@ internal static class PredictCommand
                 TextTask text => Predictions.Text(loaded.Model, text, inputPath),
                 ImageTask images => Predictions.Images(loaded.Model, images, inputPath),
                 CsvTask series => Predictions.Series(loaded.Model, series, inputPath),
+                ForecastTask forecast => Forecasts.ForecastCommand.Csv(loaded.Model, forecast, inputPath),
                 _ => Predictions.Sequences(loaded.Model, inputPath),
             };
             OutputPaths.Write(console, outputPath, csv);

@@ -256,6 +256,7 @@ public sealed class AdversarialTests(SourceRuns runs, ITestOutputHelper log) : I
         "adding" or "copy" or "temporal-order" => "unroll.task",
         "text-char" or "text-word" => "unroll.corpus",
         "fashion-mnist" => "unroll.images",
+        "forecast" => "unroll.forecast",
         _ => "unroll.csv",
     };
 
@@ -270,6 +271,7 @@ public sealed class AdversarialTests(SourceRuns runs, ITestOutputHelper log) : I
             "text-char" or "text-word" => Path.Combine(runs.Data, "corpus.txt"),
             "fashion-mnist" => Path.Combine(runs.Data, "t10k-images-idx3-ubyte.gz"),
             "csv" => Path.Combine(runs.Data, "series.csv"),
+            "forecast" => Path.Combine(runs.Data, "panel.csv"),
             _ => WriteLongFormat(directory, source),
         };
         yield return ["predict", model, "--input", input, "--output", Path.Combine(directory, "out.csv")];

@@ -19,7 +19,7 @@ public class PipelineTests
     public static TheoryData<string> Sources => [.. SourceNames];
 
     /// <summary>The sources, as <see cref="Arguments"/> names them.</summary>
-    internal static readonly string[] SourceNames = ["oscillator", "adding", "copy", "temporal-order", "text-char", "text-word", "fashion-mnist", "csv"];
+    internal static readonly string[] SourceNames = ["oscillator", "adding", "copy", "temporal-order", "text-char", "text-word", "fashion-mnist", "csv", "forecast"];
 
     // A run long enough to be killed in the middle (a few milliseconds a step), short enough for the suite.
     internal static string[] Arguments(string source, string data, int steps)
@@ -34,6 +34,7 @@ public class PipelineTests
             "text-word" => ["train", "text", Path.Combine(data, "corpus.txt"), "--level", "word", "--hidden", "16", "--embedding", "8", "--bptt", "6,9", "--batch-size", "4"],
             "fashion-mnist" => ["train", "fashion-mnist", "--data-dir", data, "--validation-count", "10", "--hidden", "8", "--batch-size", "10", "--model", "gru"],
             "csv" => ["train", "csv", Path.Combine(data, "series.csv"), "--inputs", "u,v", "--targets", "y", "--window", "20", "--hidden", "8", "--batch-size", "4"],
+            "forecast" => ["train", "forecast", Path.Combine(data, "panel.csv"), "--past", "u", "--horizon", "4", "--context", "12", "--distribution", "student-t", "--hidden", "8", "--batch-size", "8"],
             _ => throw new ArgumentOutOfRangeException(nameof(source), source, null),
         };
         return [.. own, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--validate-every", "7", "--diagnose-every", "11"];
@@ -50,6 +51,23 @@ public class PipelineTests
         }
 
         File.WriteAllText(Path.Combine(directory, "series.csv"), csv.ToString());
+        File.WriteAllText(Path.Combine(directory, "panel.csv"), Panel(["a", "b", "c"], 60));
+    }
+
+    /// <summary>Long-format series: monthly dates, a seasonal target and a past covariate, series after series.</summary>
+    internal static string Panel(IReadOnlyList<string> ids, int length)
+    {
+        var text = new StringBuilder("series,time,value,u\n");
+        for (int s = 0; s < ids.Count; s++)
+        {
+            for (int t = 0; t < length; t++)
+            {
+                var month = new DateTime(2000, 1, 1).AddMonths(t);
+                text.Append(CultureInfo.InvariantCulture, $"{ids[s]},{month:yyyy-MM-dd},{(10 * (s + 1)) + (3 * Math.Sin(2 * Math.PI * t / 12)) + (0.05 * t)},{Math.Cos(0.3 * t)}\n");
+            }
+        }
+
+        return text.ToString();
     }
 
     [Theory]
@@ -225,6 +243,33 @@ public class PipelineTests
                 for (int t = 0; t < data.Rows; t++)
                 {
                     Assert.Equal(task.Series.Denormalise(expected[t], 0), double.Parse(lines[t + 1].Split(',')[2], CultureInfo.InvariantCulture), 1e-9);
+                }
+
+                Assert.Contains("Wrote", output, StringComparison.Ordinal);
+                return;
+            }
+
+            case "forecast":
+            {
+                // The series of the training file (their scales are stored), each forecast from its end.
+                File.WriteAllText(temp.File("panel.csv"), Panel(["a", "b", "c"], 60));
+                var (code, output, error) = CliRunner.Run("predict", path, "--input", temp.File("panel.csv"), "--output", temp.File("out.csv"));
+
+                Assert.True(code == 0, error);
+                var task = (ForecastTask)TrainingTask.FromMetadata(loaded.Metadata, path)!;
+                var series = task.Read(temp.File("panel.csv"));
+                var expected = Unroll.Forecasts.Forecaster.Forecast(model, task.Spec, series, [.. series.Select(s => s.Length)]);
+                var lines = File.ReadAllLines(temp.File("out.csv"));
+                Assert.Equal("series,step,forecast,q0.1,q0.5,q0.9", lines[0]);
+                Assert.Equal(1 + (3 * task.Spec.Horizon), lines.Length);
+                for (int i = 0; i < series.Count; i++)
+                {
+                    for (int h = 0; h < task.Spec.Horizon; h++)
+                    {
+                        var fields = lines[1 + (i * task.Spec.Horizon) + h].Split(',');
+                        Assert.Equal(series[i].Id, fields[0]);
+                        Assert.Equal(expected[i].Point[h], double.Parse(fields[2], CultureInfo.InvariantCulture), 1e-9);
+                    }
                 }
 
                 Assert.Contains("Wrote", output, StringComparison.Ordinal);

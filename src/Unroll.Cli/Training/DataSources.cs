@@ -4,6 +4,8 @@ using Unroll.Data.Images;
 using Unroll.Data.Tables;
 using Unroll.Data.Tasks;
 using Unroll.Data.Text;
+using Unroll.Cli.Forecasts;
+using Unroll.Forecasts;
 using Unroll.Models;
 using Unroll.Plots;
 using Unroll.Tasks;
@@ -46,6 +48,7 @@ internal abstract class DataSource
         new TextSource(),
         new ImageSource(),
         new CsvSource(),
+        new ForecastSource(),
     ];
 }
 
@@ -259,4 +262,89 @@ internal sealed class CsvSource : DataSource
     });
 
     private static string[] SplitNames(string text) => text.Split(',', StringSplitOptions.TrimEntries);
+}
+
+/// <summary>Many series in long format forecast several steps at once (docs/forecasting.md).</summary>
+internal sealed class ForecastSource : DataSource
+{
+    private static readonly ForecastSpec Defaults_ = new();
+    private readonly Argument<string> _file = new("file") { Description = "A CSV file in long format: a series id, a time, the target and past covariates per line" };
+    private readonly Option<string> _series = Options.Make("--series", "The column of series ids", Defaults_.SeriesColumn);
+    private readonly Option<string> _time = Options.Make("--time", "The column of times: integer steps or ISO dates (2024-01-31, 2024-01-31T13:30)", Defaults_.TimeColumn);
+    private readonly Option<string> _target = Options.Make("--target", "The column to forecast", Defaults_.Target);
+    private readonly Option<string> _past = Options.Make("--past", "Comma-separated past covariates: columns known up to the forecast origin only", string.Empty);
+    private readonly Option<int> _horizon = Options.Make("--horizon", "H: steps forecast at once (the direct head's outputs); the last H of every series are held out", Defaults_.Horizon);
+    private readonly Option<int> _context = Options.Make("--context", "L: steps of history read before each forecast", Defaults_.Context);
+    private readonly Option<int> _season = Options.Make("--season", "m: the seasonal period of MASE and the seasonal naive baseline (0: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, 48 half-hourly data, else 1)", 0);
+    private readonly Option<string> _distribution = Options.Make("--distribution", "What the head predicts: point (MSE), gaussian or student-t (negative log-likelihood) or quantiles (pinball loss)", "point");
+    private readonly Option<string> _scaling = Options.Make("--scaling", "How each series' target is scaled: series (its training part's mean and std, stored in the model) or window (each context window's own)", "window");
+    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) or seasonal-mean (from the context's seasons averaged, with their drift)", "seasonal-naive");
+    private readonly Option<string> _quantiles = Options.Make("--quantiles", "Comma-separated quantile levels of the quantile head and of the reported intervals", "0.1,0.5,0.9");
+
+    public ForecastSource()
+    {
+        _distribution.AcceptOnlyFromAmong("point", "gaussian", "student-t", "quantiles");
+        _scaling.AcceptOnlyFromAmong("series", "window");
+        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean");
+        ForecastTask.Reader ??= ForecastFiles.Read;
+    }
+
+    public override string Name => "forecast";
+
+    public override string Description => "Forecast many series in long format H steps ahead (point, Gaussian, Student-t or quantile heads); scored by MASE beside the seasonal naive";
+
+    public override SourceDefaults Defaults { get; } = new("lstm", 32, 1000, 32, 0.003, 100);
+
+    public override void AddTo(Command command)
+    {
+        command.Add(_file);
+        foreach (Option option in new Option[] { _series, _time, _target, _past, _horizon, _context, _season, _distribution, _quantiles, _scaling, _relativeTo })
+        {
+            command.Add(option);
+        }
+    }
+
+    public override TrainingTask CreateTask(ParseResult parse, TrainOptions common)
+    {
+        string path = parse.GetValue(_file)!;
+        var spec = new ForecastSpec
+        {
+            SeriesColumn = parse.GetValue(_series)!,
+            TimeColumn = parse.GetValue(_time)!,
+            Target = parse.GetValue(_target)!,
+            PastCovariates = parse.GetValue(_past)!.Length == 0 ? [] : parse.GetValue(_past)!.Split(',', StringSplitOptions.TrimEntries),
+            Horizon = parse.GetValue(_horizon),
+            Context = parse.GetValue(_context),
+            Season = parse.GetValue(_season),
+            Distribution = parse.GetValue(_distribution) switch
+            {
+                "gaussian" => OutputDistribution.Gaussian,
+                "student-t" => OutputDistribution.StudentT,
+                "quantiles" => OutputDistribution.Quantiles,
+                _ => OutputDistribution.Point,
+            },
+            Quantiles = ParseLevels(parse.GetValue(_quantiles)!),
+            Scaling = parse.GetValue(_scaling) == "series" ? ForecastScaling.Series : ForecastScaling.Window,
+            RelativeTo = parse.GetValue(_relativeTo) switch
+            {
+                "seasonal-naive" => ForecastBaseline.SeasonalNaive,
+                "seasonal-mean" => ForecastBaseline.SeasonalMean,
+                _ => ForecastBaseline.None,
+            },
+        };
+        spec.Validate();
+        return ForecastTask.Create(path, spec, ForecastFiles.Read(path, spec));
+    }
+
+    public override IEnumerable<string> WritePlots(string directory, TrainingTask task, IRecurrentModel<float> model, Evaluation evaluation)
+    {
+        IO.AtomicFile.WriteAllText(Path.Combine(directory, "forecast.svg"), ForecastPlot.Svg((ForecastTask)task, model));
+        return ["forecast.svg"];
+    }
+
+    /// <summary>Parses comma-separated quantile levels.</summary>
+    public static double[] ParseLevels(string text) => [.. text.Split(',', StringSplitOptions.TrimEntries).Select(part =>
+        double.TryParse(part, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double level)
+            ? level
+            : throw new UnrollException($"--quantiles: expected comma-separated levels in (0, 1), got '{part}'."))];
 }

@@ -44,6 +44,28 @@ public sealed record ModelConfig
     /// <summary>Whether the head reads every step or only each sequence's last state.</summary>
     public Pooling Pooling { get; init; } = Pooling.EveryStep;
 
+    /// <summary>
+    /// What a regression head's outputs stand for: points (MSE, the default), Gaussian or Student-t parameters
+    /// (trained by likelihood) or quantiles (pinball loss); see <see cref="OutputDistribution"/>.
+    /// Left out of the JSON when it is the default, so point models' files are unchanged.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public OutputDistribution Distribution { get; init; }
+
+    /// <summary>The quantile levels in (0, 1), increasing, of a <see cref="OutputDistribution.Quantiles"/> head; null otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double>? Quantiles { get; init; }
+
+    /// <summary>Outputs per predicted value: 1 for points, 2 (Gaussian), 3 (Student-t) or the number of quantile levels.</summary>
+    [JsonIgnore]
+    public int ParametersPerValue => Distribution switch
+    {
+        OutputDistribution.Gaussian => 2,
+        OutputDistribution.StudentT => 3,
+        OutputDistribution.Quantiles => Math.Max(1, Quantiles?.Count ?? 0),
+        _ => 1,
+    };
+
     /// <summary>Names of the input features, one per input (e.g. "x", "force").</summary>
     public IReadOnlyList<string> InputNames { get; init; } = [];
 
@@ -156,6 +178,23 @@ public sealed record ModelConfig
             throw new UnrollException($"model: unknown head {Head} or pooling {Pooling}.");
         }
 
+        if (!Enum.IsDefined(Distribution) || (Distribution != OutputDistribution.Point && Head != HeadKind.Regression))
+        {
+            throw new UnrollException($"model: a {Distribution} output distribution needs a regression head; got {Head}.");
+        }
+
+        if (Distribution == OutputDistribution.Quantiles
+            ? Quantiles is not { Count: > 0 } levels || levels.Any(l => !(l > 0 && l < 1)) || levels.Zip(levels.Skip(1)).Any(p => !(p.First < p.Second))
+            : Quantiles is not null)
+        {
+            throw new UnrollException($"model: expected quantile levels in (0, 1), increasing, exactly with a quantile head; got {(Quantiles is null ? "none" : string.Join(", ", Quantiles))} with a {Distribution} head.");
+        }
+
+        if (OutputSize % ParametersPerValue != 0)
+        {
+            throw new UnrollException($"model: a {Distribution} head has {ParametersPerValue} outputs per value; expected an output size that is a multiple of it, got {OutputSize}.");
+        }
+
         if (!Enum.IsDefined(Activation))
         {
             throw new UnrollException($"activation: expected tanh, sigmoid, relu or identity, got {(int)Activation}.");
@@ -230,6 +269,25 @@ public sealed record ModelConfig
             throw new UnrollException($"{what}: expected a positive integer, got {value}.");
         }
     }
+}
+
+/// <summary>
+/// What a regression head predicts for every target value: a point (trained with the MSE), the parameters of a
+/// distribution (trained by its negative log-likelihood), or quantiles (trained with the pinball loss).
+/// </summary>
+public enum OutputDistribution
+{
+    /// <summary>One value per target, trained with the mean squared error.</summary>
+    Point,
+
+    /// <summary>Two outputs per target, (mu, s): a normal distribution with mean mu and scale sigma = softplus(s) + 1e-6.</summary>
+    Gaussian,
+
+    /// <summary>Three outputs per target, (mu, s, d): Student's t with location mu, scale softplus(s) + 1e-6 and nu = 2 + softplus(d) degrees of freedom.</summary>
+    StudentT,
+
+    /// <summary>One output per target and quantile level, trained with the pinball (quantile) loss.</summary>
+    Quantiles,
 }
 
 /// <summary>What the head predicts.</summary>

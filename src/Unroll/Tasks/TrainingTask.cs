@@ -28,7 +28,7 @@ internal sealed record DiagnosisSample(float[] Inputs, float[] Targets, int Step
 /// </summary>
 internal abstract class TrainingTask
 {
-    /// <summary>The task's name as the command line spells it (oscillator, adding, copy, temporal-order, text, fashion-mnist, csv).</summary>
+    /// <summary>The task's name as the command line spells it (oscillator, adding, copy, temporal-order, text, fashion-mnist, csv, forecast).</summary>
     public abstract string Name { get; }
 
     /// <summary>One sentence: where the data comes from and how it is split.</summary>
@@ -44,7 +44,13 @@ internal abstract class TrainingTask
     public virtual bool AllowsBidirectional => Shape.Pooling == Pooling.LastStep;
 
     /// <summary>The name of the loss the head trains with, for progress lines and plots.</summary>
-    public string LossName => Shape.Head == HeadKind.Classification ? "cross-entropy" : "MSE";
+    public string LossName => Shape.Head == HeadKind.Classification ? "cross-entropy" : Shape.Distribution switch
+    {
+        OutputDistribution.Gaussian => "Gaussian NLL",
+        OutputDistribution.StudentT => "Student-t NLL",
+        OutputDistribution.Quantiles => "pinball loss",
+        _ => "MSE",
+    };
 
     /// <summary>
     /// The config of a model for this task: <paramref name="architecture"/>'s cell, sizes and layers with the
@@ -77,6 +83,8 @@ internal abstract class TrainingTask
             OutputSize = shape.OutputSize,
             Head = shape.Head,
             Pooling = shape.Pooling,
+            Distribution = shape.Distribution,
+            Quantiles = shape.Quantiles,
             InputNames = shape.InputNames,
             OutputNames = shape.OutputNames,
         };
@@ -92,7 +100,8 @@ internal abstract class TrainingTask
         var shape = Shape;
         bool inputsFit = shape.VocabularySize > 0 ? config.VocabularySize == shape.VocabularySize : config.VocabularySize == 0 && config.InputSize == shape.InputSize;
         bool namesFit = shape.VocabularySize > 0 || config.InputNames.Count == 0 || config.InputNames.SequenceEqual(shape.InputNames);
-        if (!inputsFit || !namesFit || config.OutputSize != shape.OutputSize || config.Head != shape.Head || config.Pooling != shape.Pooling)
+        if (!inputsFit || !namesFit || config.OutputSize != shape.OutputSize || config.Head != shape.Head || config.Pooling != shape.Pooling
+            || config.Distribution != shape.Distribution || !(config.Quantiles ?? []).SequenceEqual(shape.Quantiles ?? []))
         {
             throw new UnrollException(
                 $"{path}: holds a model that reads {Reads(config)} and predicts {Predicts(config)}; its {Name} task ({Describe()}) needs one that reads {Reads(shape)} and predicts {Predicts(shape)}.");
@@ -185,6 +194,11 @@ internal abstract class TrainingTask
             if (metadata.TryGetValue(Data.Images.ImageSequenceDescription.MetadataKey, out var images))
             {
                 return new ImageTask(Data.Images.ImageSequenceDescription.FromJson(images)) { Fingerprint = metadata.GetValueOrDefault(DataFingerprint.MetadataKey) };
+            }
+
+            if (metadata.ContainsKey(Forecasts.ForecastSpec.MetadataKey))
+            {
+                return ForecastTask.FromMetadata(metadata);
             }
 
             if (metadata.ContainsKey(Data.Tables.TimeSeriesTask.MetadataKey))

@@ -30,7 +30,7 @@ public static class HeadLoss
     public static int TargetWidth(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config.Head == HeadKind.Classification ? 1 : config.OutputSize;
+        return config.Head == HeadKind.Classification ? 1 : config.OutputSize / config.ParametersPerValue;
     }
 
     /// <summary>Input columns per step: 1 (the token id) for token models, otherwise <see cref="ModelConfig.InputSize"/>.</summary>
@@ -91,6 +91,23 @@ public static class HeadLoss
 
         // With last-step pooling only the targets of step T-1 are read: the rows [(T-1) B, T B).
         var scored = lastStep ? targets.Slice((steps - 1) * batch * width, batch * width) : targets;
+        if (config.Distribution != OutputDistribution.Point)
+        {
+            if (!lengths.IsEmpty)
+            {
+                throw new ArgumentException("Expected sequences of one length for a probabilistic per-step head.", nameof(lengths));
+            }
+
+            // A probabilistic head: the parameters of every target value side by side, [rows, W, P].
+            T nll = config.Distribution switch
+            {
+                OutputDistribution.Gaussian => DistributionLosses.GaussianNll(predictions, scored, predictionGradients),
+                OutputDistribution.StudentT => DistributionLosses.StudentTNll(predictions, scored, predictionGradients),
+                _ => DistributionLosses.Pinball(predictions, scored, config.Quantiles!, predictionGradients),
+            };
+            return new HeadLossResult(double.CreateChecked(nll), scored.Length / width, 0);
+        }
+
         if (config.Head == HeadKind.Regression)
         {
             if (!lengths.IsEmpty)
