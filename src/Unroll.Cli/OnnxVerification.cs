@@ -182,7 +182,7 @@ internal static class OnnxVerification
         catch (Exception e) when (IsMissingNativeLibrary(e))
         {
             throw new UnrollException(
-                $"--verify: ONNX Runtime's native library (onnxruntime) cannot be loaded on this machine ({Innermost(e).Message.TrimEnd('.')}); the ONNX file was written but not verified. Export without --verify, or verify it where ONNX Runtime runs.", e);
+                $"--verify: ONNX Runtime's native library (onnxruntime) cannot be loaded on this machine ({FirstSentence(Innermost(e).Message)}); the ONNX file was written but not verified. Export without --verify, or verify it where ONNX Runtime runs.", e);
         }
         finally
         {
@@ -197,6 +197,13 @@ internal static class OnnxVerification
     internal static bool IsMissingNativeLibrary(Exception error) =>
         Innermost(error) is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException
         || error is TypeInitializationException or DllNotFoundException;
+
+    // The loader's first sentence ("Unable to load shared library 'onnxruntime' or one of its dependencies"), without the paths it tried.
+    private static string FirstSentence(string message)
+    {
+        int end = message.IndexOfAny(['.', '\n']);
+        return (end > 0 ? message[..end] : message).Trim();
+    }
 
     private static Exception Innermost(Exception error)
     {
