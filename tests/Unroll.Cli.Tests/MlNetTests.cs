@@ -278,6 +278,58 @@ public sealed class MlNetTests
     }
 
     [Fact]
+    public void PredictionsFromMoreThreadsThanCoresAreTheSequentialOnes()
+    {
+        using var directory = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        var rows = VariableRows(64, seed: 11);
+        var model = ml.Unroll().StepRegression(new UnrollSequenceOptions { Architecture = "lstm", HiddenSize = 6, Steps = 20, BatchSize = 8 }).Fit(ml.Data.LoadFromEnumerable(rows));
+        string zip = directory.File("threads.zip");
+        ml.Model.Save(model, ml.Data.LoadFromEnumerable(rows).Schema, zip);
+        var loaded = new MLContext().Model.Load(zip, out _);
+
+        var sequential = rows.Select(r => ml.Model.CreatePredictionEngine<VariableRow, VectorPrediction>(loaded).Predict(r).Score.ToArray()).ToList();
+        // Eight threads on two cores, each with its own engine (an engine serves one thread), all on the one decoded model.
+        var parallel = new float[rows.Count][];
+        var mismatches = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var threads = Enumerable.Range(0, 8).Select(k => new Thread(() =>
+        {
+            try
+            {
+                var engine = ml.Model.CreatePredictionEngine<VariableRow, VectorPrediction>(loaded);
+                for (int round = 0; round < 5; round++)
+                {
+                    for (int n = k; n < rows.Count; n += 8)
+                    {
+                        var score = engine.Predict(rows[n]).Score.ToArray();
+                        if (!score.SequenceEqual(sequential[n]))
+                        {
+                            mismatches.Enqueue($"row {n}, round {round}, thread {k}");
+                        }
+
+                        parallel[n] = score;
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                mismatches.Enqueue($"thread {k}: {e}");
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Empty(mismatches);
+        for (int n = 0; n < rows.Count; n++)
+        {
+            Assert.Equal(sequential[n], parallel[n]);
+        }
+
+        // ML.NET's own parallel cursors over the same chain give the same values too.
+        var transformed = ml.Data.CreateEnumerable<VectorPrediction>(loaded.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).Select(p => p.Score).ToList();
+        Assert.Equal(sequential, transformed);
+    }
+
+    [Fact]
     public void TheSameSeedGivesTheSameModel()
     {
         using var directory = new TempDirectory();
