@@ -74,7 +74,7 @@ internal sealed class UnrollClassRow
     [ColumnName(InternalColumns.Score)]
     public float[] Score { get; set; } = [];
 
-    /// <summary>The most probable class as its key value (1 to K).</summary>
+    /// <summary>The most probable class as its key value (1 to K); the chain turns it into a key with the label's key values.</summary>
     [ColumnName(InternalColumns.PredictedLabel)]
     public uint PredictedLabel { get; set; }
 }

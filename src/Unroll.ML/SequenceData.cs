@@ -12,9 +12,10 @@ namespace Unroll.ML;
 /// </summary>
 internal sealed class SequenceData
 {
-    private SequenceData(List<(float[] Inputs, float[] Targets)> rows, int inputSize, int outputSize, int targetWidth, bool scalarLabel)
+    private SequenceData(List<(float[] Inputs, float[] Targets)> rows, int inputSize, int outputSize, int targetWidth, bool scalarLabel, IReadOnlyList<string> classNames)
     {
         Rows = rows;
+        ClassNames = classNames;
         InputSize = inputSize;
         OutputSize = outputSize;
         TargetWidth = targetWidth;
@@ -34,6 +35,9 @@ internal sealed class SequenceData
 
     /// <summary>Whether the label is one float per row (the output is then one float too).</summary>
     public bool ScalarLabel { get; }
+
+    /// <summary>A classifier's class names in key order: the label's key values as text, or "1" to "K" when it has none.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
 
     /// <summary>The sequences of <paramref name="indices"/>, grouped by length, shortest first.</summary>
     public List<SequenceSet> Sets(IEnumerable<int> indices)
@@ -152,7 +156,8 @@ internal sealed class SequenceData
         }
 
         int targetWidth = target == SequenceTarget.SequenceClassification ? 1 : outputSize;
-        return new SequenceData(rows, inputSize, outputSize, targetWidth, scalarLabel);
+        var classNames = target == SequenceTarget.SequenceClassification ? KeyNames(label!.Value, classes) : [];
+        return new SequenceData(rows, inputSize, outputSize, targetWidth, scalarLabel, classNames);
     }
 
     /// <summary>The feature column: a vector of float.</summary>
@@ -190,6 +195,34 @@ internal sealed class SequenceData
         }
 
         return column;
+    }
+
+    // The key values of a key column as text (what MapValueToKey recorded: the original labels), or "1" to "K".
+    private static string[] KeyNames(DataViewSchema.Column label, int classes)
+    {
+        var type = label.Annotations.Schema.GetColumnOrNull("KeyValues")?.Type as VectorDataViewType;
+        string[]? names = type?.ItemType.RawType switch
+        {
+            var t when t == typeof(ReadOnlyMemory<char>) => Names<ReadOnlyMemory<char>>(label, v => v.ToString()),
+            var t when t == typeof(float) => Names<float>(label, v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(double) => Names<double>(label, v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(int) => Names<int>(label, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(uint) => Names<uint>(label, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(long) => Names<long>(label, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(bool) => Names<bool>(label, v => v ? "true" : "false"),
+            _ => null,
+        };
+        // The names become a key again, numbered in this order: they must be one per class and distinct.
+        return names is not null && names.Length == classes && names.Distinct(StringComparer.Ordinal).Count() == classes
+            ? names
+            : [.. Enumerable.Range(1, classes).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+    }
+
+    private static string[] Names<T>(DataViewSchema.Column label, Func<T, string> text)
+    {
+        VBuffer<T> values = default;
+        label.GetKeyValues(ref values);
+        return [.. values.DenseValues().Select(text)];
     }
 
     private static DataViewSchema.Column Column(DataViewSchema schema, string name, string option)

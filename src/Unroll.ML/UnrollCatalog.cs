@@ -41,7 +41,7 @@ public sealed class UnrollCatalog
     /// <summary>
     /// One class per sequence: the label is a key (ML.NET's <c>MapValueToKey</c>) with K values; the output column holds
     /// the K class probabilities in key order and <see cref="UnrollSequenceOptions.PredictedLabelColumnName"/> the most
-    /// probable class's key value.
+    /// probable class, a key with the label's key values (so <c>MapKeyToValue</c> gives the label back).
     /// </summary>
     public UnrollSequenceEstimator SequenceClassification(UnrollSequenceOptions? options = null) =>
         new(_context, SequenceTarget.SequenceClassification, options ?? new UnrollSequenceOptions());

@@ -105,7 +105,7 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
             [ModelBytes.TargetKey] = TargetName(_target),
         };
         byte[] file = ModelBytes.Write(model, metadata);
-        var chain = BuildChain(file, data.ScalarLabel).Fit(input);
+        var chain = BuildChain(file, data.ScalarLabel, data.ClassNames).Fit(input);
         return new UnrollSequenceTransformer(chain, file, config, history, validationLoss);
     }
 
@@ -122,15 +122,16 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
 
         bool scalarLabel = _target == SequenceTarget.SequenceRegression
             && inputSchema.LastOrDefault(c => c.Name == _options.LabelColumnName) is { Name: not null, Kind: SchemaShape.Column.VectorKind.Scalar };
-        return BuildChain([], scalarLabel).GetOutputSchema(inputSchema);
+        return BuildChain([], scalarLabel, ["1"]).GetOutputSchema(inputSchema);
     }
 
     /// <summary>
     /// The chain the transformer runs, all of ML.NET's own saveable parts: the features copied to the mappings' column,
     /// a constant key on every row, a value map from that key to the model file (base64), the prediction mapping, the
-    /// output copied to the user's column, and the internal columns dropped.
+    /// output copied to the user's column (a classifier's class index mapped to a key with the label's key values, so
+    /// that MapKeyToValue gives the label back), and the internal columns dropped.
     /// </summary>
-    private IEstimator<ITransformer> BuildChain(byte[] modelFile, bool scalarLabel)
+    private IEstimator<ITransformer> BuildChain(byte[] modelFile, bool scalarLabel, IReadOnlyList<string> classNames)
     {
         var transforms = _context.Transforms;
         IEstimator<ITransformer> prediction = _target switch
@@ -140,7 +141,7 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
             SequenceTarget.SequenceRegression when scalarLabel => transforms.CustomMapping<UnrollSequenceRow, UnrollScalarScoreRow>(RowMappings.ScalarScore, Contracts.ScalarScore),
             _ => transforms.CustomMapping<UnrollSequenceRow, UnrollVectorScoreRow>(RowMappings.VectorScore, Contracts.VectorScore),
         };
-        var chain = transforms.CopyColumns(InternalColumns.Features, _options.FeatureColumnName)
+        IEstimator<ITransformer> chain = transforms.CopyColumns(InternalColumns.Features, _options.FeatureColumnName)
             .Append(transforms.CustomMapping<UnrollNoInput, UnrollModelKeyRow>(RowMappings.ModelKey, Contracts.ModelKey))
             .Append(transforms.Conversion.MapValue(
                 InternalColumns.Model, [new KeyValuePair<string, string>(InternalColumns.ModelKeyValue, Convert.ToBase64String(modelFile))], InternalColumns.ModelKey))
@@ -149,7 +150,9 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
         var dropped = new List<string> { InternalColumns.Features, InternalColumns.ModelKey, InternalColumns.Model, InternalColumns.Score };
         if (_target == SequenceTarget.SequenceClassification)
         {
-            chain = chain.Append(transforms.CopyColumns(_options.PredictedLabelColumnName, InternalColumns.PredictedLabel));
+            // A value map that treats its values as a key numbers them in the order given: class k is key k + 1, as in the label.
+            var classes = classNames.Select((name, k) => new KeyValuePair<uint, string>((uint)k + 1, name));
+            chain = chain.Append(transforms.Conversion.MapValue(_options.PredictedLabelColumnName, classes, InternalColumns.PredictedLabel, treatValuesAsKeyType: true));
             dropped.Add(InternalColumns.PredictedLabel);
         }
 

@@ -25,7 +25,7 @@ public sealed record UnrollSequenceOptions
     /// </summary>
     public string? OutputColumnName { get; init; }
 
-    /// <summary>Classification only: the output column of the most probable class, as the label's key value (1 to K).</summary>
+    /// <summary>Classification only: the output column of the most probable class, a key numbered as the label with its key values.</summary>
     public string PredictedLabelColumnName { get; init; } = "PredictedLabel";
 
     /// <summary>I, the values per time step; each row's feature vector holds a whole number of steps of this width.</summary>

@@ -209,6 +209,21 @@ public sealed class MlNetTests
         double majority = keys.GroupBy(k => k.Label).Max(g => g.Count()) / (double)keys.Count;
         Assert.True(accuracy > majority + 0.1, $"accuracy {accuracy}, most frequent class {majority}");
 
+        // PredictedLabel is a key with the label's key values: MapKeyToValue gives the class names back, after loading too.
+        var names = new MLContext().Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(loaded.Transform(data)).Transform(loaded.Transform(data));
+        VBuffer<ReadOnlyMemory<char>> labelNames = default;
+        names.Schema["Label"].GetKeyValues(ref labelNames);
+        var keyNames = labelNames.DenseValues().Select(v => v.ToString()).ToArray();
+        Assert.Equal(["up", "flat", "down"], keyNames.Order().Reverse().ToArray());
+        var named = ml.Data.CreateEnumerable<NamedRow>(names, reuseRowObject: false).ToList();
+        Assert.Equal(rows.Count, named.Count);
+        for (int n = 0; n < rows.Count; n++)
+        {
+            Assert.Equal(keyNames[named[n].PredictedLabel - 1], named[n].PredictedName);
+        }
+
+        Assert.True(named.Count(r => r.PredictedName == rows[named.IndexOf(r)].Label) > rows.Count / 2);
+
         string modelFile = directory.File("classes.safetensors");
         unroll.SaveModelFile(modelFile);
         var cli = CliPredictions(directory, modelFile, testRows.Select(r => r.Features).ToList(), inputs: 2);
@@ -221,6 +236,13 @@ public sealed class MlNetTests
                 Assert.Equal(cli[n][c + 1], predictions[n].Item1[c], 1e-6);
             }
         }
+    }
+
+    public sealed class NamedRow
+    {
+        public uint PredictedLabel { get; set; }
+
+        public string PredictedName { get; set; } = string.Empty;
     }
 
     public sealed class KeyRow
