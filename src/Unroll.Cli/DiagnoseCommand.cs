@@ -87,7 +87,7 @@ internal static class DiagnoseCommand
             var written = WritePlots(directory, diagnosis);
             if (parse.GetValue(json))
             {
-                console.Output.WriteLine(JsonSerializer.Serialize(diagnosis, JsonOptions));
+                console.Output.WriteLine(JsonSerializer.Serialize(diagnosis, IO.Json.Info<Diagnosis>(JsonOptions)));
             }
             else
             {
@@ -265,14 +265,14 @@ internal static class DiagnoseCommand
         }
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new IO.FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+        Converters = { new IO.FiniteOrNullConverter() },
+    }, IO.EnumNames.CamelCase, CliJsonContext.Default, Tasks.TaskJson.Enums);
 
     /// <summary>Everything `unroll diagnose` measures (its JSON output).</summary>
-    private sealed record Diagnosis(
+    internal sealed record Diagnosis(
         string Architecture,
         string Activation,
         int Layers,
@@ -286,9 +286,9 @@ internal static class DiagnoseCommand
         IReadOnlyList<JacobianProfile> Jacobians,
         IReadOnlyList<TrainingDiagnostics> Training);
 
-    private sealed record BlockDiagnosis(
+    internal sealed record BlockDiagnosis(
         string Parameter, string Gate, int Layer, bool Reverse, double SpectralRadius, double LargestSingularValue,
         string Regime, double[][] Eigenvalues, double[] SingularValues);
 
-    private sealed record TrainingDiagnostics(int Step, double SpectralRadius, double LargestSingularValue, double ClippedShare, double GradientRatio);
+    internal sealed record TrainingDiagnostics(int Step, double SpectralRadius, double LargestSingularValue, double ClippedShare, double GradientRatio);
 }

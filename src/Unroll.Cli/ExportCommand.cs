@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Unroll.Cells;
 using Unroll.IO;
 using Unroll.Models;
@@ -26,10 +27,14 @@ internal static class ExportCommand
     private sealed record ExportSwitch(string Name, string Description);
 
     /// <summary>What a writer is given: the model, the file it came from, the path to write, and the names of its switches that are on.</summary>
-    private sealed record ExportRequest(IRecurrentModel<float> Model, string ModelPath, string OutputPath, IReadOnlySet<string> Switches);
+    private sealed record ExportRequest(LoadedModel<float> Loaded, string ModelPath, string OutputPath, IReadOnlySet<string> Switches)
+    {
+        public IRecurrentModel<float> Model => Loaded.Model;
+    }
 
     private const string OnnxLengths = "--onnx-lengths";
     private const string OnnxRequiredState = "--onnx-required-state";
+    private const string Verify = "--verify";
 
     private static readonly ExportFormat[] Formats =
     [
@@ -39,6 +44,7 @@ internal static class ExportCommand
             [
                 new(OnnxLengths, $"Give the ONNX model a second input '{OnnxExporter.LengthsInputName}' (int32 [batch]): each sequence's length, so one batch can hold sequences of different lengths"),
                 new(OnnxRequiredState, $"Make the state inputs '{OnnxExporter.InitialStateName}' (and '{OnnxExporter.InitialCellName}') required, without the default of zeros: no ONNX Runtime warning on load, and runtimes that feed only required inputs (onnxruntime-node) can set them"),
+                new(Verify, $"Run the exported model in ONNX Runtime on the model's own validation data (a seeded random input for a model without a task) and fail unless every output is within {OnnxVerification.Tolerance:G} x (1 + |value|) of Unroll's"),
             ],
             WriteOnnx),
     ];
@@ -78,7 +84,7 @@ internal static class ExportCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(modelPath)!;
-            var model = ModelFile.Load(path).Model;
+            var loaded = ModelFile.Load(path);
             foreach (var (format, option) in options)
             {
                 string? output = parse.GetValue(option);
@@ -94,7 +100,7 @@ internal static class ExportCommand
 
                 OutputPaths.RefuseOverwritingInputs(output, format.OptionName, path);
                 var on = switches.Where(entry => entry.Format == format && parse.GetValue(entry.Switch)).Select(entry => entry.Switch.Name).ToHashSet(StringComparer.Ordinal);
-                console.Output.WriteLine(format.Write(new ExportRequest(model, path, output, on)));
+                console.Output.WriteLine(format.Write(new ExportRequest(loaded, path, output, on)));
             }
 
             return CliApp.Success;
@@ -105,13 +111,14 @@ internal static class ExportCommand
     private static string WriteOnnx(ExportRequest request)
     {
         byte[] bytes;
+        var options = new OnnxExportOptions
+        {
+            SequenceLengths = request.Switches.Contains(OnnxLengths),
+            RequiredInitialStates = request.Switches.Contains(OnnxRequiredState),
+        };
         try
         {
-            bytes = OnnxExporter.ToBytes(request.Model, new OnnxExportOptions
-            {
-                SequenceLengths = request.Switches.Contains(OnnxLengths),
-                RequiredInitialStates = request.Switches.Contains(OnnxRequiredState),
-            });
+            bytes = OnnxExporter.ToBytes(request.Model, options);
         }
         catch (UnrollException e)
         {
@@ -138,7 +145,21 @@ internal static class ExportCommand
         string initial = lstm ? $"'{OnnxExporter.InitialStateName}' and '{OnnxExporter.InitialCellName}'" : $"'{OnnxExporter.InitialStateName}'";
         string final = lstm ? $"'{OnnxExporter.FinalStateName}' and '{OnnxExporter.FinalCellName}'" : $"'{OnnxExporter.FinalStateName}'";
         string state = $"float [{config.Layers * config.Directions}, batch, {config.HiddenSize}]";
-        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}; "
+        string written = $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}; "
             + $"state inputs {initial} {state} ({(request.Switches.Contains(OnnxRequiredState) ? "required" : "zeros when left out")}), state outputs {final}.";
+        return request.Switches.Contains(Verify) ? written + Environment.NewLine + VerifyOnnx(request, bytes, options) : written;
+    }
+
+    // The written file run in ONNX Runtime beside Unroll's forward pass; above the tolerance the command fails (the file stays, to inspect).
+    private static string VerifyOnnx(ExportRequest request, byte[] onnx, OnnxExportOptions options)
+    {
+        var input = OnnxVerification.Data(request.Loaded, request.ModelPath);
+        var comparison = OnnxVerification.Verify(request.Model, onnx, options, input);
+        string figures = string.Create(CultureInfo.InvariantCulture,
+            $"largest |ONNX Runtime - Unroll| {comparison.MaxAbsolute:G3}, largest relative difference {comparison.MaxRelative:G3} over {comparison.Values} values of {input.Description}");
+        return comparison.Failure is null
+            ? string.Create(CultureInfo.InvariantCulture, $"Verified in ONNX Runtime: {figures}; within the tolerance {OnnxVerification.Tolerance:G} x (1 + |value|).")
+            : throw new UnrollException(string.Create(CultureInfo.InvariantCulture,
+                $"--verify: {request.OutputPath} does not compute what {request.ModelPath} computes: {comparison.Failure}, beyond the tolerance {OnnxVerification.Tolerance:G} x (1 + |value|) ({figures}). The file was written; please report this with the model."));
     }
 }

@@ -92,11 +92,13 @@ internal static class ImportCommand
             }
 
             var model = WeightImport.Import(inputPath, source, options);
-            metadata[ImportKey] = JsonSerializer.Serialize(new Dictionary<string, string>
-            {
-                ["from"] = source == WeightSource.Keras ? "keras" : "pytorch",
-                ["file"] = Path.GetFileName(inputPath),
-            });
+            metadata[ImportKey] = JsonSerializer.Serialize(
+                new Dictionary<string, string>
+                {
+                    ["from"] = source == WeightSource.Keras ? "keras" : "pytorch",
+                    ["file"] = Path.GetFileName(inputPath),
+                },
+                CliJsonContext.Default.DictionaryStringString);
             ModelFile.Save(outputPath, model, metadata);
             var c = model.Config;
             console.Output.WriteLine(

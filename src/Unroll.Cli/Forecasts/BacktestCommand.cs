@@ -54,7 +54,7 @@ internal static class BacktestCommand
             });
             if (parse.GetValue(json))
             {
-                console.Output.WriteLine(JsonSerializer.Serialize(results.Select(r => new { fold = r.Fold, origins = r.Origins, figures = r.Evaluation.Figures }), new JsonSerializerOptions { WriteIndented = true }));
+                console.Output.WriteLine(BacktestJson(results));
                 return CliApp.Success;
             }
 
@@ -71,5 +71,47 @@ internal static class BacktestCommand
             return CliApp.Success;
         });
         return command;
+    }
+
+    // [{"fold": k, "origins": [...], "figures": {...}}, ...], written directly (no reflection, so the native build stays clean).
+    private static string BacktestJson(IReadOnlyList<BacktestFold> results)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartArray();
+            foreach (var r in results)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("fold", r.Fold);
+                writer.WriteStartArray("origins");
+                foreach (int origin in r.Origins)
+                {
+                    writer.WriteNumberValue(origin);
+                }
+
+                writer.WriteEndArray();
+                writer.WriteStartObject("figures");
+                foreach (var (name, value) in r.Evaluation.Figures)
+                {
+                    writer.WritePropertyName(name);
+                    if (double.IsFinite(value))
+                    {
+                        writer.WriteNumberValue(value);
+                    }
+                    else
+                    {
+                        writer.WriteNullValue();
+                    }
+                }
+
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 }

@@ -25,7 +25,7 @@ internal sealed record RunSettings
     /// <summary>Training time spent before the last checkpoint, in seconds.</summary>
     public double TrainingSeconds { get; init; }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }, IO.EnumNames.Numbers, CliJsonContext.Default, Tasks.TaskJson.Enums);
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="UnrollException">A value is out of range.</exception>
@@ -48,7 +48,7 @@ internal sealed record RunSettings
     }
 
     /// <summary>As JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<RunSettings>(JsonOptions));
 
     /// <summary>Reads settings written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The JSON is malformed or a value is out of range.</exception>
@@ -56,7 +56,7 @@ internal sealed record RunSettings
     {
         try
         {
-            var settings = JsonSerializer.Deserialize<RunSettings>(json, JsonOptions)
+            var settings = IO.Json.Deserialize(json, JsonOptions, new RunSettings())
                 ?? throw new UnrollException($"{path}: '{MetadataKey}' is null; expected the run's settings.");
             settings.Validate();
             return settings;

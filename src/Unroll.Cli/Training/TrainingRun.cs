@@ -238,11 +238,16 @@ internal sealed class BestModelObserver(string path, IRecurrentModel<float> mode
         {
             ModelFile.Save(path, model, new Dictionary<string, string>(metadata, StringComparer.Ordinal)
             {
-                [BestKey] = System.Text.Json.JsonSerializer.Serialize(new { step = metrics.Step, validationLoss = metrics.ValidationLoss }),
+                [BestKey] = System.Text.Json.JsonSerializer.Serialize(new BestStep(metrics.Step, metrics.ValidationLoss), CliJsonContext.Default.BestStep),
             });
         }
     }
 }
+
+/// <summary>The best model's step and validation loss, as best.safetensors records them: <c>{"step":N,"validationLoss":X}</c>.</summary>
+internal sealed record BestStep(
+    [property: System.Text.Json.Serialization.JsonPropertyName("step")] int Step,
+    [property: System.Text.Json.Serialization.JsonPropertyName("validationLoss")] double ValidationLoss);
 
 /// <summary>How a model is named in sentences: "a 2-layer LSTM (H=64)".</summary>
 internal static class ModelDescription

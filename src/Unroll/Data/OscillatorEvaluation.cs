@@ -25,12 +25,12 @@ public sealed record OscillatorEvaluation(
     double PersistenceOneStepMse, double PersistenceFreeRunMse,
     double EulerOneStepMse, double EulerFreeRunMse)
 {
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    }, IO.EnumNames.Numbers, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>How many times lower the model's one-step MSE is than persistence's.</summary>
     public double OneStepGainOverPersistence => PersistenceOneStepMse / OneStepMse;
@@ -60,7 +60,7 @@ public sealed record OscillatorEvaluation(
     }
 
     /// <summary>The figures as indented JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<OscillatorEvaluation>(JsonOptions));
 }
 
 /// <summary>The oscillator data a model was trained on, stored in its file so evaluation can rebuild the test set.</summary>
@@ -72,14 +72,13 @@ public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options,
     /// <summary>The model-file metadata key.</summary>
     public const string MetadataKey = "unroll.data";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new JsonStringEnumConverter() },
-    };
+    }, IO.EnumNames.Declared, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>As compact JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<OscillatorDataDescription>(JsonOptions));
 
     /// <summary>Reads the description from JSON.</summary>
     /// <exception cref="UnrollException">The JSON does not describe oscillator data.</exception>
@@ -87,7 +86,7 @@ public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options,
     {
         try
         {
-            var description = JsonSerializer.Deserialize<OscillatorDataDescription>(json, JsonOptions)
+            var description = IO.Json.Deserialize(json, JsonOptions, new OscillatorDataDescription(new OscillatorDatasetOptions(), 0))
                 ?? throw new UnrollException("data description: expected a JSON object, got null.");
             if (description.Options is null)
             {

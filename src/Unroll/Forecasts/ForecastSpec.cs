@@ -15,11 +15,8 @@ public sealed record ForecastSpec
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.forecast";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(
+        new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }, IO.EnumNames.CamelCase, ForecastJsonContext.Default, ForecastJson.Enums);
 
     /// <summary>The file trained on (full path).</summary>
     public string Source { get; init; } = string.Empty;
@@ -112,7 +109,7 @@ public sealed record ForecastSpec
     }
 
     /// <summary>As JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<ForecastSpec>(JsonOptions));
 
     /// <summary>Reads what <see cref="ToJson"/> wrote.</summary>
     /// <exception cref="UnrollException">The JSON is malformed or inconsistent.</exception>
@@ -120,7 +117,7 @@ public sealed record ForecastSpec
     {
         try
         {
-            var spec = JsonSerializer.Deserialize<ForecastSpec>(json, JsonOptions) ?? throw new UnrollException("forecast task: expected a JSON object, got null.");
+            var spec = IO.Json.Deserialize(json, JsonOptions, new ForecastSpec()) ?? throw new UnrollException("forecast task: expected a JSON object, got null.");
             if (spec.Source is null || spec.SeriesColumn is null || spec.TimeColumn is null || spec.Target is null || spec.PastCovariates is null
                 || spec.Quantiles is null || spec.SeriesScales is null || spec.CovariateMeans is null || spec.CovariateStds is null
                 || spec.SeriesScales.Values.Any(s => s is not { Length: 2 } || !double.IsFinite(s[0]) || !(s[1] > 0 && double.IsFinite(s[1]))))

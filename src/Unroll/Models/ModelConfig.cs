@@ -137,12 +137,11 @@ public sealed record ModelConfig
         return 4 * ((ParameterCount * 5.0) + (Layers * perLayer) + tokens + inputs);
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = false,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    }, IO.EnumNames.CamelCase, ModelJsonContext.Default, ModelJson.Enums);
 
     /// <summary>Checks the sizes and names.</summary>
     /// <exception cref="UnrollException">A size is not positive, or a name list has the wrong length.</exception>
@@ -232,7 +231,7 @@ public sealed record ModelConfig
     }
 
     /// <summary>The config as compact JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<ModelConfig>(JsonOptions));
 
     /// <summary>Reads a config written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The JSON is malformed or describes an invalid model.</exception>
@@ -241,7 +240,7 @@ public sealed record ModelConfig
         ModelConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<ModelConfig>(json, JsonOptions);
+            config = IO.Json.Deserialize(json, JsonOptions, new ModelConfig());
         }
         catch (JsonException e)
         {

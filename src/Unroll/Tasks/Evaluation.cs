@@ -47,15 +47,15 @@ internal sealed record Evaluation
     /// <exception cref="KeyNotFoundException">There is none.</exception>
     public double this[string name] => Figures[name];
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         Converters = { new IO.FiniteOrNullConverter() },
-    };
+    }, IO.EnumNames.Numbers, TaskJsonContext.Default, TaskJson.Enums);
 
     /// <summary>The evaluation as indented JSON; figures that are not finite are null (JSON has no NaN or infinity).</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<Evaluation>(JsonOptions));
 
     /// <summary>Reads JSON written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The text is not such JSON.</exception>
@@ -63,7 +63,7 @@ internal sealed record Evaluation
     {
         try
         {
-            var evaluation = JsonSerializer.Deserialize<Evaluation>(json, JsonOptions);
+            var evaluation = IO.Json.Deserialize(json, JsonOptions, new Evaluation { Task = string.Empty, Split = string.Empty, Data = string.Empty, Summary = new EvaluationTable(string.Empty, [], []), Figures = new Dictionary<string, double>() });
             return evaluation is { Task: not null, Split: not null, Data: not null, Summary: { Columns: not null, Rows: not null }, Figures: not null }
                 ? evaluation
                 : throw new UnrollException($"{path}: expected the evaluation unroll writes (task, split, data, summary, figures), got JSON without them.");

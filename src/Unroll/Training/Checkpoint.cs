@@ -90,7 +90,7 @@ public static class Checkpoint
             [ModelFile.FormatKey] = ModelFile.FormatVersion,
             [FormatKey] = FormatVersion,
             [ModelFile.ConfigKey] = model.Config.ToJson(),
-            [StateKey] = JsonSerializer.Serialize(new ScalarState(state.Step, state.Position, state.ShuffleState, state.ModelRandomState, state.OptimizerStepCount)),
+            [StateKey] = JsonSerializer.Serialize(new ScalarState(state.Step, state.Position, state.ShuffleState, state.ModelRandomState, state.OptimizerStepCount), TrainingJsonContext.Default.ScalarState),
         };
         SafeTensors.Write(path, tensors, allMetadata);
     }
@@ -116,7 +116,7 @@ public static class Checkpoint
         ScalarState scalars;
         try
         {
-            scalars = JsonSerializer.Deserialize<ScalarState>(stateJson) ?? throw new JsonException("null");
+            scalars = JsonSerializer.Deserialize(stateJson, TrainingJsonContext.Default.ScalarState) ?? throw new JsonException("null");
         }
         catch (JsonException e)
         {
@@ -185,5 +185,5 @@ public static class Checkpoint
         return new LoadedCheckpoint(model, state, file.Metadata);
     }
 
-    private sealed record ScalarState(int Step, int Position, ulong ShuffleState, ulong ModelRandomState, int OptimizerStepCount);
+    internal sealed record ScalarState(int Step, int Position, ulong ShuffleState, ulong ModelRandomState, int OptimizerStepCount);
 }

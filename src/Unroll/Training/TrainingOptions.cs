@@ -67,14 +67,13 @@ public sealed record TrainingOptions
     /// <summary>The default of <see cref="MaxLossGrowth"/>: far above any loss a healthy run reaches from its first step.</summary>
     public const double DefaultMaxLossGrowth = 1e4;
 
-    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase) },
-    };
+    }, IO.EnumNames.CamelCase, TrainingJsonContext.Default, TrainingJson.Enums);
 
     /// <summary>The options as JSON (stored in checkpoints and model files).</summary>
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, IO.Json.Info<TrainingOptions>(JsonOptions));
 
     /// <summary>Reads options written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The JSON does not describe valid training options.</exception>
@@ -82,7 +81,7 @@ public sealed record TrainingOptions
     {
         try
         {
-            var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, JsonOptions)
+            var options = IO.Json.Deserialize(json, JsonOptions, new TrainingOptions())
                 ?? throw new UnrollException("training options: expected a JSON object, got null.");
             if (options.Optimizer is null || options.Schedule is null)
             {

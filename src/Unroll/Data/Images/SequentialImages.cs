@@ -55,14 +55,13 @@ public sealed record ImageSequenceDescription(
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.images";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    }, IO.EnumNames.CamelCase, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>As JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<ImageSequenceDescription>(JsonOptions));
 
     /// <summary>Reads what <see cref="ToJson"/> wrote.</summary>
     /// <exception cref="UnrollException">The JSON is malformed, or the permutation is not one.</exception>
@@ -71,7 +70,7 @@ public sealed record ImageSequenceDescription(
         ImageSequenceDescription? description;
         try
         {
-            description = JsonSerializer.Deserialize<ImageSequenceDescription>(json, JsonOptions);
+            description = JsonSerializer.Deserialize(json, IO.Json.Info<ImageSequenceDescription>(JsonOptions));
         }
         catch (JsonException e)
         {

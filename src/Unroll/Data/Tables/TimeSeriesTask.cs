@@ -14,7 +14,7 @@ public sealed record TimeSeriesTask
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.csv";
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }, IO.EnumNames.Numbers, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>The CSV file the model was trained on (full path), or empty.</summary>
     public string Source { get; init; } = string.Empty;
@@ -86,7 +86,7 @@ public sealed record TimeSeriesTask
     }
 
     /// <summary>As JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<TimeSeriesTask>(JsonOptions));
 
     /// <summary>Reads what <see cref="ToJson"/> wrote.</summary>
     /// <exception cref="UnrollException">The JSON is malformed or inconsistent.</exception>
@@ -94,7 +94,7 @@ public sealed record TimeSeriesTask
     {
         try
         {
-            var task = JsonSerializer.Deserialize<TimeSeriesTask>(json, JsonOptions) ?? throw new UnrollException("time-series task: expected a JSON object, got null.");
+            var task = IO.Json.Deserialize(json, JsonOptions, new TimeSeriesTask { Inputs = [], Targets = [] }) ?? throw new UnrollException("time-series task: expected a JSON object, got null.");
             // JSON null passes the deserializer for any reference-typed member.
             if (task.Source is null || task.Inputs is null || task.Targets is null
                 || task.InputMeans is null || task.InputStds is null || task.TargetMeans is null || task.TargetStds is null)

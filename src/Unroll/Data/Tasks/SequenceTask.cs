@@ -135,7 +135,7 @@ public sealed record TaskDataDescription
     /// <summary>Seeds the three splits.</summary>
     public int Seed { get; init; } = 1;
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }, IO.EnumNames.Numbers, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>The task this describes.</summary>
     [JsonIgnore]
@@ -192,7 +192,7 @@ public sealed record TaskDataDescription
     }
 
     /// <summary>The description as JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<TaskDataDescription>(JsonOptions));
 
     /// <summary>Reads a description written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The JSON is invalid or describes an invalid task.</exception>
@@ -200,7 +200,7 @@ public sealed record TaskDataDescription
     {
         try
         {
-            var description = JsonSerializer.Deserialize<TaskDataDescription>(json, JsonOptions)
+            var description = IO.Json.Deserialize(json, JsonOptions, new TaskDataDescription())
                 ?? throw new UnrollException("task description: expected a JSON object, got null.");
             description.Validate();
             return description;

@@ -68,13 +68,13 @@ public sealed record TaskEvaluation
         };
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    }, IO.EnumNames.Numbers, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>The figures as indented JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, IO.Json.Info<TaskEvaluation>(JsonOptions));
 }

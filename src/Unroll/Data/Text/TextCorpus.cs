@@ -10,11 +10,10 @@ public sealed record TextCorpusOptions
     /// <summary>The metadata key under which a model file records how its corpus was read.</summary>
     public const string MetadataKey = "unroll.corpus";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    }, IO.EnumNames.CamelCase, DataJsonContext.Default, DataJson.Enums);
 
     /// <summary>Characters or words.</summary>
     public TextLevel Level { get; init; } = TextLevel.Char;
@@ -54,7 +53,7 @@ public sealed record TextCorpusOptions
     }
 
     /// <summary>The options as JSON, with the corpus file they were applied to.</summary>
-    public string ToJson(string source) => JsonSerializer.Serialize(new Stored(source, this), JsonOptions);
+    public string ToJson(string source) => JsonSerializer.Serialize(new Stored(source, this), IO.Json.Info<Stored>(JsonOptions));
 
     /// <summary>Reads what <see cref="ToJson"/> wrote: the corpus file and the options.</summary>
     /// <exception cref="UnrollException">The JSON is malformed.</exception>
@@ -62,7 +61,7 @@ public sealed record TextCorpusOptions
     {
         try
         {
-            var stored = JsonSerializer.Deserialize<Stored>(json, JsonOptions);
+            var stored = IO.Json.Deserialize(json, JsonOptions, new Stored(string.Empty, new TextCorpusOptions()));
             if (stored?.Options is null || stored.Source is null)
             {
                 throw new UnrollException("corpus description: expected a JSON object with source and options.");
@@ -77,7 +76,7 @@ public sealed record TextCorpusOptions
         }
     }
 
-    private sealed record Stored(string Source, TextCorpusOptions Options);
+    internal sealed record Stored(string Source, TextCorpusOptions Options);
 }
 
 /// <summary>

@@ -34,11 +34,10 @@ public sealed class Vocabulary
     /// <summary>The word-level token for a line end.</summary>
     public const string EndOfLineToken = "<eos>";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = IO.Json.Options(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    }, IO.EnumNames.CamelCase, DataJsonContext.Default, DataJson.Enums);
 
     private readonly string[] _tokens;
     private readonly Dictionary<string, int> _ids;
@@ -221,7 +220,7 @@ public sealed class Vocabulary
     }
 
     /// <summary>The vocabulary as JSON: <c>{"level":"char","tokens":["&lt;unk&gt;","\n"," ",...]}</c>.</summary>
-    public string ToJson() => JsonSerializer.Serialize(new StoredVocabulary(Level, _tokens), JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(new StoredVocabulary(Level, _tokens), IO.Json.Info<StoredVocabulary>(JsonOptions));
 
     /// <summary>Reads a vocabulary written by <see cref="ToJson"/>.</summary>
     /// <exception cref="UnrollException">The JSON is malformed or describes an invalid vocabulary.</exception>
@@ -229,7 +228,7 @@ public sealed class Vocabulary
     {
         try
         {
-            var stored = JsonSerializer.Deserialize<StoredVocabulary>(json, JsonOptions)
+            var stored = JsonSerializer.Deserialize(json, IO.Json.Info<StoredVocabulary>(JsonOptions))
                 ?? throw new UnrollException("vocabulary: expected a JSON object, got null.");
             return new Vocabulary(stored.Level, stored.Tokens ?? []);
         }
@@ -239,5 +238,5 @@ public sealed class Vocabulary
         }
     }
 
-    private sealed record StoredVocabulary(TextLevel Level, string[]? Tokens);
+    internal sealed record StoredVocabulary(TextLevel Level, string[]? Tokens);
 }
