@@ -1,0 +1,516 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Unroll.Kernels;
+
+/// <summary>
+/// An element-wise linear recurrence over a run of steps, such as <c>h_s = a_s * h_{s-1} + b_s</c>: each of its
+/// channels is independent of the others, and the state of a channel after a run of steps depends only on its
+/// state before it. <see cref="LinearScan{T}"/> splits it over the worker threads.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+internal interface IScanRecurrence<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The steps, in processing order (the recurrence's own order, which may run backwards in time).</summary>
+    int Steps { get; }
+
+    /// <summary>How many independent units the channels split into (a unit may cover several values of the carry).</summary>
+    int Units { get; }
+
+    /// <summary>The length of the carry: every value of the state at one step.</summary>
+    int CarryLength { get; }
+
+    /// <summary>
+    /// Runs processing steps [<paramref name="firstStep"/>, <paramref name="endStep"/>) for units
+    /// [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): <paramref name="carry"/> holds those units' state
+    /// before the first step on entry and after the last on exit; each step's result is stored only when
+    /// <paramref name="write"/> is set. Touches nothing outside those units' values.
+    /// </summary>
+    void Scan(int firstStep, int endStep, int firstUnit, int endUnit, Span<T> carry, bool write);
+}
+
+/// <summary>
+/// Runs an <see cref="IScanRecurrence{T}"/> over all its steps, sequentially or chunked over the worker threads,
+/// with results identical bit for bit either way.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Chunked over P parts, the steps are cut into P blocks of consecutive steps. First the carries: each part takes a
+/// slice of the units and runs them, without storing anything, from the initial state through blocks 0 .. P-2,
+/// keeping the state at every block boundary. Then the blocks: part p runs block p from the state at its start,
+/// storing every step. Each unit goes through exactly the operations of the sequential loop in the same order
+/// (the carries are not combined from partial products, which would change the rounding), so the result does
+/// not depend on P. Cost: the sequential loop reads the coefficients and inputs and writes the states once; the
+/// chunked one reads the first (P-1)/P of them once more, split P ways, so its critical path is
+/// (P-1)/P^2 + 1/P of the sequential one's memory traffic (3/4 for P = 2, and 7/16 for P = 4).
+/// </para>
+/// <para>
+/// Why not the textbook chunked scan (each block scanned from zero, the block carries combined as
+/// <c>A_p h + W_p</c>, then a correction pass over every block but the first): its correction pass reads the
+/// states again and its combined carries round differently, so it costs more traffic on two cores and its results
+/// depend on the thread count.
+/// </para>
+/// </remarks>
+/// <typeparam name="T">float or double.</typeparam>
+internal sealed class LinearScan<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private IScanRecurrence<T>? _recurrence;
+    private T[] _carries = [];
+    private int _carryLength;
+    private bool _blocksPhase;
+
+    /// <summary>
+    /// Below this many values (steps times carry length) a scan runs on the calling thread: waking a worker would cost
+    /// more than it saves. Settable so tests can force the chunked path on small sequences.
+    /// </summary>
+    internal static long MinParallelValues { get; set; } = 1 << 16;
+
+    /// <summary>
+    /// When set, every scan runs as the plain sequential loop whatever the thread count (the reference the chunked
+    /// path is compared with, and the baseline of the scan benchmark).
+    /// </summary>
+    internal static bool Sequential { get; set; }
+
+    /// <summary>The number of parts a scan of <paramref name="recurrence"/> is split into: 1 for the sequential loop.</summary>
+    public static int PartsFor(IScanRecurrence<T> recurrence)
+    {
+        ArgumentNullException.ThrowIfNull(recurrence);
+        int threads = Parallelism.ThreadCount;
+        long values = (long)recurrence.Steps * recurrence.CarryLength;
+        return Sequential || threads <= 1 || values < MinParallelValues ? 1 : Math.Min(threads, recurrence.Steps);
+    }
+
+    /// <summary>
+    /// Runs every step of <paramref name="recurrence"/> from the state in <paramref name="carry"/>, which holds the
+    /// state after the last step on return, in <paramref name="parts"/> parts (1: the sequential loop).
+    /// </summary>
+    public void Run(IScanRecurrence<T> recurrence, Span<T> carry, int parts)
+    {
+        ArgumentNullException.ThrowIfNull(recurrence);
+        int steps = recurrence.Steps, length = recurrence.CarryLength;
+        if (carry.Length != length)
+        {
+            throw new ArgumentException($"Expected a carry of {length} values, got {carry.Length}.", nameof(carry));
+        }
+
+        parts = Math.Min(parts, steps);
+        if (parts <= 1)
+        {
+            recurrence.Scan(0, steps, 0, recurrence.Units, carry, write: true);
+            return;
+        }
+
+        // _carries row p: the state before block p (row 0 the initial state), then after block p once it has run.
+        _recurrence = recurrence;
+        _carryLength = length;
+        Tensors.Buffers.Grow(ref _carries, parts * length);
+        carry.CopyTo(_carries);
+        try
+        {
+            _blocksPhase = false;
+            WorkerPool.Run(this, parts);
+            _blocksPhase = true;
+            WorkerPool.Run(this, parts);
+        }
+        finally
+        {
+            _recurrence = null;
+        }
+
+        _carries.AsSpan((parts - 1) * length, length).CopyTo(carry);
+    }
+
+    /// <inheritdoc/>
+    public void Run(int part, int parts)
+    {
+        var recurrence = _recurrence!;
+        int steps = recurrence.Steps, length = _carryLength;
+        if (_blocksPhase)
+        {
+            var (first, end) = ParallelReductions.Split(steps, part, parts);
+            recurrence.Scan(first, end, 0, recurrence.Units, _carries.AsSpan(part * length, length), write: true);
+            return;
+        }
+
+        // This part's units through blocks 0 .. P-2, leaving the state before block p in row p.
+        var (firstUnit, endUnit) = ParallelReductions.Split(recurrence.Units, part, parts);
+        if (firstUnit == endUnit)
+        {
+            return;
+        }
+
+        for (int block = 1; block < parts; block++)
+        {
+            var previous = _carries.AsSpan((block - 1) * length, length);
+            var next = _carries.AsSpan(block * length, length);
+            previous.CopyTo(next);
+            var (first, end) = ParallelReductions.Split(steps, block - 1, parts);
+            recurrence.Scan(first, end, firstUnit, endUnit, next, write: false);
+        }
+    }
+}
+
+/// <summary>
+/// The real recurrence of the min-cells, one coefficient and one input per value:
+/// forward <c>h_t = a_t * h_{t-1} + b_t</c> (the states stored in time order, one block of
+/// <see cref="IScanRecurrence{T}.CarryLength"/> values per step), or its adjoint
+/// <c>q_t = e_t + c,  c = a_t * q_t</c> run against the forward order (q overwrites e; the final carry is
+/// dL/dh before the first forward step). Padded steps are expressed by the caller as a = 1, b = 0 (and e = 0).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+internal sealed class GatedRecurrence<T> : IScanRecurrence<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T[] _coefficients = [];
+    private T[] _inputs = [];
+    private T[] _outputs = [];
+    private int _outputShift;
+    private bool _backwardsInTime;
+    private bool _adjoint;
+
+    /// <inheritdoc/>
+    public int Steps { get; private set; }
+
+    /// <inheritdoc/>
+    public int Units => CarryLength;
+
+    /// <inheritdoc/>
+    public int CarryLength { get; private set; }
+
+    /// <summary>
+    /// Sets up <c>h_t = a_t * h_{t-1} + b_t</c> over <paramref name="steps"/> steps of <paramref name="width"/> values:
+    /// a and b are [T, width] in time order; step t's state goes to block t + <paramref name="outputShift"/> of
+    /// <paramref name="states"/>; <paramref name="backwardsInTime"/> processes t = T-1 down to 0.
+    /// </summary>
+    public void SetForward(int steps, int width, T[] coefficients, T[] inputs, T[] states, int outputShift, bool backwardsInTime)
+    {
+        Set(steps, width, coefficients, backwardsInTime, adjoint: false);
+        _inputs = inputs;
+        _outputs = states;
+        _outputShift = outputShift;
+    }
+
+    /// <summary>
+    /// Sets up the adjoint of <see cref="SetForward"/>: <paramref name="gradients"/> ([T, width]) holds dL/dh_t from
+    /// outside the recurrence on entry and the total dL/dh_t after the scan; <paramref name="backwardsInTime"/> is the
+    /// adjoint's own order (the opposite of the forward one).
+    /// </summary>
+    public void SetAdjoint(int steps, int width, T[] coefficients, T[] gradients, bool backwardsInTime)
+    {
+        Set(steps, width, coefficients, backwardsInTime, adjoint: true);
+        _inputs = gradients;
+        _outputs = gradients;
+        _outputShift = 0;
+    }
+
+    private void Set(int steps, int width, T[] coefficients, bool backwardsInTime, bool adjoint)
+    {
+        Steps = steps;
+        CarryLength = width;
+        _coefficients = coefficients;
+        _backwardsInTime = backwardsInTime;
+        _adjoint = adjoint;
+    }
+
+    /// <inheritdoc/>
+    public void Scan(int firstStep, int endStep, int firstUnit, int endUnit, Span<T> carry, bool write)
+    {
+        int width = CarryLength;
+        ref T h = ref MemoryMarshal.GetReference(carry);
+        for (int s = firstStep; s < endStep; s++)
+        {
+            int t = _backwardsInTime ? Steps - 1 - s : s;
+            ref T a = ref _coefficients[t * width];
+            ref T b = ref _inputs[t * width];
+            ref T o = ref _outputs[(t + _outputShift) * width];
+            int j = firstUnit;
+            if (_adjoint)
+            {
+                if (Vector.IsHardwareAccelerated)
+                {
+                    for (; j <= endUnit - Vector<T>.Count; j += Vector<T>.Count)
+                    {
+                        // q_t = e_t + c;  c = a_t q_t
+                        var q = Vector.LoadUnsafe(ref b, (nuint)j) + Vector.LoadUnsafe(ref h, (nuint)j);
+                        if (write)
+                        {
+                            q.StoreUnsafe(ref o, (nuint)j);
+                        }
+
+                        (Vector.LoadUnsafe(ref a, (nuint)j) * q).StoreUnsafe(ref h, (nuint)j);
+                    }
+                }
+
+                for (; j < endUnit; j++)
+                {
+                    T q = At(ref b, j) + At(ref h, j);
+                    if (write)
+                    {
+                        At(ref o, j) = q;
+                    }
+
+                    At(ref h, j) = At(ref a, j) * q;
+                }
+            }
+            else
+            {
+                if (Vector.IsHardwareAccelerated)
+                {
+                    for (; j <= endUnit - Vector<T>.Count; j += Vector<T>.Count)
+                    {
+                        // h_t = a_t h_{t-1} + b_t
+                        var state = (Vector.LoadUnsafe(ref a, (nuint)j) * Vector.LoadUnsafe(ref h, (nuint)j)) + Vector.LoadUnsafe(ref b, (nuint)j);
+                        state.StoreUnsafe(ref h, (nuint)j);
+                        if (write)
+                        {
+                            state.StoreUnsafe(ref o, (nuint)j);
+                        }
+                    }
+                }
+
+                for (; j < endUnit; j++)
+                {
+                    T state = (At(ref a, j) * At(ref h, j)) + At(ref b, j);
+                    At(ref h, j) = state;
+                    if (write)
+                    {
+                        At(ref o, j) = state;
+                    }
+                }
+            }
+        }
+    }
+
+    private static ref T At(ref T origin, int offset) => ref Unsafe.Add(ref origin, offset);
+}
+
+/// <summary>
+/// The LRU's diagonal complex recurrence with a constant coefficient per unit and per-sequence lengths. Each row of
+/// the state ([B, 2N] per step) holds N real parts, then N imaginary parts. Forward:
+/// <c>v_t = lambda * v_{t-1} + gamma * p_t</c> for an active step (p_t read from a [T, B, *] source at a column
+/// offset, real parts then imaginary parts), <c>v_t = v_{t-1}</c> for a padded one, the states stored in time order.
+/// Adjoint, against the forward order: <c>q_t = e_t + c</c>, then <c>c = conj(lambda) * q_t</c> for an active step
+/// and <c>c = q_t</c> for a padded one; q overwrites e ([T, B, 2N]) and the final carry is dL/dv before the
+/// first forward step. For a real loss, "the gradient" of a complex v is dL/dRe v + i dL/dIm v, and
+/// <c>v' = lambda v</c> sends back <c>conj(lambda) dL/dv'</c>.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T[] _lambdaReal = [];
+    private T[] _lambdaImaginary = [];
+    private T[] _scale = [];
+    private T[] _inputs = [];
+    private int _inputStride;
+    private T[] _outputs = [];
+    private int _outputShift;
+    private int[] _lengths = [];
+    private bool _hasLengths;
+    private int _batch;
+    private int _units;
+    private bool _backwardsInTime;
+    private bool _adjoint;
+
+    /// <inheritdoc/>
+    public int Steps { get; private set; }
+
+    /// <inheritdoc/>
+    public int Units => _units;
+
+    /// <inheritdoc/>
+    public int CarryLength => 2 * _batch * _units;
+
+    /// <summary>
+    /// Sets up the forward recurrence over <paramref name="steps"/> steps of <paramref name="batch"/> rows of N =
+    /// <paramref name="units"/> complex values; p_t of row b starts at <c>(t B + b) * inputStride</c> in
+    /// <paramref name="inputs"/>; step t's state goes to block t + <paramref name="outputShift"/> of
+    /// <paramref name="states"/> ([*, B, 2N]); row b is active while t &lt; lengths[b] (always when
+    /// <paramref name="hasLengths"/> is false).
+    /// </summary>
+    public void SetForward(
+        int steps, int batch, int units, T[] lambdaReal, T[] lambdaImaginary, T[] scale,
+        T[] inputs, int inputStride, T[] states, int outputShift, int[] lengths, bool hasLengths, bool backwardsInTime)
+    {
+        Set(steps, batch, units, lambdaReal, lambdaImaginary, lengths, hasLengths, backwardsInTime, adjoint: false);
+        _scale = scale;
+        _inputs = inputs;
+        _inputStride = inputStride;
+        _outputs = states;
+        _outputShift = outputShift;
+    }
+
+    /// <summary>
+    /// Sets up the adjoint of <see cref="SetForward"/> over <paramref name="gradients"/> ([T, B, 2N], dL/dv_t from outside
+    /// the recurrence on entry, the total dL/dv_t on exit); <paramref name="backwardsInTime"/> is the adjoint's own order.
+    /// </summary>
+    public void SetAdjoint(
+        int steps, int batch, int units, T[] lambdaReal, T[] lambdaImaginary, T[] gradients, int[] lengths, bool hasLengths, bool backwardsInTime)
+    {
+        Set(steps, batch, units, lambdaReal, lambdaImaginary, lengths, hasLengths, backwardsInTime, adjoint: true);
+        _inputs = gradients;
+        _inputStride = 2 * units;
+        _outputs = gradients;
+        _outputShift = 0;
+    }
+
+    private void Set(int steps, int batch, int units, T[] lambdaReal, T[] lambdaImaginary, int[] lengths, bool hasLengths, bool backwardsInTime, bool adjoint)
+    {
+        Steps = steps;
+        _batch = batch;
+        _units = units;
+        _lambdaReal = lambdaReal;
+        _lambdaImaginary = lambdaImaginary;
+        _lengths = lengths;
+        _hasLengths = hasLengths;
+        _backwardsInTime = backwardsInTime;
+        _adjoint = adjoint;
+    }
+
+    /// <inheritdoc/>
+    public void Scan(int firstStep, int endStep, int firstUnit, int endUnit, Span<T> carry, bool write)
+    {
+        int units = _units, width = 2 * units;
+        for (int s = firstStep; s < endStep; s++)
+        {
+            int t = _backwardsInTime ? Steps - 1 - s : s;
+            for (int b = 0; b < _batch; b++)
+            {
+                bool active = !_hasLengths || t < _lengths[b];
+                var state = carry.Slice(b * width, width);
+                var source = _inputs.AsSpan((((t * _batch) + b) * _inputStride), width);
+                var output = write ? _outputs.AsSpan((((t + _outputShift) * _batch) + b) * width, width) : Span<T>.Empty;
+                if (_adjoint)
+                {
+                    AdjointRow(state, source, output, active, firstUnit, endUnit);
+                }
+                else if (active)
+                {
+                    ForwardRow(state, source, output, firstUnit, endUnit);
+                }
+                else if (write)
+                {
+                    // A padded step keeps the state.
+                    state.Slice(firstUnit, endUnit - firstUnit).CopyTo(output[firstUnit..]);
+                    state.Slice(units + firstUnit, endUnit - firstUnit).CopyTo(output[(units + firstUnit)..]);
+                }
+            }
+        }
+    }
+
+    // v = lambda v + gamma p, in real arithmetic: (lr vr - li vi) + g pr,  (li vr + lr vi) + g pi.
+    private void ForwardRow(Span<T> state, ReadOnlySpan<T> source, Span<T> output, int firstUnit, int endUnit)
+    {
+        int units = _units;
+        bool write = !output.IsEmpty;
+        ref T lr = ref MemoryMarshal.GetArrayDataReference(_lambdaReal);
+        ref T li = ref MemoryMarshal.GetArrayDataReference(_lambdaImaginary);
+        ref T g = ref MemoryMarshal.GetArrayDataReference(_scale);
+        ref T vr = ref MemoryMarshal.GetReference(state);
+        ref T vi = ref Unsafe.Add(ref vr, units);
+        ref T pr = ref MemoryMarshal.GetReference(source);
+        ref T pi = ref Unsafe.Add(ref pr, units);
+        int n = firstUnit;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; n <= endUnit - Vector<T>.Count; n += Vector<T>.Count)
+            {
+                var a = Vector.LoadUnsafe(ref lr, (nuint)n);
+                var c = Vector.LoadUnsafe(ref li, (nuint)n);
+                var gain = Vector.LoadUnsafe(ref g, (nuint)n);
+                var re = Vector.LoadUnsafe(ref vr, (nuint)n);
+                var im = Vector.LoadUnsafe(ref vi, (nuint)n);
+                var nextRe = ((a * re) - (c * im)) + (gain * Vector.LoadUnsafe(ref pr, (nuint)n));
+                var nextIm = ((c * re) + (a * im)) + (gain * Vector.LoadUnsafe(ref pi, (nuint)n));
+                nextRe.StoreUnsafe(ref vr, (nuint)n);
+                nextIm.StoreUnsafe(ref vi, (nuint)n);
+                if (write)
+                {
+                    nextRe.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)n);
+                    nextIm.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)(units + n));
+                }
+            }
+        }
+
+        for (; n < endUnit; n++)
+        {
+            T a = Unsafe.Add(ref lr, n), c = Unsafe.Add(ref li, n), gain = Unsafe.Add(ref g, n);
+            T re = Unsafe.Add(ref vr, n), im = Unsafe.Add(ref vi, n);
+            T nextRe = ((a * re) - (c * im)) + (gain * Unsafe.Add(ref pr, n));
+            T nextIm = ((c * re) + (a * im)) + (gain * Unsafe.Add(ref pi, n));
+            Unsafe.Add(ref vr, n) = nextRe;
+            Unsafe.Add(ref vi, n) = nextIm;
+            if (write)
+            {
+                output[n] = nextRe;
+                output[units + n] = nextIm;
+            }
+        }
+    }
+
+    // q = e + c; c = conj(lambda) q = (lr qr + li qi) + i (lr qi - li qr) for an active step, q for a padded one.
+    private void AdjointRow(Span<T> carry, ReadOnlySpan<T> source, Span<T> output, bool active, int firstUnit, int endUnit)
+    {
+        int units = _units;
+        bool write = !output.IsEmpty;
+        ref T lr = ref MemoryMarshal.GetArrayDataReference(_lambdaReal);
+        ref T li = ref MemoryMarshal.GetArrayDataReference(_lambdaImaginary);
+        ref T cr = ref MemoryMarshal.GetReference(carry);
+        ref T ci = ref Unsafe.Add(ref cr, units);
+        ref T er = ref MemoryMarshal.GetReference(source);
+        ref T ei = ref Unsafe.Add(ref er, units);
+        int n = firstUnit;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; n <= endUnit - Vector<T>.Count; n += Vector<T>.Count)
+            {
+                var qr = Vector.LoadUnsafe(ref er, (nuint)n) + Vector.LoadUnsafe(ref cr, (nuint)n);
+                var qi = Vector.LoadUnsafe(ref ei, (nuint)n) + Vector.LoadUnsafe(ref ci, (nuint)n);
+                if (write)
+                {
+                    qr.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)n);
+                    qi.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)(units + n));
+                }
+
+                if (active)
+                {
+                    var a = Vector.LoadUnsafe(ref lr, (nuint)n);
+                    var c = Vector.LoadUnsafe(ref li, (nuint)n);
+                    ((a * qr) + (c * qi)).StoreUnsafe(ref cr, (nuint)n);
+                    ((a * qi) - (c * qr)).StoreUnsafe(ref ci, (nuint)n);
+                }
+                else
+                {
+                    qr.StoreUnsafe(ref cr, (nuint)n);
+                    qi.StoreUnsafe(ref ci, (nuint)n);
+                }
+            }
+        }
+
+        for (; n < endUnit; n++)
+        {
+            T qr = Unsafe.Add(ref er, n) + Unsafe.Add(ref cr, n);
+            T qi = Unsafe.Add(ref ei, n) + Unsafe.Add(ref ci, n);
+            if (write)
+            {
+                output[n] = qr;
+                output[units + n] = qi;
+            }
+
+            if (active)
+            {
+                T a = Unsafe.Add(ref lr, n), c = Unsafe.Add(ref li, n);
+                Unsafe.Add(ref cr, n) = (a * qr) + (c * qi);
+                Unsafe.Add(ref ci, n) = (a * qi) - (c * qr);
+            }
+            else
+            {
+                Unsafe.Add(ref cr, n) = qr;
+                Unsafe.Add(ref ci, n) = qi;
+            }
+        }
+    }
+}
