@@ -29,6 +29,9 @@ internal interface IScanRecurrence<T>
     /// <paramref name="write"/> is set. Touches nothing outside those units' values.
     /// </summary>
     void Scan(int firstStep, int endStep, int firstUnit, int endUnit, Span<T> carry, bool write);
+
+    /// <summary>Copies the values of units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) from one carry to another.</summary>
+    void CopyUnits(ReadOnlySpan<T> source, Span<T> destination, int firstUnit, int endUnit);
 }
 
 /// <summary>
@@ -146,7 +149,7 @@ internal sealed class LinearScan<T> : IParallelJob
         {
             var previous = _carries.AsSpan((block - 1) * length, length);
             var next = _carries.AsSpan(block * length, length);
-            previous.CopyTo(next);
+            recurrence.CopyUnits(previous, next, firstUnit, endUnit);
             var (first, end) = ParallelReductions.Split(steps, block - 1, parts);
             recurrence.Scan(first, end, firstUnit, endUnit, next, write: false);
         }
@@ -205,6 +208,10 @@ internal sealed class GatedRecurrence<T> : IScanRecurrence<T>
         _outputs = gradients;
         _outputShift = 0;
     }
+
+    /// <inheritdoc/>
+    public void CopyUnits(ReadOnlySpan<T> source, Span<T> destination, int firstUnit, int endUnit) =>
+        source[firstUnit..endUnit].CopyTo(destination[firstUnit..]);
 
     private void Set(int steps, int width, T[] coefficients, bool backwardsInTime, bool adjoint)
     {
@@ -355,6 +362,18 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
         _inputStride = 2 * units;
         _outputs = gradients;
         _outputShift = 0;
+    }
+
+    /// <inheritdoc/>
+    public void CopyUnits(ReadOnlySpan<T> source, Span<T> destination, int firstUnit, int endUnit)
+    {
+        int units = _units, count = endUnit - firstUnit;
+        for (int b = 0; b < _batch; b++)
+        {
+            int real = (b * 2 * units) + firstUnit, imaginary = real + units;
+            source.Slice(real, count).CopyTo(destination[real..]);
+            source.Slice(imaginary, count).CopyTo(destination[imaginary..]);
+        }
     }
 
     private void Set(int steps, int batch, int units, T[] lambdaReal, T[] lambdaImaginary, int[] lengths, bool hasLengths, bool backwardsInTime, bool adjoint)
