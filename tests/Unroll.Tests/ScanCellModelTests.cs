@@ -236,6 +236,33 @@ public sealed class ScanCellModelTests
         }
     }
 
+    [Theory]
+    [InlineData("lru")]
+    [InlineData("mingru")]
+    [InlineData("minlstm")]
+    public void GradientFlowIsMeasuredForEveryLayerAndDirection(string architecture)
+    {
+        const int Length = 30, Sequences = 4;
+        var model = new SequenceModel<double>(new ModelConfig
+        {
+            Architecture = architecture, InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
+        });
+        ScanCellInitializers.Initialize(model, new Random(6));
+        var random = new Random(7);
+        var inputs = Enumerable.Range(0, Length * Sequences * 2).Select(_ => random.NextDouble() - 0.5).ToArray();
+        var targets = Enumerable.Range(0, Length * Sequences).Select(_ => random.NextDouble()).ToArray();
+        var profiles = GradientFlow.Measure(model, inputs, targets, Length, Sequences);
+        Assert.Equal(4, profiles.Count);
+        foreach (var profile in profiles)
+        {
+            Assert.Equal(Length, profile.TotalLoss.Length);
+            Assert.Equal(Length, profile.LastStepLoss.Length);
+            Assert.Empty(profile.TotalLossCell);
+            Assert.All(profile.TotalLoss, norm => Assert.True(norm > 0 && double.IsFinite(norm), $"norm {norm}"));
+            Assert.Contains(profile.LastStepLoss, norm => norm > 0);
+        }
+    }
+
     private static Dictionary<string, float[]> Run(string architecture, int threads, bool sequential, out long workerParts)
     {
         int savedThreads = Parallelism.ThreadCount;
