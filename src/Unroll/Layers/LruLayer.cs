@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Unroll.Kernels;
 using Unroll.Kernels.Gemm;
 using Unroll.Tensors;
@@ -532,11 +534,9 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
                     if (active)
                     {
                         var q = _stateGradientsWork.AsSpan(r * hidden, hidden);
-                        for (int n = 0; n < units; n++)
-                        {
-                            dp[n] = _gamma[n] * q[n];
-                            dp[units + n] = _gamma[n] * q[units + n];
-                        }
+                        var gamma = _gamma.AsSpan(0, units);
+                        Multiply(gamma, q[..units], dp[..units]);
+                        Multiply(gamma, q[units..], dp[units..]);
                     }
                     else
                     {
@@ -551,27 +551,71 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
     // z = GELU(y) = 0.5 y (1 + tanh(k (y + c y^3))), keeping the tanh for backward (z may be y's own buffer).
     private static void Gelu(ReadOnlySpan<T> y, Span<T> tanhOut, Span<T> z)
     {
-        for (int j = 0; j < y.Length; j++)
+        int length = y.Length, j = 0;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        ref T t0 = ref MemoryMarshal.GetReference(tanhOut);
+        ref T z0 = ref MemoryMarshal.GetReference(z);
+        if (Vector.IsHardwareAccelerated)
         {
-            T v = y[j];
-            tanhOut[j] = GeluScale * (v + (GeluCubic * v * v * v));
+            var scale = new Vector<T>(GeluScale);
+            var cubic = new Vector<T>(GeluCubic);
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref y0, (nuint)j);
+                (scale * (v + (cubic * v * v * v))).StoreUnsafe(ref t0, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            T v = Unsafe.Add(ref y0, j);
+            Unsafe.Add(ref t0, j) = GeluScale * (v + (GeluCubic * v * v * v));
         }
 
         Activations.TanhInPlace(tanhOut);
-        for (int j = 0; j < y.Length; j++)
+        j = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            z[j] = Half * y[j] * (T.One + tanhOut[j]);
+            var half = new Vector<T>(Half);
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (half * Vector.LoadUnsafe(ref y0, (nuint)j) * (Vector<T>.One + Vector.LoadUnsafe(ref t0, (nuint)j))).StoreUnsafe(ref z0, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            Unsafe.Add(ref z0, j) = Half * Unsafe.Add(ref y0, j) * (T.One + Unsafe.Add(ref t0, j));
         }
     }
 
     // forward: z = 0.5 y (1 + th), th = tanh(k (y + c y^3))  =>  dy = dz (0.5 (1 + th) + 0.5 y (1 - th^2) k (1 + 3 c y^2))
     private static void GeluBackward(ReadOnlySpan<T> y, ReadOnlySpan<T> tanh, ReadOnlySpan<T> dz, Span<T> dy)
     {
-        for (int j = 0; j < y.Length; j++)
+        int length = y.Length, j = 0;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        ref T t0 = ref MemoryMarshal.GetReference(tanh);
+        ref T g0 = ref MemoryMarshal.GetReference(dz);
+        ref T d0 = ref MemoryMarshal.GetReference(dy);
+        if (Vector.IsHardwareAccelerated)
         {
-            T v = y[j], th = tanh[j];
+            var half = new Vector<T>(Half);
+            var scale = new Vector<T>(GeluScale);
+            var cubic3 = new Vector<T>(Three * GeluCubic);
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref y0, (nuint)j);
+                var th = Vector.LoadUnsafe(ref t0, (nuint)j);
+                var derivative = (half * (Vector<T>.One + th)) + (half * v * (Vector<T>.One - (th * th)) * scale * (Vector<T>.One + (cubic3 * v * v)));
+                (Vector.LoadUnsafe(ref g0, (nuint)j) * derivative).StoreUnsafe(ref d0, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            T v = Unsafe.Add(ref y0, j), th = Unsafe.Add(ref t0, j);
             T derivative = (Half * (T.One + th)) + (Half * v * (T.One - (th * th)) * GeluScale * (T.One + (Three * GeluCubic * v * v)));
-            dy[j] = dz[j] * derivative;
+            Unsafe.Add(ref d0, j) = Unsafe.Add(ref g0, j) * derivative;
         }
     }
 
@@ -582,21 +626,54 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
         var a = glu[..hidden];
         var gate = glu[hidden..];
         Activations.SigmoidInPlace(gate);
-        for (int j = 0; j < hidden; j++)
-        {
-            output[j] = a[j] * gate[j];
-        }
+        Multiply(a, gate, output);
     }
 
     // forward: out = a s, s = sigmoid(g)  =>  da = dout s, dg = dout a s (1 - s); glu holds [a, s] on entry, [da, dg] on exit.
     private void GluBackward(Span<T> glu, ReadOnlySpan<T> outputGradient)
     {
-        int hidden = Hidden;
-        for (int j = 0; j < hidden; j++)
+        int hidden = Hidden, j = 0;
+        ref T a0 = ref MemoryMarshal.GetReference(glu);
+        ref T s0 = ref Unsafe.Add(ref a0, hidden);
+        ref T o0 = ref MemoryMarshal.GetReference(outputGradient);
+        if (Vector.IsHardwareAccelerated)
         {
-            T a = glu[j], s = glu[hidden + j], dOut = outputGradient[j];
-            glu[j] = dOut * s;
-            glu[hidden + j] = dOut * a * s * (T.One - s);
+            for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                var a = Vector.LoadUnsafe(ref a0, (nuint)j);
+                var s = Vector.LoadUnsafe(ref s0, (nuint)j);
+                var dOut = Vector.LoadUnsafe(ref o0, (nuint)j);
+                (dOut * s).StoreUnsafe(ref a0, (nuint)j);
+                (dOut * a * s * (Vector<T>.One - s)).StoreUnsafe(ref s0, (nuint)j);
+            }
+        }
+
+        for (; j < hidden; j++)
+        {
+            T a = Unsafe.Add(ref a0, j), s = Unsafe.Add(ref s0, j), dOut = Unsafe.Add(ref o0, j);
+            Unsafe.Add(ref a0, j) = dOut * s;
+            Unsafe.Add(ref s0, j) = dOut * a * s * (T.One - s);
+        }
+    }
+
+    // product = a * b, element-wise.
+    private static void Multiply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> product)
+    {
+        int length = a.Length, j = 0;
+        ref T a0 = ref MemoryMarshal.GetReference(a);
+        ref T b0 = ref MemoryMarshal.GetReference(b);
+        ref T p0 = ref MemoryMarshal.GetReference(product);
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref a0, (nuint)j) * Vector.LoadUnsafe(ref b0, (nuint)j)).StoreUnsafe(ref p0, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            Unsafe.Add(ref p0, j) = Unsafe.Add(ref a0, j) * Unsafe.Add(ref b0, j);
         }
     }
 
@@ -611,6 +688,10 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
         dr.Clear();
         di.Clear();
         dg.Clear();
+        ref T dr0 = ref MemoryMarshal.GetReference(dr);
+        ref T di0 = ref MemoryMarshal.GetReference(di);
+        ref T dg0 = ref MemoryMarshal.GetReference(dg);
+        int count = end - first;
         for (int t = 0; t < _steps; t++)
         {
             int previous = Reverse ? t + 1 : t;
@@ -622,15 +703,34 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
                 }
 
                 int r = (t * batch) + b;
-                var q = _stateGradientsWork.AsSpan(r * hidden, hidden);
-                var v = _states.AsSpan((previous * block) + (b * hidden), hidden);
-                var p = _projected.AsSpan(r * 2 * hidden, hidden);
-                for (int n = first; n < end; n++)
+                ref T qr0 = ref _stateGradientsWork[(r * hidden) + first];
+                ref T qi0 = ref Unsafe.Add(ref qr0, units);
+                ref T vr0 = ref _states[(previous * block) + (b * hidden) + first];
+                ref T vi0 = ref Unsafe.Add(ref vr0, units);
+                ref T pr0 = ref _projected[(r * 2 * hidden) + first];
+                ref T pi0 = ref Unsafe.Add(ref pr0, units);
+                int n = 0;
+                if (Vector.IsHardwareAccelerated)
                 {
-                    T qr = q[n], qi = q[units + n], vr = v[n], vi = v[units + n];
-                    dr[n - first] += (qr * vr) + (qi * vi);
-                    di[n - first] += (qi * vr) - (qr * vi);
-                    dg[n - first] += (qr * p[n]) + (qi * p[units + n]);
+                    for (; n <= count - Vector<T>.Count; n += Vector<T>.Count)
+                    {
+                        var qr = Vector.LoadUnsafe(ref qr0, (nuint)n);
+                        var qi = Vector.LoadUnsafe(ref qi0, (nuint)n);
+                        var vr = Vector.LoadUnsafe(ref vr0, (nuint)n);
+                        var vi = Vector.LoadUnsafe(ref vi0, (nuint)n);
+                        (Vector.LoadUnsafe(ref dr0, (nuint)n) + ((qr * vr) + (qi * vi))).StoreUnsafe(ref dr0, (nuint)n);
+                        (Vector.LoadUnsafe(ref di0, (nuint)n) + ((qi * vr) - (qr * vi))).StoreUnsafe(ref di0, (nuint)n);
+                        (Vector.LoadUnsafe(ref dg0, (nuint)n) + ((qr * Vector.LoadUnsafe(ref pr0, (nuint)n)) + (qi * Vector.LoadUnsafe(ref pi0, (nuint)n))))
+                            .StoreUnsafe(ref dg0, (nuint)n);
+                    }
+                }
+
+                for (; n < count; n++)
+                {
+                    T qr = Unsafe.Add(ref qr0, n), qi = Unsafe.Add(ref qi0, n), vr = Unsafe.Add(ref vr0, n), vi = Unsafe.Add(ref vi0, n);
+                    Unsafe.Add(ref dr0, n) += (qr * vr) + (qi * vi);
+                    Unsafe.Add(ref di0, n) += (qi * vr) - (qr * vi);
+                    Unsafe.Add(ref dg0, n) += (qr * Unsafe.Add(ref pr0, n)) + (qi * Unsafe.Add(ref pi0, n));
                 }
             }
         }
