@@ -6,7 +6,9 @@ namespace Unroll.Tests;
 /// <summary>
 /// The scan kernels against plain loops written out here: the chunked scan, for any number of parts (more than the
 /// cores, and more than the steps), gives the sequential loop's results bit for bit, forward and adjoint, in time
-/// order and against it, and the complex recurrence agrees with System.Numerics.Complex arithmetic.
+/// order and against it, and the complex recurrence agrees with System.Numerics.Complex arithmetic. The parts of each
+/// phase run on one thread in reverse order, so that a part reading what another part of its phase writes would show
+/// whatever the timing; the worker threads themselves run the chunked scans of ScanCellModelTests.
 /// </summary>
 public class LinearScanTests
 {
@@ -64,7 +66,7 @@ public class LinearScanTests
                 }
 
                 float[] carry = (float[])initial.Clone();
-                new LinearScan<float>().Run(recurrence, carry, parts);
+                Reversed<float>().Run(recurrence, carry, parts);
                 string what = $"{(adjoint ? "adjoint" : "forward")}{(backwards ? " backwards" : string.Empty)}, T={steps}, width {width}, {parts} parts";
                 AssertBitEqual(expectedOutput, output, what + " outputs");
                 AssertBitEqual(expectedCarry, carry, what + " carry");
@@ -106,7 +108,7 @@ public class LinearScanTests
                 }
 
                 double[] carry = (double[])initial.Clone();
-                new LinearScan<double>().Run(recurrence, carry, parts);
+                Reversed<double>().Run(recurrence, carry, parts);
 
                 // The reference, unit by unit, in Complex arithmetic; the same formulas in the same order must agree
                 // bit for bit, and Complex's own product to rounding.
@@ -162,6 +164,19 @@ public class LinearScanTests
         var error = Assert.Throws<ArgumentException>(() => new LinearScan<float>().Run(recurrence, new float[3], 2));
         Assert.Contains("Expected a carry of 4 values, got 3", error.Message, StringComparison.Ordinal);
     }
+
+    // Each phase's parts on the calling thread, last part first.
+    private static LinearScan<T> Reversed<T>()
+        where T : unmanaged, IFloatingPointIeee754<T> => new()
+        {
+            Dispatch = (job, parts) =>
+            {
+                for (int part = parts - 1; part >= 0; part--)
+                {
+                    job.Run(part, parts);
+                }
+            },
+        };
 
     private static float[] Values(Random random, int count, float low, float high) =>
         Enumerable.Range(0, count).Select(_ => low + ((high - low) * (float)random.NextDouble())).ToArray();

@@ -18,17 +18,22 @@ public class ScanCellGradientTests
     private const int Outputs = 2;
     private const int Vocabulary = 5;
 
-    public static TheoryData<string, int, bool, bool, bool> Cases
+    /// <summary>
+    /// (architecture, layers, bidirectional, varying lengths, token input, input size): inputs of 2 and 8 take the
+    /// min-cells' fused narrow-input path, 9 the GEMM path.
+    /// </summary>
+    public static TheoryData<string, int, bool, bool, bool, int> Cases
     {
         get
         {
-            var data = new TheoryData<string, int, bool, bool, bool>();
+            var data = new TheoryData<string, int, bool, bool, bool, int>();
             foreach (string architecture in new[] { "lru", "mingru", "minlstm" })
             {
-                data.Add(architecture, 1, false, false, false);
-                data.Add(architecture, 2, true, true, false);
-                data.Add(architecture, 2, false, true, false);
-                data.Add(architecture, 1, true, false, true);
+                data.Add(architecture, 1, false, false, false, InputSize);
+                data.Add(architecture, 2, true, true, false, InputSize);
+                data.Add(architecture, 2, false, true, false, InputSize);
+                data.Add(architecture, 2, true, true, false, 9);
+                data.Add(architecture, 1, true, false, true, InputSize);
             }
 
             return data;
@@ -37,12 +42,12 @@ public class ScanCellGradientTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void EveryGradientMatchesCentralFiniteDifferences(string architecture, int layers, bool bidirectional, bool varying, bool tokens)
+    public void EveryGradientMatchesCentralFiniteDifferences(string architecture, int layers, bool bidirectional, bool varying, bool tokens, int inputSize)
     {
-        var random = new Random(architecture.Length + (10 * layers) + (bidirectional ? 100 : 0) + (varying ? 1000 : 0) + (tokens ? 5000 : 0));
-        var model = NewModel(architecture, layers, bidirectional, tokens ? Vocabulary : 0, random);
+        var random = new Random(architecture.Length + (10 * layers) + (bidirectional ? 100 : 0) + (varying ? 1000 : 0) + (tokens ? 5000 : 0) + inputSize);
+        var model = NewModel(architecture, layers, bidirectional, tokens ? Vocabulary : 0, random, inputSize);
         int states = layers * model.Config.Directions * Batch * Hidden;
-        var inputs = RandomArray(random, Steps * Batch * InputSize, 1.0);
+        var inputs = RandomArray(random, Steps * Batch * inputSize, 1.0);
         int[] tokenIds = Enumerable.Range(0, Steps * Batch).Select(_ => random.Next(Vocabulary)).ToArray();
         var targets = RandomArray(random, Steps * Batch * Outputs, 1.0);
         var h0 = RandomArray(random, states, 0.5);
@@ -169,12 +174,12 @@ public class ScanCellGradientTests
         }
     }
 
-    internal static SequenceModel<double> NewModel(string architecture, int layers, bool bidirectional, int vocabulary, Random random)
+    internal static SequenceModel<double> NewModel(string architecture, int layers, bool bidirectional, int vocabulary, Random random, int inputSize = InputSize)
     {
         var model = new SequenceModel<double>(new ModelConfig
         {
             Architecture = architecture,
-            InputSize = InputSize,
+            InputSize = inputSize,
             HiddenSize = Hidden,
             OutputSize = Outputs,
             Layers = layers,

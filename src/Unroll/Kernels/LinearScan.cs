@@ -77,6 +77,12 @@ internal sealed class LinearScan<T> : IParallelJob
     /// </summary>
     internal static bool Sequential { get; set; }
 
+    /// <summary>
+    /// How the parts of each phase are run: <see cref="WorkerPool.Run"/>, or in tests any order on one thread (the
+    /// parts of a phase never read what another part of the same phase writes, so any order gives the same result).
+    /// </summary>
+    internal Action<IParallelJob, int> Dispatch { get; init; } = WorkerPool.Run;
+
     /// <summary>The number of parts a scan of <paramref name="recurrence"/> is split into: 1 for the sequential loop.</summary>
     public static int PartsFor(IScanRecurrence<T> recurrence)
     {
@@ -114,9 +120,9 @@ internal sealed class LinearScan<T> : IParallelJob
         try
         {
             _blocksPhase = false;
-            WorkerPool.Run(this, parts);
+            Dispatch(this, parts);
             _blocksPhase = true;
-            WorkerPool.Run(this, parts);
+            Dispatch(this, parts);
         }
         finally
         {

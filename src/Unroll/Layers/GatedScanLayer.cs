@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Unroll.Kernels;
 using Unroll.Tensors;
 
@@ -60,6 +62,15 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     private int _outsideColumn;
     private int _outsideWidth;
 
+    // The input projection fused into the row passes for a narrow input (see NarrowInputLimit): W_ih^T [I, K H], the
+    // pinned x and dx, and per fixed chunk of rows the partial sums of dW_ih^T and db_ih, [chunks, (I + 1) K H].
+    private T[] _weightColumns = [];
+    private T[] _chunkSums = [];
+    private T[][] _partRows = [];
+    private unsafe T* _input;
+    private unsafe T* _inputGradient;
+    private bool _accumulateInputGradient;
+
     // Step-by-step inference.
     private T[] _stepGates = [];
     private T[] _stepCoefficients = [];
@@ -85,7 +96,20 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
         ForwardOutput,
         BackwardOutput,
         BackwardGates,
+        BackwardGatesNarrow,
     }
+
+    /// <summary>
+    /// At most this many inputs, the input projection is fused into the row passes instead of being a GEMM: with K = I
+    /// that small, a GEMM over all T*B rows is bound by writing and re-reading G, and its gradient products by reading
+    /// dG three times; the fused passes compute G_t and use dG_t while the row is in cache. dW_ih and db_ih are then
+    /// summed over fixed chunks of <see cref="ChunkRows"/> rows and the chunks added in order, so the result does not
+    /// depend on the thread count.
+    /// </summary>
+    internal const int NarrowInputLimit = 8;
+
+    /// <summary>Rows per partial sum of the fused input-projection gradient.</summary>
+    internal const int ChunkRows = 256;
 
     /// <summary>K, the gate blocks stacked in W_ih.</summary>
     public int GateBlocks { get; }
@@ -169,11 +193,26 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
         Allocate(steps, batch, lengths);
         int hidden = Hidden, width = GateBlocks * hidden, block = batch * hidden, rows = steps * batch;
 
-        // forward: G = x W_ih^T + b_ih, all T*B rows at once.
-        Linear.Forward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), _parameters.Value(BiasIh), width, _gates.AsSpan(0, rows * width));
-
-        // forward: a_t, b_t = cell(G_t) (a = 1, b = 0 at padded steps).
-        RunRows(Pass.ForwardGates);
+        // forward: G = x W_ih^T + b_ih, all T*B rows at once (for a narrow input, row by row inside the next pass),
+        // then a_t, b_t = cell(G_t) (a = 1, b = 0 at padded steps).
+        if (InputSize > NarrowInputLimit)
+        {
+            Linear.Forward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), _parameters.Value(BiasIh), width, _gates.AsSpan(0, rows * width));
+            RunRows(Pass.ForwardGates);
+        }
+        else
+        {
+            TransposeWeights();
+            unsafe
+            {
+                fixed (T* input = x)
+                {
+                    _input = input;
+                    RunRows(Pass.ForwardGates);
+                    _input = null;
+                }
+            }
+        }
 
         // forward: h_t = a_t h_{t-1} + b_t from h0.
         var carry = _carry.AsSpan(0, block);
@@ -235,11 +274,6 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
             }
         }
 
-        // dL/dG_t = cell backward (q_t, h_{t-1}), zero at padded steps.
-        RunRows(Pass.BackwardGates);
-
-        // forward: G = x W_ih^T + b_ih  =>  dW_ih += dG^T x, db_ih += column sums of dG, dx = dG W_ih.
-        var gateGradients = _gateGradients.AsSpan(0, rows * width);
         bool tokenInput = _embeddingName is not null;
         Span<T> dx = inputGradient;
         if (tokenInput)
@@ -248,8 +282,33 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
             dx = _inputGradientScratch.AsSpan(0, rows * InputSize);
         }
 
-        Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, gateGradients,
-            _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), dx, accumulateInputGradient && !tokenInput);
+        if (InputSize > NarrowInputLimit)
+        {
+            // dL/dG_t = cell backward (q_t, h_{t-1}), zero at padded steps.
+            RunRows(Pass.BackwardGates);
+
+            // forward: G = x W_ih^T + b_ih  =>  dW_ih += dG^T x, db_ih += column sums of dG, dx = dG W_ih.
+            Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, _gateGradients.AsSpan(0, rows * width),
+                _parameters.Gradient(WeightIh), _parameters.Gradient(BiasIh), dx, accumulateInputGradient && !tokenInput);
+        }
+        else
+        {
+            // The same, row by row: dG_t stays in cache while it gives dx_t and its share of dW_ih and db_ih.
+            unsafe
+            {
+                fixed (T* input = x)
+                fixed (T* gradient = dx)
+                {
+                    _input = input;
+                    _inputGradient = dx.IsEmpty ? null : gradient;
+                    _accumulateInputGradient = accumulateInputGradient && !tokenInput;
+                    RunNarrowBackward();
+                    _input = null;
+                    _inputGradient = null;
+                }
+            }
+        }
+
         if (tokenInput)
         {
             // forward: x_r = E[token_r]  =>  dE[token_r] += dx_r
@@ -286,6 +345,163 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
         _outsideWidth = width;
     }
 
+    // W_ih^T [I, K H] from W_ih [K H, I], so that a row's projection is I scaled copies of contiguous rows.
+    private void TransposeWeights()
+    {
+        int inputs = InputSize, width = GateBlocks * Hidden;
+        Buffers.Grow(ref _weightColumns, inputs * width);
+        var weights = _parameters.Value(WeightIh);
+        for (int j = 0; j < width; j++)
+        {
+            for (int k = 0; k < inputs; k++)
+            {
+                _weightColumns[(k * width) + j] = weights[(j * inputs) + k];
+            }
+        }
+    }
+
+    private void RunNarrowBackward()
+    {
+        int inputs = InputSize, width = GateBlocks * Hidden, rows = _steps * _batch, chunks = (rows + ChunkRows - 1) / ChunkRows;
+        int sumWidth = (inputs + 1) * width;
+        TransposeWeights();
+        Buffers.Grow(ref _chunkSums, chunks * sumWidth);
+        int parts = Math.Min(chunks, ParallelReductions.PartsFor((long)rows * width));
+        if (_partRows.Length < parts)
+        {
+            var grown = new T[parts][];
+            Array.Copy(_partRows, grown, _partRows.Length);
+            for (int p = _partRows.Length; p < parts; p++)
+            {
+                grown[p] = new T[width];
+            }
+
+            _partRows = grown;
+        }
+
+        for (int p = 0; p < parts; p++)
+        {
+            Buffers.Grow(ref _partRows[p], width);
+        }
+
+        _pass = Pass.BackwardGatesNarrow;
+        WorkerPool.Run(_job, parts);
+
+        // dW_ih[j, k] += sum over chunks, in chunk order, of x_k dG_j; db_ih[j] likewise of dG_j.
+        var weightGradient = _parameters.Gradient(WeightIh);
+        var biasGradient = _parameters.Gradient(BiasIh);
+        for (int k = 0; k <= inputs; k++)
+        {
+            for (int j = 0; j < width; j++)
+            {
+                T sum = T.Zero;
+                for (int c = 0; c < chunks; c++)
+                {
+                    sum += _chunkSums[(c * sumWidth) + (k * width) + j];
+                }
+
+                if (k < inputs)
+                {
+                    weightGradient[(j * inputs) + k] += sum;
+                }
+                else
+                {
+                    biasGradient[j] += sum;
+                }
+            }
+        }
+    }
+
+    // Chunks [first, end) of rows: dG_t by the cell, dx_t = dG_t W_ih, and the chunk's sums of x_t dG_t and dG_t.
+    private unsafe void NarrowBackwardChunks(int part, int parts)
+    {
+        int inputs = InputSize, batch = _batch, hidden = Hidden, width = GateBlocks * hidden, block = batch * hidden;
+        int rows = _steps * batch, chunks = (rows + ChunkRows - 1) / ChunkRows, sumWidth = (inputs + 1) * width;
+        var gateGradients = _partRows[part].AsSpan(0, width);
+        var (firstChunk, endChunk) = ParallelReductions.Split(chunks, part, parts);
+        for (int c = firstChunk; c < endChunk; c++)
+        {
+            var sums = _chunkSums.AsSpan(c * sumWidth, sumWidth);
+            sums.Clear();
+            int end = Math.Min(rows, (c + 1) * ChunkRows);
+            for (int r = c * ChunkRows; r < end; r++)
+            {
+                int t = r / batch, b = r - (t * batch);
+                if (!_hasLengths || t < _lengths[b])
+                {
+                    BackwardRow(_gates.AsSpan(r * width, width), _coefficients.AsSpan(r * hidden, hidden),
+                        _states.AsSpan((PreviousBlock(t) * block) + (b * hidden), hidden), _scanInputs.AsSpan(r * hidden, hidden), gateGradients);
+                    for (int k = 0; k < inputs; k++)
+                    {
+                        // forward: G = b_ih + sum_k x_k W_ih[:, k]  =>  dx_k = dG . W_ih[:, k],  dW_ih[:, k] += x_k dG,  db_ih += dG
+                        var column = _weightColumns.AsSpan(k * width, width);
+                        if (_inputGradient != null)
+                        {
+                            T dot = Dot(gateGradients, column);
+                            T* target = _inputGradient + (r * inputs) + k;
+                            *target = _accumulateInputGradient ? *target + dot : dot;
+                        }
+
+                        AddScaled(sums.Slice(k * width, width), _input[(r * inputs) + k], gateGradients);
+                    }
+
+                    AddScaled(sums.Slice(inputs * width, width), T.One, gateGradients);
+                }
+                else if (_inputGradient != null && !_accumulateInputGradient)
+                {
+                    new Span<T>(_inputGradient + (r * inputs), inputs).Clear();
+                }
+            }
+        }
+    }
+
+    /// <summary>sum += scale * row, element-wise.</summary>
+    private static void AddScaled(Span<T> sum, T scale, ReadOnlySpan<T> row)
+    {
+        int j = 0, length = sum.Length;
+        ref T s0 = ref MemoryMarshal.GetReference(sum);
+        ref T r0 = ref MemoryMarshal.GetReference(row);
+        if (Vector.IsHardwareAccelerated)
+        {
+            var factor = new Vector<T>(scale);
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref s0, (nuint)j) + (factor * Vector.LoadUnsafe(ref r0, (nuint)j))).StoreUnsafe(ref s0, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            Unsafe.Add(ref s0, j) += scale * Unsafe.Add(ref r0, j);
+        }
+    }
+
+    /// <summary>a . b, the vector lanes summed in a fixed order.</summary>
+    private static T Dot(ReadOnlySpan<T> a, ReadOnlySpan<T> b)
+    {
+        int j = 0, length = a.Length;
+        ref T a0 = ref MemoryMarshal.GetReference(a);
+        ref T b0 = ref MemoryMarshal.GetReference(b);
+        T sum = T.Zero;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var accumulator = Vector<T>.Zero;
+            for (; j <= length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                accumulator += Vector.LoadUnsafe(ref a0, (nuint)j) * Vector.LoadUnsafe(ref b0, (nuint)j);
+            }
+
+            sum = Vector.Sum(accumulator);
+        }
+
+        for (; j < length; j++)
+        {
+            sum += Unsafe.Add(ref a0, j) * Unsafe.Add(ref b0, j);
+        }
+
+        return sum;
+    }
+
     private void RunRows(Pass pass)
     {
         _pass = pass;
@@ -296,8 +512,15 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     /// <summary>Rows [first, end) of the current pass; every row is written by exactly one part.</summary>
     private unsafe void RunRowRange(int part, int parts)
     {
+        if (_pass == Pass.BackwardGatesNarrow)
+        {
+            NarrowBackwardChunks(part, parts);
+            return;
+        }
+
         int batch = _batch, hidden = Hidden, width = GateBlocks * hidden, block = batch * hidden;
         var (first, end) = ParallelReductions.Split(_steps * batch, part, parts);
+        ReadOnlySpan<T> bias = _input != null ? _parameters.Value(BiasIh) : default;
         for (int r = first; r < end; r++)
         {
             int t = r / batch, b = r - (t * batch);
@@ -309,7 +532,18 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
                 case Pass.ForwardGates:
                     if (active)
                     {
-                        ForwardRow(_gates.AsSpan(r * width, width), coefficient, scanRow);
+                        var gates = _gates.AsSpan(r * width, width);
+                        if (_input != null)
+                        {
+                            // forward: G_t = b_ih + sum_k x_k W_ih[:, k]
+                            bias.CopyTo(gates);
+                            for (int k = 0; k < InputSize; k++)
+                            {
+                                AddScaled(gates, _input[(r * InputSize) + k], _weightColumns.AsSpan(k * width, width));
+                            }
+                        }
+
+                        ForwardRow(gates, coefficient, scanRow);
                     }
                     else
                     {
