@@ -127,6 +127,35 @@ public sealed class ScanCellModelTests
         Assert.Equal(config, ModelConfig.FromJson(config.ToJson()) with { InputNames = config.InputNames, OutputNames = config.OutputNames });
     }
 
+    [Theory]
+    [InlineData("lru")]
+    [InlineData("mingru")]
+    [InlineData("minlstm")]
+    public void ModelFileRoundTripGivesTheSamePredictions(string architecture)
+    {
+        var model = new SequenceModel<float>(new ModelConfig
+        {
+            Architecture = architecture, InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
+        });
+        ScanCellInitializers.Initialize(model, new Random(2));
+        var random = new Random(3);
+        float[] inputs = Values(random, 7 * 3 * 2);
+        model.Forward(inputs, 7, 3);
+        string path = Path.Combine(Path.GetTempPath(), $"unroll-scan-{architecture}-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            ModelFile.Save(path, model);
+            var loaded = Assert.IsType<SequenceModel<float>>(ModelFile.Load(path).Model);
+            Assert.Equal(model.Config.Architecture, loaded.Config.Architecture);
+            loaded.Forward(inputs, 7, 3);
+            Assert.Equal(model.Predictions.ToArray(), loaded.Predictions.ToArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void ConfigsThatMakeNoSenseAreRefusedWithTheExpectedValue()
     {

@@ -6,7 +6,7 @@ using Unroll.Tensors;
 namespace Unroll.Models;
 
 /// <summary>
-/// A stack of recurrent layers (Elman, LSTM or GRU; one or two directions) with a linear head,
+/// A stack of recurrent layers (Elman, LSTM, GRU, or the scan-trained LRU, minGRU and minLSTM; one or two directions) with a linear head,
 /// trained by exact backpropagation through time:
 /// <code>
 /// x_t            inputs, or embedding.weight[token_t] for token inputs
