@@ -28,7 +28,8 @@ internal static class ScanBenchmark
             $"# scan-step: H={hidden} B={batch}, 2 inputs, 1 output, MSE at every step; one step = forward + loss + backward + clip-norm 5 + Adam."));
         Console.WriteLine("# Contestants interleaved: each round runs one step of each, after 2 warm-up steps each. ms per step, best and median over the rounds;");
         Console.WriteLine("# x gru = the GRU's median / this contestant's median. mingru/sequential-scan: minGRU with LinearScan.Sequential set (the scan on one thread).");
-        Console.WriteLine($"{"T",6} {"threads",7} {"model",-24} {"best_ms",10} {"median_ms",10} {"x gru",7}");
+        Console.WriteLine("# cpu_ms: the least process CPU time (all threads, spinning included) of one step; at one thread the steadier figure on a loaded machine.");
+        Console.WriteLine($"{"T",6} {"threads",7} {"model",-24} {"best_ms",10} {"median_ms",10} {"x gru",7} {"cpu_ms",9} {"cpu x gru",9}");
         foreach (int t in steps)
         {
             foreach (int n in threads)
@@ -38,11 +39,11 @@ internal static class ScanBenchmark
                 try
                 {
                     Interleave(runs.Select(r => (Action)r.Step).ToArray(), rounds, out var times);
-                    double gruMedian = Median(times[0]);
+                    double gruMedian = Median(times[0]), gruCpu = runs[0].BestCpuSeconds;
                     for (int c = 0; c < runs.Length; c++)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{t,6} {n,7} {runs[c].Name,-24} {times[c].Min() * 1e3,10:F2} {Median(times[c]) * 1e3,10:F2} {gruMedian / Median(times[c]),7:F2}"));
+                            $"{t,6} {n,7} {runs[c].Name,-24} {times[c].Min() * 1e3,10:F2} {Median(times[c]) * 1e3,10:F2} {gruMedian / Median(times[c]),7:F2} {runs[c].BestCpuSeconds * 1e3,9:F2} {gruCpu / runs[c].BestCpuSeconds,9:F2}"));
                     }
                 }
                 finally
@@ -237,8 +238,12 @@ internal static class ScanBenchmark
 
         public string Name { get; }
 
+        /// <summary>The least process CPU time of one step so far.</summary>
+        public double BestCpuSeconds { get; private set; } = double.MaxValue;
+
         public void Step()
         {
+            TimeSpan cpuStart = Environment.CpuUsage.TotalTime;
             LinearScan<float>.Sequential = _sequentialScan;
             _model.Parameters.ZeroGradients();
             _model.Forward(_inputs, _steps, _batch);
@@ -248,6 +253,7 @@ internal static class ScanBenchmark
             GradientClipping.ClipByNorm(gradients, GradientClipping.GlobalNorm<float>(gradients), 5.0);
             _optimizer.Step(_model.Parameters.Values, gradients);
             LinearScan<float>.Sequential = false;
+            BestCpuSeconds = Math.Min(BestCpuSeconds, (Environment.CpuUsage.TotalTime - cpuStart).TotalSeconds);
         }
     }
 
