@@ -14,7 +14,11 @@ public class LinearScanTests
 {
     public static TheoryData<int, int, int> Shapes => new()
     {
+        // Few units: chunked by steps (more parts than steps, too).
         { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 2 }, { 5, 9, 7 }, { 37, 33, 2 }, { 37, 33, 3 }, { 64, 17, 5 }, { 200, 40, 4 },
+
+        // At least 64 units per part: split by units (the complex rows, N per row, cut mid-row).
+        { 20, 130, 2 }, { 37, 200, 3 }, { 3, 333, 5 },
     };
 
     [Theory]

@@ -8,25 +8,30 @@ using Unroll.Training;
 namespace Unroll.Tests;
 
 /// <summary>
-/// The LRU, minGRU and minLSTM models as a whole: the chunked scans give the sequential results bit for bit with more
-/// threads than cores, a training step allocates nothing, the config counts and refuses correctly, the LRU's
+/// The LRU, minGRU and minLSTM models as a whole: the scans split over two threads (by units, or chunked by steps) give
+/// the sequential results bit for bit, a training step allocates nothing, the config counts and refuses correctly, the LRU's
 /// eigenvalues are its parameters and set the decay of its gradients.
 /// </summary>
 [Collection("Gemm")]
 public sealed class ScanCellModelTests
 {
-    private const int Steps = 23, Batch = 5, InputSize = 3, Hidden = 20, Outputs = 2, Layers = 2;
+    private const int Steps = 23, InputSize = 3, Outputs = 2, Layers = 2;
 
+    /// <summary>(architecture, batch, hidden): B*H = 100 (LRU: B*N = 50) units are chunked by steps; 320 (160) split by units.</summary>
     [Theory]
-    [InlineData("lru")]
-    [InlineData("mingru")]
-    [InlineData("minlstm")]
-    public void ChunkedScansMatchTheSequentialLoopBitForBit(string architecture)
+    [InlineData("lru", 5, 20)]
+    [InlineData("mingru", 5, 20)]
+    [InlineData("minlstm", 5, 20)]
+    [InlineData("lru", 8, 40)]
+    [InlineData("mingru", 8, 40)]
+    [InlineData("minlstm", 8, 40)]
+    public void ParallelScansMatchTheSequentialLoopBitForBit(string architecture, int batch, int hidden)
     {
-        var sequential = Run(architecture, threads: 1, sequential: true, out _);
-        var chunked = Run(architecture, threads: 3, sequential: false, out long workerParts);
+        var sequential = Run(architecture, batch, hidden, threads: 1, sequential: true, out _);
+        var chunked = Run(architecture, batch, hidden, threads: 2, sequential: false, out long splitRuns);
 
-        Assert.True(workerParts > 0, "no part ran on a worker thread");
+        // Every layer and direction's forward and adjoint scan ran in two parts.
+        Assert.True(splitRuns >= 2 * Layers * 2, $"only {splitRuns} scans were split");
         Assert.Equal(sequential.Keys, chunked.Keys);
         foreach (var (name, values) in sequential)
         {
@@ -37,7 +42,7 @@ public sealed class ScanCellModelTests
             {
                 Assert.True(
                     BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
-                    $"{architecture} {name}[{i}]: {values[i]:R} sequentially, {other[i]:R} chunked over 3 threads");
+                    $"{architecture} {name}[{i}]: {values[i]:R} sequentially, {other[i]:R} over 2 threads");
             }
         }
     }
@@ -89,7 +94,7 @@ public sealed class ScanCellModelTests
 
             long callerBefore = GC.GetAllocatedBytesForCurrentThread();
             long workersBefore = WorkerPool.WorkerAllocatedBytes;
-            long partsBefore = WorkerPool.WorkerParts;
+            long splitBefore = LinearScan<float>.SplitRuns;
             for (int i = 0; i < 3; i++)
             {
                 Step();
@@ -99,7 +104,7 @@ public sealed class ScanCellModelTests
             Assert.Equal(0, WorkerPool.WorkerAllocatedBytes - workersBefore);
             if (threads > 1)
             {
-                Assert.True(WorkerPool.WorkerParts > partsBefore, "no pass was split over the worker threads");
+                Assert.True(LinearScan<float>.SplitRuns > splitBefore, "no scan was split over the worker threads");
             }
 
             Assert.True(lastLoss < firstLoss, $"loss {firstLoss} -> {lastLoss}");
@@ -292,7 +297,7 @@ public sealed class ScanCellModelTests
         }
     }
 
-    private static Dictionary<string, float[]> Run(string architecture, int threads, bool sequential, out long workerParts)
+    private static Dictionary<string, float[]> Run(string architecture, int batch, int hidden, int threads, bool sequential, out long splitRuns)
     {
         int savedThreads = Parallelism.ThreadCount;
         long savedValues = LinearScan<float>.MinParallelValues;
@@ -304,25 +309,25 @@ public sealed class ScanCellModelTests
             LinearScan<float>.Sequential = sequential;
             var model = new SequenceModel<float>(new ModelConfig
             {
-                Architecture = architecture, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
+                Architecture = architecture, InputSize = InputSize, HiddenSize = hidden, OutputSize = Outputs,
                 Layers = Layers, Bidirectional = true,
             });
             ScanCellInitializers.Initialize(model, new Random(11), 0.5, 0.99, Math.PI);
             model.ComputeInputGradients = true;
             model.RecordGradientFlow = true;
             var random = new Random(12);
-            float[] inputs = Values(random, Steps * Batch * InputSize);
-            float[] targets = Values(random, Steps * Batch * Outputs);
-            float[] h0 = Values(random, Layers * 2 * Batch * Hidden);
-            int[] lengths = [Steps, 3, 17, 1, 22];
+            float[] inputs = Values(random, Steps * batch * InputSize);
+            float[] targets = Values(random, Steps * batch * Outputs);
+            float[] h0 = Values(random, Layers * 2 * batch * hidden);
+            int[] lengths = [.. new[] { Steps, 3, 17, 1, 22, 9, Steps, 2 }.Take(batch)];
 
-            long partsBefore = WorkerPool.WorkerParts;
+            long splitBefore = LinearScan<float>.SplitRuns;
             model.Parameters.ZeroGradients();
-            model.Forward(inputs, Steps, Batch, h0, lengths);
+            model.Forward(inputs, Steps, batch, h0, lengths);
             float[] predictionGradients = new float[model.Predictions.Length];
-            float loss = Losses.MaskedMeanSquaredError<float>(model.Predictions, targets, lengths, Steps, Batch, predictionGradients);
+            float loss = Losses.MaskedMeanSquaredError<float>(model.Predictions, targets, lengths, Steps, batch, predictionGradients);
             model.Backward(predictionGradients);
-            workerParts = WorkerPool.WorkerParts - partsBefore;
+            splitRuns = LinearScan<float>.SplitRuns - splitBefore;
             return new Dictionary<string, float[]>
             {
                 ["loss"] = [loss],

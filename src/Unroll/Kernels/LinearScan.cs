@@ -35,25 +35,24 @@ internal interface IScanRecurrence<T>
 }
 
 /// <summary>
-/// Runs an <see cref="IScanRecurrence{T}"/> over all its steps, sequentially or chunked over the worker threads,
+/// Runs an <see cref="IScanRecurrence{T}"/> over all its steps, sequentially or split over the worker threads,
 /// with results identical bit for bit either way.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Chunked over P parts, the steps are cut into P blocks of consecutive steps. First the carries: each part takes a
-/// slice of the units and runs them, without storing anything, from the initial state through blocks 0 .. P-2,
-/// keeping the state at every block boundary. Then the blocks: part p runs block p from the state at its start,
-/// storing every step. Each unit goes through exactly the operations of the sequential loop in the same order
-/// (the carries are not combined from partial products, which would change the rounding), so the result does
-/// not depend on P. Cost: the sequential loop reads the coefficients and inputs and writes the states once; the
-/// chunked one reads the first (P-1)/P of them once more, split P ways, so its critical path is
-/// (P-1)/P^2 + 1/P of the sequential one's memory traffic (3/4 for P = 2, and 7/16 for P = 4).
+/// Split by units: when there are at least <see cref="MinUnitsPerPart"/> units per part (a training batch has B*H
+/// independent recurrences; the LRU B*N), part p runs its slice of the units over every step. No part needs another's
+/// results, nothing is read twice, and each unit goes through the sequential loop's operations in the same order.
 /// </para>
 /// <para>
-/// Why not the textbook chunked scan (each block scanned from zero, the block carries combined as
-/// <c>A_p h + W_p</c>, then a correction pass over every block but the first): its correction pass reads the
-/// states again and its combined carries round differently, so it costs more traffic on two cores and its results
-/// depend on the thread count.
+/// Chunked by steps, when the units are too few to share out: the steps are cut into P blocks. First the carries:
+/// each part takes a slice of the units and runs them, without storing anything, from the initial state through
+/// blocks 0 .. P-2, keeping the state at every block boundary. Then the blocks: part p runs block p from the state at
+/// its start, storing every step. Again each unit goes through exactly the sequential loop's operations in the same
+/// order (the carries are not combined from partial products, which would change the rounding), so the result does
+/// not depend on P. It reads the first (P-1)/P of the coefficients and inputs twice, so its critical path is
+/// (P-1)/P^2 + 1/P of the loop's memory traffic (3/4 for P = 2); the textbook chunked scan (blocks from zero, carries
+/// combined as <c>A_p h + W_p</c>, then a correction pass) streams more and rounds differently for each P.
 /// </para>
 /// </remarks>
 /// <typeparam name="T">float or double.</typeparam>
@@ -63,27 +62,41 @@ internal sealed class LinearScan<T> : IParallelJob
     private IScanRecurrence<T>? _recurrence;
     private T[] _carries = [];
     private int _carryLength;
-    private bool _blocksPhase;
+    private Phase _phase;
+
+    private enum Phase
+    {
+        Units,
+        Carries,
+        Blocks,
+    }
+
+    private static long splitRuns;
+
+    /// <summary>Scans run in more than one part so far (any type argument), so that tests can check the split path ran.</summary>
+    internal static long SplitRuns => Interlocked.Read(ref splitRuns);
+
+    /// <summary>The fewest units each part must get for the scan to be split by units rather than chunked by steps.</summary>
+    internal const int MinUnitsPerPart = 64;
 
     /// <summary>
     /// Below this many values (steps times carry length) a scan runs on the calling thread: waking a worker would cost
-    /// more than it saves. Settable so tests can force the chunked path on small sequences.
+    /// more than it saves. Settable so tests can force the parallel paths on small sequences.
     /// </summary>
     internal static long MinParallelValues { get; set; } = 1 << 16;
 
     /// <summary>
-    /// Above this many values a scan runs on the calling thread too. The scan does one multiply-add per 12 bytes it
-    /// streams, so beyond the last-level cache it is bound by DRAM bandwidth, and on the machine this was measured on
-    /// (2 cores of an AMD EPYC, 32 MB L3) one core already takes all of it: a 256 MB copy runs as fast on one thread as
-    /// on two, and the chunked scan, which streams a quarter more, runs slower than the loop. 2^21 values are 8 MB per
-    /// float array, so the coefficients, inputs and states of a scan below it fit in that L3 together. A machine whose
-    /// cores each have their own share of the bandwidth gains from raising it.
+    /// Above this many values a scan chunked by steps runs on the calling thread instead. The scan does one
+    /// multiply-add per 12 bytes it streams, so beyond the last-level cache it is bound by DRAM bandwidth; on the
+    /// machine this was measured on (2 cores of an AMD EPYC, 32 MB L3) one core already takes all of it (a 256 MB copy
+    /// runs as fast on one thread as on two), and chunking by steps, which streams a quarter more, loses. 2^21 values
+    /// are 8 MB per float array: a scan's coefficients, inputs and states below it fit in that L3 together.
     /// </summary>
-    internal static long MaxParallelValues { get; set; } = 1 << 21;
+    internal static long MaxChunkedValues { get; set; } = 1 << 21;
 
     /// <summary>
-    /// When set, every scan runs as the plain sequential loop whatever the thread count (the reference the chunked
-    /// path is compared with, and the baseline of the scan benchmark).
+    /// When set, every scan runs as the plain sequential loop whatever the thread count (the reference the split
+    /// paths are compared with, and the baseline of the scan benchmark).
     /// </summary>
     internal static bool Sequential { get; set; }
 
@@ -99,12 +112,21 @@ internal sealed class LinearScan<T> : IParallelJob
         ArgumentNullException.ThrowIfNull(recurrence);
         int threads = Parallelism.ThreadCount;
         long values = (long)recurrence.Steps * recurrence.CarryLength;
-        return Sequential || threads <= 1 || values < MinParallelValues || values > MaxParallelValues ? 1 : Math.Min(threads, recurrence.Steps);
+        if (Sequential || threads <= 1 || values < MinParallelValues)
+        {
+            return 1;
+        }
+
+        int byUnits = recurrence.Units / MinUnitsPerPart;
+        return byUnits >= 2 ? Math.Min(threads, byUnits)
+            : values > MaxChunkedValues ? 1
+            : Math.Min(threads, recurrence.Steps);
     }
 
     /// <summary>
     /// Runs every step of <paramref name="recurrence"/> from the state in <paramref name="carry"/>, which holds the
-    /// state after the last step on return, in <paramref name="parts"/> parts (1: the sequential loop).
+    /// state after the last step on return, in <paramref name="parts"/> parts (1: the sequential loop): split by units
+    /// when each part gets at least <see cref="MinUnitsPerPart"/> of them, otherwise chunked by steps.
     /// </summary>
     public void Run(IScanRecurrence<T> recurrence, Span<T> carry, int parts)
     {
@@ -115,6 +137,7 @@ internal sealed class LinearScan<T> : IParallelJob
             throw new ArgumentException($"Expected a carry of {length} values, got {carry.Length}.", nameof(carry));
         }
 
+        bool byUnits = recurrence.Units >= parts * MinUnitsPerPart;
         parts = Math.Min(parts, steps);
         if (parts <= 1)
         {
@@ -122,24 +145,33 @@ internal sealed class LinearScan<T> : IParallelJob
             return;
         }
 
-        // _carries row p: the state before block p (row 0 the initial state), then after block p once it has run.
+        // By steps, _carries row p holds the state before block p (row 0 the initial state), then after block p.
+        Interlocked.Increment(ref splitRuns);
         _recurrence = recurrence;
         _carryLength = length;
-        Tensors.Buffers.Grow(ref _carries, parts * length);
+        Tensors.Buffers.Grow(ref _carries, (byUnits ? 1 : parts) * length);
         carry.CopyTo(_carries);
         try
         {
-            _blocksPhase = false;
-            Dispatch(this, parts);
-            _blocksPhase = true;
-            Dispatch(this, parts);
+            if (byUnits)
+            {
+                _phase = Phase.Units;
+                Dispatch(this, parts);
+            }
+            else
+            {
+                _phase = Phase.Carries;
+                Dispatch(this, parts);
+                _phase = Phase.Blocks;
+                Dispatch(this, parts);
+            }
         }
         finally
         {
             _recurrence = null;
         }
 
-        _carries.AsSpan((parts - 1) * length, length).CopyTo(carry);
+        _carries.AsSpan((byUnits ? 0 : parts - 1) * length, length).CopyTo(carry);
     }
 
     /// <inheritdoc/>
@@ -147,27 +179,33 @@ internal sealed class LinearScan<T> : IParallelJob
     {
         var recurrence = _recurrence!;
         int steps = recurrence.Steps, length = _carryLength;
-        if (_blocksPhase)
-        {
-            var (first, end) = ParallelReductions.Split(steps, part, parts);
-            recurrence.Scan(first, end, 0, recurrence.Units, _carries.AsSpan(part * length, length), write: true);
-            return;
-        }
-
-        // This part's units through blocks 0 .. P-2, leaving the state before block p in row p.
         var (firstUnit, endUnit) = ParallelReductions.Split(recurrence.Units, part, parts);
-        if (firstUnit == endUnit)
+        switch (_phase)
         {
-            return;
-        }
+            case Phase.Units:
+                recurrence.Scan(0, steps, firstUnit, endUnit, _carries.AsSpan(0, length), write: true);
+                return;
+            case Phase.Blocks:
+                var (firstStep, endStep) = ParallelReductions.Split(steps, part, parts);
+                recurrence.Scan(firstStep, endStep, 0, recurrence.Units, _carries.AsSpan(part * length, length), write: true);
+                return;
+            default:
+                // This part's units through blocks 0 .. P-2, leaving the state before block p in row p.
+                if (firstUnit == endUnit)
+                {
+                    return;
+                }
 
-        for (int block = 1; block < parts; block++)
-        {
-            var previous = _carries.AsSpan((block - 1) * length, length);
-            var next = _carries.AsSpan(block * length, length);
-            recurrence.CopyUnits(previous, next, firstUnit, endUnit);
-            var (first, end) = ParallelReductions.Split(steps, block - 1, parts);
-            recurrence.Scan(first, end, firstUnit, endUnit, next, write: false);
+                for (int block = 1; block < parts; block++)
+                {
+                    var previous = _carries.AsSpan((block - 1) * length, length);
+                    var next = _carries.AsSpan(block * length, length);
+                    recurrence.CopyUnits(previous, next, firstUnit, endUnit);
+                    var (first, end) = ParallelReductions.Split(steps, block - 1, parts);
+                    recurrence.Scan(first, end, firstUnit, endUnit, next, write: false);
+                }
+
+                return;
         }
     }
 }
@@ -342,7 +380,8 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
     public int Steps { get; private set; }
 
     /// <inheritdoc/>
-    public int Units => _units;
+    /// <remarks>Unit u is complex value n = u mod N of row b = u / N.</remarks>
+    public int Units => _batch * _units;
 
     /// <inheritdoc/>
     public int CarryLength => 2 * _batch * _units;
@@ -383,10 +422,11 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
     /// <inheritdoc/>
     public void CopyUnits(ReadOnlySpan<T> source, Span<T> destination, int firstUnit, int endUnit)
     {
-        int units = _units, count = endUnit - firstUnit;
-        for (int b = 0; b < _batch; b++)
+        int units = _units;
+        for (int b = firstUnit / units; b < _batch && b * units < endUnit; b++)
         {
-            int real = (b * 2 * units) + firstUnit, imaginary = real + units;
+            int first = Math.Max(firstUnit - (b * units), 0), count = Math.Min(endUnit - (b * units), units) - first;
+            int real = (b * 2 * units) + first, imaginary = real + units;
             source.Slice(real, count).CopyTo(destination[real..]);
             source.Slice(imaginary, count).CopyTo(destination[imaginary..]);
         }
@@ -408,50 +448,70 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
     /// <inheritdoc/>
     public void Scan(int firstStep, int endStep, int firstUnit, int endUnit, Span<T> carry, bool write)
     {
-        int units = _units, width = 2 * units;
+        // Offsets, not spans, inside the loops: a row of a few units is a handful of vector operations, and slicing
+        // spans for each (step, row) would cost as much.
+        int units = _units, width = 2 * units, batch = _batch;
+        if (endUnit <= firstUnit)
+        {
+            return;
+        }
+
+        if (carry.Length < batch * width || _inputs.Length < Steps * batch * _inputStride || (write && _outputs.Length < (Steps + _outputShift) * batch * width))
+        {
+            throw new InvalidOperationException("The recurrence's buffers are smaller than its sizes.");
+        }
+
+        // Units [firstUnit, endUnit) cover rows firstRow .. lastRow: all of each row's N values but at the two ends.
+        int firstRow = firstUnit / units, lastRow = (endUnit - 1) / units;
+        ref T lambdaReal = ref MemoryMarshal.GetArrayDataReference(_lambdaReal);
+        ref T lambdaImaginary = ref MemoryMarshal.GetArrayDataReference(_lambdaImaginary);
+        ref T scale = ref _adjoint ? ref lambdaReal : ref MemoryMarshal.GetArrayDataReference(_scale);
+        ref T carry0 = ref MemoryMarshal.GetReference(carry);
+        ref T inputs0 = ref MemoryMarshal.GetArrayDataReference(_inputs);
+        ref T outputs0 = ref MemoryMarshal.GetArrayDataReference(_outputs);
         for (int s = firstStep; s < endStep; s++)
         {
             int t = _backwardsInTime ? Steps - 1 - s : s;
-            for (int b = 0; b < _batch; b++)
+            for (int b = firstRow; b <= lastRow; b++)
             {
+                int first = b == firstRow ? firstUnit - (b * units) : 0;
+                int count = (b == lastRow ? endUnit - (b * units) : units) - first;
                 bool active = !_hasLengths || t < _lengths[b];
-                var state = carry.Slice(b * width, width);
-                var source = _inputs.AsSpan((((t * _batch) + b) * _inputStride), width);
-                var output = write ? _outputs.AsSpan((((t + _outputShift) * _batch) + b) * width, width) : Span<T>.Empty;
+                ref T state = ref Unsafe.Add(ref carry0, (b * width) + first);
+                ref T source = ref Unsafe.Add(ref inputs0, (((t * batch) + b) * _inputStride) + first);
+                ref T output = ref Unsafe.Add(ref outputs0, ((((t + _outputShift) * batch) + b) * width) + first);
+                ref T lr = ref Unsafe.Add(ref lambdaReal, first);
+                ref T li = ref Unsafe.Add(ref lambdaImaginary, first);
                 if (_adjoint)
                 {
-                    AdjointRow(state, source, output, active, firstUnit, endUnit);
+                    AdjointUnits(ref state, ref source, ref output, ref lr, ref li, count, units, active, write);
                 }
                 else if (active)
                 {
-                    ForwardRow(state, source, output, firstUnit, endUnit);
+                    ForwardUnits(ref state, ref source, ref output, ref lr, ref li, ref Unsafe.Add(ref scale, first), count, units, write);
                 }
                 else if (write)
                 {
                     // A padded step keeps the state.
-                    state.Slice(firstUnit, endUnit - firstUnit).CopyTo(output[firstUnit..]);
-                    state.Slice(units + firstUnit, endUnit - firstUnit).CopyTo(output[(units + firstUnit)..]);
+                    MemoryMarshal.CreateReadOnlySpan(ref state, count).CopyTo(MemoryMarshal.CreateSpan(ref output, count));
+                    MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref state, units), count).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref output, units), count));
                 }
             }
         }
     }
 
-    // v = lambda v + gamma p, in real arithmetic: (lr vr - li vi) + g pr,  (li vr + lr vi) + g pi.
-    private void ForwardRow(Span<T> state, ReadOnlySpan<T> source, Span<T> output, int firstUnit, int endUnit)
+    // v = lambda v + gamma p over count units, in real arithmetic: (lr vr - li vi) + g pr,  (li vr + lr vi) + g pi.
+    // Real parts at offset 0, imaginary parts at offset `units`, of the state, the source and the output alike.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ForwardUnits(ref T vr, ref T pr, ref T or, ref T lr, ref T li, ref T g, int count, int units, bool write)
     {
-        int units = _units;
-        bool write = !output.IsEmpty;
-        ref T lr = ref MemoryMarshal.GetArrayDataReference(_lambdaReal);
-        ref T li = ref MemoryMarshal.GetArrayDataReference(_lambdaImaginary);
-        ref T g = ref MemoryMarshal.GetArrayDataReference(_scale);
-        ref T vr = ref MemoryMarshal.GetReference(state);
         ref T vi = ref Unsafe.Add(ref vr, units);
-        ref T pr = ref MemoryMarshal.GetReference(source);
         ref T pi = ref Unsafe.Add(ref pr, units);
-        int n = firstUnit;
+        ref T oi = ref Unsafe.Add(ref or, units);
+        int n = 0;
         if (Vector.IsHardwareAccelerated)
         {
-            for (; n <= endUnit - Vector<T>.Count; n += Vector<T>.Count)
+            for (; n <= count - Vector<T>.Count; n += Vector<T>.Count)
             {
                 var a = Vector.LoadUnsafe(ref lr, (nuint)n);
                 var c = Vector.LoadUnsafe(ref li, (nuint)n);
@@ -464,13 +524,13 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
                 nextIm.StoreUnsafe(ref vi, (nuint)n);
                 if (write)
                 {
-                    nextRe.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)n);
-                    nextIm.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)(units + n));
+                    nextRe.StoreUnsafe(ref or, (nuint)n);
+                    nextIm.StoreUnsafe(ref oi, (nuint)n);
                 }
             }
         }
 
-        for (; n < endUnit; n++)
+        for (; n < count; n++)
         {
             T a = Unsafe.Add(ref lr, n), c = Unsafe.Add(ref li, n), gain = Unsafe.Add(ref g, n);
             T re = Unsafe.Add(ref vr, n), im = Unsafe.Add(ref vi, n);
@@ -480,34 +540,30 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
             Unsafe.Add(ref vi, n) = nextIm;
             if (write)
             {
-                output[n] = nextRe;
-                output[units + n] = nextIm;
+                Unsafe.Add(ref or, n) = nextRe;
+                Unsafe.Add(ref oi, n) = nextIm;
             }
         }
     }
 
     // q = e + c; c = conj(lambda) q = (lr qr + li qi) + i (lr qi - li qr) for an active step, q for a padded one.
-    private void AdjointRow(Span<T> carry, ReadOnlySpan<T> source, Span<T> output, bool active, int firstUnit, int endUnit)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AdjointUnits(ref T cr, ref T er, ref T qrOut, ref T lr, ref T li, int count, int units, bool active, bool write)
     {
-        int units = _units;
-        bool write = !output.IsEmpty;
-        ref T lr = ref MemoryMarshal.GetArrayDataReference(_lambdaReal);
-        ref T li = ref MemoryMarshal.GetArrayDataReference(_lambdaImaginary);
-        ref T cr = ref MemoryMarshal.GetReference(carry);
         ref T ci = ref Unsafe.Add(ref cr, units);
-        ref T er = ref MemoryMarshal.GetReference(source);
         ref T ei = ref Unsafe.Add(ref er, units);
-        int n = firstUnit;
+        ref T qiOut = ref Unsafe.Add(ref qrOut, units);
+        int n = 0;
         if (Vector.IsHardwareAccelerated)
         {
-            for (; n <= endUnit - Vector<T>.Count; n += Vector<T>.Count)
+            for (; n <= count - Vector<T>.Count; n += Vector<T>.Count)
             {
                 var qr = Vector.LoadUnsafe(ref er, (nuint)n) + Vector.LoadUnsafe(ref cr, (nuint)n);
                 var qi = Vector.LoadUnsafe(ref ei, (nuint)n) + Vector.LoadUnsafe(ref ci, (nuint)n);
                 if (write)
                 {
-                    qr.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)n);
-                    qi.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)(units + n));
+                    qr.StoreUnsafe(ref qrOut, (nuint)n);
+                    qi.StoreUnsafe(ref qiOut, (nuint)n);
                 }
 
                 if (active)
@@ -525,14 +581,14 @@ internal sealed class DiagonalComplexRecurrence<T> : IScanRecurrence<T>
             }
         }
 
-        for (; n < endUnit; n++)
+        for (; n < count; n++)
         {
             T qr = Unsafe.Add(ref er, n) + Unsafe.Add(ref cr, n);
             T qi = Unsafe.Add(ref ei, n) + Unsafe.Add(ref ci, n);
             if (write)
             {
-                output[n] = qr;
-                output[units + n] = qi;
+                Unsafe.Add(ref qrOut, n) = qr;
+                Unsafe.Add(ref qiOut, n) = qi;
             }
 
             if (active)
