@@ -12,7 +12,7 @@ namespace Unroll.Layers;
 /// <code>
 /// G   = x W_ih^T + b_ih                 [T*B, K H], one GEMM for all steps (K gate blocks)
 /// a_t, b_t = cell(G_t)                  [T*B, H] each, element-wise, rows split over the threads
-/// h_t = a_t * h_{t-1} + b_t             the scan (<see cref="LinearScan{T}"/>), chunked over the threads
+/// h_t = a_t * h_{t-1} + b_t             the scan (<see cref="LinearScan{T}"/>), split over the threads
 /// </code>
 /// and the layer's output is h_t. Backward is the same three stages reversed: the adjoint scan
 /// <c>q_t = e_t + a_{t+1} * q_{t+1}</c> gives the total dL/dh_t from the output gradients e_t, the cell turns
@@ -26,9 +26,9 @@ namespace Unroll.Layers;
 /// zero, and no gradient flows into the gates there.
 /// </para>
 /// <para>
-/// The scan runs in linear space, not in the log space of the paper's parallel form: with a_t in [0, 1] the
-/// sequential recurrence inside each block is as stable as the loop it replaces, and the blocks start from carries
-/// computed by the same loop, so no g() positivity trick or log-sum-exp is needed (the candidate h~ may be any real).
+/// The scan runs in linear space, not in the log space of the paper's parallel form: every unit runs the sequential
+/// recurrence (whole, or block by block from exact carries), which with a_t in [0, 1] is as stable as the loop it
+/// replaces, so no g() positivity trick or log-sum-exp is needed (the candidate h~ may be any real).
 /// </para>
 /// </remarks>
 /// <typeparam name="T">float or double.</typeparam>

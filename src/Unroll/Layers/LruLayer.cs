@@ -33,7 +33,7 @@ namespace Unroll.Layers;
 /// </para>
 /// <para>
 /// Training: B_re, B_im and D lie one after the other in the flat buffer, so x [B_re; B_im; D]^T is one GEMM for all
-/// T*B rows before the scan; the scan over the states (<see cref="DiagonalComplexRecurrence{T}"/>) is chunked over the
+/// T*B rows before the scan; the scan over the states (<see cref="DiagonalComplexRecurrence{T}"/>) is split over the
 /// worker threads; C, the GLU and their gradients are single GEMMs after it. Backward runs the adjoint scan
 /// <c>q_t = e_t + conj(lambda) q_{t+1}</c> (q_t = dL/dRe v_t + i dL/dIm v_t), then
 /// <c>dL/dlambda = sum_t conj(v_{t-1}) q_t</c> over the active steps, chained to nu and theta. States are T+1 blocks of
