@@ -161,6 +161,35 @@ public sealed class ScanCellModelTests
         }
     }
 
+    [Theory]
+    [InlineData("lru")]
+    [InlineData("mingru")]
+    [InlineData("minlstm")]
+    public void TruncatedBpttCarriesTheStateOfOneForwardPass(string architecture)
+    {
+        const int Length = 11, Sequences = 2, Window = 4, Width = 4;
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = architecture, InputSize = 2, HiddenSize = Width, OutputSize = 1, Layers = 2 });
+        ScanCellInitializers.Initialize(model, new Random(4), 0.5, 0.95, Math.PI);
+        var reference = new SequenceModel<double>(model.Config);
+        model.Parameters.Values.CopyTo(reference.Parameters.Values, 0);
+        var random = new Random(5);
+        var inputs = Enumerable.Range(0, Length * Sequences * 2).Select(_ => random.NextDouble() - 0.5).ToArray();
+        var targets = Enumerable.Range(0, Length * Sequences).Select(_ => random.NextDouble()).ToArray();
+        var tbptt = new TruncatedBptt<double>(model, Window);
+        tbptt.Reset(Sequences);
+        for (int start = 0; start < Length; start += Window)
+        {
+            int steps = Math.Min(Window, Length - start);
+            tbptt.ComputeWindowGradients(inputs.AsSpan(start * Sequences * 2, steps * Sequences * 2), targets.AsSpan(start * Sequences, steps * Sequences), steps, Sequences);
+            reference.Forward(inputs.AsSpan(0, (start + steps) * Sequences * 2), start + steps, Sequences);
+            Assert.Equal(2 * Sequences * Width, tbptt.State.Length);
+            for (int i = 0; i < tbptt.State.Length; i++)
+            {
+                Assert.Equal(reference.FinalState[i], tbptt.State[i], 12);
+            }
+        }
+    }
+
     [Fact]
     public void ConfigsThatMakeNoSenseAreRefusedWithTheExpectedValue()
     {
