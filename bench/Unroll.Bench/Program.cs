@@ -12,7 +12,10 @@ internal static class Program
         """
         usage: Unroll.Bench SUITE [options]
         suites:
-          gemm [--variant V]... [--threads N]... single-precision GEMM throughput (GFLOP/s) per variant, shape and thread count
+          peak                                 the CPU's FMA ceiling (GFLOP/s) at each vector width, 1 and 2 threads
+          gemm [--variant V]... [--threads N]... [--shape NAME]... [--seconds S]
+                                               single-precision GEMM throughput (GFLOP/s and share of the FMA peak)
+                                               per variant (reference, vector128, vector, vector512), shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
           lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
@@ -33,6 +36,7 @@ internal static class Program
         {
             return args[0] switch
             {
+                "peak" => PeakBenchmark.Run(args[1..]),
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
                 "dispatch" => DispatchBenchmark.Run(args[1..]),
@@ -65,7 +69,7 @@ internal static class Program
 internal static class GemmBenchmark
 {
     /// <summary>One benchmarked product: C (m x n) = op(A) (m x k) * op(B) (k x n).</summary>
-    private sealed record Shape(string Name, Transpose TransA, Transpose TransB, int M, int N, int K);
+    private sealed record Shape(string Name, Transpose TransA, Transpose TransB, int M, int N, int K, bool Packed = false);
 
     private static readonly Shape[] Shapes =
     [
@@ -76,6 +80,9 @@ internal static class GemmBenchmark
         new("rnn-step", Transpose.No, Transpose.No, 32, 2048, 512),
         new("rnn-step", Transpose.No, Transpose.Yes, 32, 2048, 512),
 
+        // The same product as the training step runs it: W_hh packed once (per sequence), A = h_{t-1} read in place.
+        new("rnn-step-packed", Transpose.No, Transpose.Yes, 32, 2048, 512, Packed: true),
+
         // The hoisted input projection over all T*B = 2048 rows.
         new("rnn-input", Transpose.No, Transpose.No, 2048, 2048, 512),
 
@@ -83,25 +90,36 @@ internal static class GemmBenchmark
         new("rnn-weight-grad", Transpose.Yes, Transpose.No, 2048, 512, 2048),
     ];
 
+    /// <summary>Time budget per shape (at least 5 runs).</summary>
+    private static double GemmSeconds = 1;
+
     public static int Run(string[] options)
     {
         var variants = new List<GemmVariant>();
         var threadCounts = new List<int>();
+        var shapes = new List<Shape>();
         for (int i = 0; i < options.Length; i++)
         {
             if (options[i] == "--variant" && i + 1 < options.Length)
             {
-                variants.Add(options[++i].ToUpperInvariant() switch
-                {
-                    "REFERENCE" => GemmVariant.Reference,
-                    "VECTOR" => GemmVariant.Vector,
-                    "VECTOR128" => GemmVariant.Vector128,
-                    _ => throw new ArgumentException($"--variant: expected 'reference', 'vector' or 'vector128', got '{options[i]}'"),
-                });
+                variants.Add(Gemm.ChooseVariant(options[++i], Gemm.IsSupported));
             }
             else if (options[i] == "--threads" && i + 1 < options.Length)
             {
                 threadCounts.Add(int.Parse(options[++i], CultureInfo.InvariantCulture));
+            }
+            else if (options[i] == "--seconds" && i + 1 < options.Length)
+            {
+                GemmSeconds = double.Parse(options[++i], CultureInfo.InvariantCulture);
+            }
+            else if (options[i] == "--shape" && i + 1 < options.Length)
+            {
+                string name = options[++i];
+                shapes.AddRange(Shapes.Where(s => s.Name == name));
+                if (!Shapes.Any(s => s.Name == name))
+                {
+                    throw new ArgumentException($"--shape: expected one of {string.Join(", ", Shapes.Select(s => s.Name).Distinct())}, got '{name}'");
+                }
             }
             else
             {
@@ -111,7 +129,7 @@ internal static class GemmBenchmark
 
         if (variants.Count == 0)
         {
-            variants.AddRange(Enum.GetValues<GemmVariant>());
+            variants.AddRange(Enum.GetValues<GemmVariant>().Where(Gemm.IsSupported));
         }
 
         if (threadCounts.Count == 0)
@@ -119,11 +137,26 @@ internal static class GemmBenchmark
             threadCounts.Add(Parallelism.ThreadCount);
         }
 
+        if (shapes.Count == 0)
+        {
+            shapes.AddRange(Shapes);
+        }
+
         // Read first: a bad UNROLL_GEMM fails here, before any output.
         GemmVariant saved = Gemm.Variant;
+        int widest = PeakBenchmark.WidestWidth;
+        var peaks = new Dictionary<int, double>();
+        foreach (int threads in threadCounts.Distinct())
+        {
+            peaks[threads] = widest == 0 ? double.NaN : PeakBenchmark.Measure(widest, Math.Min(threads, Environment.ProcessorCount));
+        }
+
+        Console.WriteLine($"# {PeakBenchmark.CpuDescription()}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"# FMA peak measured now at {widest} bits: {string.Join(", ", peaks.Select(p => $"{p.Value:F1} GFLOP/s on {p.Key} thread(s)"))}"));
         Console.WriteLine("# GEMM, float. Shape m x n x k: C is m x n, op(A) is m x k, op(B) is k x n;");
-        Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up.");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"threads",7} {"best_ms",10} {"GFLOP/s",8}"));
+        Console.WriteLine("# layout NN/NT/TN = transA,transB. GFLOP/s = 2*m*n*k / best time after warm-up; peak% = share of that FMA peak.");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"variant",-10} {"shape",-16} {"layout",-6} {"m",5} {"n",5} {"k",5} {"threads",7} {"best_ms",10} {"GFLOP/s",8} {"peak%",6}"));
         try
         {
             foreach (GemmVariant variant in variants)
@@ -132,14 +165,14 @@ internal static class GemmBenchmark
                 foreach (int threads in threadCounts)
                 {
                     TrainBenchmark.SetThreads(threads);
-                    foreach (Shape shape in Shapes)
+                    foreach (Shape shape in shapes)
                     {
                         double seconds = BestTime(shape);
                         double gflops = 2.0 * shape.M * shape.N * shape.K / seconds / 1e9;
                         string layout = $"{Letter(shape.TransA)}{Letter(shape.TransB)}";
                         Console.WriteLine(string.Create(
                             CultureInfo.InvariantCulture,
-                            $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {threads,7} {seconds * 1e3,10:F3} {gflops,8:F1}"));
+                            $"{variant.ToString().ToLowerInvariant(),-10} {shape.Name,-16} {layout,-6} {shape.M,5} {shape.N,5} {shape.K,5} {threads,7} {seconds * 1e3,10:F3} {gflops,8:F1} {100 * gflops / peaks[threads],6:F1}"));
                     }
                 }
             }
@@ -164,12 +197,28 @@ internal static class GemmBenchmark
         float[] b = RandomArray(random, bRows * bCols);
         float[] c = new float[shape.M * shape.N];
 
-        void Once() => Gemm.Compute(shape.TransA, shape.TransB, shape.M, shape.N, shape.K, 1f, a, aCols, b, bCols, 0f, c, shape.N);
+        var packed = new PackedOperand<float>();
+        if (shape.Packed)
+        {
+            packed.Pack(shape.TransB, shape.K, shape.N, b, bCols);
+        }
+
+        void Once()
+        {
+            if (shape.Packed)
+            {
+                Gemm.ComputePacked(shape.TransA, shape.M, 1f, a, aCols, packed, 0f, c, shape.N);
+            }
+            else
+            {
+                Gemm.Compute(shape.TransA, shape.TransB, shape.M, shape.N, shape.K, 1f, a, aCols, b, bCols, 0f, c, shape.N);
+            }
+        }
 
         Once();
         double best = double.MaxValue;
         var total = Stopwatch.StartNew();
-        for (int run = 0; run < 5 || total.Elapsed.TotalSeconds < 1; run++)
+        for (int run = 0; run < 5 || total.Elapsed.TotalSeconds < GemmSeconds; run++)
         {
             long start = Stopwatch.GetTimestamp();
             Once();

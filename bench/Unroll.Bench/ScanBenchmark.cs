@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Training;

@@ -8,6 +8,7 @@ using Unroll.IO;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Plots;
+using Unroll.Tasks;
 
 namespace Unroll.Cli;
 
@@ -26,21 +27,22 @@ internal static class DiagnoseCommand
 
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
-        var testSequences = Options.Optional<int>("--test-count", "Regenerate the test set with this many sequences (default: as in training)");
-        var sequences = Options.Make("--sequences", "Test sequences the gradient flow and the Jacobian products are measured on (the first N)", 4);
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
+        var testSequences = Options.Optional<int>("--test-count", "Generated tasks: regenerate the test split with this many sequences (used when a run has no validation split)");
+        var dataDirectory = Options.Make("--data-dir", "Fashion-MNIST models: the directory holding the IDX files (default: where training found them)", string.Empty);
+        var sequences = Options.Make("--sequences", "Held-out sequences the gradient flow and the Jacobian products are measured on (the first N)", 4);
         var endSteps = Options.Make("--end-steps", "End steps t per sequence for the Jacobian products (the last, then every T/(2n) steps earlier)", 3);
         var maxLag = Options.Optional<int>("--max-lag", "Largest lag t-k of the Jacobian products (default: as far as every end step allows)");
         var json = Options.Make("--json", "Print every number as JSON instead of the table", false);
         var output = Options.Make("--output", "Directory for the SVG plots (default: the model's directory)", string.Empty);
         output.Aliases.Add("-o");
-        var command = new Command("diagnose", "Spectra of W_hh, gradient flow through time and Jacobian products of a trained model, with plots")
+        var command = new Command("diagnose", "Spectra of W_hh, gradient flow through time and Jacobian products of a trained model, measured on its own validation data, with plots")
         {
-            modelPath, testSequences, sequences, endSteps, maxLag, json, output,
+            modelPath, testSequences, dataDirectory, sequences, endSteps, maxLag, json, output,
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
             int sequenceCount = parse.GetValue(sequences), endStepCount = parse.GetValue(endSteps);
             int? lag = parse.GetValue(maxLag);
             if (sequenceCount < 1)
@@ -69,33 +71,18 @@ internal static class DiagnoseCommand
             }
 
             var loaded = ModelFile.Load(path);
-            if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))
-            {
-                throw new UnrollException($"{path}: expected a model trained on the oscillator (metadata '{OscillatorDataDescription.MetadataKey}'), got a model without a data description.");
-            }
-
             var model = RequireHiddenStateModel(loaded.Model, path);
-            var description = OscillatorDataDescription.FromJson(dataJson);
-            var options = description.Options;
-            if (parse.GetValue(testSequences) is { } count)
+            var task = TrainingTask.FromMetadata(loaded.Metadata, path);
+            task?.CheckModel(model.Config, path);
+            var options = new EvaluationOptions(TestCount: parse.GetValue(testSequences), DataDirectory: NullIfEmpty(parse.GetValue(dataDirectory)));
+            var sample = task?.Sample(sequenceCount, options);
+            if (sample is not null && lag is { } l && l >= sample.Steps)
             {
-                if (count < 1)
-                {
-                    throw new UnrollException($"--test-count: expected at least 1 test sequence, got {count}.");
-                }
-
-                options = options with { TestCount = count };
-                options.Validate();
+                throw new UnrollException($"--max-lag: expected at most {sample.Steps - 1} (the sequences have {sample.Steps} steps), got {l}.");
             }
 
-            if (lag is { } l && l >= options.Steps)
-            {
-                throw new UnrollException($"--max-lag: expected at most {options.Steps - 1} (the sequences have {options.Steps} steps), got {l}.");
-            }
-
-            var test = OscillatorDataset.Generate(options, description.Seed).Test;
             string metricsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "metrics.csv");
-            var diagnosis = Diagnose(model, test, sequenceCount, endStepCount, lag, metricsPath);
+            var diagnosis = Diagnose(model, sample, endStepCount, lag, metricsPath);
             Directory.CreateDirectory(directory);
             var written = WritePlots(directory, diagnosis);
             if (parse.GetValue(json))
@@ -115,30 +102,33 @@ internal static class DiagnoseCommand
 
     /// <summary>
     /// Writes the diagnostic plots of a finished training run into its directory, measured on the
-    /// test set as `unroll diagnose` does with its defaults; nothing for the Jordan network.
+    /// task's validation data as `unroll diagnose` does with its defaults; nothing for the Jordan network.
     /// </summary>
     /// <returns>The names of the files written.</returns>
-    public static IReadOnlyList<string> WriteRunPlots(string runDirectory, IRecurrentModel<float> model, OscillatorDataset dataset) =>
+    public static IReadOnlyList<string> WriteRunPlots(string runDirectory, IRecurrentModel<float> model, TrainingTask task) =>
         model is SequenceModel<float> sequenceModel
-            ? WritePlots(runDirectory, Diagnose(sequenceModel, dataset.Test, 4, 3, null, Path.Combine(runDirectory, "metrics.csv")))
+            ? WritePlots(runDirectory, Diagnose(sequenceModel, task.Sample(4, new EvaluationOptions()), 3, null, Path.Combine(runDirectory, "metrics.csv")))
             : [];
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 
     private static SequenceModel<float> RequireHiddenStateModel(IRecurrentModel<float> model, string path) => model as SequenceModel<float>
         ?? throw new UnrollException(
             $"{path}: expected a hidden-state network (rnn, lstm or gru), got a {model.Config.Architecture} network, whose recurrence runs through its output and has no W_hh to diagnose.");
 
-    private static Diagnosis Diagnose(SequenceModel<float> model, SequenceSet test, int sequences, int endSteps, int? maxLag, string metricsPath)
+    private static Diagnosis Diagnose(SequenceModel<float> model, DiagnosisSample? sample, int endSteps, int? maxLag, string metricsPath)
     {
         var config = model.Config;
         var spectra = Spectra.Of(model).Select(s => new BlockDiagnosis(
             s.Parameter, s.Gate, s.Layer, s.Reverse, s.SpectralRadius, s.LargestSingularValue,
             s.Gate.Length == 0 ? Regime(Spectra.Classify(s, config.Activation)) : "n/a (gated cell)",
             s.Eigenvalues.Select(e => new[] { e.Real, e.Imaginary }).ToArray(), s.SingularValues)).ToList();
-        var flow = GradientFlow.Measure(model, test, sequences);
-        var jacobians = JacobianProducts.Measure(model, test, sequences, endSteps, maxLag);
+        var flow = sample is null ? [] : GradientFlow.Measure(model, sample.Inputs, sample.Targets, sample.Steps, sample.Batch);
+        var jacobians = sample is null ? [] : JacobianProducts.Measure(model, sample.Inputs, sample.Steps, sample.Batch, endSteps, maxLag);
         return new Diagnosis(
             config.Architecture, Activations.Name(config.Activation), config.Layers, config.HiddenSize, config.Bidirectional,
-            Math.Min(sequences, test.Count), test.Length, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath));
+            sample?.Description ?? "no data (the model file names no data source: gradient flow and Jacobian products need one)",
+            sample?.Batch ?? 0, sample?.Steps ?? 0, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath));
     }
 
     private static string Regime(GradientRegime regime) => regime switch
@@ -156,51 +146,22 @@ internal static class DiagnoseCommand
             return [];
         }
 
-        var lines = File.ReadAllLines(path);
-        if (lines.Length == 0)
+        var metrics = Reports.MetricsTable.Read(path);
+        var step = metrics.Column("step");
+        var columns = TrainingColumns.Select(metrics.Column).ToArray();
+        if (step is null || columns.Any(c => c is null))
         {
             return [];
         }
 
-        var header = lines[0].Split(',');
-        int step = Array.IndexOf(header, "step");
-        var columns = TrainingColumns.Select(name => Array.IndexOf(header, name)).ToArray();
-        if (step < 0 || columns.Any(c => c < 0))
-        {
-            return [];
-        }
-
-        var rows = new List<TrainingDiagnostics>();
-        for (int i = 1; i < lines.Length; i++)
-        {
-            if (lines[i].Length == 0)
-            {
-                continue;
-            }
-
-            var fields = lines[i].Split(',');
-            if (fields.Length != header.Length)
-            {
-                throw new UnrollException($"{path}, line {i + 1}: expected {header.Length} comma-separated fields as in the header, got {fields.Length}.");
-            }
-
-            if (fields[columns[0]].Length == 0)
-            {
-                continue;
-            }
-
-            double Number(int column) => fields[column].Length == 0 ? double.NaN
-                : double.TryParse(fields[column], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) ? value
-                : throw new UnrollException($"{path}, line {i + 1}: expected a number in column '{header[column]}', got '{fields[column]}'.");
-            rows.Add(new TrainingDiagnostics((int)Number(step), Number(columns[0]), Number(columns[1]), Number(columns[2]), Number(columns[3])));
-        }
-
-        return rows;
+        return [.. Enumerable.Range(0, step.Length)
+            .Where(i => !double.IsNaN(columns[0]![i]))
+            .Select(i => new TrainingDiagnostics((int)step[i], columns[0]![i], columns[1]![i], columns[2]![i], columns[3]![i]))];
     }
 
     private static List<string> WritePlots(string directory, Diagnosis diagnosis)
     {
-        var written = new List<string> { EigenvaluesPlot, GradientFlowPlot, JacobianPlot };
+        var written = new List<string> { EigenvaluesPlot };
         var eigenvalues = new Chart { Title = "Eigenvalues of the recurrent weights W_hh", XLabel = "Re lambda", YLabel = "Im lambda", EqualAspect = true }
             .AddCircle(0, 0, 1, "unit circle |lambda| = 1");
         foreach (var block in diagnosis.Spectra)
@@ -221,7 +182,11 @@ internal static class DiagnoseCommand
             flow.AddLine(prefix + "last step's loss", steps, profile.LastStepLoss, dashed: true);
         }
 
-        AtomicFile.WriteAllText(Path.Combine(directory, GradientFlowPlot), flow.ToSvg());
+        if (diagnosis.GradientFlow.Count > 0)
+        {
+            AtomicFile.WriteAllText(Path.Combine(directory, GradientFlowPlot), flow.ToSvg());
+            written.Add(GradientFlowPlot);
+        }
 
         var jacobian = new Chart { Title = "Jacobian products ||dh_t/dh_k||_2 (geometric mean)", XLabel = "lag t - k", YLabel = "||dh_t/dh_k||", LogY = true };
         several = diagnosis.Jacobians.Count > 1;
@@ -236,7 +201,11 @@ internal static class DiagnoseCommand
             }
         }
 
-        AtomicFile.WriteAllText(Path.Combine(directory, JacobianPlot), jacobian.ToSvg());
+        if (diagnosis.Jacobians.Count > 0)
+        {
+            AtomicFile.WriteAllText(Path.Combine(directory, JacobianPlot), jacobian.ToSvg());
+            written.Add(JacobianPlot);
+        }
 
         if (diagnosis.Training.Count > 0)
         {
@@ -257,7 +226,7 @@ internal static class DiagnoseCommand
     private static void PrintTable(TextWriter output, Diagnosis d)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{d.Architecture} ({(d.Architecture == "rnn" ? d.Activation + ", " : string.Empty)}{d.Layers} layer{(d.Layers > 1 ? "s" : string.Empty)}{(d.Bidirectional ? ", bidirectional" : string.Empty)}, H={d.HiddenSize}); measured on {d.Sequences} test sequences of {d.Steps} steps."));
+            $"{d.Architecture} ({(d.Architecture == "rnn" ? d.Activation + ", " : string.Empty)}{d.Layers} layer{(d.Layers > 1 ? "s" : string.Empty)}{(d.Bidirectional ? ", bidirectional" : string.Empty)}, H={d.HiddenSize}); measured on {d.MeasuredOn}."));
         output.WriteLine();
         output.WriteLine("Recurrent weights, per gate block (sigma_max vs 1/gamma: Pascanu, Mikolov and Bengio 2013):");
         output.WriteLine($"  {"parameter",-26}{"gate",-6}{"rho",10}{"sigma_max",12}  regime");
@@ -299,7 +268,7 @@ internal static class DiagnoseCommand
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        Converters = { new FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new IO.FiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
     /// <summary>Everything `unroll diagnose` measures (its JSON output).</summary>
@@ -309,6 +278,7 @@ internal static class DiagnoseCommand
         int Layers,
         int HiddenSize,
         bool Bidirectional,
+        string MeasuredOn,
         int Sequences,
         int Steps,
         IReadOnlyList<BlockDiagnosis> Spectra,
@@ -321,23 +291,4 @@ internal static class DiagnoseCommand
         string Regime, double[][] Eigenvalues, double[] SingularValues);
 
     private sealed record TrainingDiagnostics(int Step, double SpectralRadius, double LargestSingularValue, double ClippedShare, double GradientRatio);
-
-    // JSON has no NaN or infinity: a number that is not finite (an undefined bound, say) is null.
-    private sealed class FiniteOrNullConverter : JsonConverter<double>
-    {
-        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
-
-        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
-        {
-            if (double.IsFinite(value))
-            {
-                writer.WriteNumberValue(value);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
-        }
-    }
 }

@@ -1,71 +1,60 @@
 using System.CommandLine;
-using System.Globalization;
-using Unroll.Data;
+using Unroll.IO;
 using Unroll.Models;
+using Unroll.Tasks;
+using Unroll.Training;
 
 namespace Unroll.Cli;
 
-/// <summary>`unroll eval MODEL`: test metrics beside the persistence and Euler baselines.</summary>
+/// <summary>
+/// `unroll eval MODEL`: the model's figures on its task's held-out data beside the task's baselines (the same
+/// table as after training), or on a long-format CSV of inputs and targets for a model that names no task.
+/// </summary>
 internal static class EvalCommand
 {
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
-        var horizon = Options.Optional<int>("--horizon", "Free-running forecast horizon in steps (default: the whole sequence)");
-        var json = Options.Make("--json", "Print the figures as JSON", false);
-        var testSequences = Options.Optional<int>("--test-count", "Evaluate on this many test sequences (default: as in training)");
-        var command = new Command("eval", "Test a trained model: one-step and free-running MSE beside the baselines (oscillator), or the test MSE / cross-entropy and accuracy beside the memoryless baseline (tasks)")
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
+        var json = Options.Make("--json", "Print the figures as JSON (as evaluation.json)", false);
+        var horizon = Options.Optional<int>("--horizon", "Oscillator models: free-running forecast horizon in steps (default: as in training)");
+        var testSequences = Options.Optional<int>("--test-count", "Generated tasks: regenerate the test split with this many sequences; Fashion-MNIST: score the first N test images");
+        var input = Options.Make("--input", "Score this file instead: a text (text models), a CSV with the training columns (CSV models), or seq,t,<inputs>,<targets> in long format (any other model)", string.Empty);
+        var dataDirectory = Options.Make("--data-dir", "Fashion-MNIST models: the directory holding the IDX files (default: where training found them)", string.Empty);
+        var command = new Command("eval", "Score a trained model on its held-out data beside the task's baselines (the oscillator's persistence and Euler, the tasks' memoryless baseline, ...)")
         {
-            modelPath, horizon, json, testSequences,
+            modelPath, json, horizon, testSequences, input, dataDirectory,
         };
-        var dataSource = DataSourceCommands.AddEvalOptions(command);
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!;
-            if (parse.GetValue(testSequences) is < 1 and var tooFew)
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
+            var loaded = ModelFile.Load(path);
+            var options = new EvaluationOptions(parse.GetValue(horizon), parse.GetValue(testSequences), NullIfEmpty(parse.GetValue(input)), NullIfEmpty(parse.GetValue(dataDirectory)));
+            var task = TrainingTask.FromMetadata(loaded.Metadata, path);
+            Evaluation evaluation;
+            if (task is null)
             {
-                throw new UnrollException($"--test-count: expected at least 1 test sequence, got {tooFew}.");
+                if (options.Input is null || options.Horizon is not null || options.TestCount is not null || options.DataDirectory is not null)
+                {
+                    throw new UnrollException(
+                        $"{path}: names no data it was trained on (an imported model); pass --input FILE, a CSV in long format with the columns seq,t,{string.Join(",", LongFormatData.InputNames(loaded.Model.Config).Concat(LongFormatData.TargetNames(loaded.Model.Config)))}, " +
+                        "or import it with --like a model trained by unroll train.");
+                }
+
+                evaluation = LongFormatData.Evaluate(loaded.Model, options.Input);
+            }
+            else
+            {
+                task.CheckModel(loaded.Model.Config, path);
+                evaluation = task.Evaluate(loaded.Model, options);
             }
 
-            var loaded = Models.ModelFile.Load(path);
-            if (loaded.Metadata.TryGetValue(Data.Tasks.TaskDataDescription.MetadataKey, out var taskJson))
-            {
-                return TaskEvalPrinter.Evaluate(console, loaded, taskJson, parse.GetValue(testSequences), parse.GetValue(horizon), parse.GetValue(json));
-            }
-
-            if (DataSourceCommands.TryEvaluate(console, parse, dataSource, path, loaded, parse.GetValue(json)))
-            {
-                return CliApp.Success;
-            }
-
-            if (!loaded.Metadata.TryGetValue(OscillatorDataDescription.MetadataKey, out var dataJson))
-            {
-                throw new UnrollException($"{path}: expected a model trained on the oscillator (metadata '{OscillatorDataDescription.MetadataKey}'), got a model without a data description.");
-            }
-
-            var description = OscillatorDataDescription.FromJson(dataJson);
-            var options = description.Options;
-            if (parse.GetValue(testSequences) is { } count)
-            {
-                options = options with { TestCount = count };
-                options.Validate();
-            }
-
-            var dataset = OscillatorDataset.Generate(options, description.Seed);
-            int? steps = parse.GetValue(horizon);
-            if (steps is { } h && (h < 1 || h > options.Steps))
-            {
-                throw new UnrollException($"--horizon: expected 1 to {options.Steps} steps (the sequence length), got {h}.");
-            }
-
-            var evaluation = OscillatorEvaluation.Evaluate(loaded.Model, dataset, steps);
             if (parse.GetValue(json))
             {
                 console.Output.WriteLine(evaluation.ToJson());
             }
             else
             {
-                PrintEvaluation(console.Output, evaluation);
+                EvaluationPrinter.Print(console.Output, evaluation);
             }
 
             return CliApp.Success;
@@ -73,18 +62,5 @@ internal static class EvalCommand
         return command;
     }
 
-    public static void PrintEvaluation(TextWriter output, OscillatorEvaluation e)
-    {
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Test set: {e.Sequences} sequences of {e.Steps} steps; free-running horizon {e.Horizon} steps."));
-        output.WriteLine($"{"",-28}{"one-step MSE",16}{"free-running MSE",20}");
-        Row(output, "model", e.OneStepMse, e.FreeRunMse);
-        Row(output, "persistence (x_t+1 = x_t)", e.PersistenceOneStepMse, e.PersistenceFreeRunMse);
-        Row(output, "Euler, true m and eta", e.EulerOneStepMse, e.EulerFreeRunMse);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"One-step MSE is {e.OneStepGainOverPersistence:G3}x lower than persistence."));
-    }
-
-    private static void Row(TextWriter output, string name, double oneStep, double freeRun) =>
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-28}{oneStep,16:G4}{freeRun,20:G4}"));
+    private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 }

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using Unroll.Cli.Training;
 using Unroll.Data.Tasks;
-using Unroll.Init;
 using Unroll.IO;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Plots;
+using Unroll.Tasks;
 using Unroll.Training;
 
 namespace Unroll.Cli;
@@ -50,26 +51,46 @@ internal static class ExperimentCommand
     {
         var lengths = Options.Make("--lengths", "Comma-separated lengths T", "100");
         var models = Options.Make("--models", $"Comma-separated models: {string.Join(", ", Presets.Select(p => p.Name))}", "tanh,irnn,lstm");
-        var steps = Options.Make("--steps", "Optimiser steps per run", TaskTrainCommand.DefaultSteps);
+        var steps = Options.Make("--steps", "Optimiser steps per run", 4000);
         var timeLimit = Options.Make("--time-limit", "Stop every run after this much training time (e.g. 15m); none by default", string.Empty);
-        var hidden = Options.Make("--hidden", "Hidden units H of every model", TaskTrainCommand.DefaultHidden);
+        var hidden = Options.Make("--hidden", "Hidden units H of every model", 64);
         var batchSize = Options.Make("--batch-size", "Sequences per minibatch", 32);
         var learningRate = Options.Optional<double>("--lr", "Use this learning rate for every model instead of each preset's");
         var clipNorm = Options.Make("--clip-norm", "Clip the global gradient norm to this value; 0 turns it off", 1.0);
-        var validateEvery = Options.Make("--validate-every", "Measure the test metric every N steps (the plotted curve)", TaskTrainCommand.DefaultValidateEvery);
-        var data = new TaskDataCliOptions();
+        var validateEvery = Options.Make("--validate-every", "Measure the test metric every N steps (the plotted curve)", 100);
+        var counts = new TaskDataDescription();
+        var trainCount = Options.Make("--train-count", "Training sequences", counts.TrainCount);
+        var validationCount = Options.Make("--validation-count", "Validation sequences", counts.ValidationCount);
+        var testCount = Options.Make("--test-count", "Test sequences", counts.TestCount);
+        var seed = Options.Make("--seed", "Seeds the data, the initial weights and the batch order", 1);
         var output = Options.Make("--output", "Directory for results.md, the plots and one run directory per pair (default runs/experiment-<task>-<time>)", string.Empty);
         output.Aliases.Add("-o");
-        var command = new Command(taskName, TaskTrainCommand.Describe(taskName)) { lengths, models, steps, timeLimit, hidden, batchSize, learningRate, clipNorm, validateEvery, output };
-        data.AddTo(command);
+        var command = new Command(taskName, new SyntheticSource(taskName).Description)
+        {
+            lengths, models, steps, timeLimit, hidden, batchSize, learningRate, clipNorm, validateEvery, trainCount, validationCount, testCount, seed, output,
+        };
         command.SetAction(parse =>
         {
+            Options.RequireFinite(parse, command);
             var lengthList = ParseList(parse.GetValue(lengths)!, "--lengths", text =>
                 int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) ? value : throw new UnrollException($"--lengths: expected comma-separated positive integers, got '{text}'."));
             var presetList = ParseList(parse.GetValue(models)!, "--models", text =>
                 Presets.FirstOrDefault(p => p.Name == text) ?? throw new UnrollException($"--models: expected names among {string.Join(", ", Presets.Select(p => p.Name))}, got '{text}'."));
-            var descriptions = lengthList.Select(length => data.Read(parse, taskName, length)).ToList();
-            var limit = TaskTrainCommand.ParseDuration(parse.GetValue(timeLimit)!, "--time-limit");
+            var descriptions = lengthList.Select(length =>
+            {
+                var description = new TaskDataDescription
+                {
+                    Task = taskName,
+                    Length = length,
+                    TrainCount = parse.GetValue(trainCount),
+                    ValidationCount = parse.GetValue(validationCount),
+                    TestCount = parse.GetValue(testCount),
+                    Seed = parse.GetValue(seed),
+                };
+                description.Validate();
+                return description;
+            }).ToList();
+            var limit = TrainOptions.ParseDuration(parse.GetValue(timeLimit)!, "--time-limit");
             int hiddenSize = parse.GetValue(hidden);
             if (hiddenSize < 1)
             {
@@ -83,11 +104,11 @@ internal static class ExperimentCommand
 
             var baseOptions = new TrainingOptions
             {
-                Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = TaskTrainCommand.DefaultLearningRate },
+                Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.01 },
                 ClipNorm = parse.GetValue(clipNorm) is var norm && norm == 0 ? null : norm,
                 Steps = parse.GetValue(steps),
                 BatchSize = parse.GetValue(batchSize),
-                Seed = parse.GetValue(data.Seed),
+                Seed = parse.GetValue(seed),
                 ValidateEvery = parse.GetValue(validateEvery),
             };
             baseOptions.Validate();
@@ -117,16 +138,29 @@ internal static class ExperimentCommand
                     var options = baseOptions with { Optimizer = baseOptions.Optimizer with { LearningRate = sharedRate ?? preset.LearningRate } };
                     options.Validate();
                     var config = task.ModelConfig(preset.Architecture, hiddenSize) with { Activation = preset.Activation };
-                    var model = TaskRunner.CreateModel(config, preset.HiddenInit, InitSettings.Default, preset.ForgetBias, description.Seed, preset.ZeroBiases);
+                    var model = CreateModel(config, preset, description.Seed);
                     string runDirectory = Path.Combine(directory, $"{task.Name}-T{task.Length}-{preset.Name}");
-                    Directory.CreateDirectory(runDirectory);
                     console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"T = {task.Length}, {preset.Name} ({preset.Description}, H={hiddenSize}, lr {Options.Format(options.LearningRate)}): up to {options.Steps} steps{(limit is { } l ? $" or {l}" : string.Empty)} ..."));
-                    var result = TaskRunner.Run(console, new TaskRunPlan(runDirectory, description, model, options, Math.Max(options.Steps / 4, 1), null, limit, MonitorTest: true), quiet: true);
+                    RunResult result;
+                    using (var run = RunDirectory.CreateNew(runDirectory, task.Name, overwrite: false))
+                    {
+                        result = new TrainingRun
+                        {
+                            Directory = run,
+                            Source = new SyntheticSource(task.Name),
+                            Task = new SyntheticTask(description, monitorTest: true),
+                            Model = model,
+                            Options = options,
+                            Settings = new RunSettings { CheckpointEvery = Math.Max(options.Steps / 4, 1), TimeLimitSeconds = limit?.TotalSeconds },
+                            Quiet = true,
+                        }.Execute(console);
+                    }
+
                     var row = new Row(task, preset, options, result);
                     rows.Add(row);
                     console.Output.WriteLine("  " + row.Summary());
-                    stopped = result.UserStopped;
+                    stopped = result.End == RunEnd.Interrupted;
                 }
 
                 WritePlot(Path.Combine(directory, $"{task.Name}-T{task.Length}.svg"), task, rows.Where(r => r.Task.Length == task.Length).ToList());
@@ -142,17 +176,39 @@ internal static class ExperimentCommand
         return command;
     }
 
-    private sealed record Row(SequenceTask Task, Preset Preset, TrainingOptions Options, TaskRunResult Result)
+    private sealed record Row(SequenceTask Task, Preset Preset, TrainingOptions Options, RunResult Result)
     {
-        public string Summary()
+        public double Loss => Result.Evaluation?["loss"] ?? double.NaN;
+
+        public double? Accuracy => Result.Evaluation?.Figures.TryGetValue("accuracy", out double a) == true ? a : null;
+
+        public string Summary() => Result.Evaluation is null
+            ? $"diverged after {Result.History.Count} steps"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"test {MetricName(Task)} {Loss:G4} (baseline {Task.BaselineLoss:G4}){(Accuracy is { } a ? $", accuracy {a:P1}" : string.Empty)}, {Result.History.Count} steps in {Result.Seconds:F0} s");
+    }
+
+    private static string MetricName(SequenceTask task) => task.Head == HeadKind.Classification ? "cross-entropy" : "MSE";
+
+    // The preset's initialisation: PyTorch's default, its W_hh initialiser, zero recurrent biases (IRNN) and the forget-gate bias.
+    private static IRecurrentModel<float> CreateModel(ModelConfig config, Preset preset, int seed)
+    {
+        var model = RecurrentModels.Create<float>(config);
+        Initializers.Initialize(model, preset.HiddenInit, InitSettings.Default, new Random(seed));
+        if (preset.ZeroBiases)
         {
-            var e = Result.Evaluation;
-            string metric = TaskRunner.MetricName(Task);
-            return e is null
-                ? $"diverged after {Result.History.Count} steps"
-                : string.Create(CultureInfo.InvariantCulture,
-                    $"test {metric} {e.Loss:G4} (baseline {e.BaselineLoss:G4}){(e.Accuracy is { } a ? $", accuracy {a:P1}" : string.Empty)}, {Result.History.Count} steps in {Result.Seconds:F0} s");
+            foreach (var view in model.Parameters.Views.Where(v => v.Name.StartsWith("rnn.bias_", StringComparison.Ordinal)))
+            {
+                model.Parameters.Values.AsSpan(view.Offset, view.Length).Clear();
+            }
         }
+
+        if (preset.ForgetBias is { } bias)
+        {
+            Initializers.SetForgetGateBias(model, bias);
+        }
+
+        return model;
     }
 
     private static List<T> ParseList<T>(string text, string option, Func<string, T> parse)
@@ -189,13 +245,13 @@ internal static class ExperimentCommand
         foreach (var row in rows)
         {
             var e = row.Result.Evaluation;
-            string loss = e is null ? "diverged" : e.Loss.ToString("G4", CultureInfo.InvariantCulture);
-            string ratio = e is null ? "" : (e.Loss / e.BaselineLoss).ToString("G3", CultureInfo.InvariantCulture);
+            string loss = e is null ? "diverged" : row.Loss.ToString("G4", CultureInfo.InvariantCulture);
+            string ratio = e is null ? "" : (row.Loss / row.Task.BaselineLoss).ToString("G3", CultureInfo.InvariantCulture);
             string steps = row.Result.History.Count < row.Options.Steps && e is not null ? $"{row.Result.History.Count} (stopped)" : row.Result.History.Count.ToString(CultureInfo.InvariantCulture);
             text.Append(CultureInfo.InvariantCulture, $"| {row.Task.Length} | {row.Preset.Name} | {Options.Format(row.Options.LearningRate)} | {loss} | {row.Task.BaselineLoss:G4} | {ratio} | ");
             if (classification)
             {
-                text.Append(CultureInfo.InvariantCulture, $"{(e?.Accuracy is { } a ? a.ToString("P1", CultureInfo.InvariantCulture) : "")} | {row.Task.BaselineAccuracy.ToString("P1", CultureInfo.InvariantCulture)} | ");
+                text.Append(CultureInfo.InvariantCulture, $"{(row.Accuracy is { } a ? a.ToString("P1", CultureInfo.InvariantCulture) : "")} | {row.Task.BaselineAccuracy.ToString("P1", CultureInfo.InvariantCulture)} | ");
             }
 
             text.Append(CultureInfo.InvariantCulture, $"{steps} | {row.Result.Seconds:F0} |\n");
@@ -206,7 +262,7 @@ internal static class ExperimentCommand
 
     private static void WritePlot(string path, SequenceTask task, List<Row> rows)
     {
-        var chart = new Chart { Title = $"{task.Name}, T = {task.Length}: test {TaskRunner.MetricName(task)} during training", XLabel = "step", YLabel = $"test {TaskRunner.MetricName(task)}", LogY = true };
+        var chart = new Chart { Title = $"{task.Name}, T = {task.Length}: test {MetricName(task)} during training", XLabel = "step", YLabel = $"test {MetricName(task)}", LogY = true };
         foreach (var row in rows)
         {
             var measured = row.Result.History.Where(m => !double.IsNaN(m.ValidationLoss) && m.ValidationLoss > 0).ToList();

@@ -75,6 +75,17 @@ internal static class ExplainCommand
         eigen.SetAction(parse =>
         {
             int n = parse.GetValue(size), t = parse.GetValue(steps);
+            // The demonstration builds and diagonalises n x n matrices (n^3 work) and keeps t + 1 norms per curve.
+            if (n > 1024)
+            {
+                throw new UnrollException($"--size: expected at most 1024 (the demonstration diagonalises an n x n matrix, n^3 work), got {n}.");
+            }
+
+            if (t > 1_000_000)
+            {
+                throw new UnrollException($"--steps: expected at most 1000000 steps, got {t}.");
+            }
+
             var series = Moduli.Select(m => EigenDemonstration.Run(m, n, t, parse.GetValue(seed))).ToList();
             var text = console.Output;
             text.WriteLine("h_t = W h_{t-1} = W^t h_0 = sum_i alpha_i lambda_i^t w_i: the largest |lambda| takes over.");

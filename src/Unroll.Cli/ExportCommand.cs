@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Unroll.Cells;
 using Unroll.IO;
 using Unroll.Models;
 using Unroll.Onnx;
@@ -28,13 +29,17 @@ internal static class ExportCommand
     private sealed record ExportRequest(IRecurrentModel<float> Model, string ModelPath, string OutputPath, IReadOnlySet<string> Switches);
 
     private const string OnnxLengths = "--onnx-lengths";
+    private const string OnnxRequiredState = "--onnx-required-state";
 
     private static readonly ExportFormat[] Formats =
     [
         new(
             "--onnx",
             $"Write an ONNX model (opset {OnnxExporter.OpsetVersion}) to this path",
-            [new(OnnxLengths, $"Give the ONNX model a second input '{OnnxExporter.LengthsInputName}' (int32 [batch]): each sequence's length, so one batch can hold sequences of different lengths")],
+            [
+                new(OnnxLengths, $"Give the ONNX model a second input '{OnnxExporter.LengthsInputName}' (int32 [batch]): each sequence's length, so one batch can hold sequences of different lengths"),
+                new(OnnxRequiredState, $"Make the state inputs '{OnnxExporter.InitialStateName}' (and '{OnnxExporter.InitialCellName}') required, without the default of zeros: no ONNX Runtime warning on load, and runtimes that feed only required inputs (onnxruntime-node) can set them"),
+            ],
             WriteOnnx),
     ];
 
@@ -56,17 +61,18 @@ internal static class ExportCommand
 
         command.Validators.Add(result =>
         {
-            if (options.All(entry => result.GetResult(entry.Option) is null))
-            {
-                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
-            }
-
+            // A format's switch without the format names the fix more precisely than "no format", so it comes first.
             foreach (var (format, option) in switches)
             {
                 if (result.GetResult(option) is not null && result.GetResult(options.Single(entry => entry.Format == format).Option) is null)
                 {
                     result.AddError($"{option.Name} applies to {format.OptionName}; expected {format.OptionName} PATH as well.");
                 }
+            }
+
+            if (options.All(entry => result.GetResult(entry.Option) is null))
+            {
+                result.AddError($"export: expected an output format: {string.Join(" or ", Formats.Select(f => f.OptionName + " PATH"))}.");
             }
         });
         command.SetAction(parse =>
@@ -86,6 +92,7 @@ internal static class ExportCommand
                     throw new UnrollException($"{format.OptionName}: expected the path of the file to write, got an empty value.");
                 }
 
+                OutputPaths.RefuseOverwritingInputs(output, format.OptionName, path);
                 var on = switches.Where(entry => entry.Format == format && parse.GetValue(entry.Switch)).Select(entry => entry.Switch.Name).ToHashSet(StringComparer.Ordinal);
                 console.Output.WriteLine(format.Write(new ExportRequest(model, path, output, on)));
             }
@@ -100,7 +107,11 @@ internal static class ExportCommand
         byte[] bytes;
         try
         {
-            bytes = OnnxExporter.ToBytes(request.Model, new OnnxExportOptions { SequenceLengths = request.Switches.Contains(OnnxLengths) });
+            bytes = OnnxExporter.ToBytes(request.Model, new OnnxExportOptions
+            {
+                SequenceLengths = request.Switches.Contains(OnnxLengths),
+                RequiredInitialStates = request.Switches.Contains(OnnxRequiredState),
+            });
         }
         catch (UnrollException e)
         {
@@ -123,6 +134,11 @@ internal static class ExportCommand
         }
 
         string result = config.Pooling == Pooling.LastStep ? $"[batch, {config.OutputSize}]" : $"[time, batch, {config.OutputSize}]";
-        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}.";
+        bool lstm = CellKinds.HasCellState(config.Cell);
+        string initial = lstm ? $"'{OnnxExporter.InitialStateName}' and '{OnnxExporter.InitialCellName}'" : $"'{OnnxExporter.InitialStateName}'";
+        string final = lstm ? $"'{OnnxExporter.FinalStateName}' and '{OnnxExporter.FinalCellName}'" : $"'{OnnxExporter.FinalStateName}'";
+        string state = $"float [{config.Layers * config.Directions}, batch, {config.HiddenSize}]";
+        return $"Wrote {output} (ONNX opset {OnnxExporter.OpsetVersion}): {input}, output '{OnnxExporter.OutputName(config)}' float {result}; "
+            + $"state inputs {initial} {state} ({(request.Switches.Contains(OnnxRequiredState) ? "required" : "zeros when left out")}), state outputs {final}.";
     }
 }

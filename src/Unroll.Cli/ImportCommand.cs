@@ -61,9 +61,10 @@ internal static class ImportCommand
                 var template = ModelFile.Load(likePath);
                 var config = template.Model.Config;
                 options = options with { InputNames = config.InputNames, OutputNames = config.OutputNames, Head = config.Head, Pooling = config.Pooling };
-                foreach (string key in new[] { OscillatorDataDescription.MetadataKey, "unroll.run" })
+                // The template's data source, so that eval, diagnose and predict work on the imported weights as on the template.
+                if (Tasks.TrainingTask.FromMetadata(template.Metadata, likePath) is { } task)
                 {
-                    if (template.Metadata.TryGetValue(key, out var value))
+                    foreach (var (key, value) in task.Metadata)
                     {
                         metadata[key] = value;
                     }

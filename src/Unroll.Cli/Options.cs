@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Unroll.Cli;
 
-/// <summary>Helpers for options whose values need checking beyond their type.</summary>
+/// <summary>Helpers for declaring options and checking their values beyond their type.</summary>
 internal static class Options
 {
     public static Option<T> Make<T>(string name, string description, T defaultValue) =>
@@ -14,4 +14,28 @@ internal static class Options
         new(name) { Description = description };
 
     public static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Refuses NaN and infinite values given to any numeric option of <paramref name="command"/>: a learning rate,
+    /// bias or probability that is not a number would only surface later as a divergence with a misleading cause.
+    /// </summary>
+    /// <exception cref="UnrollException">An option was given a value that is not finite.</exception>
+    public static void RequireFinite(ParseResult parse, Command command)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(command);
+        foreach (var option in command.Options)
+        {
+            double? value = option switch
+            {
+                Option<double> d => parse.GetValue(d),
+                Option<double?> d => parse.GetValue(d),
+                _ => null,
+            };
+            if (value is { } v && !double.IsFinite(v))
+            {
+                throw new UnrollException($"{option.Name}: expected a finite number, got {v.ToString(CultureInfo.InvariantCulture)}.");
+            }
+        }
+    }
 }

@@ -1,61 +1,84 @@
 using System.CommandLine;
 using Unroll.IO;
+using Unroll.Models;
+using Unroll.Tasks;
 
 namespace Unroll.Cli;
 
-/// <summary>`unroll predict MODEL --input in.csv --output out.csv`: one-step predictions for sequences in CSV long format.</summary>
+/// <summary>
+/// `unroll predict MODEL --input FILE [--output FILE|-]`: run a trained model of any kind over new data.
+/// The input format follows the model: CSV long format (seq,t,&lt;inputs&gt;) for sequence models, the training
+/// CSV's columns for a CSV model, a text for a language model, IDX images or a CSV of pixels for an image classifier.
+/// </summary>
 internal static class PredictCommand
 {
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
-        var input = new Option<string>("--input") { Description = "CSV in long format: seq,t,<the model's input names>", Required = true };
-        var output = new Option<string>("--output") { Description = "CSV to write: seq,t,<the model's output names>", Required = true };
-        var command = new Command("predict", "Run a trained model over sequences from a CSV file") { modelPath, input, output };
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
+        var input = new Option<string>("--input") { Description = "The data to predict for (its format follows the model: see docs/cli.md)", Required = true };
+        var output = Options.Make("--output", "Where to write the predictions as CSV; - writes them to standard output", "-");
+        var command = new Command("predict", "Run a trained model over new data: per-step values or classes, one answer per sequence, token log-probabilities, image classes")
+        {
+            modelPath, input, output,
+        };
         command.SetAction(parse =>
         {
-            var loaded = Models.ModelFile.Load(parse.GetValue(modelPath)!);
-            if (DataSourceCommands.TryPredict(console, parse.GetValue(modelPath)!, loaded, parse.GetValue(input)!, parse.GetValue(output)!))
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console), inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
+            OutputPaths.RefuseOverwritingInputs(outputPath, "--output", path, inputPath);
+            var loaded = ModelFile.Load(path);
+            ForecastTask.Reader ??= Forecasts.ForecastFiles.Read;
+            var task = TrainingTask.FromMetadata(loaded.Metadata, path);
+            task?.CheckModel(loaded.Model.Config, path);
+            var (csv, summary) = task switch
             {
-                return CliApp.Success;
-            }
-
-            var model = loaded.Model;
-            var config = model.Config;
-            if (config.VocabularySize > 0 || config.Pooling != Models.Pooling.EveryStep)
-            {
-                throw new UnrollException(
-                    $"{parse.GetValue(modelPath)}: the model {(config.VocabularySize > 0 ? "reads token ids" : "gives one output per sequence (last-step pooling)")}; predict expects a model with dense inputs and one output per step.");
-            }
-
-            string inputPath = parse.GetValue(input)!;
-            var table = LongFormatCsv.Read(inputPath);
-            var inputNames = config.InputNames.Count > 0 ? config.InputNames : Enumerable.Range(0, config.InputSize).Select(i => $"input{i}").ToList();
-            var outputNames = config.OutputNames.Count > 0 ? config.OutputNames : Enumerable.Range(0, config.OutputSize).Select(i => $"output{i}").ToList();
-            var columns = inputNames.Select(table.ColumnIndex).ToArray();
-            var results = new List<LongFormatSequence>(table.Sequences.Count);
-            foreach (var sequence in table.Sequences)
-            {
-                int steps = sequence.Length;
-                var x = new float[steps * config.InputSize];
-                for (int t = 0; t < steps; t++)
-                {
-                    for (int i = 0; i < columns.Length; i++)
-                    {
-                        x[(t * config.InputSize) + i] = (float)sequence.Values[(t * table.Columns.Count) + columns[i]];
-                    }
-                }
-
-                model.Run(x, ReadOnlySpan<float>.Empty, steps, batch: 1); // a Jordan network runs free on its own outputs
-                var y = model.Predictions.ToArray().Select(v => (double)v).ToArray();
-                results.Add(new LongFormatSequence(sequence.Id, steps, y));
-            }
-
-            string outputPath = parse.GetValue(output)!;
-            LongFormatCsv.Write(outputPath, outputNames, results);
-            console.Output.WriteLine($"Wrote {results.Count} sequences ({results.Sum(r => r.Length)} steps) to {outputPath}.");
+                TextTask text => Predictions.Text(loaded.Model, text, inputPath),
+                ImageTask images => Predictions.Images(loaded.Model, images, inputPath),
+                CsvTask series => Predictions.Series(loaded.Model, series, inputPath),
+                ForecastTask forecast => Forecasts.ForecastCommand.Csv(loaded.Model, forecast, inputPath),
+                _ => Predictions.Sequences(loaded.Model, inputPath),
+            };
+            OutputPaths.Write(console, outputPath, csv);
+            // With the predictions on standard output, the summary goes to standard error so a pipe gets only the CSV.
+            (outputPath == "-" ? console.Error : console.Output).WriteLine(outputPath == "-" ? summary : $"{summary} Wrote {outputPath}.");
             return CliApp.Success;
         });
         return command;
+    }
+}
+
+/// <summary>Where commands write: a file (atomically) or standard output, and never over one of their inputs.</summary>
+internal static class OutputPaths
+{
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/>, or to standard output for "-".</summary>
+    public static void Write(CliConsole console, string path, string text)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        if (path == "-")
+        {
+            console.Output.Write(text);
+        }
+        else
+        {
+            AtomicFile.WriteAllText(path, text);
+        }
+    }
+
+    /// <summary>Refuses an output path that names one of the command's inputs (which the write would replace).</summary>
+    /// <exception cref="UnrollException">It does.</exception>
+    public static void RefuseOverwritingInputs(string output, string option, params string[] inputs)
+    {
+        if (output == "-" || string.IsNullOrEmpty(output))
+        {
+            return;
+        }
+
+        string full = Path.GetFullPath(output);
+        foreach (string input in inputs)
+        {
+            if (!string.IsNullOrEmpty(input) && input != "-" && string.Equals(Path.GetFullPath(input), full, StringComparison.Ordinal))
+            {
+                throw new UnrollException($"{option}: '{output}' is also an input of this command ({input}); writing it would destroy that input. Choose another output file.");
+            }
+        }
     }
 }

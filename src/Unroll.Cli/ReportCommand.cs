@@ -17,7 +17,14 @@ internal static class ReportCommand
         };
         command.SetAction(parse =>
         {
-            string path = RunReport.Write(parse.GetValue(directory)!, parse.GetValue(output));
+            string run = parse.GetValue(directory)!, target = parse.GetValue(output)!;
+            if (target.Length > 0 && Directory.Exists(run))
+            {
+                // The report is built from the run's files: writing it over one of them would destroy it.
+                OutputPaths.RefuseOverwritingInputs(target, "--output", [.. Directory.GetFiles(run).Where(f => Path.GetFileName(f) != RunReport.FileName)]);
+            }
+
+            string path = RunReport.Write(run, target);
             console.Output.WriteLine($"Wrote {path}");
             return CliApp.Success;
         });

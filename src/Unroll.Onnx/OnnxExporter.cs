@@ -13,17 +13,23 @@ namespace Unroll.Onnx;
 /// back ends run it without Unroll:
 /// <code>
 /// input [time, batch, I] float          (or tokens [time, batch] int64 -> Gather(embedding.weight))
-///   -> RNN | LSTM | GRU (layer 0)       Y [time, D, batch, H]
+/// initial_h [L*D, batch, H] (zeros unless fed; initial_c too for the LSTM), Slice per layer
+///   -> RNN | LSTM | GRU (layer 0)       Y [time, D, batch, H], Y_h (and Y_c) [D, batch, H]
 ///   -> Transpose(0, 2, 1, 3), Reshape   [time, batch, D*H]   (forward half first, as torch)
 ///   -> ... layers 1..L-1 ...
 ///   -> MatMul(head.weight^T) + head.bias            output [time, batch, O]      (every step)
 ///   or Y_h -> [batch, D*H] -> Gemm(head)             output [batch, O]            (last step)
+/// every layer's Y_h (and Y_c) -> Concat            final_h (final_c) [L*D, batch, H]
 /// </code>
 /// Gate blocks are reordered from torch's layout to ONNX's: LSTM i, f, g, o becomes i, o, f, c;
-/// GRU r, z, n becomes z, r, h, with <c>linear_before_reset = 1</c> (torch's GRU). Every
-/// sequence starts from a zero state and runs all <c>time</c> steps, or, with
-/// <see cref="OnnxExportOptions.SequenceLengths"/>, its own length given in the input
-/// <c>lengths</c>; dropout is not part of inference. See docs/onnx.md.
+/// GRU r, z, n becomes z, r, h, with <c>linear_before_reset = 1</c> (torch's GRU). States are
+/// stacked as torch's h0 and h_n (and Unroll's initial and final states): layer-major, then
+/// direction. A sequence starts from the state fed as <see cref="InitialStateName"/> (a graph
+/// input whose initializer of zeros is its default, so it may be left out) and runs all
+/// <c>time</c> steps, or, with <see cref="OnnxExportOptions.SequenceLengths"/>, its own length
+/// given in the input <c>lengths</c>; feeding one call's <see cref="FinalStateName"/> as the next
+/// call's <see cref="InitialStateName"/> streams a long sequence in pieces. Dropout is not part of
+/// inference. See docs/onnx.md.
 /// </summary>
 public static class OnnxExporter
 {
@@ -41,6 +47,24 @@ public static class OnnxExporter
 
     /// <summary>Name of the optional input of each sequence's length, int32 [batch] (<see cref="OnnxExportOptions.SequenceLengths"/>).</summary>
     public const string LengthsInputName = "lengths";
+
+    /// <summary>
+    /// Name of the optional input of the initial hidden state, float [L*D, batch, H] (torch's h0):
+    /// layer-major, then direction (forward, backward). Left out, every sequence starts from zeros.
+    /// </summary>
+    public const string InitialStateName = "initial_h";
+
+    /// <summary>Name of the LSTM's optional input of the initial cell state, float [L*D, batch, H] (torch's c0); zeros when left out.</summary>
+    public const string InitialCellName = "initial_c";
+
+    /// <summary>
+    /// Name of the output of each sequence's last hidden state, float [L*D, batch, H] (torch's h_n):
+    /// the forward direction's after its last step, the backward direction's after t = 0.
+    /// </summary>
+    public const string FinalStateName = "final_h";
+
+    /// <summary>Name of the LSTM's output of each sequence's last cell state, float [L*D, batch, H] (torch's c_n).</summary>
+    public const string FinalCellName = "final_c";
 
     /// <summary>Name of a regression model's output.</summary>
     public const string RegressionOutputName = "output";
@@ -107,22 +131,33 @@ public static class OnnxExporter
                 "Each sequence's length in [1, time]; its later steps are padding: they leave the state unchanged and give zero layer outputs.", BatchDimension));
         }
 
-        int hidden = config.HiddenSize;
-        bool lastStep = config.Pooling == Pooling.LastStep;
+        var (initialState, initialCell) = AddInitialStates(builder, config, InputName(config), options.RequiredInitialStates);
+        int hidden = config.HiddenSize, directions = config.Directions;
+        bool lastStep = config.Pooling == Pooling.LastStep, hasCell = CellKinds.HasCellState(config.Cell);
+        var finalStates = new List<string>();
+        var finalCells = new List<string>();
         for (int layer = 0; layer < config.Layers; layer++)
         {
             bool top = layer == config.Layers - 1;
             string prefix = $"layer{layer}";
             var (weight, recurrence, bias) = AddLayerWeights(builder, sequenceModel, layer);
             string y = top && lastStep ? string.Empty : $"{prefix}_Y";
-            string yh = top && lastStep ? $"{prefix}_Y_h" : string.Empty;
+            string yh = $"{prefix}_Y_h", yc = hasCell ? $"{prefix}_Y_c" : string.Empty;
+            string layerState = LayerSlice(builder, initialState, layer, config.Layers, directions);
+            string layerCell = hasCell ? LayerSlice(builder, initialCell, layer, config.Layers, directions) : string.Empty;
             var attributes = new List<AttributeProto>
             {
                 OnnxGraphBuilder.Int("hidden_size", hidden),
                 OnnxGraphBuilder.Text("direction", config.Bidirectional ? "bidirectional" : "forward"),
             };
             attributes.AddRange(CellAttributes(config));
-            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture}", [current, weight, recurrence, bias, lengths], [y, yh], [.. attributes]);
+            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture}", [current, weight, recurrence, bias, lengths, layerState, layerCell], [y, yh, yc], [.. attributes]);
+            finalStates.Add(yh);
+            if (hasCell)
+            {
+                finalCells.Add(yc);
+            }
+
             if (top && lastStep)
             {
                 // Y_h [D, batch, H] holds each direction's state after its last step (the backward
@@ -143,6 +178,12 @@ public static class OnnxExporter
         }
 
         AddHead(builder, sequenceModel, current);
+        AddFinalStates(builder, config, finalStates, FinalStateName, "hidden state (torch's h_n)");
+        if (hasCell)
+        {
+            AddFinalStates(builder, config, finalCells, FinalCellName, "LSTM cell state (torch's c_n)");
+        }
+
         var proto = new ModelProto
         {
             IrVersion = IrVersion,
@@ -173,6 +214,77 @@ public static class OnnxExporter
             model.Parameters.Value(SequenceModel<float>.EmbeddingName).ToArray());
         builder.AddNode("Gather", "embedding", [embedding, TokenInputName], ["embedded"], OnnxGraphBuilder.Int("axis", 0));
         return "embedded";
+    }
+
+    /// <summary>
+    /// The inputs <see cref="InitialStateName"/> (and <see cref="InitialCellName"/> for the LSTM),
+    /// [L*D, batch, H]. Unless <paramref name="required"/>, each has an initializer of zeros
+    /// [L*D, 1, H] under the same name: ONNX (IR 4 and later) treats such an initializer as the
+    /// input's default, so a caller may leave it out; Expand broadcasts the default's batch of one to
+    /// the batch of <paramref name="sequenceInput"/>, as the recurrent operators need (a fed state of
+    /// the full batch passes through unchanged). Returns the states the layers slice.
+    /// </summary>
+    private static (string State, string Cell) AddInitialStates(OnnxGraphBuilder builder, ModelConfig config, string sequenceInput, bool required)
+    {
+        int stacked = config.Layers * config.Directions, hidden = config.HiddenSize;
+        if (!required)
+        {
+            builder.AddNode("Shape", "input_shape", [sequenceInput], ["input_shape"]);
+            string batchIndex = builder.AddInt64s("index_batch", 1);
+            builder.AddNode("Gather", "input_batch", ["input_shape", batchIndex], ["input_batch"], OnnxGraphBuilder.Int("axis", 0));
+            string leading = builder.AddInt64s("state_layers_directions", stacked);
+            string trailing = builder.AddInt64s("state_hidden", hidden);
+            builder.AddNode("Concat", "state_shape", [leading, "input_batch", trailing], ["state_shape"], OnnxGraphBuilder.Int("axis", 0));
+        }
+
+        string State(string name, string what, string final)
+        {
+            string use = required
+                ? "required: feed zeros to start from a zero state"
+                : "optional: zeros when left out";
+            builder.Graph.Input.Add(OnnxGraphBuilder.Value(name, TensorProto.Types.DataType.Float,
+                $"The initial {what} of every layer and direction, [{stacked}, batch, {hidden}], layer-major then direction "
+                + $"(torch's order); {use}. Feed a call's {final} here to continue its sequences.",
+                stacked, BatchDimension, hidden));
+            if (required)
+            {
+                return name;
+            }
+
+            builder.AddFloats(name, [stacked, 1, hidden], new float[stacked * hidden]);
+            string expanded = name + "_batch";
+            builder.AddNode("Expand", name + "_to_batch", [name, "state_shape"], [expanded]);
+            return expanded;
+        }
+
+        string state = State(InitialStateName, "hidden state (torch's h0)", FinalStateName);
+        string cell = CellKinds.HasCellState(config.Cell) ? State(InitialCellName, "LSTM cell state (torch's c0)", FinalCellName) : string.Empty;
+        return (state, cell);
+    }
+
+    /// <summary>Layer <paramref name="layer"/>'s rows [layer*D, (layer+1)*D) of a stacked state, as the recurrent operator's [D, batch, H].</summary>
+    private static string LayerSlice(OnnxGraphBuilder builder, string stacked, int layer, int layers, int directions)
+    {
+        if (layers == 1)
+        {
+            return stacked;
+        }
+
+        string sliced = $"{stacked}_l{layer}";
+        builder.AddNode("Slice", $"{sliced}_slice", [stacked, builder.AddInt64s($"state_start_l{layer}", layer * directions),
+            builder.AddInt64s($"state_end_l{layer}", (layer + 1) * directions), builder.AddInt64s("axis_0", 0)], [sliced]);
+        return sliced;
+    }
+
+    /// <summary>The output <paramref name="name"/> [L*D, batch, H]: every layer's [D, batch, H] final state, stacked in layer order.</summary>
+    private static void AddFinalStates(OnnxGraphBuilder builder, ModelConfig config, List<string> layerStates, string name, string what)
+    {
+        builder.AddNode("Concat", $"{name}_layers", [.. layerStates], [name], OnnxGraphBuilder.Int("axis", 0));
+        int stacked = config.Layers * config.Directions;
+        builder.Graph.Output.Add(OnnxGraphBuilder.Value(name, TensorProto.Types.DataType.Float,
+            $"Each sequence's last {what} for every layer and direction, [{stacked}, batch, {config.HiddenSize}], layer-major then direction: "
+            + "the forward direction's after the sequence's last step, the backward direction's after t = 0.",
+            stacked, BatchDimension, config.HiddenSize));
     }
 
     // ONNX stacks the directions of a layer in one W [D, G*H, in], R [D, G*H, H] and B [D, 2*G*H]
@@ -321,4 +433,13 @@ public sealed record OnnxExportOptions
     /// each sequence's own last state, as Unroll's forward with lengths.
     /// </summary>
     public bool SequenceLengths { get; init; }
+
+    /// <summary>
+    /// Makes <see cref="OnnxExporter.InitialStateName"/> (and <see cref="OnnxExporter.InitialCellName"/>)
+    /// required inputs without a default, so a caller feeds zeros to start from a zero state. By
+    /// default they are optional (an initializer of zeros is their default), which ONNX Runtime
+    /// supports but reports with a warning when it loads the model, and which runtimes that feed
+    /// only the inputs without a default cannot set (onnxruntime-node ignores them).
+    /// </summary>
+    public bool RequiredInitialStates { get; init; }
 }

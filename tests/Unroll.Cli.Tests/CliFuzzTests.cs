@@ -37,6 +37,15 @@ public sealed class CliFuzzTests(ITestOutputHelper log) : IDisposable
         Assert.Equal("error: no\\nsuch.safetensors: file not found", error.TrimEnd('\n', '\r'));
     }
 
+    [Fact]
+    public void AnArgumentStartingWithAnAtSignIsNotAResponseFile()
+    {
+        // Found by the campaign: '@\a' was read as a response file, and the error opening it escaped as an exception.
+        var (code, _, error) = CliRunner.Run("explain", "euler", "@\a", "--steps", "10");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: Unrecognized command or argument '@\a'", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--resume")]
     [InlineData("--init-from")]

@@ -25,6 +25,13 @@ internal sealed class TempDirectory : IDisposable
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
+    /// <summary>A file in a subdirectory, which is created.</summary>
+    public string File(string directory, string name)
+    {
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, directory));
+        return System.IO.Path.Combine(Path, directory, name);
+    }
+
     public void Dispose()
     {
         try

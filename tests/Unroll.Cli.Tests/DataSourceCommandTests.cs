@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Unroll.Data.Images;
 using Unroll.Data.Tables;
-using Unroll.Init;
 using Unroll.Models;
 
 namespace Unroll.Cli.Tests;
@@ -39,9 +38,10 @@ public class DataSourceCommandTests
         var (code, output, error) = CliRunner.Run("train", "text", temp.File("corpus.txt"), "--steps", "60", "--hidden", "32", "--embedding", "8",
             "--bptt", "20", "--batch-size", "8", "--validate-every", "30", "-o", temp.File("run"));
         Assert.True(code == 0, error);
-        Assert.Contains("bits per character", output, StringComparison.Ordinal);
+        Assert.Contains("Cross-entropy per character", output, StringComparison.Ordinal);
         Assert.Contains("perplexity", output, StringComparison.Ordinal);
-        Assert.Contains("1 validation characters", output, StringComparison.Ordinal); // the unseen 'Z' read as <unk>
+        Assert.Contains("(0 and 1 read as <unk>)", output, StringComparison.Ordinal); // the unseen 'Z' read as <unk>
+        Assert.Contains("unigram (training frequencies)", output, StringComparison.Ordinal);
         foreach (var file in new[] { "model.safetensors", "metrics.csv", "evaluation.json", "loss.svg" })
         {
             Assert.True(File.Exists(temp.File(Path.Combine("run", file))), file);
@@ -63,11 +63,13 @@ public class DataSourceCommandTests
 
         var evaluation = CliRunner.Run("eval", model);
         Assert.Equal(0, evaluation.ExitCode);
-        Assert.Contains("bits per character", evaluation.Output, StringComparison.Ordinal);
+        Assert.Contains("bits", evaluation.Output, StringComparison.Ordinal);
+        Assert.Contains("Validation: the validation part of", evaluation.Output, StringComparison.Ordinal);
         File.WriteAllText(temp.File("other.txt"), Grammar(50));
         var json = CliRunner.Run("eval", model, "--input", temp.File("other.txt"), "--json");
         Assert.Equal(0, json.ExitCode);
-        Assert.Contains("\"bitsPerToken\":", json.Output, StringComparison.Ordinal);
+        Assert.Contains("\"bits_per_token\":", json.Output, StringComparison.Ordinal);
+        Assert.Contains("\"split\": \"input\"", json.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -118,7 +120,8 @@ public class DataSourceCommandTests
             "--hidden", "8", "--batch-size", "10", "-o", temp.File("rows"));
         Assert.True(code == 0, error);
         Assert.Contains("28 steps of 28", output, StringComparison.Ordinal);
-        Assert.Contains("Test accuracy", output, StringComparison.Ordinal);
+        Assert.Contains("Test: 20 test images", output, StringComparison.Ordinal);
+        Assert.Contains("most frequent class", output, StringComparison.Ordinal);
 
         (code, output, error) = CliRunner.Run("train", "fashion-mnist", "--data-dir", temp.Path, "--order", "permuted", "--permutation-seed", "5",
             "--validation-count", "10", "--train-count", "20", "--steps", "2", "--hidden", "4", "--model", "rnn", "--batch-size", "10", "-o", temp.File("perm"));
@@ -132,7 +135,7 @@ public class DataSourceCommandTests
         Assert.Equal(trained.Trim(), evaluation.Output.Trim());
         var text = CliRunner.Run("eval", temp.File("rows/model.safetensors"), "--data-dir", temp.Path);
         Assert.Equal(0, text.ExitCode);
-        Assert.Contains("Test accuracy", text.Output, StringComparison.Ordinal);
+        Assert.Contains("Accuracy per class", text.Output, StringComparison.Ordinal);
         Assert.Contains("Ankle boot", text.Output, StringComparison.Ordinal);
     }
 
@@ -164,13 +167,13 @@ public class DataSourceCommandTests
         var (code, output, error) = CliRunner.Run("train", "csv", temp.File("series.csv"), "--inputs", "u", "--targets", "y", "--window", "40",
             "--shift", "0", "--steps", "150", "--hidden", "16", "--model", "gru", "-o", temp.File("run"));
         Assert.True(code == 0, error);
-        Assert.Contains("training-mean MSE", output, StringComparison.Ordinal);
+        Assert.Contains("training mean", output, StringComparison.Ordinal);
 
         var evaluation = CliRunner.Run("eval", temp.File("run/model.safetensors"), "--json");
         Assert.Equal(0, evaluation.ExitCode);
         using var json = System.Text.Json.JsonDocument.Parse(evaluation.Output);
-        double mse = json.RootElement.GetProperty("mse")[0].GetDouble();
-        double baseline = json.RootElement.GetProperty("meanBaselineMse")[0].GetDouble();
+        double mse = json.RootElement.GetProperty("figures").GetProperty("mse_y").GetDouble();
+        double baseline = json.RootElement.GetProperty("figures").GetProperty("baseline_mse_y").GetDouble();
         Assert.True(baseline > 1000, $"the training-mean baseline is in the target's units (variance ~1250), got {baseline}");
         Assert.True(mse < baseline / 10, $"model MSE {mse} against the training-mean baseline {baseline}");
 
@@ -241,9 +244,10 @@ public class DataSourceCommandTests
         };
         string path = SaveModel(temp, new ModelConfig { Architecture = "rnn", InputSize = 2, HiddenSize = 3, OutputSize = 1 }, TimeSeriesTask.MetadataKey, task.ToJson());
         var (code, _, error) = CliRunner.Run("eval", path);
-        AssertOneCleanError(code, error, "names 3 input and 1 target column(s) but the model reads 2 and predicts 1");
+        AssertOneCleanError(code, error, "holds a model that reads 2 inputs and predicts 1 value at every step; its csv task");
+        Assert.Contains("needs one that reads 3 inputs (u, v, w)", error, StringComparison.Ordinal);
         (code, _, error) = CliRunner.Run("predict", path, "--input", temp.File("series.csv"), "--output", temp.File("out.csv"));
-        AssertOneCleanError(code, error, "names 3 input");
+        AssertOneCleanError(code, error, "needs one that reads 3 inputs");
         Assert.False(File.Exists(temp.File("out.csv")));
     }
 
@@ -257,6 +261,7 @@ public class DataSourceCommandTests
         var config = new ModelConfig { Architecture = "gru", InputSize = 28, HiddenSize = 4, OutputSize = 10, Head = HeadKind.Classification, Pooling = Pooling.LastStep };
         string path = SaveModel(temp, config, ImageSequenceDescription.MetadataKey, description.ToJson());
         var (code, _, error) = CliRunner.Run("eval", path);
-        AssertOneCleanError(code, error, "the model reads 28");
+        AssertOneCleanError(code, error, "holds a model that reads 28 inputs");
+        Assert.Contains("needs one that reads 1 input and predicts 10 class scores once per sequence", error, StringComparison.Ordinal);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Xml.Linq;
 using Unroll.Diagnostics;
+using Unroll.Tensors;
 
 namespace Unroll.Cli.Tests;
 
@@ -45,14 +46,14 @@ public class DiagnoseCommandTests(DiagnosedRuns runs) : IClassFixture<DiagnosedR
     {
         var lines = File.ReadAllLines(Path.Combine(runs.Rnn, "metrics.csv"));
         var header = lines[0].Split(',');
-        Assert.Equal(["spectral_radius", "largest_singular_value", "clipped_share", "gradient_ratio"], header[5..]);
+        Assert.Equal(["spectral_radius", "largest_singular_value", "clipped_share", "gradient_ratio"], header[5..9]);
         var diagnosed = new List<int>();
         foreach (var line in lines.Skip(1))
         {
             var fields = line.Split(',');
             Assert.Equal(header.Length, fields.Length);
             bool filled = fields[5].Length > 0;
-            Assert.All(fields[5..], f => Assert.Equal(filled, f.Length > 0));
+            Assert.All(fields[5..9], f => Assert.Equal(filled, f.Length > 0));
             if (filled)
             {
                 diagnosed.Add(int.Parse(fields[0], CultureInfo.InvariantCulture));
@@ -148,11 +149,15 @@ public class DiagnoseCommandTests(DiagnosedRuns runs) : IClassFixture<DiagnosedR
         File.WriteAllText(temp.File("a-file"), "x");
         AssertUserError(["diagnose", model, "-o", temp.File("a-file")], "a-file");
 
-        // A model file without the oscillator's data description.
+        // A model file that names no data (an imported model): its spectra, and a line saying why there is nothing more.
         var loaded = Unroll.Models.ModelFile.Load(model);
-        string bare = temp.File("bare.safetensors");
+        string bare = temp.File("bare", "bare.safetensors");
         Unroll.Models.ModelFile.Save(bare, loaded.Model);
-        AssertUserError(["diagnose", bare], "data description");
+        var (bareCode, bareOutput, bareError) = CliRunner.Run("diagnose", bare);
+        Assert.True(bareCode == 0, bareError);
+        Assert.Contains("measured on no data (the model file names no data source", bareOutput, StringComparison.Ordinal);
+        Assert.True(File.Exists(temp.File("bare", "eigenvalues.svg")));
+        Assert.False(File.Exists(temp.File("bare", "gradient-flow.svg")));
 
         // A Jordan network has no W_hh.
         string jordan = temp.File("jordan");
@@ -166,9 +171,11 @@ public class DiagnoseCommandTests(DiagnosedRuns runs) : IClassFixture<DiagnosedR
         Directory.CreateDirectory(copy);
         File.Copy(model, Path.Combine(copy, "model.safetensors"));
         var lines = File.ReadAllLines(Path.Combine(runs.Rnn, "metrics.csv"));
-        lines[1] = lines[1][..lines[1].LastIndexOf(',')] + ",abc";
+        var cells = lines[1].Split(',');
+        cells[5] = "abc"; // spectral_radius, recorded at step 1
+        lines[1] = string.Join(',', cells);
         File.WriteAllLines(Path.Combine(copy, "metrics.csv"), lines);
-        AssertUserError(["diagnose", Path.Combine(copy, "model.safetensors")], "line 2");
+        AssertUserError(["diagnose", Path.Combine(copy, "model.safetensors")], "metrics.csv:2: column 'spectral_radius' is 'abc'");
         Assert.Empty(Directory.GetFiles(copy, "*.svg"));
 
         Assert.Equal(2, CliRunner.Run("diagnose", model, "--no-such-option").ExitCode);

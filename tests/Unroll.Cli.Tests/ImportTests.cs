@@ -103,7 +103,7 @@ public class ImportTests(ITestOutputHelper log, ImportFixtures fixtures) : IClas
         Assert.Equal(0, CliRunner.Run("import", model, "--from", "pytorch", "-o", temp.File("plain.safetensors")).ExitCode);
         var eval = CliRunner.Run("eval", temp.File("plain.safetensors"));
         Assert.Equal(1, eval.ExitCode);
-        Assert.Contains("expected a model trained on the oscillator", eval.Error, StringComparison.Ordinal);
+        Assert.Contains("names no data it was trained on (an imported model); pass --input FILE", eval.Error, StringComparison.Ordinal);
     }
 
     private static void PredictAndCompare(FixtureCase temp)

@@ -61,12 +61,12 @@ public class RunReportBrowserTests(TrainedRun run, HeadlessChromium chromium, IT
         File.WriteAllText(Path.Combine(directory, "extra-flow.svg"), new Chart { Title = "Gradient flow", LogY = true }
             .AddLine("||dL/dh_t||", [1, 2, 3, 4], [1e-4, 1e-3, 1e-2, 1e-1]).ToSvg());
         var lines = File.ReadAllLines(Path.Combine(directory, "metrics.csv")).ToList();
-        Assert.EndsWith(",spectral_radius,largest_singular_value,clipped_share,gradient_ratio", lines[0], StringComparison.Ordinal);
+        Assert.EndsWith(",spectral_radius,largest_singular_value,clipped_share,gradient_ratio,validation_accuracy", lines[0], StringComparison.Ordinal);
         for (int i = 1; i < lines.Count; i++)
         {
             var cells = lines[i].Split(',');
             string diagnostics = i % 5 == 0 ? string.Create(CultureInfo.InvariantCulture, $"{0.8 + (i / 100.0)},{1.1 + (i / 100.0)},0,{Math.Pow(2, -i / 5.0)}") : ",,,";
-            lines[i] = string.Join(',', cells.Take(5)) + "," + diagnostics;
+            lines[i] = string.Join(',', cells.Take(5)) + "," + diagnostics + ",";
         }
 
         File.WriteAllLines(Path.Combine(directory, "metrics.csv"), lines);

@@ -33,8 +33,8 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         Assert.Equal("30", Setting(document, "config-training", "steps"));
         Assert.Equal("25", Setting(document, "config-data", "options.steps"));
         string evaluation = File.ReadAllText(Path.Combine(run.Directory, "evaluation.json"));
-        double oneStep = System.Text.Json.JsonDocument.Parse(evaluation).RootElement.GetProperty("oneStepMse").GetDouble();
-        var modelRow = document.Descendants("section").Single(s => (string?)s.Attribute("id") == "evaluation")
+        double oneStep = System.Text.Json.JsonDocument.Parse(evaluation).RootElement.GetProperty("figures").GetProperty("one_step_mse").GetDouble();
+        var modelRow = document.Descendants("table").Single(t => (string?)t.Attribute("id") == "evaluation-table")
             .Descendants("tr").Single(tr => tr.Element("th")?.Value == "model");
         Assert.Equal(oneStep.ToString("G4", CultureInfo.InvariantCulture), modelRow.Elements("td").First().Value);
 
@@ -140,7 +140,7 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
     {
         using var temp = new TempDirectory();
         string directory = run.CopyTo(temp.File("run"));
-        var lines = new List<string> { "step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio" };
+        var lines = new List<string> { "step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio,validation_accuracy" };
         var recordedSteps = new List<int>();
         for (int step = 1; step <= 30; step++)
         {
@@ -148,11 +148,11 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
             if (step % 10 == 0)
             {
                 recordedSteps.Add(step);
-                line += string.Create(CultureInfo.InvariantCulture, $",{0.5 + (step / 100.0)},{1.25 + (step / 100.0)},0.{step / 10},{Math.Pow(10, -step / 10.0)}");
+                line += string.Create(CultureInfo.InvariantCulture, $",{0.5 + (step / 100.0)},{1.25 + (step / 100.0)},0.{step / 10},{Math.Pow(10, -step / 10.0)},");
             }
             else
             {
-                line += ",,,,";
+                line += ",,,,,";
             }
 
             lines.Add(line);
@@ -235,7 +235,9 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         Assert.Equal(1, code);
         var document = ParseAsXml(File.ReadAllText(Path.Combine(directory, "report.html")));
         Assert.Contains("of 50 planned", Setting(document, "summary-table", "steps recorded"), StringComparison.Ordinal);
-        Assert.Contains("No evaluation.json", document.Descendants("section").Single(s => (string?)s.Attribute("id") == "evaluation").Value, StringComparison.Ordinal);
+        // Only the sections that have data: no evaluation section, a line in the summary saying why.
+        Assert.DoesNotContain(document.Descendants("section"), s => (string?)s.Attribute("id") == "evaluation");
+        Assert.StartsWith("none: the run ended before its evaluation", Setting(document, "summary-table", "evaluation"), StringComparison.Ordinal);
         Assert.Equal("8", Setting(document, "config-model", "hiddenSize"));
     }
 
@@ -249,10 +251,13 @@ public class RunReportTests(TrainedRun run) : IClassFixture<TrainedRun>
         string html = File.ReadAllText(Path.Combine(directory, "report.html"));
         var document = ParseAsXml(html);
         AssertSelfContained(html);
-        var figures = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "evaluation.json"))).RootElement;
-        var first = figures.EnumerateObject().First(p => p.Value.ValueKind is System.Text.Json.JsonValueKind.Number or System.Text.Json.JsonValueKind.String);
-        string expected = first.Value.ValueKind == System.Text.Json.JsonValueKind.String ? first.Value.GetString()! : first.Value.GetRawText();
-        Assert.Equal(expected, Setting(document, "evaluation-table", first.Name));
+        var figures = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "evaluation.json"))).RootElement.GetProperty("figures");
+        var table = document.Descendants("table").Single(t => (string?)t.Attribute("id") == "evaluation-table");
+        var rows = table.Descendants("tr").Where(tr => tr.Element("th") is not null && tr.Elements("td").Any()).ToDictionary(tr => tr.Element("th")!.Value, tr => tr.Elements("td").First().Value);
+        Assert.Equal(figures.GetProperty("loss").GetDouble().ToString("G4", CultureInfo.InvariantCulture), rows["model"]);
+        Assert.Equal(figures.GetProperty("baseline_loss").GetDouble().ToString("G4", CultureInfo.InvariantCulture), rows["memoryless baseline"]);
+        Assert.Contains("Evaluation on the test part", html, StringComparison.Ordinal);
+        Assert.Contains("training time", html, StringComparison.Ordinal);
     }
 
     /// <summary>The report is XHTML-compatible: an XML parser must read it whole.</summary>

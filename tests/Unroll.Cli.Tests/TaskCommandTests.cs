@@ -29,7 +29,8 @@ public class TaskCommandTests
 
         Assert.Equal(31, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
         using var written = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "evaluation.json")));
-        double baseline = written.RootElement.GetProperty("baseline_loss").GetDouble();
+        var figures = written.RootElement.GetProperty("figures");
+        double baseline = figures.GetProperty("baseline_loss").GetDouble();
         double expectedBaseline = task switch
         {
             "adding" => 1.0 / 6,
@@ -37,8 +38,8 @@ public class TaskCommandTests
             _ => Math.Log(4),
         };
         Assert.Equal(expectedBaseline, baseline, 12);
-        Assert.Equal(40, written.RootElement.GetProperty("sequences").GetInt32());
-        Assert.Equal(classification, written.RootElement.GetProperty("accuracy").ValueKind == JsonValueKind.Number);
+        Assert.Equal(40, figures.GetProperty("sequences").GetInt32());
+        Assert.Equal(classification, figures.TryGetProperty("accuracy", out _));
 
         var (evalCode, evalOutput, evalError) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"));
         Assert.True(evalCode == 0, evalError);
@@ -49,7 +50,7 @@ public class TaskCommandTests
         var (jsonCode, json, _) = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"), "--json");
         Assert.Equal(0, jsonCode);
         using var evaluated = JsonDocument.Parse(json);
-        Assert.Equal(written.RootElement.GetProperty("loss").GetDouble(), evaluated.RootElement.GetProperty("loss").GetDouble());
+        Assert.Equal(figures.GetProperty("loss").GetDouble(), evaluated.RootElement.GetProperty("figures").GetProperty("loss").GetDouble());
     }
 
     [Fact]
@@ -66,7 +67,11 @@ public class TaskCommandTests
         Assert.True(File.Exists(Path.Combine(limited, "model.safetensors")));
         Assert.True(File.ReadAllLines(Path.Combine(limited, "metrics.csv")).Length < 20001);
 
-        var (resumeCode, resumed, resumeError) = CliRunner.Run("train", "--resume", limited);
+        // The budget is spent: resuming needs a new one, and refuses to run without it.
+        var (spentCode, _, spentError) = CliRunner.Run("train", "--resume", limited);
+        Assert.Equal(1, spentCode);
+        Assert.Contains("time budget of 00:00:00.5000000 is spent; pass --time-limit", spentError, StringComparison.Ordinal);
+        var (resumeCode, resumed, resumeError) = CliRunner.Run("train", "--resume", limited, "--time-limit", "1h");
         Assert.True(resumeCode == 0, resumeError);
         Assert.Contains("Resuming", resumed, StringComparison.Ordinal);
         Assert.Equal(File.ReadAllBytes(Path.Combine(full, "model.safetensors")), File.ReadAllBytes(Path.Combine(limited, "model.safetensors")));

@@ -40,7 +40,7 @@ public class TrainCommandTests
         }
 
         var metrics = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
-        Assert.Equal("step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio", metrics[0]);
+        Assert.Equal("step,train_loss,validation_loss,gradient_norm,clipped,spectral_radius,largest_singular_value,clipped_share,gradient_ratio,validation_accuracy", metrics[0]);
         Assert.Equal(41, metrics.Length);
         Assert.All(metrics.Skip(1), line => Assert.True(double.Parse(line.Split(',')[3], CultureInfo.InvariantCulture) > 0));
         XDocument.Parse(File.ReadAllText(Path.Combine(run, "forecast.svg")));
@@ -51,8 +51,8 @@ public class TrainCommandTests
         using var json = JsonDocument.Parse(evalOutput);
         var fromTrain = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "evaluation.json")));
         // eval rebuilds the same test set from the model's metadata, so the figures agree exactly.
-        Assert.Equal(fromTrain.RootElement.GetProperty("oneStepMse").GetDouble(), json.RootElement.GetProperty("oneStepMse").GetDouble());
-        Assert.Equal(8, json.RootElement.GetProperty("sequences").GetInt32());
+        Assert.Equal(fromTrain.RootElement.GetProperty("figures").GetProperty("one_step_mse").GetDouble(), json.RootElement.GetProperty("figures").GetProperty("one_step_mse").GetDouble());
+        Assert.Equal(8, json.RootElement.GetProperty("figures").GetProperty("sequences").GetInt32());
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using Unroll.Diagnostics;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using Unroll.Diagnostics;
-using Unroll.Init;
+using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

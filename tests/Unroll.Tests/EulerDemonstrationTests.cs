@@ -1,5 +1,6 @@
 using Unroll.Data;
 using Unroll.Diagnostics;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

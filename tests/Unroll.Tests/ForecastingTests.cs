@@ -1,6 +1,7 @@
 using Unroll.Data;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Training;
 
 namespace Unroll.Tests;
 

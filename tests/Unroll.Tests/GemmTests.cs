@@ -14,7 +14,12 @@ public sealed class GemmTests
 {
     private static readonly int[] Dimensions = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 65];
 
-    public static TheoryData<GemmVariant> Variants() => new(Enum.GetValues<GemmVariant>());
+    /// <summary>Every variant this CPU can run (all four on a CPU with AVX-512).</summary>
+    public static TheoryData<GemmVariant> Variants() => new(Enum.GetValues<GemmVariant>().Where(Gemm.IsSupported));
+
+    /// <summary>The packed, blocked, multi-threaded variants this CPU can run: the 256-bit one and, with AVX-512, the 512-bit one.</summary>
+    public static TheoryData<GemmVariant> BlockedVariants() =>
+        new(new[] { GemmVariant.Vector, GemmVariant.Vector512 }.Where(Gemm.IsSupported));
 
     /// <summary>
     /// Shapes: a seeded sample of the odd small sizes, every zero dimension, and a few that cross the
@@ -92,7 +97,7 @@ public sealed class GemmTests
     public static TheoryData<GemmVariant, int> VariantsAndThreads()
     {
         var data = new TheoryData<GemmVariant, int>();
-        foreach (GemmVariant variant in Enum.GetValues<GemmVariant>())
+        foreach (GemmVariant variant in Enum.GetValues<GemmVariant>().Where(Gemm.IsSupported))
         {
             foreach (int threads in new[] { 1, 2, 3 })
             {
@@ -129,8 +134,9 @@ public sealed class GemmTests
     /// four-row tail), one row block past MC (144) with a two-row remainder, and k past one 256-deep block so the
     /// tiles accumulate onto C.
     /// </summary>
-    [Fact]
-    public void RowTailsMatchIndependentProduct()
+    [Theory]
+    [MemberData(nameof(BlockedVariants))]
+    public void RowTailsMatchIndependentProduct(GemmVariant variant)
     {
         var random = new Random(31);
         int[] rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 146, 151];
@@ -138,8 +144,8 @@ public sealed class GemmTests
         {
             foreach (Transpose transA in Enum.GetValues<Transpose>())
             {
-                CheckCase<float>(GemmVariant.Vector, random, transA, Transpose.No, m, 19, 270, 1, 0.3, 1, 0, 2);
-                CheckCase<double>(GemmVariant.Vector, random, transA, Transpose.Yes, m, 35, 260, -0.5, 1, 0, 3, 0);
+                CheckCase<float>(variant, random, transA, Transpose.No, m, 19, 270, 1, 0.3, 1, 0, 2);
+                CheckCase<double>(variant, random, transA, Transpose.Yes, m, 35, 260, -0.5, 1, 0, 3, 0);
             }
         }
     }
@@ -230,7 +236,7 @@ public sealed class GemmTests
         // Each range of whole panels, computed alone, must equal those columns of the full product (to the
         // dot-product error bound) and leave every other column of C as it was.
         var random = new Random(91);
-        (int M, int N, int K)[] shapes = [(1, 16, 1), (6, 32, 5), (7, 48, 300), (32, 512, 128), (13, 40, 17), (5, 7, 3)];
+        (int M, int N, int K)[] shapes = [(1, 16, 1), (6, 32, 5), (7, 48, 300), (32, 512, 128), (13, 40, 17), (5, 7, 3), (15, 48, 261), (40, 64, 33)];
         WithVariant(variant, () =>
         {
             foreach (var (m, n, k) in shapes)
@@ -289,6 +295,34 @@ public sealed class GemmTests
             operand.Pack(Transpose.No, 2, 40, new float[80], 40);
             Assert.Throws<ArgumentException>(() => Gemm.ComputePackedColumns(2, 1f, new float[4], 2, operand, 0f, new float[80], 40, 8, 32));
         });
+    }
+
+    [Fact]
+    public void TheWidestSupportedVariantIsTheDefault()
+    {
+        Assert.Equal(GemmVariant.Vector512, Gemm.ChooseVariant(null, _ => true));
+        Assert.Equal(GemmVariant.Vector, Gemm.ChooseVariant(" ", v => v != GemmVariant.Vector512));
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, Gemm.IsSupported(GemmVariant.Vector512));
+    }
+
+    [Theory]
+    [InlineData("vector512", GemmVariant.Vector512)]
+    [InlineData(" Vector ", GemmVariant.Vector)]
+    [InlineData("vector256", GemmVariant.Vector)]
+    [InlineData("VECTOR128", GemmVariant.Vector128)]
+    [InlineData("reference", GemmVariant.Reference)]
+    public void TheEnvironmentVariableForcesAVariant(string forced, GemmVariant expected)
+    {
+        Assert.Equal(expected, Gemm.ChooseVariant(forced, _ => true));
+    }
+
+    [Fact]
+    public void ForcingAVariantTheCpuCannotRunFailsWithOneMessage()
+    {
+        var error = Assert.Throws<UnrollException>(() => Gemm.ChooseVariant("vector512", v => v != GemmVariant.Vector512));
+        Assert.Equal("GEMM variant: expected one this CPU supports (up to 'vector'), got 'vector512'.", error.Message);
+        var unknown = Assert.Throws<UnrollException>(() => Gemm.ChooseVariant("avx9", _ => true));
+        Assert.Equal("UNROLL_GEMM: expected 'reference', 'vector128', 'vector' (256-bit) or 'vector512', got 'avx9'.", unknown.Message);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
 

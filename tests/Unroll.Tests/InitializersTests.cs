@@ -1,6 +1,5 @@
 using System.Numerics;
 using Unroll.Diagnostics;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Tensors;
 

@@ -1,7 +1,7 @@
 using Unroll.Diagnostics;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

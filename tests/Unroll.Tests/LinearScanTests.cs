@@ -8,7 +8,7 @@ namespace Unroll.Tests;
 /// cores, and more than the steps), gives the sequential loop's results bit for bit, forward and adjoint, in time
 /// order and against it, and the complex recurrence agrees with System.Numerics.Complex arithmetic. The parts of each
 /// phase run on one thread in reverse order, so that a part reading what another part of its phase writes would show
-/// whatever the timing; the worker threads themselves run the chunked scans of ScanCellModelTests.
+/// whatever the timing; the worker threads run them too, and the split scans of ScanCellModelTests.
 /// </summary>
 public class LinearScanTests
 {
@@ -156,6 +156,32 @@ public class LinearScanTests
                         AssertBitEqual([re, im], [carry[(b * width) + n], carry[(b * width) + units + n]], $"{what} carry[{b},{n}]");
                     }
                 }
+            }
+        }
+    }
+
+    [Fact]
+    public void OnTheWorkerThreadsAnyPartCountMatchesTheLoop()
+    {
+        // Both splits (by units: 192 units; by steps: 48 units) over 2 to 5 parts, back to back, on the real pool.
+        var random = new Random(3);
+        foreach (int width in new[] { 192, 48 })
+        {
+            const int Steps = 300;
+            float[] a = Values(random, Steps * width, 0f, 1f), b = Values(random, Steps * width, -1f, 1f);
+            float[] Run(int parts)
+            {
+                var recurrence = new GatedRecurrence<float>();
+                float[] states = new float[(Steps + 1) * width];
+                recurrence.SetForward(Steps, width, a, b, states, 1, false);
+                new LinearScan<float>().Run(recurrence, new float[width], parts);
+                return states;
+            }
+
+            float[] sequential = Run(1);
+            for (int repeat = 0; repeat < 200; repeat++)
+            {
+                AssertBitEqual(sequential, Run(2 + (repeat % 4)), $"width {width}, {2 + (repeat % 4)} parts, repeat {repeat}");
             }
         }
     }

@@ -31,6 +31,44 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
+    public void DoubleModelsRoundTripBitForBitAsF64AndCrossLoadIntoFloat()
+    {
+        var config = new ModelConfig { Architecture = "lstm", InputSize = 3, HiddenSize = 4, OutputSize = 2, Layers = 2 };
+        var model = new SequenceModel<double>(config);
+        Initializers.PyTorchDefault(model, new Random(12));
+        // Values a float cannot hold exactly, so a save through F32 would show.
+        for (int i = 0; i < model.Parameters.Values.Length; i++)
+        {
+            model.Parameters.Values[i] += 1e-12 * (i + 1);
+        }
+
+        string path = Path.Combine(_directory, "d.safetensors");
+        ModelFile.Save(path, model);
+        Assert.All(SafeTensors.Read(path).Tensors, t => Assert.Equal(TensorDType.F64, t.DType));
+        var loaded = ModelFile.Load<double>(path);
+        Assert.Equal(model.Parameters.Values, loaded.Model.Parameters.Values);
+
+        var asFloat = ModelFile.Load(path).Model;
+        Assert.Equal(model.Parameters.Values.Select(v => (float)v), asFloat.Parameters.Values);
+
+        string floatPath = Path.Combine(_directory, "f.safetensors");
+        ModelFile.Save(floatPath, asFloat);
+        Assert.Equal(asFloat.Parameters.Values.Select(v => (double)v), ModelFile.Load<double>(floatPath).Model.Parameters.Values);
+    }
+
+    [Fact]
+    public void AnF64WeightTooLargeForAFloatIsRefusedWhenLoadedAsFloat()
+    {
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = "rnn", InputSize = 1, HiddenSize = 2, OutputSize = 1 });
+        model.Parameters.Values[3] = 1e300;
+        string path = Path.Combine(_directory, "big.safetensors");
+        ModelFile.Save(path, model);
+        Assert.Equal(1e300, ModelFile.Load<double>(path).Model.Parameters.Values[3]);
+        var error = Assert.Throws<UnrollException>(() => ModelFile.Load(path));
+        Assert.Contains("beyond the range of a float", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CheckpointOfAnotherSizeIsRefusedWithBothShapes()
     {
         var model = TrainerTests.NewModel(5, seed: 11);

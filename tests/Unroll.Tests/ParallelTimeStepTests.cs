@@ -1,5 +1,5 @@
-using Unroll.Init;
 using Unroll.Kernels;
+using Unroll.Kernels.Gemm;
 using Unroll.Layers;
 using Unroll.Models;
 using Unroll.Training;
@@ -14,20 +14,44 @@ namespace Unroll.Tests;
 [Collection("Gemm")]
 public sealed class ParallelTimeStepTests
 {
-    private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 48, Outputs = 2, Layers = 2, Directions = 2;
+    private const int Steps = 7, Batch = 5, InputSize = 3, Hidden = 64, Outputs = 2, Layers = 2, Directions = 2;
+
+    /// <summary>Each architecture under each packed GEMM variant the CPU supports (256-bit, and 512-bit with AVX-512).</summary>
+    public static TheoryData<string, GemmVariant> ArchitecturesAndVariants()
+    {
+        var data = new TheoryData<string, GemmVariant>();
+        foreach (string architecture in new[] { "rnn", "lstm", "gru" })
+        {
+            foreach (var variant in new[] { GemmVariant.Vector, GemmVariant.Vector512 }.Where(Gemm.IsSupported))
+            {
+                data.Add(architecture, variant);
+            }
+        }
+
+        return data;
+    }
 
     [Theory]
-    [InlineData("rnn")]
-    [InlineData("lstm")]
-    [InlineData("gru")]
-    public void SplitStepsMatchOneThreadBitForBit(string architecture)
+    [MemberData(nameof(ArchitecturesAndVariants))]
+    public void SplitStepsMatchOneThreadBitForBit(string architecture, GemmVariant variant)
     {
-        var one = Run(architecture, threads: 1, out _);
-        var two = Run(architecture, threads: 2, out long workerParts);
+        var savedVariant = Gemm.Variant;
+        Dictionary<string, float[]> one, two;
+        long splitParts;
+        try
+        {
+            Gemm.Variant = variant;
+            one = Run(architecture, threads: 1, out _);
+            two = Run(architecture, threads: 3, out splitParts);
+        }
+        finally
+        {
+            Gemm.Variant = savedVariant;
+        }
 
         // Every step of every layer and direction, forward and backward, went through the workers
         // (the products after the loops add only a few more dispatches).
-        Assert.True(workerParts >= 2L * Steps * Layers * Directions, $"only {workerParts} parts ran on a worker thread");
+        Assert.True(splitParts >= 2L * Steps * Layers * Directions, $"only {splitParts} parts were handed to the worker pool");
         Assert.Equal(one.Count, two.Count);
         foreach (var (name, values) in one)
         {
@@ -38,12 +62,12 @@ public sealed class ParallelTimeStepTests
             {
                 Assert.True(
                     BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
-                    $"{architecture} {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with two");
+                    $"{architecture} ({variant}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
             }
         }
     }
 
-    private static Dictionary<string, float[]> Run(string architecture, int threads, out long workerParts)
+    private static Dictionary<string, float[]> Run(string architecture, int threads, out long splitParts)
     {
         int savedThreads = Parallelism.ThreadCount;
         long savedWork = RecurrentDirection<float>.MinParallelStepWork;
@@ -66,13 +90,13 @@ public sealed class ParallelTimeStepTests
             float[] c0 = architecture == "lstm" ? Values(random, h0.Length) : [];
             int[] lengths = [7, 3, 5, 1, 6];
 
-            long partsBefore = WorkerPool.WorkerParts;
+            long partsBefore = WorkerPool.SplitParts;
             model.Parameters.ZeroGradients();
             model.Forward(inputs, Steps, Batch, h0, lengths, c0);
             float[] predictionGradients = new float[model.Predictions.Length];
             float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
             model.Backward(predictionGradients);
-            workerParts = WorkerPool.WorkerParts - partsBefore;
+            splitParts = WorkerPool.SplitParts - partsBefore;
 
             var results = new Dictionary<string, float[]>
             {

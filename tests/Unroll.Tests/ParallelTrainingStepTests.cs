@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Layers;
 using Unroll.Models;
@@ -22,8 +21,8 @@ public sealed class ParallelTrainingStepTests
     public void TrainingStepsGiveBitIdenticalParametersForOneAndTwoThreads(string architecture, bool tokens)
     {
         var (oneThread, _) = Train(architecture, tokens, threads: 1);
-        var (twoThreads, workerParts) = Train(architecture, tokens, threads: 2);
-        Assert.True(workerParts > 0, "no part of the step ran on a worker thread");
+        var (twoThreads, splitParts) = Train(architecture, tokens, threads: 2);
+        Assert.True(splitParts > 0, "no part of the step was handed to the worker pool");
         AssertBitwiseEqual(oneThread, twoThreads);
     }
 
@@ -382,7 +381,7 @@ public sealed class ParallelTrainingStepTests
         }
     }
 
-    private static (float[] Parameters, long WorkerParts) Train(string architecture, bool tokens, int threads)
+    private static (float[] Parameters, long SplitParts) Train(string architecture, bool tokens, int threads)
     {
         const int Steps = 8, Batch = 16, Vocabulary = 11;
         var config = new ModelConfig
@@ -482,15 +481,15 @@ public sealed class ParallelTrainingStepTests
 
     private static TResult WithThreads<TResult>(int threads, Func<TResult> action) => WithThreadsCountingParts(threads, action).Result;
 
-    private static (TResult Result, long WorkerParts) WithThreadsCountingParts<TResult>(int threads, Func<TResult> action)
+    private static (TResult Result, long SplitParts) WithThreadsCountingParts<TResult>(int threads, Func<TResult> action)
     {
         int saved = Parallelism.ThreadCount;
         try
         {
             Parallelism.ThreadCount = threads;
-            long before = WorkerPool.WorkerParts;
+            long before = WorkerPool.SplitParts;
             var result = action();
-            return (result, WorkerPool.WorkerParts - before);
+            return (result, WorkerPool.SplitParts - before);
         }
         finally
         {

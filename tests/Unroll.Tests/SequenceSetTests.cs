@@ -1,4 +1,5 @@
 using Unroll.Data;
+using Unroll.Training;
 
 namespace Unroll.Tests;
 

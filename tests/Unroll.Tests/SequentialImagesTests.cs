@@ -1,9 +1,10 @@
+using Unroll.Tasks;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Unroll.Data.Images;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 
@@ -78,8 +79,8 @@ public sealed class SequentialImagesTests : IDisposable
         string compressed = Refused("forged.gz", Gzip([.. Header(0x08, int.MaxValue, 28, 28), 1, 2, 3]));
         Assert.Contains("forged", compressed, StringComparison.Ordinal);
 
-        // A size that fits the deflate bound but not the gzip trailer's length.
-        Assert.Contains("gzip trailer", Refused("big.gz", Gzip([.. Header(0x08, 10, 28, 28), 1, 2, 3])), StringComparison.Ordinal);
+        // A size within the deflate bound that the data does not hold: found when the data ends early.
+        Assert.Contains("ends after 19 of the 7856 bytes", Refused("big.gz", Gzip([.. Header(0x08, 10, 28, 28), 1, 2, 3])), StringComparison.Ordinal);
         // Plain: header and length disagree either way.
         Assert.Contains("truncated", Refused("short", [.. Header(0x08, 2, 2, 2), 1, 2, 3]), StringComparison.Ordinal);
         Assert.Contains("truncated", Refused("long", [.. Header(0x08, 1, 1, 1), 1, 2]), StringComparison.Ordinal);
@@ -100,6 +101,25 @@ public sealed class SequentialImagesTests : IDisposable
         corrupt[13] ^= 0xFF;
         Assert.Contains("corrupt-", Refused("corrupt-.gz", corrupt), StringComparison.Ordinal);
         Assert.Contains("truncated", Refused("cut.gz", good[..10]), StringComparison.Ordinal);
+
+        // A damaged checksum is named as such, not as the "unsupported compression method" .NET's message gives.
+        var badChecksum = (byte[])good.Clone();
+        badChecksum[^8] ^= 0x01;
+        string checksum = Refused("checksum.gz", badChecksum);
+        Assert.Contains("checksum", checksum, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsupported compression", checksum, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadsAGzipFileOfSeveralMembers()
+    {
+        // `cat a.gz b.gz` is a valid gzip file whose trailer gives only the last member's length.
+        byte[] data = [.. Header(0x08, 4, 2, 2), .. Enumerable.Range(0, 16).Select(i => (byte)(i * 7))];
+        string path = Path.Combine(_directory, "members.gz");
+        System.IO.File.WriteAllBytes(path, [.. Gzip(data[..10]), .. Gzip(data[10..])]);
+        var array = IdxFile.Read(path, 3);
+        Assert.Equal([4, 2, 2], array.Dimensions);
+        Assert.Equal(data[16..], array.Values);
     }
 
     [Fact]
@@ -206,16 +226,18 @@ public sealed class SequentialImagesTests : IDisposable
             Architecture = "gru", InputSize = 6, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         });
         Initializers.PyTorchDefault(model, new Random(2));
-        var before = SequenceClassifierTrainer.Evaluate(model, all.Slice(300, 100));
-        var trainer = new SequenceClassifierTrainer(model, new TrainingOptions
+        var validation = new SequenceValidation(new ImageSequenceData(all.Slice(300, 100)), 64);
+        var before = validation.Measure(model);
+        var trainer = new Trainer(model, new TrainingOptions
         {
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.02 }, Steps = 150, BatchSize = 32, ValidateEvery = 50,
         });
-        trainer.Run(all.Slice(0, 300), all.Slice(300, 100));
-        var after = SequenceClassifierTrainer.Evaluate(model, all.Slice(300, 100));
+        var history = trainer.Run(new ShuffledBatches(new ImageSequenceData(all.Slice(0, 300)), 32, seed: 1), validation, []);
+        var after = validation.Measure(model);
         Assert.True(after.Accuracy >= 0.95, $"accuracy {after.Accuracy} (before training {before.Accuracy})");
         Assert.True(after.Loss < before.Loss / 4);
-        Assert.Equal(3, trainer.ValidationAccuracy.Count);
-        Assert.Equal(after.Accuracy, trainer.ValidationAccuracy[^1].Accuracy);
+        var measured = history.Where(m => !double.IsNaN(m.ValidationAccuracy)).ToList();
+        Assert.Equal(3, measured.Count);
+        Assert.Equal(after.Accuracy, measured[^1].ValidationAccuracy);
     }
 }

@@ -1,8 +1,8 @@
 using System.Numerics;
 using Unroll.Diagnostics;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 

@@ -1,8 +1,8 @@
 using Unroll.Data;
 using Unroll.Data.Tasks;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 
@@ -200,10 +200,18 @@ public class TaskTests
     }
 
     [Fact]
-    public void TruncatedBpttIsRefusedForAClassificationHead()
+    public void TruncatedBpttTrainsPerStepHeadsButNotLastStepHeads()
     {
-        var model = new SequenceModel<float>(new CopyMemory(3).ModelConfig("rnn", 4));
-        var e = Assert.Throws<UnrollException>(() => new Trainer(model, new TrainingOptions { Bptt = [2, 2] }));
+        // Copy memory answers at every step (classification): windows can each be scored.
+        var copy = new SequenceModel<float>(new CopyMemory(3).ModelConfig("rnn", 4));
+        var data = new TaskDataDescription { Task = CopyMemory.TaskName, Length = 3, TrainCount = 8, ValidationCount = 0, TestCount = 0 }.Generate().Train;
+        var history = new Trainer(copy, new TrainingOptions { Bptt = [4, 6], Steps = 2, BatchSize = 4 }).Run(data, null);
+        Assert.Equal(2, history.Count);
+        Assert.True(double.IsFinite(history[^1].TrainLoss));
+
+        // Temporal order answers only at the last step: a window without it has nothing to score.
+        var order = new SequenceModel<float>(new TemporalOrder(10).ModelConfig("rnn", 4));
+        var e = Assert.Throws<UnrollException>(() => new Trainer(order, new TrainingOptions { Bptt = [2, 2] }));
         Assert.Contains("bptt", e.Message, StringComparison.Ordinal);
     }
 }

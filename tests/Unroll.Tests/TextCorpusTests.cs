@@ -1,8 +1,8 @@
 using System.Text;
 using Unroll.Data.Text;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Tests;
 
@@ -88,7 +88,7 @@ public class TextCorpusTests
     [Fact]
     public void StreamPairsEachTokenWithTheNext()
     {
-        var stream = TextCorpus.Stream([5, 6, 7, 8, 9], batch: 2, window: 2);
+        var stream = StreamBatches.OfTokens([5, 6, 7, 8, 9], batch: 2, window: 2);
         Assert.Equal(2, stream.PartLength);
         var inputs = new double[4];
         var targets = new double[4];
@@ -112,9 +112,9 @@ public class TextCorpusTests
             Architecture = "gru", InputSize = 3, HiddenSize = 4, VocabularySize = 7, OutputSize = 7, Head = HeadKind.Classification,
         });
         int[] tokens = [1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4];
-        var (nats, count) = TokenStreamTrainer.Evaluate(model, tokens, batch: 2);
-        Assert.Equal(Math.Log(7), nats, 6);
-        Assert.Equal(10, count);
+        var result = StreamValidation.ForTokens(tokens, streams: 2).Measure(model);
+        Assert.Equal(Math.Log(7), result.Loss, 6);
+        Assert.Equal(10, result.Rows);
     }
 
     [Fact]
@@ -127,12 +127,12 @@ public class TextCorpusTests
         Initializers.PyTorchDefault(model, new Random(3));
         var random = new SplitMix64(4);
         var tokens = Enumerable.Range(0, 300).Select(_ => random.Next(5)).ToArray();
-        var (nats, count) = TokenStreamTrainer.Evaluate(model, tokens, batch: 1); // windows of 128 with the state carried
-        Assert.Equal(299, count);
+        var result = StreamValidation.ForTokens(tokens, streams: 1).Measure(model); // windows of 128 with the state carried
+        Assert.Equal(299, result.Rows);
 
         model.ForwardTokens(tokens.AsSpan(0, 299), 299, 1);
         double whole = Losses.SoftmaxCrossEntropy<float>(model.Predictions, tokens.AsSpan(1), 5, Span<float>.Empty);
-        Assert.Equal(whole, nats, 5);
+        Assert.Equal(whole, result.Loss, 5);
     }
 
     [Fact]
@@ -149,12 +149,12 @@ public class TextCorpusTests
         var random = new SplitMix64(6);
         var tokens = Enumerable.Range(0, 200).Select(_ => random.Next(6)).ToArray();
         int batch = 2, window = 7, part = 199 / batch, windows = (part + window - 1) / window; // 99 steps: 14 windows of 7 and one of 1
-        var trainer = new TokenStreamTrainer(model, new TrainingOptions
+        var trainer = new Trainer(model, new TrainingOptions
         {
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Sgd, LearningRate = 0 },
             Schedule = new ScheduleSettings(), Steps = 2 * windows, BatchSize = batch, Bptt = [window, window], ValidateEvery = 1000,
         });
-        var history = trainer.Run(tokens, null);
+        var history = trainer.Run(new StreamBatchSource(StreamBatches.OfTokens(tokens, batch, window)), null, []);
         double Pass(int first) => Enumerable.Range(first, windows).Sum(i => history[i].TrainLoss * Math.Min(window, part - ((i - first) * window))) / part;
 
         var inputs = new int[part * batch];
@@ -172,7 +172,6 @@ public class TextCorpusTests
         double whole = Losses.SoftmaxCrossEntropy<float>(model.Predictions, targets, 6, Span<float>.Empty);
         Assert.Equal(whole, Pass(0), 5);
         Assert.Equal(whole, Pass(windows), 5); // the second pass starts again from zero
-        Assert.Throws<UnrollException>(() => new TokenStreamTrainer(model, new TrainingOptions { Bptt = [5, 10] }));
     }
 
     [Fact]
@@ -186,12 +185,12 @@ public class TextCorpusTests
             Head = HeadKind.Classification,
         });
         Initializers.PyTorchDefault(model, new Random(1));
-        var trainer = new TokenStreamTrainer(model, new TrainingOptions
+        var trainer = new Trainer(model, new TrainingOptions
         {
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.01 },
             Steps = 250, BatchSize = 16, Bptt = [32, 32], ClipNorm = 1, ValidateEvery = 1000,
         });
-        var history = trainer.Run(corpus.Train, corpus.Validation);
+        var history = trainer.Run(new StreamBatchSource(StreamBatches.OfTokens(corpus.Train, 16, 32)), StreamValidation.ForTokens(corpus.Validation), []);
         double bpc = TextMetrics.BitsPerToken(history[^1].ValidationLoss);
 
         // Uniform guessing costs log2(V) ~ 4.4 bits; the grammar's own entropy is ~0.21 bits per character.

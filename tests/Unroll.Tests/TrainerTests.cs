@@ -1,5 +1,4 @@
 using Unroll.Data;
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Training;

@@ -71,16 +71,16 @@ public class TrainingDiagnosticsTests
             // A checkpoint written before the diagnostics had 5 metrics columns.
             var file = SafeTensors.Read(path);
             var tensors = file.Tensors.Select(t => t.Name != "trainer.metrics" ? t
-                : new StoredTensor(t.Name, t.DType, [t.Shape[0], 5], Enumerable.Range(0, t.Shape[0]).SelectMany(r => t.Values.Skip(r * 9).Take(5)).ToArray())).ToList();
+                : new StoredTensor(t.Name, t.DType, [t.Shape[0], 5], Enumerable.Range(0, t.Shape[0]).SelectMany(r => t.Values.Skip(r * 10).Take(5)).ToArray())).ToList();
             SafeTensors.Write(path, tensors, file.Metadata);
             var old = Checkpoint.Load(path).State.History;
             Assert.Equal(trainer.History.Select(m => (m.Step, m.TrainLoss, m.GradientNorm, m.Clipped)), old.Select(m => (m.Step, m.TrainLoss, m.GradientNorm, m.Clipped)));
             Assert.DoesNotContain(old, m => m.HasDiagnostics);
 
-            tensors = file.Tensors.Select(t => t.Name != "trainer.metrics" ? t : new StoredTensor(t.Name, t.DType, [t.Shape[0] * 9 / 3, 3], t.Values)).ToList();
+            tensors = file.Tensors.Select(t => t.Name != "trainer.metrics" ? t : new StoredTensor(t.Name, t.DType, [t.Shape[0] * 10 / 2, 2], t.Values)).ToList();
             SafeTensors.Write(path, tensors, file.Metadata);
             var error = Assert.Throws<UnrollException>(() => Checkpoint.Load(path));
-            Assert.Contains("[steps, 9]", error.Message, StringComparison.Ordinal);
+            Assert.Contains("[steps, 10]", error.Message, StringComparison.Ordinal);
         }
         finally
         {

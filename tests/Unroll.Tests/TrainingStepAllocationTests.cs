@@ -1,4 +1,3 @@
-using Unroll.Init;
 using Unroll.Kernels;
 using Unroll.Models;
 using Unroll.Training;
@@ -60,7 +59,7 @@ public sealed class TrainingStepAllocationTests
 
             long callerBefore = GC.GetAllocatedBytesForCurrentThread();
             long workersBefore = WorkerPool.WorkerAllocatedBytes;
-            long partsBefore = WorkerPool.WorkerParts;
+            long partsBefore = WorkerPool.SplitParts;
             for (int i = 0; i < 4; i++)
             {
                 Step();
@@ -70,7 +69,7 @@ public sealed class TrainingStepAllocationTests
             Assert.Equal(0, WorkerPool.WorkerAllocatedBytes - workersBefore);
             if (threads > 1)
             {
-                Assert.True(WorkerPool.WorkerParts > partsBefore, "no product was split over the worker threads");
+                Assert.True(WorkerPool.SplitParts > partsBefore, "no product was handed to the worker pool");
             }
 
             // The steps did train: the loss on this fixed batch went down.

@@ -10,7 +10,6 @@ using System.Text;
 using System.Text.Json;
 using Unroll.Data;
 using Unroll.Diagnostics;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Plots;
 using Unroll.Training;

@@ -39,7 +39,7 @@ internal sealed class MetricsTable
     /// <exception cref="UnrollException">The file is empty, lacks the required columns, or a row is malformed (named by line).</exception>
     public static MetricsTable Read(string path)
     {
-        var lines = File.ReadAllLines(path);
+        var lines = IO.InputFile.ReadAllLines(path, "a metrics.csv written by unroll train");
         if (lines.Length == 0 || lines[0].Trim().Length == 0)
         {
             throw new UnrollException($"{path}: expected a header line such as 'step,train_loss,validation_loss,gradient_norm,clipped', got an empty first line.");

@@ -36,8 +36,19 @@ internal static class RunReport
         ("spectra-over-training.svg", "The largest spectral radius and singular value over the W_hh blocks during training, from metrics.csv; 1 separates decay from growth."),
     ];
 
-    private const string RunKey = "unroll.run";
-    private const string TrainingKey = "unroll.training";
+    private const string RunKey = Training.RunSettings.MetadataKey;
+
+    // What each data source's metadata entry is, as a heading.
+    private static readonly Dictionary<string, string> DataHeadings = new(StringComparer.Ordinal)
+    {
+        [OscillatorDataDescription.MetadataKey] = "Data: the oscillator",
+        [Data.Tasks.TaskDataDescription.MetadataKey] = "Data: the task",
+        [Data.Text.TextCorpusOptions.MetadataKey] = "Data: the text",
+        [Data.Images.ImageSequenceDescription.MetadataKey] = "Data: the images",
+        [Data.Tables.TimeSeriesTask.MetadataKey] = "Data: the CSV series",
+        [Tasks.DataFingerprint.MetadataKey] = "Data: SHA-256 of the files",
+    };
+    private const string TrainingKey = Training.TrainingRun.TrainingKey;
 
     /// <summary>Builds the report of <paramref name="runDirectory"/> and writes it atomically to <paramref name="outputPath"/> (default DIR/report.html).</summary>
     /// <returns>The path written.</returns>
@@ -68,7 +79,8 @@ internal static class RunReport
         IReadOnlyDictionary<string, string> Metadata,
         double? TrainingSeconds,
         MetricsTable Metrics,
-        JsonElement? Evaluation,
+        Tasks.Evaluation? Evaluation,
+        Tasks.Evaluation? BestEvaluation,
         IReadOnlyList<(string File, string Text)> Plots)
     {
         public static RunContents Read(string directory)
@@ -80,13 +92,13 @@ internal static class RunReport
                     : $"{directory}: no such run directory.");
             }
 
-            string modelPath = Path.Combine(directory, TrainCommand.ModelFileName);
+            string modelPath = Path.Combine(directory, Training.RunDirectory.ModelFileName);
             string checkpointPath = Path.Combine(directory, Checkpoint.FileName);
             string metricsPath = Path.Combine(directory, "metrics.csv");
             if (!File.Exists(modelPath) && !File.Exists(checkpointPath))
             {
                 throw new UnrollException(
-                    $"{directory}: expected a run directory written by unroll train, with {TrainCommand.ModelFileName} (or {Checkpoint.FileName}) and metrics.csv; found no model.");
+                    $"{directory}: expected a run directory written by unroll train, with {Training.RunDirectory.ModelFileName} (or {Checkpoint.FileName}) and metrics.csv; found no model.");
             }
 
             if (!File.Exists(metricsPath))
@@ -111,30 +123,14 @@ internal static class RunReport
                 (model, metadata, source) = (checkpoint!.Model, checkpoint.Metadata, checkpointPath);
             }
 
-            double? seconds = null;
-            if (checkpoint is not null && checkpoint.Metadata.TryGetValue(RunKey, out var runJson))
-            {
-                using var run = ParseJson(runJson, checkpointPath, RunKey);
-                if (run.RootElement.ValueKind == JsonValueKind.Object
-                    && run.RootElement.TryGetProperty("TrainingSeconds", out var value) && value.ValueKind == JsonValueKind.Number)
-                {
-                    seconds = value.GetDouble();
-                }
-            }
+            double? seconds = checkpoint is not null && checkpoint.Metadata.TryGetValue(RunKey, out var runJson)
+                ? Training.RunSettings.FromJson(runJson, checkpointPath).TrainingSeconds
+                : null;
 
             var metrics = MetricsTable.Read(metricsPath);
             string evaluationPath = Path.Combine(directory, "evaluation.json");
-            JsonElement? evaluation = null;
-            if (File.Exists(evaluationPath))
-            {
-                using var document = ParseJson(File.ReadAllText(evaluationPath), evaluationPath, null);
-                if (document.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    throw new UnrollException($"{evaluationPath}: expected a JSON object with the test figures (as unroll eval --json prints), got a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}.");
-                }
-
-                evaluation = document.RootElement.Clone();
-            }
+            var evaluation = ReadEvaluation(evaluationPath);
+            var bestEvaluation = ReadEvaluation(Path.Combine(directory, Training.RunDirectory.BestEvaluationFileName));
 
             var plots = System.IO.Directory.GetFiles(directory, "*.svg")
                 .Select(path => Path.GetFileName(path))
@@ -143,8 +139,12 @@ internal static class RunReport
                 .Select(name => (name, File.ReadAllText(Path.Combine(directory, name))))
                 .ToList();
             string fullPath = Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
-            return new RunContents(directory, Path.GetFileName(fullPath), source, model.Config, model.Parameters.Count, metadata, seconds, metrics, evaluation, plots);
+            return new RunContents(directory, Path.GetFileName(fullPath), source, model.Config, model.Parameters.Count, metadata, seconds, metrics, evaluation, bestEvaluation, plots);
         }
+
+        private static Tasks.Evaluation? ReadEvaluation(string path) => File.Exists(path)
+            ? Tasks.Evaluation.FromJson(string.Join('\n', IO.InputFile.ReadAllLines(path, "a run's evaluation (JSON)")), path)
+            : null;
 
         private static int PlotOrder(string file)
         {
@@ -190,7 +190,10 @@ internal static class RunReport
                 .Append("<title>").Append(Html.Encode(title)).Append("</title>\n<style>\n").Append(Css).Append("</style>\n</head>\n<body>\n");
             _html.Append("<header>\n<h1 id=\"title\">").Append(Html.Encode(title)).Append("</h1>\n<p class=\"lede\">")
                 .Append(Html.Encode(Describe())).Append("</p>\n");
-            _html.Append("<nav><a href=\"#summary\">Summary</a> <a href=\"#evaluation\">Evaluation</a> <a href=\"#plots\">Plots</a>");
+            // Only the sections that have something to show.
+            _html.Append("<nav><a href=\"#summary\">Summary</a>")
+                .Append(run.Evaluation is null ? string.Empty : " <a href=\"#evaluation\">Evaluation</a>")
+                .Append(run.Plots.Count == 0 ? string.Empty : " <a href=\"#plots\">Plots</a>");
             if (HasDiagnostics)
             {
                 _html.Append(" <a href=\"#diagnostics\">Diagnostics</a>");
@@ -288,9 +291,15 @@ internal static class RunReport
                 rows.Add(("diverged", $"the training loss is {Number(train[firstBad])} at step {Number(step[firstBad])}"));
             }
 
-            rows.Add(("training time", run.TrainingSeconds is { } seconds
-                ? string.Create(CultureInfo.InvariantCulture, $"{seconds:F1} s ({metrics.Rows.Count / Math.Max(seconds, 1e-9):F1} steps/s, wall clock)")
-                : "not recorded"));
+            if (run.Evaluation is null)
+            {
+                rows.Add(("evaluation", "none: the run ended before its evaluation (it diverged, or no step finished)"));
+            }
+
+            if (run.TrainingSeconds is { } seconds)
+            {
+                rows.Add(("training time", string.Create(CultureInfo.InvariantCulture, $"{seconds:F1} s ({metrics.Rows.Count / Math.Max(seconds, 1e-9):F1} steps/s, wall clock)")));
+            }
             WriteKeyValueTable(rows, "summary-table");
             _html.Append("</section>\n");
         }
@@ -304,7 +313,7 @@ internal static class RunReport
 
             using var document = ParseJson(json, run.MetadataSource, TrainingKey);
             return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("steps", out var steps)
-                && steps.TryGetInt32(out int value) ? value : null;
+                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) ? value : null;
         }
 
         private static int? Best(double[] values)
@@ -323,50 +332,67 @@ internal static class RunReport
 
         private void WriteEvaluation()
         {
-            _html.Append("<section id=\"evaluation\">\n<h2>Evaluation on the test set</h2>\n");
             if (run.Evaluation is not { } e)
             {
-                _html.Append("<p>No evaluation.json: the run ended before its evaluation (it diverged, or was killed).</p>\n</section>\n");
                 return;
             }
 
-            if (!e.TryGetProperty("oneStepMse", out _))
+            _html.Append("<section id=\"evaluation\">\n<h2>").Append(Html.Encode($"Evaluation on the {e.Split} part")).Append("</h2>\n<p>")
+                .Append(Html.Encode(e.Data + ".")).Append("</p>\n");
+            if (run.BestEvaluation is { } best)
             {
-                // Another task's figures (adding, copy, temporal order): show them as they are.
-                var figures = new List<(string, string)>();
-                Flatten(e, string.Empty, figures);
-                WriteKeyValueTable(figures, "evaluation-table");
-                _html.Append("</section>\n");
-                return;
+                // The kept model first: the one eval, predict and sample use when given the run directory.
+                _html.Append("<h3>The best model (best.safetensors: the lowest validation loss)</h3>\n");
+                WriteEvaluationTable(best.Summary, "best-evaluation-table");
+                _html.Append("<h3>The last model (model.safetensors)</h3>\n");
             }
 
-            string Field(string name) => e.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
-                ? Number(value.GetDouble())
-                : "–";
-            _html.Append("<p>").Append(Html.Encode($"{Field("sequences")} test sequences of {Field("steps")} steps; free-running horizon {Field("horizon")} steps."))
-                .Append("</p>\n<table class=\"numbers\">\n<thead><tr><th></th><th>one-step MSE</th><th>free-running MSE</th></tr></thead>\n<tbody>\n");
-            foreach (var (label, oneStep, freeRun) in new[]
-                     {
-                         ("model", "oneStepMse", "freeRunMse"),
-                         ("persistence (x_t+1 = x_t)", "persistenceOneStepMse", "persistenceFreeRunMse"),
-                         ("Euler, true m and eta", "eulerOneStepMse", "eulerFreeRunMse"),
-                     })
+            WriteEvaluationTable(e.Summary, "evaluation-table");
+            foreach (string note in e.Notes)
             {
-                _html.Append("<tr><th>").Append(Html.Encode(label)).Append("</th><td>").Append(Html.Encode(Field(oneStep)))
-                    .Append("</td><td>").Append(Html.Encode(Field(freeRun))).Append("</td></tr>\n");
+                _html.Append("<p class=\"note\">").Append(Html.Encode(note)).Append("</p>\n");
             }
 
-            _html.Append("</tbody>\n</table>\n<p class=\"note\">One-step: every input is the truth (teacher forcing). Free-running: the model's own x is fed back from step 1 on. Persistence predicts x_t+1 = x_t; Euler steps the true equation from the true state.</p>\n</section>\n");
+            if (e.Breakdown is { } breakdown)
+            {
+                _html.Append("<h3>").Append(Html.Encode(breakdown.Title)).Append("</h3>\n");
+                WriteEvaluationTable(breakdown, "evaluation-breakdown");
+            }
+
+            _html.Append("</section>\n");
+        }
+
+        private void WriteEvaluationTable(Tasks.EvaluationTable table, string id)
+        {
+            _html.Append("<table class=\"numbers\" id=\"").Append(id).Append("\">\n<thead><tr><th></th>");
+            foreach (string column in table.Columns)
+            {
+                _html.Append("<th>").Append(Html.Encode(column)).Append("</th>");
+            }
+
+            _html.Append("</tr></thead>\n<tbody>\n");
+            foreach (var row in table.Rows)
+            {
+                _html.Append("<tr><th>").Append(Html.Encode(row.Name)).Append("</th>");
+                for (int c = 0; c < table.Columns.Count; c++)
+                {
+                    _html.Append("<td>").Append(Html.Encode(Tasks.Evaluation.Format(c < row.Values.Count ? row.Values[c] : double.NaN))).Append("</td>");
+                }
+
+                _html.Append("</tr>\n");
+            }
+
+            _html.Append("</tbody>\n</table>\n");
         }
 
         private void WritePlots()
         {
-            _html.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
             if (run.Plots.Count == 0)
             {
-                _html.Append("<p>The run directory holds no SVG plots.</p>\n");
+                return;
             }
 
+            _html.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
             foreach (var (file, text) in run.Plots)
             {
                 string caption = KnownPlots.FirstOrDefault(k => string.Equals(k.File, file, StringComparison.Ordinal)).Caption ?? file;
@@ -455,15 +481,32 @@ internal static class RunReport
                 .Append(Html.Encode(Path.GetFileName(run.MetadataSource))).Append(".</p>\n<div class=\"config-grid\">\n");
             WriteJsonTable("Model", ModelFile.ConfigKey, "config-model");
             WriteJsonTable("Training options", TrainingKey, "config-training");
-            WriteJsonTable("Data", OscillatorDataDescription.MetadataKey, "config-data");
             WriteJsonTable("Run", RunKey, "config-run");
             var others = run.Metadata.Keys
-                .Where(k => k is not (ModelFile.ConfigKey or TrainingKey or OscillatorDataDescription.MetadataKey or RunKey or ModelFile.FormatKey or Checkpoint.StateKey))
+                .Where(k => k is not (ModelFile.ConfigKey or TrainingKey or RunKey or ModelFile.FormatKey or Checkpoint.StateKey or Checkpoint.FormatKey))
                 .OrderBy(k => k, StringComparer.Ordinal)
                 .ToList();
             foreach (var key in others)
             {
-                WriteJsonTable(key, key, null);
+                if (key == Data.Text.Vocabulary.MetadataKey)
+                {
+                    // The token list can run to thousands of words: its size and level say enough here.
+                    var vocabulary = Data.Text.Vocabulary.FromJson(run.Metadata[key]);
+                    _html.Append("<div>\n<h3>Vocabulary <span class=\"key\">").Append(Html.Encode(key)).Append("</span></h3>\n");
+                    WriteKeyValueTable([("level", vocabulary.Level.ToString().ToLowerInvariant()), ("tokens", vocabulary.Count.ToString(CultureInfo.InvariantCulture))], null);
+                    _html.Append("</div>\n");
+                    continue;
+                }
+
+                if (key == Tasks.DataFingerprint.MetadataKey)
+                {
+                    _html.Append("<div>\n<h3>").Append(Html.Encode(DataHeadings[key])).Append(" <span class=\"key\">").Append(Html.Encode(key)).Append("</span></h3>\n");
+                    WriteKeyValueTable([("sha256", run.Metadata[key])], null);
+                    _html.Append("</div>\n");
+                    continue;
+                }
+
+                WriteJsonTable(DataHeadings.GetValueOrDefault(key, key), key, key == OscillatorDataDescription.MetadataKey ? "config-data" : null);
             }
 
             _html.Append("</div>\n</section>\n");
@@ -540,10 +583,12 @@ internal static class RunReport
             }
         }
 
+        // Whole numbers as they are (sizes, seeds, counts); others with six significant digits.
         private static string Scalar(JsonElement value) => value.ValueKind switch
         {
             JsonValueKind.String => value.GetString() ?? string.Empty,
             JsonValueKind.Null => "–",
+            JsonValueKind.Number when !value.TryGetInt64(out _) && value.TryGetDouble(out double number) => number.ToString("G6", CultureInfo.InvariantCulture),
             _ => value.GetRawText(),
         };
 

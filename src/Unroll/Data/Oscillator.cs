@@ -107,10 +107,10 @@ public static class Oscillator
             if (!double.IsFinite(x[i + 1]) || !double.IsFinite(v[i + 1]))
             {
                 throw new UnrollException(
-                    $"The oscillator overflowed at step {i + 1} (t = {OscillatorChecks.Format(time[i + 1])}): expected finite x and v, " +
-                    $"got x = {OscillatorChecks.Format(x[i + 1])}, v = {OscillatorChecks.Format(v[i + 1])}. " +
-                    $"The {OscillatorChecks.Spelling(parameters.Integrator)} integrator is unstable with dt = {OscillatorChecks.Format(dt)}, " +
-                    $"mass = {OscillatorChecks.Format(m)}, damping = {OscillatorChecks.Format(eta)}; use a smaller dt or fewer steps.");
+                    $"The oscillator overflowed at step {i + 1} (t = {Checks.Format(time[i + 1])}): expected finite x and v, " +
+                    $"got x = {Checks.Format(x[i + 1])}, v = {Checks.Format(v[i + 1])}. " +
+                    $"The {OscillatorChecks.Spelling(parameters.Integrator)} integrator is unstable with dt = {Checks.Format(dt)}, " +
+                    $"mass = {Checks.Format(m)}, damping = {Checks.Format(eta)}; use a smaller dt or fewer steps.");
             }
         }
 
@@ -164,8 +164,8 @@ public static class Oscillator
 
     internal static void CheckSystem(double mass, double damping, double dt)
     {
-        OscillatorChecks.Positive(mass, "mass", "mass");
-        OscillatorChecks.NonNegative(damping, "damping", "damping coefficient");
-        OscillatorChecks.Positive(dt, "dt", "time step");
+        Checks.Positive(mass, "mass", "mass");
+        Checks.NonNegative(damping, "damping", "damping coefficient");
+        Checks.Positive(dt, "dt", "time step");
     }
 }

@@ -1,3 +1,4 @@
+using Unroll.Training;
 namespace Unroll.Data;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Unroll.Tensors;
+using Unroll.Training;
 namespace Unroll.Data;
 
 /// <summary>
@@ -52,9 +54,9 @@ public sealed record OscillatorDatasetOptions
     /// <summary>Throws <see cref="UnrollException"/> naming the first bad option by its CLI spelling.</summary>
     public void Validate()
     {
-        OscillatorChecks.IntegerRange(TrainCount, 1, int.MaxValue, "train-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(ValidationCount, 0, int.MaxValue, "validation-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(TestCount, 0, int.MaxValue, "test-count", "a number of sequences");
+        Checks.IntegerRange(TrainCount, 1, int.MaxValue, "train-count", "a number of sequences");
+        Checks.IntegerRange(ValidationCount, 0, int.MaxValue, "validation-count", "a number of sequences");
+        Checks.IntegerRange(TestCount, 0, int.MaxValue, "test-count", "a number of sequences");
 
         // The system itself: the same checks and messages as a single run.
         new OscillatorParameters
@@ -69,6 +71,10 @@ public sealed record OscillatorDatasetOptions
         CheckSplitSize(TrainCount, "train-count");
         CheckSplitSize(ValidationCount, "validation-count");
         CheckSplitSize(TestCount, "test-count");
+        // A step of a sequence holds x, v and the force of its trajectory and the set's inputs and target, as doubles,
+        // some of them twice while a split is built, and the model's predictions when it is evaluated: about 24 doubles.
+        MemoryBudget.Check(((double)TrainCount + ValidationCount + TestCount) * (Steps + 1) * 8 * 24,
+            $"train-count, validation-count, test-count and seq-length: {(double)TrainCount + ValidationCount + TestCount} sequences of {Steps} steps");
 
         if (ForcingKinds is null || ForcingKinds.Count == 0)
         {
@@ -80,16 +86,16 @@ public sealed record OscillatorDatasetOptions
             OscillatorChecks.Defined(kind);
         }
 
-        OscillatorChecks.NonNegative(AmplitudeMax, "amplitude-max", "amplitude");
-        OscillatorChecks.NonNegative(FrequencyMin, "frequency-min", "frequency (cycles per unit time)");
-        OscillatorChecks.NonNegative(FrequencyMax, "frequency-max", "frequency (cycles per unit time)");
+        Checks.NonNegative(AmplitudeMax, "amplitude-max", "amplitude");
+        Checks.NonNegative(FrequencyMin, "frequency-min", "frequency (cycles per unit time)");
+        Checks.NonNegative(FrequencyMax, "frequency-max", "frequency (cycles per unit time)");
         if (FrequencyMax < FrequencyMin)
         {
             throw new UnrollException(
-                $"frequency-max: expected a frequency >= frequency-min ({OscillatorChecks.Format(FrequencyMin)}), got {OscillatorChecks.Format(FrequencyMax)}.");
+                $"frequency-max: expected a frequency >= frequency-min ({Checks.Format(FrequencyMin)}), got {Checks.Format(FrequencyMax)}.");
         }
 
-        OscillatorChecks.NonNegative(InitialRange, "initial-range", "initial range");
+        Checks.NonNegative(InitialRange, "initial-range", "initial range");
     }
 
     private void CheckSplitSize(int count, string name)
@@ -125,51 +131,59 @@ public sealed class OscillatorDataset
     /// <summary>The name of the target column, the next position.</summary>
     public const string NextPositionColumn = "x_next";
 
-    private OscillatorDataset(
-        OscillatorDatasetOptions options,
-        Trajectory[] train, Trajectory[] validation, Trajectory[] test)
+    private readonly int _seed;
+    private readonly (Trajectory[] Trajectories, SequenceSet Set)?[] _splits = new (Trajectory[], SequenceSet)?[3];
+
+    private OscillatorDataset(OscillatorDatasetOptions options, int seed)
     {
         Options = options;
-        TrainTrajectories = train;
-        ValidationTrajectories = validation;
-        TestTrajectories = test;
-        Train = ToSequenceSet(train, options.Steps);
-        Validation = ToSequenceSet(validation, options.Steps);
-        Test = ToSequenceSet(test, options.Steps);
+        _seed = seed;
     }
 
     /// <summary>The options the data were generated with.</summary>
     public OscillatorDatasetOptions Options { get; }
 
     /// <summary>The training sequences.</summary>
-    public SequenceSet Train { get; }
+    public SequenceSet Train => Split(0).Set;
 
     /// <summary>The validation sequences.</summary>
-    public SequenceSet Validation { get; }
+    public SequenceSet Validation => Split(1).Set;
 
     /// <summary>The test sequences.</summary>
-    public SequenceSet Test { get; }
+    public SequenceSet Test => Split(2).Set;
 
     /// <summary>The trajectories behind <see cref="Train"/>, in the same order.</summary>
-    public IReadOnlyList<Trajectory> TrainTrajectories { get; }
+    public IReadOnlyList<Trajectory> TrainTrajectories => Split(0).Trajectories;
 
     /// <summary>The trajectories behind <see cref="Validation"/>, in the same order.</summary>
-    public IReadOnlyList<Trajectory> ValidationTrajectories { get; }
+    public IReadOnlyList<Trajectory> ValidationTrajectories => Split(1).Trajectories;
 
     /// <summary>The trajectories behind <see cref="Test"/>, in the same order.</summary>
-    public IReadOnlyList<Trajectory> TestTrajectories { get; }
+    public IReadOnlyList<Trajectory> TestTrajectories => Split(2).Trajectories;
 
-    /// <summary>Simulates the three splits. The same options and seed always give the same data.</summary>
-    /// <exception cref="UnrollException">An option is invalid, or a trajectory overflowed.</exception>
+    /// <summary>
+    /// The three splits, each simulated when it is first used (evaluating a model needs only its test split).
+    /// The same options and seed always give the same data.
+    /// </summary>
+    /// <exception cref="UnrollException">An option is invalid; a trajectory that overflows is reported when its split is simulated.</exception>
     public static OscillatorDataset Generate(OscillatorDatasetOptions options, int seed)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return new OscillatorDataset(
-            options,
-            GenerateSplit(options, options.TrainCount, SplitSeed(seed, 0)),
-            GenerateSplit(options, options.ValidationCount, SplitSeed(seed, 1)),
-            GenerateSplit(options, options.TestCount, SplitSeed(seed, 2)));
+        return new OscillatorDataset(options, seed);
+    }
+
+    private (Trajectory[] Trajectories, SequenceSet Set) Split(int split)
+    {
+        if (_splits[split] is not { } made)
+        {
+            int count = split switch { 0 => Options.TrainCount, 1 => Options.ValidationCount, _ => Options.TestCount };
+            var trajectories = GenerateSplit(Options, count, SplitSeed(_seed, split));
+            made = (trajectories, ToSequenceSet(trajectories, Options.Steps));
+            _splits[split] = made;
+        }
+
+        return made;
     }
 
     /// <summary>

@@ -41,15 +41,15 @@ public sealed record OscillatorParameters
     /// </summary>
     public void Validate()
     {
-        OscillatorChecks.Positive(Mass, "mass", "mass");
-        OscillatorChecks.NonNegative(Damping, "damping", "damping coefficient");
-        OscillatorChecks.Positive(TimeStep, "dt", "time step");
-        OscillatorChecks.Finite(X0, "x0", "initial position");
-        OscillatorChecks.Finite(V0, "v0", "initial velocity");
-        OscillatorChecks.IntegerRange(Steps, 1, MaxSteps, "steps", "a number of steps");
+        Checks.Positive(Mass, "mass", "mass");
+        Checks.NonNegative(Damping, "damping", "damping coefficient");
+        Checks.Positive(TimeStep, "dt", "time step");
+        Checks.Finite(X0, "x0", "initial position");
+        Checks.Finite(V0, "v0", "initial velocity");
+        Checks.IntegerRange(Steps, 1, MaxSteps, "steps", "a number of steps");
         if (!double.IsFinite(TimeStep * Steps))
         {
-            throw new UnrollException($"dt: expected dt x steps to be finite, got {OscillatorChecks.Format(TimeStep)} x {Steps}.");
+            throw new UnrollException($"dt: expected dt x steps to be finite, got {Checks.Format(TimeStep)} x {Steps}.");
         }
 
         OscillatorChecks.Defined(Integrator);
@@ -59,8 +59,8 @@ public sealed record OscillatorParameters
         }
 
         OscillatorChecks.Defined(Forcing.Kind);
-        OscillatorChecks.NonNegative(Forcing.Amplitude, "amplitude", "amplitude");
-        OscillatorChecks.NonNegative(Forcing.Frequency, "frequency", "frequency (cycles per unit time)");
-        OscillatorChecks.Finite(Forcing.StepTime, "step-time", "step time");
+        Checks.NonNegative(Forcing.Amplitude, "amplitude", "amplitude");
+        Checks.NonNegative(Forcing.Frequency, "frequency", "frequency (cycles per unit time)");
+        Checks.Finite(Forcing.StepTime, "step-time", "step time");
     }
 }

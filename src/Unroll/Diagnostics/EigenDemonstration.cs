@@ -1,4 +1,5 @@
-using Unroll.Init;
+using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Diagnostics;
 

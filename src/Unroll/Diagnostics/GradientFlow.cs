@@ -58,23 +58,25 @@ public static class GradientFlow
 {
     /// <summary>
     /// The gradient flow of every layer and direction (ordered by layer, then forward before reverse)
-    /// over a batch of dense sequences. Runs in evaluation mode (no dropout); the model's parameter
-    /// gradients, training flag and recording flag are left as they were.
+    /// over a batch of sequences, for the loss the model's head implies (<see cref="HeadLoss"/>). Runs in
+    /// evaluation mode (no dropout); the model's parameter gradients, training flag and recording flag
+    /// are left as they were.
     /// </summary>
-    /// <param name="model">A model with dense inputs and a regression head.</param>
-    /// <param name="inputs">[T, B, I] time-major.</param>
-    /// <param name="targets">[T, B, O] time-major (or [B, O] for a many-to-one head).</param>
+    /// <param name="model">The model.</param>
+    /// <param name="inputs">[T, B, I] time-major (for a token model, its token ids as numbers, [T, B]).</param>
+    /// <param name="targets">[T, B, W] time-major as <see cref="HeadLoss"/> reads them (W = O, or 1 class id).</param>
     /// <param name="steps">T.</param>
     /// <param name="batch">B.</param>
-    /// <exception cref="UnrollException">The model reads token ids or has a classification head.</exception>
+    /// <exception cref="ArgumentException">A buffer does not fit the model.</exception>
     public static IReadOnlyList<GradientFlowProfile> Measure<T>(SequenceModel<T> model, ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         var config = model.Config;
-        if (config.VocabularySize > 0 || config.Head != HeadKind.Regression)
+        int targetWidth = HeadLoss.TargetWidth(config);
+        if (targets.Length != steps * batch * targetWidth)
         {
-            throw new UnrollException("gradient flow: expected a model with dense inputs and a regression head (the loss is the mean squared error).");
+            throw new ArgumentException($"Expected targets of shape [T={steps}, B={batch}, {targetWidth}] ({steps * batch * targetWidth} values), got {targets.Length}.", nameof(targets));
         }
 
         bool wasTraining = model.Training, wasRecording = model.RecordGradientFlow;
@@ -88,14 +90,9 @@ public static class GradientFlow
             var last = new (double[] H, double[] C)[layers * directions];
 
             // The total loss.
-            model.Forward(inputs, steps, batch);
+            model.ForwardColumns(inputs, steps, batch);
             var gradients = new T[model.Predictions.Length];
-            if (gradients.Length != targets.Length)
-            {
-                throw new ArgumentException($"Expected targets shaped as the predictions ({gradients.Length} values), got {targets.Length}.", nameof(targets));
-            }
-
-            Losses.MeanSquaredError<T>(model.Predictions, targets, gradients);
+            HeadLoss.Compute<T>(config, model.Predictions, targets, steps, batch, gradients);
             model.Backward(gradients);
             Collect(model, total, reverse: null);
 
@@ -106,13 +103,15 @@ public static class GradientFlow
             }
             else
             {
+                int rowWidth = batch * config.OutputSize, targetRow = batch * targetWidth;
                 for (int pass = 0; pass < directions; pass++)
                 {
-                    bool reverse = pass == 1;
-                    model.Forward(inputs, steps, batch);
-                    LastStepGradient(model.Predictions, targets, reverse ? 0 : steps - 1, batch * config.OutputSize, gradients);
+                    int step = pass == 1 ? 0 : steps - 1;
+                    model.ForwardColumns(inputs, steps, batch);
+                    Array.Clear(gradients);
+                    HeadLoss.Compute<T>(config, model.Predictions.Slice(step * rowWidth, rowWidth), targets.Slice(step * targetRow, targetRow), 1, batch, gradients.AsSpan(step * rowWidth, rowWidth));
                     model.Backward(gradients);
-                    Collect(model, last, reverse);
+                    Collect(model, last, pass == 1);
                 }
             }
 
@@ -164,10 +163,16 @@ public static class GradientFlow
             throw new UnrollException($"{what}: expected at least one sequence of at least one step, got {data.Count} sequences of {data.Length} steps.");
         }
 
-        if (data.InputSize != config.InputSize || data.TargetSize != config.OutputSize)
+        if (data.HasVaryingLengths)
+        {
+            throw new UnrollException($"{what}: expected sequences of one length, got sequences of different lengths; measure on sequences of the longest length, or cut them to one length.");
+        }
+
+        int inputWidth = HeadLoss.InputWidth(config), targetWidth = HeadLoss.TargetWidth(config);
+        if (data.InputSize != inputWidth || data.TargetSize != targetWidth)
         {
             throw new UnrollException(
-                $"{what}: expected {config.InputSize} inputs and {config.OutputSize} targets per step for this model, got {data.InputSize} and {data.TargetSize}.");
+                $"{what}: expected {inputWidth} input and {targetWidth} target columns per step for this model, got {data.InputSize} and {data.TargetSize}.");
         }
 
         int batch = Math.Min(sequences, data.Count);
@@ -175,22 +180,7 @@ public static class GradientFlow
         var inputs = new T[data.Length * batch * data.InputSize];
         var targets = new T[data.Length * batch * data.TargetSize];
         data.CopyBatchTimeMajor<T>(indices, inputs, targets);
-        if (config.Pooling == Pooling.LastStep)
-        {
-            // A many-to-one head predicts once per sequence: its target is the last step's.
-            targets = targets.AsSpan((data.Length - 1) * batch * data.TargetSize).ToArray();
-        }
-
         return (inputs, targets, batch);
-    }
-
-    // dL_t/dy for L_t = 1/(B O) sum_{b,o} (y_tbo - target_tbo)^2: 2 (y - target) / (B O) at step t, zero elsewhere.
-    private static void LastStepGradient<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, int step, int rowWidth, Span<T> gradients)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        gradients.Clear();
-        int start = step * rowWidth;
-        Losses.MeanSquaredError<T>(predictions.Slice(start, rowWidth), targets.Slice(start, rowWidth), gradients.Slice(start, rowWidth));
     }
 
     private static void Collect<T>(SequenceModel<T> model, (double[] H, double[] C)[] into, bool? reverse)

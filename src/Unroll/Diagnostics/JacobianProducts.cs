@@ -4,6 +4,8 @@ using Unroll.Cells;
 using Unroll.Data;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Diagnostics;
 
@@ -259,30 +261,45 @@ public static class JacobianProducts
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var config = model.Config;
-        if (config.VocabularySize > 0)
-        {
-            throw new UnrollException("jacobian products: expected a model with dense inputs, got one that reads token ids.");
-        }
-
         ArgumentOutOfRangeException.ThrowIfNegative(layer);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, config.Layers);
         ArgumentOutOfRangeException.ThrowIfNegative(direction);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(direction, config.Directions);
-        if (steps < 1 || batch < 1 || inputs.Length != steps * batch * config.InputSize)
+        int columns = Training.HeadLoss.InputWidth(config);
+        if (steps < 1 || batch < 1 || inputs.Length != steps * batch * columns)
         {
-            throw new ArgumentException($"Expected inputs of shape [T={steps}, B={batch}, I={config.InputSize}], got {inputs.Length} values.", nameof(inputs));
+            throw new ArgumentException($"Expected inputs of shape [T={steps}, B={batch}, {columns}], got {inputs.Length} values.", nameof(inputs));
         }
 
         int hidden = config.HiddenSize;
+        var converted = new double[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            converted[i] = double.CreateChecked(inputs[i]);
+        }
+
         double[] layerInputs;
         int width;
-        if (layer == 0)
+        if (layer == 0 && config.VocabularySize == 0)
         {
             width = config.InputSize;
-            layerInputs = new double[inputs.Length];
-            for (int i = 0; i < inputs.Length; i++)
+            layerInputs = converted;
+        }
+        else if (layer == 0)
+        {
+            // Token ids: the first layer reads their embedding rows.
+            width = config.InputSize;
+            layerInputs = new double[steps * batch * width];
+            var embedding = model.Parameters.Value(SequenceModel<T>.EmbeddingName);
+            for (int r = 0; r < steps * batch; r++)
             {
-                layerInputs[i] = double.CreateChecked(inputs[i]);
+                int token = (int)converted[r];
+                if ((uint)token >= (uint)config.VocabularySize || token != converted[r])
+                {
+                    throw new ArgumentException($"Expected token ids in [0, {config.VocabularySize}), got {converted[r]} at position {r}.", nameof(inputs));
+                }
+
+                Copy(embedding.Slice(token * width, width), layerInputs.AsSpan(r * width, width));
             }
         }
         else
@@ -291,19 +308,13 @@ public static class JacobianProducts
             var below = new SequenceModel<double>(config with { Layers = layer, Dropout = 0, OutputSize = 1, OutputNames = [], Pooling = Pooling.EveryStep, Head = HeadKind.Regression });
             foreach (var view in below.Parameters.Views)
             {
-                if (view.Name.StartsWith("rnn.", StringComparison.Ordinal))
+                if (view.Name.StartsWith("rnn.", StringComparison.Ordinal) || view.Name == SequenceModel<T>.EmbeddingName)
                 {
                     Copy(model.Parameters.Value(view.Name), below.Parameters.Value(view.Name));
                 }
             }
 
-            var converted = new double[inputs.Length];
-            for (int i = 0; i < inputs.Length; i++)
-            {
-                converted[i] = double.CreateChecked(inputs[i]);
-            }
-
-            below.Forward(converted, steps, batch);
+            below.ForwardColumns(converted, steps, batch);
             layerInputs = below.States.ToArray();
             width = config.Directions * hidden;
         }

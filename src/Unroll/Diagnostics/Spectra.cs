@@ -3,6 +3,7 @@ using System.Numerics;
 using Unroll.Cells;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Diagnostics;
 
@@ -74,7 +75,7 @@ public static class Spectra
     {
         ArgumentNullException.ThrowIfNull(model);
         var config = model.Config;
-        if (config.Architecture == JordanModel<T>.ArchitectureName || config.Cell is CellKind.MinGru or CellKind.MinLstm)
+        if (config.Cell is CellKind.MinGru or CellKind.MinLstm)
         {
             return [];
         }
@@ -90,39 +91,10 @@ public static class Spectra
             CellKind.Gru => GruGates,
             _ => ElmanGates,
         };
-        int hidden = config.HiddenSize;
         var spectra = new List<WeightSpectrum>();
-        for (int layer = 0; layer < config.Layers; layer++)
+        foreach (var block in RecurrentBlocks.Of(model))
         {
-            for (int direction = 0; direction < config.Directions; direction++)
-            {
-                bool reverse = direction == 1;
-                string name = string.Create(CultureInfo.InvariantCulture, $"rnn.weight_hh_l{layer}{(reverse ? "_reverse" : "")}");
-                if (!model.Parameters.Contains(name))
-                {
-                    throw new UnrollException($"spectra: expected a parameter '{name}' in the {config.Architecture} model, got none.");
-                }
-
-                var shape = model.Parameters.View(name).Shape;
-                if (shape.Length != 2 || shape[0] != gates.Length * hidden || shape[1] != hidden)
-                {
-                    throw new UnrollException(
-                        $"spectra: expected '{name}' of shape [{gates.Length * hidden}, {hidden}], got [{string.Join(", ", shape)}].");
-                }
-
-                var values = model.Parameters.Value(name);
-                for (int gate = 0; gate < gates.Length; gate++)
-                {
-                    var block = new double[hidden * hidden];
-                    var source = values.Slice(gate * hidden * hidden, hidden * hidden);
-                    for (int k = 0; k < block.Length; k++)
-                    {
-                        block[k] = double.CreateChecked(source[k]);
-                    }
-
-                    spectra.Add(OfMatrix(name, gates[gate], layer, reverse, block, hidden));
-                }
-            }
+            spectra.Add(OfMatrix(block.Parameter, gates[block.Gate], block.Layer, block.Reverse, block.Matrix, block.Size));
         }
 
         return spectra;

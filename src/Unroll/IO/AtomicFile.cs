@@ -84,6 +84,13 @@ public static class AtomicFile
             throw new UnrollException($"cannot write '{path}': it is a directory; expected a file path");
         }
 
+        // The rename below replaces whatever the path names: never a device, a FIFO or a socket (as root, writing
+        // to /dev/null would otherwise replace the device itself with a regular file).
+        if (File.Exists(fullPath) && InputFile.Kind(fullPath) is { } kind && kind != "regular file")
+        {
+            throw new UnrollException($"cannot write '{path}': it is a {kind}; expected the path of a regular file (use - for standard output where a command offers it)");
+        }
+
         // The temporary name is hidden, unique, and in the target's directory so the final
         // rename never crosses file systems (a cross-device move would copy, not rename).
         string tempPath = Path.Combine(directory, $".{fileName}.tmp-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}");

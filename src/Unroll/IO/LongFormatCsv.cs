@@ -41,7 +41,7 @@ public static class LongFormatCsv
 
         try
         {
-            using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            using var reader = new StreamReader(InputFile.Open(path, "a CSV file in long format (seq,t,...)"), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
             return Parse(path, reader);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

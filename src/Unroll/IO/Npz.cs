@@ -55,6 +55,7 @@ public static class Npz
 
         try
         {
+            InputFile.RequireRegular(path, "a .npz file");
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             return ReadFrom(path, stream);
         }

@@ -94,6 +94,7 @@ public static class SafeTensors
 
         try
         {
+            InputFile.RequireRegular(path, "a safetensors file");
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
             return ReadFrom(path, stream);
         }

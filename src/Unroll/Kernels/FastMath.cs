@@ -9,8 +9,11 @@ namespace Unroll.Kernels;
 /// <summary>Which implementation <see cref="FastMath"/> runs; tests force each one to check they agree bit for bit.</summary>
 internal enum FastMathPath
 {
-    /// <summary>The widest path the CPU runs natively (AVX2 + FMA, else 128-bit SIMD with FMA, else scalar).</summary>
+    /// <summary>The widest path the CPU runs natively (AVX-512F, else AVX2 + FMA, else 128-bit SIMD with FMA, else scalar).</summary>
     Auto,
+
+    /// <summary>16 floats per step in <see cref="Vector512{T}"/>, then the <see cref="Vector256"/> path for the rest.</summary>
+    Vector512,
 
     /// <summary>8 floats per step in <see cref="Vector256{T}"/>, the tail in scalar.</summary>
     Vector256,
@@ -50,8 +53,8 @@ internal enum FastMathPath
 /// </para>
 /// <para>
 /// Every path evaluates the same operations in the same order with fused multiply-adds
-/// (correctly rounded in scalar and SIMD alike) and an IEEE division, so the Vector256, Vector128 and
-/// scalar paths give identical bits for the same input, whatever the span length.
+/// (correctly rounded in scalar and SIMD alike) and an IEEE division, so the Vector512, Vector256, Vector128
+/// and scalar paths give identical bits for the same input, whatever the span length.
 /// NaN propagates; +-infinity give +-1 for tanh and 1 / 0 for sigmoid; tanh(-0) = -0.
 /// </para>
 /// </remarks>
@@ -75,6 +78,9 @@ internal static class FastMath
     private const float B2 = 2.26843463243900e-03f;
     private const float B4 = 1.18534705686654e-04f;
     private const float B6 = 1.19825839466702e-06f;
+
+    /// <summary>Whether the 512-bit path runs natively (AVX-512F has fused multiply-add).</summary>
+    private static bool UseVector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>Whether the 256-bit path runs natively: it needs hardware fused multiply-add to be fast.</summary>
     private static bool UseVector256 => Vector256.IsHardwareAccelerated && Fma.IsSupported;
@@ -139,7 +145,7 @@ internal static class FastMath
 
         if (path == FastMathPath.Auto)
         {
-            path = UseVector256 ? FastMathPath.Vector256 : UseVector128 ? FastMathPath.Vector128 : FastMathPath.Scalar;
+            path = UseVector512 ? FastMathPath.Vector512 : UseVector256 ? FastMathPath.Vector256 : UseVector128 ? FastMathPath.Vector128 : FastMathPath.Scalar;
         }
 
         ref float source = ref MemoryMarshal.GetReference(x);
@@ -150,6 +156,31 @@ internal static class FastMath
         Vector128<float> half128 = Vector128.Create(0.5f);
 
         // Each element is loaded before its own slot is stored, so x == y (in place) is safe.
+        if (path == FastMathPath.Vector512 && UseVector512)
+        {
+            // Two independent vectors per iteration (and out-of-order execution across iterations) overlap the chains.
+            Vector512<float> half512 = Vector512.Create(0.5f);
+            for (; i <= n - (2 * Vector512<float>.Count); i += 2 * Vector512<float>.Count)
+            {
+                Vector512<float> v0 = Vector512.LoadUnsafe(ref source, (nuint)i);
+                Vector512<float> v1 = Vector512.LoadUnsafe(ref source, (nuint)(i + Vector512<float>.Count));
+                Vector512<float> r0 = sigmoid ? Vector512.FusedMultiplyAdd(half512, TanhVector(v0 * half512), half512) : TanhVector(v0);
+                Vector512<float> r1 = sigmoid ? Vector512.FusedMultiplyAdd(half512, TanhVector(v1 * half512), half512) : TanhVector(v1);
+                r0.StoreUnsafe(ref target, (nuint)i);
+                r1.StoreUnsafe(ref target, (nuint)(i + Vector512<float>.Count));
+            }
+
+            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                Vector512<float> v = Vector512.LoadUnsafe(ref source, (nuint)i);
+                Vector512<float> r = sigmoid ? Vector512.FusedMultiplyAdd(half512, TanhVector(v * half512), half512) : TanhVector(v);
+                r.StoreUnsafe(ref target, (nuint)i);
+            }
+
+            // Fewer than 16 left: the 256-bit and scalar loops below finish them.
+            path = FastMathPath.Vector256;
+        }
+
         if (path == FastMathPath.Vector256 && UseVector256)
         {
             // Four independent vectors per iteration: one evaluation is a ~50-cycle dependency chain
@@ -281,6 +312,27 @@ internal static class FastMath
 
         // x != x only for NaN: pass it through (min/max above would have replaced it).
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), r, x);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> TanhVector(Vector512<float> x)
+    {
+        Vector512<float> clamped = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(-ClampBound)), Vector512.Create(ClampBound));
+        Vector512<float> x2 = clamped * clamped;
+        Vector512<float> p = Vector512.FusedMultiplyAdd(x2, Vector512.Create(A13), Vector512.Create(A11));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A9));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A7));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A5));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A3));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A1));
+        p *= clamped;
+        Vector512<float> q = Vector512.FusedMultiplyAdd(x2, Vector512.Create(B6), Vector512.Create(B4));
+        q = Vector512.FusedMultiplyAdd(x2, q, Vector512.Create(B2));
+        q = Vector512.FusedMultiplyAdd(x2, q, Vector512.Create(B0));
+        Vector512<float> r = p / q;
+        r = Vector512.MinNative(Vector512.MaxNative(r, Vector512.Create(-1f)), Vector512.Create(1f));
+        r = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(IdentityBound)), x, r);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), r, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

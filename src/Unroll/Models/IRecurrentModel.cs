@@ -34,8 +34,10 @@ public interface IRecurrentModel<T>
     /// Runs a batch of dense sequences ([T, B, I]) and keeps what backward needs. Models that feed
     /// their outputs back (the Jordan network) are given the true targets ([T, B, O]) instead
     /// (teacher forcing), or run free when <paramref name="targets"/> is empty; others ignore them.
+    /// <paramref name="lengths"/> gives each sequence's length in [1, T] (empty when all have T steps): a
+    /// sequence's state stops at its last step, as PyTorch's packed sequences.
     /// </summary>
-    void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch);
+    void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch, ReadOnlySpan<int> lengths = default);
 
     /// <summary>Backpropagation through time for the last <see cref="Run"/>, adding into the parameter gradients.</summary>
     void Backward(ReadOnlySpan<T> predictionGradients);

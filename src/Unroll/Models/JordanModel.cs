@@ -99,8 +99,19 @@ public sealed class JordanModel<T> : IRecurrentModel<T>
     }
 
     /// <inheritdoc/>
-    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch) =>
+    /// <exception cref="UnrollException">The sequences have different lengths, which the Jordan network does not take.</exception>
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch, ReadOnlySpan<int> lengths = default)
+    {
+        foreach (int length in lengths)
+        {
+            if (length != steps)
+            {
+                throw new UnrollException($"jordan: expected sequences of one length, got lengths {length} and {steps} in one batch; the Jordan network runs whole sequences only.");
+            }
+        }
+
         Forward(inputs, steps, batch, targets);
+    }
 
     /// <summary>
     /// Runs the network. With <paramref name="teacher"/> ([T, B, O]) it feeds the true y_{t-1}

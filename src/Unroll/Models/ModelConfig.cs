@@ -48,6 +48,28 @@ public sealed record ModelConfig
     /// <summary>Whether the head reads every step or only each sequence's last state.</summary>
     public Pooling Pooling { get; init; } = Pooling.EveryStep;
 
+    /// <summary>
+    /// What a regression head's outputs stand for: points (MSE, the default), Gaussian or Student-t parameters
+    /// (trained by likelihood) or quantiles (pinball loss); see <see cref="OutputDistribution"/>.
+    /// Left out of the JSON when it is the default, so point models' files are unchanged.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public OutputDistribution Distribution { get; init; }
+
+    /// <summary>The quantile levels in (0, 1), increasing, of a <see cref="OutputDistribution.Quantiles"/> head; null otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double>? Quantiles { get; init; }
+
+    /// <summary>Outputs per predicted value: 1 for points, 2 (Gaussian), 3 (Student-t) or the number of quantile levels.</summary>
+    [JsonIgnore]
+    public int ParametersPerValue => Distribution switch
+    {
+        OutputDistribution.Gaussian => 2,
+        OutputDistribution.StudentT => 3,
+        OutputDistribution.Quantiles => Math.Max(1, Quantiles?.Count ?? 0),
+        _ => 1,
+    };
+
     /// <summary>Names of the input features, one per input (e.g. "x", "force").</summary>
     public IReadOnlyList<string> InputNames { get; init; } = [];
 
@@ -77,6 +99,9 @@ public sealed record ModelConfig
     /// size into an error before anything is allocated.
     /// </summary>
     public const long MaxParameters = 1L << 28;
+
+    /// <summary>The most stacked layers a model may have.</summary>
+    public const int MaxLayers = 256;
 
     /// <summary>The number of weights and biases the model has (computed in 64 bits, so it never overflows).</summary>
     [JsonIgnore]
@@ -109,6 +134,22 @@ public sealed record ModelConfig
         }
     }
 
+    /// <summary>
+    /// An estimate, in bytes, of what training this model on batches of <paramref name="batch"/> sequences of
+    /// <paramref name="steps"/> steps keeps in memory: the weights with their gradients and optimiser state, and
+    /// per layer and direction the saved gates, states and their gradients for every step (float).
+    /// </summary>
+    internal double TrainingBytes(int steps, int batch)
+    {
+        double rows = (double)steps * batch, h = HiddenSize, directions = Directions;
+        double gates = Architecture == "jordan" ? 1 : CellKinds.GateCount(Cell);
+        double perDirection = rows * ((3 * gates * h) + (4 * h));
+        double perLayer = (directions * perDirection) + (3 * rows * directions * h);
+        double tokens = (double)VocabularySize * gates * h * directions;
+        double inputs = rows * (InputSize + (2.0 * OutputSize)) * 2;
+        return 4 * ((ParameterCount * 5.0) + (Layers * perLayer) + tokens + inputs);
+    }
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -125,6 +166,11 @@ public sealed record ModelConfig
         RequirePositive("hidden size", HiddenSize);
         RequirePositive("output size", OutputSize);
         RequirePositive("layers", Layers);
+        if (Layers > MaxLayers)
+        {
+            // Stacks this deep do not train as recurrent networks, and each layer costs its diagnostics and buffers.
+            throw new UnrollException($"layers: expected 1 to {MaxLayers} stacked layers, got {Layers}.");
+        }
         if (!(Dropout >= 0 && Dropout < 1))
         {
             throw new UnrollException($"dropout: expected a probability in [0, 1), got {Dropout}.");
@@ -155,15 +201,46 @@ public sealed record ModelConfig
             throw new UnrollException($"model: unknown head {Head} or pooling {Pooling}.");
         }
 
+        if (!Enum.IsDefined(Distribution) || (Distribution != OutputDistribution.Point && Head != HeadKind.Regression))
+        {
+            throw new UnrollException($"model: a {Distribution} output distribution needs a regression head; got {Head}.");
+        }
+
+        if (Distribution == OutputDistribution.Quantiles
+            ? Quantiles is not { Count: > 0 } levels || levels.Any(l => !(l > 0 && l < 1)) || levels.Zip(levels.Skip(1)).Any(p => !(p.First < p.Second))
+            : Quantiles is not null)
+        {
+            throw new UnrollException($"model: expected quantile levels in (0, 1), increasing, exactly with a quantile head; got {(Quantiles is null ? "none" : string.Join(", ", Quantiles))} with a {Distribution} head.");
+        }
+
+        if (OutputSize % ParametersPerValue != 0)
+        {
+            throw new UnrollException($"model: a {Distribution} head has {ParametersPerValue} outputs per value; expected an output size that is a multiple of it, got {OutputSize}.");
+        }
+
         if (!Enum.IsDefined(Activation))
         {
             throw new UnrollException($"activation: expected tanh, sigmoid, relu or identity, got {(int)Activation}.");
+        }
+
+        if (ParameterCount <= MaxParameters)
+        {
+            // The weights and their gradients, before any training buffer.
+            MemoryBudget.Check(ParameterCount * 8.0, $"model: {ParameterCount} parameters");
         }
 
         if (ParameterCount > MaxParameters)
         {
             throw new UnrollException(
                 $"model: input {InputSize}, hidden {HiddenSize}, output {OutputSize}, {Layers} layer(s){(VocabularySize > 0 ? $", vocabulary {VocabularySize}" : string.Empty)} make {ParameterCount} parameters; expected at most {MaxParameters}.");
+        }
+
+        foreach (var (names, what) in new[] { (InputNames, "input"), (OutputNames, "output") })
+        {
+            if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } repeated)
+            {
+                throw new UnrollException($"model: the {what} name '{repeated.Key}' appears {repeated.Count()} times; expected each {what} named once.");
+            }
         }
 
         if (InputNames.Count != 0 && InputNames.Count != InputSize)
@@ -215,6 +292,25 @@ public sealed record ModelConfig
             throw new UnrollException($"{what}: expected a positive integer, got {value}.");
         }
     }
+}
+
+/// <summary>
+/// What a regression head predicts for every target value: a point (trained with the MSE), the parameters of a
+/// distribution (trained by its negative log-likelihood), or quantiles (trained with the pinball loss).
+/// </summary>
+public enum OutputDistribution
+{
+    /// <summary>One value per target, trained with the mean squared error.</summary>
+    Point,
+
+    /// <summary>Two outputs per target, (mu, s): a normal distribution with mean mu and scale sigma = softplus(s) + 1e-6.</summary>
+    Gaussian,
+
+    /// <summary>Three outputs per target, (mu, s, d): Student's t with location mu, scale softplus(s) + 1e-6 and nu = 2 + softplus(d) degrees of freedom.</summary>
+    StudentT,
+
+    /// <summary>One output per target and quantile level, trained with the pinball (quantile) loss.</summary>
+    Quantiles,
 }
 
 /// <summary>What the head predicts.</summary>

@@ -1,15 +1,18 @@
+using System.Numerics;
 using Unroll.IO;
 
 namespace Unroll.Models;
 
 /// <summary>A model read from a file, with the file's metadata.</summary>
+/// <typeparam name="T">The model's element type: float to train and run, double for exact checks.</typeparam>
 /// <param name="Model">The model, ready to run.</param>
 /// <param name="Metadata">Every <c>__metadata__</c> entry of the file.</param>
-public sealed record LoadedModel(IRecurrentModel<float> Model, IReadOnlyDictionary<string, string> Metadata);
+public sealed record LoadedModel<T>(IRecurrentModel<T> Model, IReadOnlyDictionary<string, string> Metadata)
+    where T : unmanaged, IFloatingPointIeee754<T>;
 
 /// <summary>
 /// The model file: safetensors with PyTorch state_dict names (<c>rnn.weight_ih_l0</c>, ...,
-/// <c>head.weight</c>, <c>head.bias</c>) in F32, and the <see cref="ModelConfig"/> as JSON under
+/// <c>head.weight</c>, <c>head.bias</c>) in F32 (F64 for a model in double), and the <see cref="ModelConfig"/> as JSON under
 /// the metadata key <see cref="ConfigKey"/>, so torch.nn.RNN plus nn.Linear load the weights unchanged
 /// and Unroll can rebuild the model from the file alone. See docs/formats.md.
 /// </summary>
@@ -24,8 +27,12 @@ public static class ModelFile
     /// <summary>The format version written by this release.</summary>
     public const string FormatVersion = "1";
 
-    /// <summary>Writes the model (to a temporary name, then renamed over <paramref name="path"/>).</summary>
-    public static void Save(string path, IRecurrentModel<float> model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    /// <summary>
+    /// Writes the model (to a temporary name, then renamed over <paramref name="path"/>): a float model's weights
+    /// as F32, a double model's as F64, so either reads back bit for bit.
+    /// </summary>
+    public static void Save<T>(string path, IRecurrentModel<T> model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -39,8 +46,9 @@ public static class ModelFile
 
         metadata[FormatKey] = FormatVersion;
         metadata[ConfigKey] = model.Config.ToJson();
+        var dtype = typeof(T) == typeof(double) ? TensorDType.F64 : TensorDType.F32;
         var tensors = model.Parameters.Views
-            .Select(view => StoredTensor.FromSingles(view.Name, view.Shape, model.Parameters.Values.AsSpan(view.Offset, view.Length)))
+            .Select(view => new StoredTensor(view.Name, dtype, view.Shape, ToDoubles(model.Parameters.Values.AsSpan(view.Offset, view.Length))))
             .ToList();
         SafeTensors.Write(path, tensors, metadata);
     }
@@ -50,23 +58,37 @@ public static class ModelFile
     /// The file is missing or not safetensors, carries no Unroll config, or its tensors do not match
     /// the config (a missing, extra or differently shaped tensor, or a non-finite weight).
     /// </exception>
-    public static LoadedModel Load(string path)
+    public static LoadedModel<float> Load(string path) => Load<float>(path);
+
+    /// <summary>
+    /// Reads a model file into a model of element type <typeparamref name="T"/>: an F32 file into a double model
+    /// exactly, an F64 file into a float model rounded to the nearest float.
+    /// </summary>
+    /// <exception cref="UnrollException">As <see cref="Load(string)"/>, or a weight does not fit in <typeparamref name="T"/>.</exception>
+    public static LoadedModel<T> Load<T>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var file = SafeTensors.Read(path);
-        return new LoadedModel(ReadModel(file, static _ => false), file.Metadata);
+        return new LoadedModel<T>(ReadModel<T>(file, static _ => false), file.Metadata);
     }
 
     /// <summary>
     /// Builds the model a safetensors file describes; tensors for which <paramref name="belongsElsewhere"/>
     /// is true (a checkpoint's optimiser state, say) are left for the caller.
     /// </summary>
-    internal static IRecurrentModel<float> ReadModel(SafeTensorsFile file, Func<string, bool> belongsElsewhere)
+    internal static IRecurrentModel<T> ReadModel<T>(SafeTensorsFile file, Func<string, bool> belongsElsewhere)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         string path = file.Path;
         if (!file.Metadata.TryGetValue(ConfigKey, out var configJson))
         {
             throw new UnrollException(
                 $"{path}: expected an Unroll model file with '{ConfigKey}' in its metadata, got a safetensors file without it (tensors: {string.Join(", ", file.Tensors.Select(t => t.Name))}).");
+        }
+
+        if (file.Metadata.TryGetValue(FormatKey, out var format) && format != FormatVersion)
+        {
+            throw new UnrollException($"{path}: '{FormatKey}' is '{format}'; this release reads model files of format {FormatVersion} (a newer release wrote this one).");
         }
 
         ModelConfig config;
@@ -89,7 +111,7 @@ public static class ModelFile
                 $"{path}: '{ConfigKey}' describes a {Describe(config)} with {config.ParameterCount} parameters, but the file holds {stored} values; expected the tensors of that model.");
         }
 
-        var model = RecurrentModels.Create<float>(config);
+        var model = RecurrentModels.Create<T>(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
         var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name) && !belongsElsewhere(t.Name)).Select(t => t.Name).ToList();
         if (unexpected.Count > 0)
@@ -107,10 +129,11 @@ public static class ModelFile
     /// match the file's (<c>--init-from</c>).
     /// </summary>
     /// <exception cref="UnrollException">The file holds a model of another architecture or size.</exception>
-    public static void LoadWeightsInto(string path, IRecurrentModel<float> model)
+    public static void LoadWeightsInto<T>(string path, IRecurrentModel<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
-        var loaded = Load(path).Model;
+        var loaded = Load<T>(path).Model;
         var theirs = loaded.Config;
         var ours = model.Config;
         if (theirs.Architecture != ours.Architecture || theirs.InputSize != ours.InputSize || theirs.HiddenSize != ours.HiddenSize
@@ -123,7 +146,20 @@ public static class ModelFile
         loaded.Parameters.Values.CopyTo(model.Parameters.Values, 0);
     }
 
-    private static void CopyWeights(SafeTensorsFile file, IRecurrentModel<float> model, ModelConfig config)
+    private static double[] ToDoubles<T>(ReadOnlySpan<T> values)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var doubles = new double[values.Length];
+        for (int i = 0; i < doubles.Length; i++)
+        {
+            doubles[i] = double.CreateChecked(values[i]);
+        }
+
+        return doubles;
+    }
+
+    private static void CopyWeights<T>(SafeTensorsFile file, IRecurrentModel<T> model, ModelConfig config)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         string path = file.Path;
         foreach (var view in model.Parameters.Views)
@@ -142,8 +178,14 @@ public static class ModelFile
             var destination = model.Parameters.Values.AsSpan(view.Offset, view.Length);
             for (int i = 0; i < destination.Length; i++)
             {
-                float value = (float)tensor.Values[i];
-                if (!float.IsFinite(value))
+                T value = T.CreateChecked(tensor.Values[i]);
+                if (!T.IsFinite(value) && double.IsFinite(tensor.Values[i]))
+                {
+                    throw new UnrollException(
+                        $"{path}: tensor '{view.Name}' holds {tensor.Values[i].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} at index {i}, beyond the range of a float; expected weights a float holds (load the model as double).");
+                }
+
+                if (!T.IsFinite(value))
                 {
                     throw new UnrollException($"{path}: tensor '{view.Name}' holds a non-finite value ({value}) at index {i}; expected finite weights.");
                 }

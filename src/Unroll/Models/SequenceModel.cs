@@ -54,9 +54,10 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     private readonly IRecurrentLayer<T>[][] _layers;
     private readonly int _outputWidth;
-    private readonly Training.SplitMix64 _dropoutRandom = new(0);
+    private readonly SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
     private int[] _tokens = [];
+    private int[] _tokenColumns = [];
     private int[] _lengths = [];
     private T[][] _layerOutputs;
     private T[][] _layerOutputGradients;
@@ -403,21 +404,41 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
     /// <inheritdoc/>
     /// <remarks>A token model (<see cref="ModelConfig.VocabularySize"/> &gt; 0) reads one column per step holding the token id.</remarks>
-    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch)
+    public void Run(ReadOnlySpan<T> inputs, ReadOnlySpan<T> targets, int steps, int batch, ReadOnlySpan<int> lengths = default)
+        => ForwardColumns(inputs, steps, batch, lengths: lengths);
+
+    /// <summary>
+    /// Runs the network over inputs laid out as the trainer's batches are: dense x [T, B, I], or for a
+    /// token model its token ids as numbers [T, B] (converted without allocating).
+    /// </summary>
+    /// <exception cref="ArgumentException">A token id is not a whole number in [0, V), or a shape does not match.</exception>
+    internal void ForwardColumns(
+        ReadOnlySpan<T> inputs, int steps, int batch, ReadOnlySpan<T> initialState = default, ReadOnlySpan<T> initialCell = default,
+        ReadOnlySpan<int> lengths = default)
     {
         if (Config.VocabularySize <= 0)
         {
-            Forward(inputs, steps, batch);
+            Forward(inputs, steps, batch, initialState, lengths, initialCell);
             return;
         }
 
-        var tokens = new int[inputs.Length];
-        for (int i = 0; i < tokens.Length; i++)
+        if (_tokenColumns.Length < inputs.Length)
         {
-            tokens[i] = int.CreateSaturating(inputs[i]);
+            _tokenColumns = new int[inputs.Length];
         }
 
-        ForwardTokens(tokens, steps, batch);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            T value = inputs[i];
+            if (!T.IsInteger(value))
+            {
+                throw new ArgumentException($"Expected token ids that are whole numbers, got {value} at position {i}.", nameof(inputs));
+            }
+
+            _tokenColumns[i] = int.CreateSaturating(value);
+        }
+
+        ForwardTokens(_tokenColumns.AsSpan(0, inputs.Length), steps, batch, initialState, lengths, initialCell);
     }
 
     /// <inheritdoc/>

@@ -15,8 +15,8 @@ public static class GradientClipping
         Math.Sqrt(ParallelReductions.SumOfSquares(gradients));
 
     /// <summary>
-    /// Applies the clipping a run asks for: rescale to <paramref name="clipNorm"/> when the global
-    /// <paramref name="norm"/> exceeds it, then clamp every component to [-clipValue, clipValue].
+    /// Applies the clipping a run asks for: rescale towards <paramref name="clipNorm"/> when the global
+    /// <paramref name="norm"/> exceeds it (<see cref="ClipByNorm{T}"/>), then clamp every component to [-clipValue, clipValue].
     /// </summary>
     /// <returns>True when either changed the gradient.</returns>
     public static bool Apply<T>(Span<T> gradients, double norm, double? clipNorm, double? clipValue)
@@ -37,21 +37,24 @@ public static class GradientClipping
     }
 
     /// <summary>
-    /// Clipping by norm (Pascanu, Mikolov and Bengio 2013): if ||g||_2 &gt;= threshold then
-    /// g &lt;- threshold * g / ||g||_2. Returns whether the gradients were rescaled.
+    /// Clipping by norm (Pascanu, Mikolov and Bengio 2013) exactly as torch.nn.utils.clip_grad_norm_:
+    /// with c = threshold / (||g||_2 + 1e-6), the gradients are scaled by c when c &lt; 1 and left as they
+    /// are otherwise (torch multiplies by min(c, 1)). The 1e-6 guards a zero norm; it also makes a norm a
+    /// hair above the threshold come out a hair below it, as in torch. Returns whether the gradients were rescaled.
     /// </summary>
     /// <param name="gradients">The gradients, rescaled in place.</param>
     /// <param name="norm">Their global norm before clipping (from <see cref="GlobalNorm{T}"/>).</param>
-    /// <param name="threshold">The largest norm let through, &gt; 0.</param>
+    /// <param name="threshold">The largest norm let through (torch's max_norm), &gt; 0.</param>
     public static bool ClipByNorm<T>(Span<T> gradients, double norm, double threshold)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!(norm >= threshold) || norm == 0)
+        double coefficient = threshold / (norm + 1e-6);
+        if (!(coefficient < 1))
         {
             return false;
         }
 
-        ParallelReductions.Scale(gradients, T.CreateChecked(threshold / norm));
+        ParallelReductions.Scale(gradients, T.CreateChecked(coefficient));
         return true;
     }
 

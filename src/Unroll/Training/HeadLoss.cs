@@ -11,7 +11,7 @@ public readonly record struct HeadLossResult(double Loss, int Rows, int Correct)
 
 /// <summary>
 /// The loss a model's head implies (<see cref="ModelConfig.Head"/>, <see cref="ModelConfig.Pooling"/>),
-/// on time-major targets [T, B, W] as <see cref="Data.SequenceSet.CopyBatchTimeMajor{T}"/> writes them:
+/// on time-major targets [T, B, W] as <see cref="SequenceSet.CopyBatchTimeMajor{T}"/> writes them:
 /// <list type="bullet">
 /// <item>regression, every step: MSE over [T, B, O] (<see cref="Losses.MeanSquaredError{T}"/>), W = O;</item>
 /// <item>regression, last step: MSE of the [B, O] predictions against the targets of step T-1 (the adding problem);</item>
@@ -30,7 +30,7 @@ public static class HeadLoss
     public static int TargetWidth(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config.Head == HeadKind.Classification ? 1 : config.OutputSize;
+        return config.Head == HeadKind.Classification ? 1 : config.OutputSize / config.ParametersPerValue;
     }
 
     /// <summary>Input columns per step: 1 (the token id) for token models, otherwise <see cref="ModelConfig.InputSize"/>.</summary>
@@ -49,11 +49,14 @@ public static class HeadLoss
 
     /// <summary>
     /// The loss of <paramref name="predictions"/> against <paramref name="targets"/> ([T, B, W] time-major),
-    /// writing dL/dprediction into <paramref name="predictionGradients"/> unless it is empty.
+    /// writing dL/dprediction into <paramref name="predictionGradients"/> unless it is empty. With
+    /// <paramref name="lengths"/> (each sequence's length in [1, T]) only the steps inside each sequence are
+    /// scored, and a last-step head scores each sequence's own last step (as PyTorch's packed sequences).
     /// </summary>
     /// <exception cref="ArgumentException">A buffer has the wrong length, or a class id is not an integer below the class count.</exception>
     public static HeadLossResult Compute<T>(
-        ModelConfig config, ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, int steps, int batch, Span<T> predictionGradients)
+        ModelConfig config, ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, int steps, int batch, Span<T> predictionGradients,
+        ReadOnlySpan<int> lengths = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -68,10 +71,57 @@ public static class HeadLoss
             throw new ArgumentException($"Expected {PredictionLength(config, steps, batch)} predictions, got {predictions.Length}.", nameof(predictions));
         }
 
+        if (!lengths.IsEmpty && lengths.Length != batch)
+        {
+            throw new ArgumentException($"Expected {batch} sequence lengths, got {lengths.Length}.", nameof(lengths));
+        }
+
+        bool lastStep = config.Pooling == Pooling.LastStep;
+        if (!lengths.IsEmpty && lastStep)
+        {
+            // Each sequence's target sits at its own last step: gather the [B, W] rows (t = length_b - 1).
+            var gathered = Gathered<T>(batch * width);
+            for (int b = 0; b < batch; b++)
+            {
+                targets.Slice((((lengths[b] - 1) * batch) + b) * width, width).CopyTo(gathered.Slice(b * width, width));
+            }
+
+            return Compute(config, predictions, gathered, 1, batch, predictionGradients);
+        }
+
         // With last-step pooling only the targets of step T-1 are read: the rows [(T-1) B, T B).
-        var scored = config.Pooling == Pooling.LastStep ? targets.Slice((steps - 1) * batch * width, batch * width) : targets;
+        var scored = lastStep ? targets.Slice((steps - 1) * batch * width, batch * width) : targets;
+        if (config.Distribution != OutputDistribution.Point)
+        {
+            if (!lengths.IsEmpty)
+            {
+                throw new ArgumentException("Expected sequences of one length for a probabilistic per-step head.", nameof(lengths));
+            }
+
+            // A probabilistic head: the parameters of every target value side by side, [rows, W, P].
+            T nll = config.Distribution switch
+            {
+                OutputDistribution.Gaussian => DistributionLosses.GaussianNll(predictions, scored, predictionGradients),
+                OutputDistribution.StudentT => DistributionLosses.StudentTNll(predictions, scored, predictionGradients),
+                _ => DistributionLosses.Pinball(predictions, scored, config.Quantiles!, predictionGradients),
+            };
+            return new HeadLossResult(double.CreateChecked(nll), scored.Length / width, 0);
+        }
+
         if (config.Head == HeadKind.Regression)
         {
+            if (!lengths.IsEmpty)
+            {
+                T masked = Losses.MaskedMeanSquaredError(predictions, scored, lengths, steps, batch, predictionGradients);
+                int valid = 0;
+                foreach (int length in lengths)
+                {
+                    valid += length;
+                }
+
+                return new HeadLossResult(double.CreateChecked(masked), valid, 0);
+            }
+
             T loss = Losses.MeanSquaredError(predictions, scored, predictionGradients);
             return new HeadLossResult(double.CreateChecked(loss), scored.Length / width, 0);
         }
@@ -86,6 +136,12 @@ public static class HeadLoss
         int rows = 0, correct = 0;
         for (int r = 0; r < classes.Length; r++)
         {
+            if (!lengths.IsEmpty && r / batch >= lengths[r % batch])
+            {
+                classes[r] = -1; // a padded step: ignored as a negative class id is
+                continue;
+            }
+
             double value = double.CreateChecked(scored[r]);
             if (value != Math.Floor(value) || value >= classCount)
             {
@@ -111,5 +167,24 @@ public static class HeadLoss
 
         T crossEntropy = Losses.SoftmaxCrossEntropy(predictions, classes, classCount, predictionGradients);
         return new HeadLossResult(double.CreateChecked(crossEntropy), rows, correct);
+    }
+
+    // A per-thread buffer for gathered last-step targets, so a training step allocates nothing.
+    private static Span<T> Gathered<T>(int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref T[]? buffer = ref GatheredBuffer<T>.Value;
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer = new T[length];
+        }
+
+        return buffer.AsSpan(0, length);
+    }
+
+    private static class GatheredBuffer<T>
+    {
+        [ThreadStatic]
+        public static T[]? Value;
     }
 }

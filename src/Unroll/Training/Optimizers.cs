@@ -435,6 +435,35 @@ internal sealed unsafe class SgdUpdate<T> : ParallelUpdate<T>
         T rate = _rate, weightDecay = _weightDecay, momentum = _momentum, keep = _keep;
         bool decay = _decay, first = _first, nesterov = _nesterov;
         int i = start;
+
+        // The same operations in 512-bit lanes where the CPU has them; the 256-bit and scalar loops finish the rest.
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
+        {
+            var rateV = Vector512.Create(rate);
+            var weightDecayV = Vector512.Create(weightDecay);
+            var momentumV = Vector512.Create(momentum);
+            var keepV = Vector512.Create(keep);
+            for (; i + Vector512<T>.Count <= end; i += Vector512<T>.Count)
+            {
+                var p = Vector512.Load(parameters + i);
+                var g = Vector512.Load(gradients + i);
+                if (decay)
+                {
+                    g += weightDecayV * p;
+                }
+
+                if (buffer != null)
+                {
+                    // torch starts the buffer at the (undampened) first gradient.
+                    var b = first ? g : (Vector512.Load(buffer + i) * momentumV) + (keepV * g);
+                    b.Store(buffer + i);
+                    g = nesterov ? g + (momentumV * b) : b;
+                }
+
+                (p - (rateV * g)).Store(parameters + i);
+            }
+        }
+
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             var rateV = Vector256.Create(rate);
@@ -634,6 +663,47 @@ internal sealed unsafe class AdamMoments<T>(T[] firstMoment, T[] secondMoment, T
         fixed (T* maxSecond = maxSecondMoment)
         {
             int i = start;
+
+            // The same operations in 512-bit lanes where the CPU has them; the 256-bit and scalar loops finish the rest.
+            if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
+            {
+                var beta1V = Vector512.Create(beta1);
+                var beta2V = Vector512.Create(beta2);
+                var oneMinusBeta1V = Vector512.Create(oneMinusBeta1);
+                var oneMinusBeta2V = Vector512.Create(oneMinusBeta2);
+                var stepSizeV = Vector512.Create(stepSize);
+                var sqrtCorrection2V = Vector512.Create(sqrtCorrection2);
+                var epsilonV = Vector512.Create(epsilon);
+                var l2V = Vector512.Create(l2);
+                var shrinkV = Vector512.Create(shrink);
+                for (; i + Vector512<T>.Count <= end; i += Vector512<T>.Count)
+                {
+                    var p = Vector512.Load(parameters + i);
+                    var g = Vector512.Load(gradients + i);
+                    if (coupledDecay)
+                    {
+                        g += l2V * p;
+                    }
+                    else if (decoupled)
+                    {
+                        p *= shrinkV;
+                    }
+
+                    var m = (Vector512.Load(first + i) * beta1V) + (oneMinusBeta1V * g);
+                    var v = (Vector512.Load(second + i) * beta2V) + (oneMinusBeta2V * g * g);
+                    m.Store(first + i);
+                    v.Store(second + i);
+                    if (maxSecond != null)
+                    {
+                        v = Vector512.Max(Vector512.Load(maxSecond + i), v);
+                        v.Store(maxSecond + i);
+                    }
+
+                    p -= stepSizeV * (m / ((Vector512.Sqrt(v) / sqrtCorrection2V) + epsilonV));
+                    p.Store(parameters + i);
+                }
+            }
+
             if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             {
                 var beta1V = Vector256.Create(beta1);
@@ -766,6 +836,28 @@ internal sealed unsafe class AdagradUpdate<T>(T[] sum) : ParallelUpdate<T>
         fixed (T* sums = sum)
         {
             int i = start;
+
+            // The same operations in 512-bit lanes where the CPU has them; the 256-bit and scalar loops finish the rest.
+            if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
+            {
+                var rateV = Vector512.Create(rate);
+                var weightDecayV = Vector512.Create(weightDecay);
+                var epsilonV = Vector512.Create(epsilon);
+                for (; i + Vector512<T>.Count <= end; i += Vector512<T>.Count)
+                {
+                    var p = Vector512.Load(parameters + i);
+                    var g = Vector512.Load(gradients + i);
+                    if (decay)
+                    {
+                        g += weightDecayV * p;
+                    }
+
+                    var s = Vector512.Load(sums + i) + (g * g);
+                    s.Store(sums + i);
+                    (p - (rateV * (g / (Vector512.Sqrt(s) + epsilonV)))).Store(parameters + i);
+                }
+            }
+
             if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             {
                 var rateV = Vector256.Create(rate);
@@ -825,6 +917,50 @@ internal sealed unsafe class RmsPropUpdate<T>(T[] squareAverage, T[]? gradientAv
         fixed (T* buffer = momentumBuffer)
         {
             int i = start;
+
+            // The same operations in 512-bit lanes where the CPU has them; the 256-bit and scalar loops finish the rest.
+            if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
+            {
+                var rateV = Vector512.Create(rate);
+                var weightDecayV = Vector512.Create(weightDecay);
+                var alphaV = Vector512.Create(alpha);
+                var oneMinusAlphaV = Vector512.Create(oneMinusAlpha);
+                var epsilonV = Vector512.Create(epsilon);
+                var momentumV = Vector512.Create(momentum);
+                for (; i + Vector512<T>.Count <= end; i += Vector512<T>.Count)
+                {
+                    var p = Vector512.Load(parameters + i);
+                    var g = Vector512.Load(gradients + i);
+                    if (decay)
+                    {
+                        g += weightDecayV * p;
+                    }
+
+                    var v = (Vector512.Load(square + i) * alphaV) + (oneMinusAlphaV * g * g);
+                    v.Store(square + i);
+                    if (mean != null)
+                    {
+                        var m = (Vector512.Load(mean + i) * alphaV) + (oneMinusAlphaV * g);
+                        m.Store(mean + i);
+                        v -= m * m;
+                    }
+
+                    var denominator = Vector512.Sqrt(v) + epsilonV;
+                    if (buffer != null)
+                    {
+                        var b = (Vector512.Load(buffer + i) * momentumV) + (g / denominator);
+                        b.Store(buffer + i);
+                        p -= rateV * b;
+                    }
+                    else
+                    {
+                        p -= rateV * (g / denominator);
+                    }
+
+                    p.Store(parameters + i);
+                }
+            }
+
             if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             {
                 var rateV = Vector256.Create(rate);

@@ -1,188 +1,24 @@
+using System.Globalization;
 using Unroll.Data;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Training;
 
-/// <summary>How to train: optimiser, learning rate, clipping, length of the run, batching.</summary>
-public sealed record TrainingOptions
-{
-    /// <summary>The update rule and its hyper-parameters, including the base learning rate.</summary>
-    public OptimizerSettings Optimizer { get; init; } = new() { Kind = OptimizerKind.Adam, LearningRate = 0.01 };
-
-    /// <summary>How the learning rate changes over the run.</summary>
-    public ScheduleSettings Schedule { get; init; } = new() { Kind = LearningRateSchedule.Cosine };
-
-    /// <summary>The base learning rate (from <see cref="Optimizer"/>).</summary>
-    public double LearningRate => Optimizer.LearningRate;
-
-    /// <summary>
-    /// Truncated BPTT when set: (k1, k2) = update every k1 steps, back-propagating k2 &gt;= k1 steps
-    /// (k1 = k2 = K is stateful TBPTT over windows of K). Each training step then processes its
-    /// minibatch in windows with one optimiser update per window, carrying the state across windows.
-    /// </summary>
-    public int[]? Bptt { get; init; }
-
-    /// <summary>Clip the global gradient norm to this value when set (if ||g|| &gt;= eps, g &lt;- eps g/||g||).</summary>
-    public double? ClipNorm { get; init; }
-
-    /// <summary>Clamp every gradient component to [-v, v] when set.</summary>
-    public double? ClipValue { get; init; }
-
-    /// <summary>Optimiser steps (minibatches) to take.</summary>
-    public int Steps { get; init; } = 4000;
-
-    /// <summary>Sequences per minibatch.</summary>
-    public int BatchSize { get; init; } = 32;
-
-    /// <summary>Seeds the minibatch order.</summary>
-    public int Seed { get; init; } = 1;
-
-    /// <summary>Measure the validation loss every this many steps (and at the last step).</summary>
-    public int ValidateEvery { get; init; } = 50;
-
-    /// <summary>
-    /// Record the training-time diagnostics of <see cref="StepMetrics"/> (spectra of W_hh, share of
-    /// clipped steps, gradient ratio) every this many steps, and at the first and last step; 0 turns
-    /// them off.
-    /// </summary>
-    public int DiagnoseEvery { get; init; } = 100;
-
-    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase) },
-    };
-
-    /// <summary>The options as JSON (stored in checkpoints and model files).</summary>
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, JsonOptions);
-
-    /// <summary>Reads options written by <see cref="ToJson"/>.</summary>
-    /// <exception cref="UnrollException">The JSON does not describe valid training options.</exception>
-    public static TrainingOptions FromJson(string json)
-    {
-        try
-        {
-            var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, JsonOptions)
-                ?? throw new UnrollException("training options: expected a JSON object, got null.");
-            if (options.Optimizer is null || options.Schedule is null)
-            {
-                throw new UnrollException("training options: expected 'optimizer' and 'schedule' objects, got null.");
-            }
-
-            options.Validate();
-            return options;
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new UnrollException($"training options: expected the JSON of training options, got invalid JSON ({e.Message}).", e);
-        }
-    }
-
-    /// <summary>Checks every option.</summary>
-    /// <exception cref="UnrollException">An option is out of range.</exception>
-    public void Validate()
-    {
-        ArgumentNullException.ThrowIfNull(Optimizer);
-        ArgumentNullException.ThrowIfNull(Schedule);
-        Optimizer.Validate();
-
-        if (ClipNorm is { } norm && (!(norm > 0) || double.IsInfinity(norm)))
-        {
-            throw new UnrollException($"clip-norm: expected a threshold > 0, got {norm}.");
-        }
-
-        if (ClipValue is { } value && (!(value > 0) || double.IsInfinity(value)))
-        {
-            throw new UnrollException($"clip-value: expected a limit > 0, got {value}.");
-        }
-
-        if (Steps < 1)
-        {
-            throw new UnrollException($"steps: expected at least 1, got {Steps}.");
-        }
-
-        if (BatchSize < 1)
-        {
-            throw new UnrollException($"batch-size: expected at least 1, got {BatchSize}.");
-        }
-
-        if (ValidateEvery < 1)
-        {
-            throw new UnrollException($"validate-every: expected at least 1, got {ValidateEvery}.");
-        }
-
-        if (DiagnoseEvery < 0)
-        {
-            throw new UnrollException($"diagnose-every: expected 0 (off) or a positive number of steps, got {DiagnoseEvery}.");
-        }
-
-        Schedule.Validate(Steps);
-        if (Bptt is { } bptt && (bptt.Length != 2 || bptt[0] < 1 || bptt[1] < bptt[0]))
-        {
-            throw new UnrollException($"bptt: expected K or K1,K2 with 1 <= K1 <= K2, got {string.Join(",", bptt)}.");
-        }
-    }
-}
-
-/// <summary>What one optimiser step measured.</summary>
-/// <param name="Step">1-based step number.</param>
-/// <param name="TrainLoss">The minibatch loss before the update.</param>
-/// <param name="ValidationLoss">The validation loss after the update, or NaN when not measured at this step.</param>
-/// <param name="GradientNorm">The global L2 norm of the gradient before clipping.</param>
-/// <param name="Clipped">Whether clipping changed the gradient.</param>
-public sealed record StepMetrics(int Step, double TrainLoss, double ValidationLoss, double GradientNorm, bool Clipped)
-{
-    /// <summary>
-    /// On diagnostic steps (<see cref="TrainingOptions.DiagnoseEvery"/>), the largest spectral radius
-    /// over every H x H gate block of every <c>rnn.weight_hh_l*</c>, of the weights the step's forward
-    /// and backward passes used (before its update); NaN on other steps and for the Jordan network.
-    /// </summary>
-    public double SpectralRadius { get; init; } = double.NaN;
-
-    /// <summary>On diagnostic steps, the largest singular value sigma_max over the same blocks as <see cref="SpectralRadius"/>; NaN otherwise.</summary>
-    public double LargestSingularValue { get; init; } = double.NaN;
-
-    /// <summary>On diagnostic steps, the share of steps whose gradient was clipped since the previous diagnostic step (this one included); NaN otherwise.</summary>
-    public double ClippedShare { get; init; } = double.NaN;
-
-    /// <summary>
-    /// On diagnostic steps, ||dL/dh_1|| / ||dL/dh_T|| of the first layer's forward direction from the
-    /// step's backward pass (its last window's with truncated BPTT): well below 1, the early steps get
-    /// little of the gradient. NaN otherwise and for the Jordan network.
-    /// </summary>
-    public double GradientRatio { get; init; } = double.NaN;
-
-    /// <summary>Whether the diagnostics were recorded at this step.</summary>
-    public bool HasDiagnostics => !double.IsNaN(ClippedShare);
-}
-
-/// <summary>Training stopped because the loss or a gradient stopped being finite.</summary>
-public sealed class TrainingDivergedException : UnrollException
-{
-    /// <summary>Creates the exception.</summary>
-    public TrainingDivergedException(string message) : base(message) { }
-
-    /// <summary>Creates the exception with a generic message.</summary>
-    public TrainingDivergedException() : base("Training diverged.") { }
-
-    /// <summary>Creates the exception with its cause.</summary>
-    public TrainingDivergedException(string message, Exception innerException) : base(message, innerException) { }
-}
-
 /// <summary>
-/// Everything a training run has accumulated besides the weights: the step reached, the batch
-/// order and position, the random-number states, the optimiser's state and the metrics so far.
-/// With the weights it resumes a run bit for bit.
+/// Everything a training run has accumulated besides the weights: the step reached, where the batch
+/// source is, the random-number states, the optimiser's state, the state a stream carries into its next
+/// window, and the metrics so far. With the weights it resumes a run bit for bit.
 /// </summary>
 public sealed class TrainerState
 {
     /// <summary>Steps completed.</summary>
     public int Step { get; init; }
 
-    /// <summary>The current epoch's order of the training sequences.</summary>
+    /// <summary>The current epoch's order of the training sequences (empty for a stream).</summary>
     public required int[] Order { get; init; }
 
-    /// <summary>How many sequences of <see cref="Order"/> have been used this epoch.</summary>
+    /// <summary>How many sequences of <see cref="Order"/> have been used this epoch, or a stream's next window.</summary>
     public int Position { get; init; }
 
     /// <summary>The state of the generator that shuffles the order.</summary>
@@ -197,16 +33,29 @@ public sealed class TrainerState
     /// <summary>The optimiser's per-parameter buffers by torch's names.</summary>
     public required IReadOnlyList<(string Name, float[] Values)> OptimizerState { get; init; }
 
+    /// <summary>What a stream carries into its next window (hidden state, re-run history); empty otherwise.</summary>
+    public IReadOnlyList<(string Name, float[] Values)> Carry { get; init; } = [];
+
     /// <summary>The metrics of every completed step.</summary>
     public required IReadOnlyList<StepMetrics> History { get; init; }
 }
 
+/// <summary>Something that watches a training run step by step: progress, checkpoints, a clock.</summary>
+internal interface ITrainingObserver
+{
+    /// <summary>Called after every completed step with its metrics; <paramref name="trainer"/> can capture its state.</summary>
+    void OnStep(Trainer trainer, StepMetrics metrics);
+}
+
 /// <summary>
-/// Minibatch training with full BPTT: for each step, forward over the batch, the loss the head
-/// implies (<see cref="HeadLoss"/>: MSE for regression, softmax cross-entropy for classification,
-/// at every step or the last), backward
-/// through time, record the gradient norm, clip, update. The run can be captured after any step
-/// (<see cref="CaptureState"/>) and continued from it (<see cref="Restore"/>) with identical results.
+/// The training loop, the one every data source uses: each step takes the next minibatch from a batch
+/// source, runs forward, the loss the model's head implies (<see cref="HeadLoss"/>: MSE for
+/// regression, softmax cross-entropy for classification, at every step or the last), backward through
+/// time, records the gradient norm, clips, checks for divergence and updates; validation, training-time
+/// diagnostics and observers follow. With truncated BPTT (<see cref="TrainingOptions.Bptt"/>) or a
+/// stream source, the batch is processed in windows with the state carried and one update per window
+/// (<see cref="TruncatedBptt{T}"/>). The run can be captured after any step (<see cref="CaptureState"/>)
+/// and continued from it (<see cref="Restore"/>) with identical results.
 /// </summary>
 public sealed class Trainer
 {
@@ -214,15 +63,15 @@ public sealed class Trainer
     private readonly TrainingOptions _options;
     private readonly IOptimizer<float> _optimizer;
     private readonly Queue<double> _recentNorms = new();
-    private readonly SplitMix64 _shuffle;
     private readonly List<StepMetrics> _history = [];
-    private readonly TruncatedBptt<float>? _truncated;
-    private int[] _order = [];
-    private int _position;
+    private TruncatedBptt<float>? _truncated;
+    private IBatchSource? _source;
+    private TrainerState? _pending;
     private int _step;
+    private bool _stopRequested;
 
     /// <summary>Creates a trainer for <paramref name="model"/>, at step 0.</summary>
-    /// <exception cref="UnrollException">An option is out of range.</exception>
+    /// <exception cref="UnrollException">An option is out of range or does not fit the model.</exception>
     public Trainer(IRecurrentModel<float> model, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -231,18 +80,10 @@ public sealed class Trainer
         _model = model;
         _options = options;
         _optimizer = Optimizers.Create<float>(options.Optimizer, model.Parameters.Count);
-        _shuffle = new SplitMix64(options.Seed);
         model.SetDropoutSeed(options.Seed);
-        if (options.Bptt is { } bptt)
+        if (options.Bptt is not null)
         {
-            if (model.Config.Head != HeadKind.Regression || model.Config.Pooling != Pooling.EveryStep)
-            {
-                throw new UnrollException("bptt: truncated BPTT trains a per-step regression head; expected full BPTT for this model's classification or last-step head.");
-            }
-
-            _truncated = model is SequenceModel<float> sequenceModel
-                ? new TruncatedBptt<float>(sequenceModel, bptt[0], bptt[1])
-                : throw new UnrollException($"bptt: truncated BPTT needs a hidden-state network (rnn, lstm, gru), got {model.Config.Architecture}.");
+            _ = TruncatedEngine(options.Bptt[0], options.Bptt[^1]);
         }
     }
 
@@ -252,20 +93,84 @@ public sealed class Trainer
     /// <summary>The metrics of every completed step.</summary>
     public IReadOnlyList<StepMetrics> History => _history;
 
-    /// <summary>A copy of the run's state after the last completed step.</summary>
-    public TrainerState CaptureState() => new()
-    {
-        Step = _step,
-        Order = (int[])_order.Clone(),
-        Position = _position,
-        ShuffleState = _shuffle.State,
-        ModelRandomState = _model.RandomState,
-        OptimizerStepCount = _optimizer.StepCount,
-        OptimizerState = _optimizer.State,
-        History = [.. _history],
-    };
+    /// <summary>
+    /// Training time so far, in seconds, for <see cref="TrainingOptions.TimeBudgetSeconds"/>: a resumed run's caller
+    /// includes the time of its earlier sessions. By default a stopwatch started by the first run.
+    /// </summary>
+    internal Func<double>? Clock { get; set; }
 
-    /// <summary>Continues from a captured state (the model's weights must be restored separately).</summary>
+    /// <summary>The step with the lowest validation loss so far, and that loss; step 0 before the first validation.</summary>
+    public (int Step, double Loss) Best
+    {
+        get
+        {
+            (int Step, double Loss) best = (0, double.PositiveInfinity);
+            foreach (var m in _history)
+            {
+                if (m.ValidationLoss < best.Loss)
+                {
+                    best = (m.Step, m.ValidationLoss);
+                }
+            }
+
+            return best;
+        }
+    }
+
+    /// <summary>Whether <see cref="TrainingOptions.Patience"/> validations in a row have not improved on the best (the run is over).</summary>
+    public bool PatienceExhausted
+    {
+        get
+        {
+            if (_options.Patience is not { } patience)
+            {
+                return false;
+            }
+
+            int since = 0;
+            double best = double.PositiveInfinity;
+            foreach (var m in _history)
+            {
+                if (double.IsNaN(m.ValidationLoss))
+                {
+                    continue;
+                }
+
+                (best, since) = m.ValidationLoss < best ? (m.ValidationLoss, 0) : (best, since + 1);
+            }
+
+            return since >= patience;
+        }
+    }
+
+    /// <summary>The learning rate of the step just taken.</summary>
+    internal double LearningRate => _optimizer.LearningRate;
+
+    /// <summary>Ends the run after the current step (an observer's early stop).</summary>
+    internal void RequestStop() => _stopRequested = true;
+
+    /// <summary>A copy of the run's state after the last completed step.</summary>
+    public TrainerState CaptureState()
+    {
+        var position = _source?.Position ?? (_pending is { } p ? new BatchPosition(p.Order, p.Position, p.ShuffleState) : new BatchPosition([], 0, 0));
+        return new()
+        {
+            Step = _step,
+            Order = position.Order,
+            Position = position.Position,
+            ShuffleState = position.ShuffleState,
+            ModelRandomState = _model.RandomState,
+            OptimizerStepCount = _optimizer.StepCount,
+            OptimizerState = _optimizer.State,
+            Carry = _source is { CarriesState: true } && _truncated is not null ? _truncated.CaptureCarry() : _pending?.Carry ?? [],
+            History = [.. _history],
+        };
+    }
+
+    /// <summary>
+    /// Continues from a captured state (the model's weights must be restored separately); the batch
+    /// source's position and a stream's carried state are applied when <see cref="Run(SequenceSet, SequenceSet?, Action{StepMetrics}?, CancellationToken)"/> starts.
+    /// </summary>
     /// <exception cref="UnrollException">The state does not fit this run.</exception>
     public void Restore(TrainerState state)
     {
@@ -275,14 +180,20 @@ public sealed class Trainer
             throw new UnrollException($"checkpoint: expected a step in [0, {_options.Steps}] with one metrics row per step, got step {state.Step} with {state.History.Count} rows.");
         }
 
+        for (int i = 0; i < state.History.Count; i++)
+        {
+            if (state.History[i].Step != i + 1)
+            {
+                throw new UnrollException($"checkpoint: metrics row {i + 1} is for step {state.History[i].Step}; expected the steps 1 to {state.Step} in order.");
+            }
+        }
+
         _optimizer.LoadState(state.OptimizerStepCount, state.OptimizerState);
-        _order = (int[])state.Order.Clone();
-        _position = state.Position;
-        _shuffle.State = state.ShuffleState;
         _model.RandomState = state.ModelRandomState;
         _step = state.Step;
         _history.Clear();
         _history.AddRange(state.History);
+        _pending = state;
     }
 
     /// <summary>
@@ -294,7 +205,7 @@ public sealed class Trainer
     /// <param name="onStep">Called after every step (progress, metrics, checkpoints).</param>
     /// <param name="cancellation">Stops the run after the current step.</param>
     /// <returns>The metrics of every step taken, including those before a restore.</returns>
-    /// <exception cref="TrainingDivergedException">The loss or a gradient became NaN or infinite.</exception>
+    /// <exception cref="TrainingDivergedException">The loss, a gradient or a weight stopped being finite, or the loss exploded.</exception>
     public IReadOnlyList<StepMetrics> Run(
         SequenceSet train, SequenceSet? validation, Action<StepMetrics>? onStep = null, CancellationToken cancellation = default)
     {
@@ -305,101 +216,173 @@ public sealed class Trainer
             CheckCompatible(validation, "validation");
         }
 
-        if (_order.Length == 0)
+        var source = new ShuffledBatches(new SequenceSetData(train), _options.BatchSize, _options.Seed);
+        var validator = validation is null || validation.Count == 0 ? null : new SequenceValidation(new SequenceSetData(validation), _options.BatchSize);
+        return Run(source, validator, onStep is null ? [] : [new CallbackObserver(onStep)], cancellation);
+    }
+
+    /// <summary>The loop itself: see the class remarks.</summary>
+    internal IReadOnlyList<StepMetrics> Run(
+        IBatchSource source, IValidation? validation, IReadOnlyList<ITrainingObserver> observers, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(observers);
+        var config = _model.Config;
+        if (source.InputWidth != HeadLoss.InputWidth(config) || source.TargetWidth != HeadLoss.TargetWidth(config))
         {
-            _order = Enumerable.Range(0, train.Count).ToArray();
-            _position = _order.Length; // forces a shuffle before the first batch
-        }
-        else if (_order.Length != train.Count)
-        {
-            throw new UnrollException($"checkpoint: its batch order covers {_order.Length} training sequences; expected {train.Count}.");
+            throw new UnrollException(
+                $"training data: expected {HeadLoss.InputWidth(config)} input and {HeadLoss.TargetWidth(config)} target columns per step for this model, got {source.InputWidth} and {source.TargetWidth}.");
         }
 
-        int batch = Math.Min(_options.BatchSize, train.Count);
-        int steps = train.Length;
-        var inputs = new float[steps * batch * HeadLoss.InputWidth(_model.Config)];
-        var targets = new float[steps * batch * HeadLoss.TargetWidth(_model.Config)];
-        var predictionGradients = new float[HeadLoss.PredictionLength(_model.Config, steps, batch)];
-
-        while (_step < _options.Steps && !cancellation.IsCancellationRequested)
+        var truncated = _truncated;
+        if (truncated is not null && source.HasVaryingLengths)
         {
-            int step = _step + 1;
-            if (_position + batch > _order.Length)
+            throw new UnrollException(
+                "bptt: the training sequences have different lengths; truncated BPTT cuts sequences of one length into windows. Train them whole (no --bptt / TruncatedBptt), or cut them to one length.");
+        }
+
+        if (source.CarriesState && truncated is null)
+        {
+            // A stream without --bptt: its windows are the truncation (stateful TBPTT(K)).
+            truncated = TruncatedEngine(source.MaxSteps, source.MaxSteps);
+        }
+
+        if (_pending is { } pending)
+        {
+            source.Position = new BatchPosition(pending.Order, pending.Position, pending.ShuffleState);
+            if (source.CarriesState)
             {
-                _shuffle.Shuffle(_order.AsSpan());
-                _position = 0;
+                truncated!.RestoreCarry(source.BatchSize, pending.Carry);
+            }
+            else if (pending.Carry.Count != 0)
+            {
+                throw new UnrollException("checkpoint: holds the carried state of a stream, but this run trains on whole sequences.");
             }
 
-            train.CopyBatchTimeMajor<float>(_order.AsSpan(_position, batch), inputs, targets);
-            _position += batch;
+            _pending = null;
+        }
 
-            _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, _options.Steps);
-            bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || step == _options.Steps);
-            var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
-            var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
-            bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
-            if (sequenceModel is not null)
+        _source = source;
+        _stopRequested = false;
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var clock = Clock ?? (() => stopwatch.Elapsed.TotalSeconds);
+        MemoryBudget.Check(config.TrainingBytes(source.MaxSteps, source.BatchSize),
+            $"training: batches of {source.BatchSize} sequences of {source.MaxSteps} steps through {config.Layers} layer(s) of {config.HiddenSize} units");
+        var batch = new Batch(source.MaxSteps, source.BatchSize, source.InputWidth, source.TargetWidth);
+        var predictionGradients = new float[HeadLoss.PredictionLength(config, source.MaxSteps, source.BatchSize)];
+        try
+        {
+            while (_step < _options.Steps && !cancellation.IsCancellationRequested && !_stopRequested && !PatienceExhausted
+                && !(_options.TimeBudgetSeconds is { } budget && clock() >= budget))
             {
-                sequenceModel.RecordGradientFlow = true;
-            }
-
-            double loss, norm, gradientRatio = double.NaN;
-            bool clipped;
-            try
-            {
-                (loss, norm, clipped) = _truncated is null
-                    ? Update(inputs, targets, predictionGradients, steps, batch, step)
-                    : UpdateTruncated(inputs, targets, steps, batch, step);
-                if (sequenceModel is not null)
+                var metrics = TrainStep(source, batch, truncated, predictionGradients, validation, clock);
+                _history.Add(metrics);
+                _step = metrics.Step;
+                foreach (var observer in observers)
                 {
-                    var flow = sequenceModel.StateGradientNorms(0);
-                    gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
+                    observer.OnStep(this, metrics);
                 }
             }
-            finally
-            {
-                if (sequenceModel is not null)
-                {
-                    sequenceModel.RecordGradientFlow = wasRecording;
-                }
-            }
-
+        }
+        finally
+        {
             _model.Training = false;
-            double validationLoss = double.NaN;
-            if (validation is not null && (step % _options.ValidateEvery == 0 || step == _options.Steps))
-            {
-                validationLoss = Evaluate(_model, validation, _options.BatchSize);
-            }
-
-            var metrics = new StepMetrics(step, loss, validationLoss, norm, clipped);
-            if (diagnose)
-            {
-                metrics = metrics with
-                {
-                    SpectralRadius = radius,
-                    LargestSingularValue = largest,
-                    ClippedShare = ClippedShareSinceLastDiagnostic(clipped),
-                    GradientRatio = gradientRatio,
-                };
-            }
-
-            _history.Add(metrics);
-            _step = step;
-            onStep?.Invoke(metrics);
         }
 
         return _history;
     }
+
+    private StepMetrics TrainStep(IBatchSource source, Batch batch, TruncatedBptt<float>? truncated, float[] predictionGradients, IValidation? validation, Func<double> clock)
+    {
+        int step = _step + 1;
+        source.Next(batch);
+        bool last = step == _options.Steps;
+        int scheduled = _options.Steps;
+        if (_options.TimeBudgetSeconds is { } budget)
+        {
+            // The schedule laid over the budget: the steps the whole budget takes at the pace of the steps so far
+            // ((step - 1) in the time spent), so a run of steps of equal length follows the schedule of that many steps.
+            double elapsed = clock();
+            double estimate = elapsed > 0 ? Math.Ceiling((step - 1) * budget / elapsed) : double.MaxValue;
+            scheduled = (int)Math.Clamp(estimate, Math.Max(step, _options.Schedule.WarmupSteps + 1), _options.Steps);
+            // The last step the budget holds at this pace (or the time is already up): validate and diagnose it.
+            last |= elapsed >= budget || (scheduled == step && step > 1);
+        }
+
+        _optimizer.LearningRate = _options.Schedule.RateAt(_options.LearningRate, step, scheduled);
+        bool diagnose = _options.DiagnoseEvery > 0 && (step % _options.DiagnoseEvery == 0 || step == 1 || last);
+        var (radius, largest) = diagnose ? LargestSpectra() : (double.NaN, double.NaN);
+        var sequenceModel = diagnose ? _model as SequenceModel<float> : null;
+        bool wasRecording = sequenceModel?.RecordGradientFlow ?? false;
+        if (sequenceModel is not null)
+        {
+            sequenceModel.RecordGradientFlow = true;
+        }
+
+        double loss, norm, gradientRatio = double.NaN;
+        bool clipped;
+        try
+        {
+            (loss, norm, clipped) = truncated is null
+                ? Update(batch, predictionGradients, step)
+                : UpdateTruncated(truncated, batch, step);
+            if (sequenceModel is not null)
+            {
+                var flow = sequenceModel.StateGradientNorms(0);
+                gradientRatio = flow.Length == 0 ? double.NaN : flow[0] / flow[^1];
+            }
+        }
+        finally
+        {
+            if (sequenceModel is not null)
+            {
+                sequenceModel.RecordGradientFlow = wasRecording;
+            }
+        }
+
+        _model.Training = false;
+        // A budgeted run's last step is the one after which the time is up.
+        last |= _options.TimeBudgetSeconds is { } limit && clock() >= limit;
+        var validationResult = validation is not null && (step % _options.ValidateEvery == 0 || last)
+            ? validation.Measure(_model)
+            : new ValidationResult(double.NaN, double.NaN, 0);
+        var metrics = new StepMetrics(step, loss, validationResult.Loss, norm, clipped) { ValidationAccuracy = validationResult.Accuracy };
+        if (diagnose)
+        {
+            metrics = metrics with
+            {
+                SpectralRadius = radius,
+                LargestSingularValue = largest,
+                ClippedShare = ClippedShareSinceLastDiagnostic(clipped),
+                GradientRatio = gradientRatio,
+            };
+        }
+
+        return metrics;
+    }
+
+    private TruncatedBptt<float> TruncatedEngine(int k1, int k2)
+    {
+        var config = _model.Config;
+        if (_model is not SequenceModel<float> sequenceModel)
+        {
+            throw new UnrollException($"bptt: truncated BPTT carries a hidden state; expected a hidden-state network (rnn, lstm, gru), got {config.Architecture}.");
+        }
+
+        _truncated = new TruncatedBptt<float>(sequenceModel, k1, k2);
+        return _truncated;
+    }
+
     // The largest spectral radius and singular value over every recurrent block; NaN when there is
     // none (Jordan) or the weights are no longer finite.
     private (double Radius, double Largest) LargestSpectra()
     {
         try
         {
-            var spectra = Diagnostics.Spectra.Of(_model);
-            return spectra.Count == 0
+            var blocks = RecurrentBlocks.Of(_model);
+            return blocks.Count == 0
                 ? (double.NaN, double.NaN)
-                : (spectra.Max(s => s.SpectralRadius), spectra.Max(s => s.LargestSingularValue));
+                : (blocks.Max(b => Eigen.SpectralRadius(b.Matrix, b.Size)), blocks.Max(b => SingularValues.Of(b.Matrix, b.Size, b.Size)[0]));
         }
         catch (UnrollException)
         {
@@ -421,24 +404,33 @@ public sealed class Trainer
     }
 
     // One optimiser update from one forward and backward pass over the minibatch (full BPTT).
-    private (double Loss, double Norm, bool Clipped) Update(float[] inputs, float[] targets, float[] predictionGradients, int steps, int batch, int step)
+    private (double Loss, double Norm, bool Clipped) Update(Batch batch, float[] predictionGradients, int step)
     {
+        int steps = batch.Steps, size = batch.Size;
+        var targets = batch.CurrentTargets;
+        var gradients = predictionGradients.AsSpan(0, HeadLoss.PredictionLength(_model.Config, steps, size));
         _model.Parameters.ZeroGradients();
         _model.Training = true;
-        _model.Run(inputs, targets, steps, batch);
-        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, batch, predictionGradients).Loss;
-        _model.Backward(predictionGradients);
+        _model.Run(batch.CurrentInputs, targets, steps, size, batch.CurrentLengths);
+        double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, size, gradients, batch.CurrentLengths).Loss;
+        _model.Backward(gradients);
         var (norm, clipped) = ClipAndStep(step, loss);
         return (loss, norm, clipped);
     }
 
-    // Truncated BPTT: the minibatch in windows of k1 steps, one update per window, the state carried
-    // across windows. Reports the step-weighted mean loss and the largest pre-clip norm.
-    private (double Loss, double Norm, bool Clipped) UpdateTruncated(float[] inputs, float[] targets, int steps, int batch, int step)
+    // Truncated BPTT: the batch in windows of k1 steps, one update per window, the state carried across
+    // windows (and, for a stream, across batches). Reports the step-weighted mean loss and the largest pre-clip norm.
+    private (double Loss, double Norm, bool Clipped) UpdateTruncated(TruncatedBptt<float> truncated, Batch batch, int step)
     {
-        var truncated = _truncated!;
-        int window = truncated.UpdateInterval, inputWidth = batch * _model.Config.InputSize, targetWidth = batch * _model.Config.OutputSize;
-        truncated.Reset(batch);
+        int window = truncated.UpdateInterval, steps = batch.Steps, size = batch.Size;
+        int inputRow = size * batch.InputWidth, targetRow = size * batch.TargetWidth;
+        if (!batch.ContinuesState)
+        {
+            truncated.Reset(size);
+        }
+
+        var inputs = batch.CurrentInputs;
+        var targets = batch.CurrentTargets;
         double weightedLoss = 0, largestNorm = 0;
         bool clipped = false;
         for (int start = 0; start < steps; start += window)
@@ -446,7 +438,7 @@ public sealed class Trainer
             int length = Math.Min(window, steps - start);
             _model.Training = true;
             double loss = truncated.ComputeWindowGradients(
-                inputs.AsSpan(start * inputWidth, length * inputWidth), targets.AsSpan(start * targetWidth, length * targetWidth), length, batch);
+                inputs.Slice(start * inputRow, length * inputRow), targets.Slice(start * targetRow, length * targetRow), length, size);
             var (norm, windowClipped) = ClipAndStep(step, loss);
             weightedLoss += loss * length;
             largestNorm = Math.Max(largestNorm, norm);
@@ -463,58 +455,43 @@ public sealed class Trainer
         RememberNorm(norm);
         if (!double.IsFinite(loss) || !double.IsFinite(norm))
         {
-            throw Diverged(step, loss, norm);
+            throw Diverged(step, loss, norm, NonFinite(_model.Parameters.Gradients) is { } parameter
+                ? $"first non-finite gradient in {parameter}"
+                : "the loss is not finite");
+        }
+
+        double first = _history.Count > 0 ? _history[0].TrainLoss : double.NaN;
+        if (_options.MaxLossGrowth is { } growth && first > 0 && loss > growth * first)
+        {
+            throw Diverged(step, loss, norm, string.Create(CultureInfo.InvariantCulture,
+                $"the loss grew to {loss / first:G3} times the first step's ({Format(first)}), above the limit of {growth:G3} (--max-loss-growth)"));
         }
 
         bool clipped = GradientClipping.Apply(gradients, norm, _options.ClipNorm, _options.ClipValue);
         _optimizer.Step(_model.Parameters.Values, gradients);
+        if (!FiniteValues.All(_model.Parameters.Values))
+        {
+            // The loss and the gradient were finite, but the update overflowed a weight (a huge learning rate, say):
+            // stop before anything could save those weights.
+            throw Diverged(step, loss, norm, $"the update made a weight non-finite, first in {NonFinite(_model.Parameters.Values)}");
+        }
+
         return (norm, clipped);
     }
 
     /// <summary>The head's loss of <paramref name="model"/> over a whole set (MSE, or cross-entropy for classification).</summary>
-    public static double Evaluate<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => Measure(model, set, batchSize).Loss;
+    public static double Evaluate(IRecurrentModel<float> model, SequenceSet set, int batchSize) => Measure(model, set, batchSize).Loss;
 
     /// <summary>
     /// The head's loss over a whole set, the mean over every scored row, and for classification
     /// the fraction of rows whose largest logit is the target class (NaN for regression).
     /// </summary>
-    public static (double Loss, double Accuracy) Measure<T>(IRecurrentModel<T> model, SequenceSet set, int batchSize)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    public static (double Loss, double Accuracy) Measure(IRecurrentModel<float> model, SequenceSet set, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(set);
-        int batch = Math.Max(1, Math.Min(batchSize, set.Count));
-        int inputWidth = HeadLoss.InputWidth(model.Config), targetWidth = HeadLoss.TargetWidth(model.Config);
-        var inputs = new T[set.Length * batch * inputWidth];
-        var targets = new T[set.Length * batch * targetWidth];
-        var indices = new int[batch];
-        double weightedSum = 0;
-        long rows = 0, correct = 0;
-        for (int start = 0; start < set.Count; start += batch)
-        {
-            int count = Math.Min(batch, set.Count - start);
-            for (int i = 0; i < count; i++)
-            {
-                indices[i] = start + i;
-            }
-
-            var inputSpan = inputs.AsSpan(0, set.Length * count * inputWidth);
-            var targetSpan = targets.AsSpan(0, set.Length * count * targetWidth);
-            set.CopyBatchTimeMajor<T>(indices.AsSpan(0, count), inputSpan, targetSpan);
-            model.Training = false;
-            model.Run(inputSpan, targetSpan, set.Length, count);
-            var result = HeadLoss.Compute<T>(model.Config, model.Predictions, targetSpan, set.Length, count, Span<T>.Empty);
-            // Every batch's loss is a mean over its rows. Regression scores the same rows per sequence, so
-            // weighting by sequences gives the mean over the set; classification may ignore rows, so weight by rows.
-            bool classification = model.Config.Head == HeadKind.Classification;
-            weightedSum += result.Loss * (classification ? result.Rows : count);
-            rows += classification ? result.Rows : count;
-            correct += result.Correct;
-        }
-
-        double accuracy = model.Config.Head == HeadKind.Classification && rows > 0 ? (double)correct / rows : double.NaN;
-        return (rows > 0 ? weightedSum / rows : 0, accuracy);
+        var result = new SequenceValidation(new SequenceSetData(set), batchSize).Measure(model);
+        return (result.Loss, result.Accuracy);
     }
 
     private void CheckCompatible(SequenceSet set, string what)
@@ -541,29 +518,35 @@ public sealed class Trainer
         }
     }
 
-    private TrainingDivergedException Diverged(int step, double loss, double norm)
+    private string? NonFinite(float[] values)
     {
-        string parameter = "none";
-        var gradients = _model.Parameters.Gradients;
         foreach (var view in _model.Parameters.Views)
         {
-            bool bad = false;
-            for (int i = view.Offset; i < view.Offset + view.Length && !bad; i++)
+            if (!FiniteValues.All(values.AsSpan(view.Offset, view.Length)))
             {
-                bad = !float.IsFinite(gradients[i]);
-            }
-
-            if (bad)
-            {
-                parameter = view.Name;
-                break;
+                return view.Name;
             }
         }
 
-        string norms = string.Join(", ", _recentNorms.Select(n => n.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)));
+        return null;
+    }
+
+    private TrainingDivergedException Diverged(int step, double loss, double norm, string cause)
+    {
+        string norms = string.Join(", ", _recentNorms.Select(n => n.ToString("G4", CultureInfo.InvariantCulture)));
+        // At the first step no update has happened yet: the learning rate cannot be the cause.
+        string advice = step == 1 && _history.Count == 0
+            ? "The initial weights give this on the first batch: check the initialisation options (--init-hh, --init-ih, --forget-bias) and the data's scale."
+            : "Lower the learning rate, clip the gradient (--clip-norm), or check the data's scale.";
         return new TrainingDivergedException(
-            $"training diverged at step {step}: loss {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}, gradient norm {norm.ToString(System.Globalization.CultureInfo.InvariantCulture)}; " +
-            $"first non-finite gradient in {parameter}; recent gradient norms {norms}. " +
-            "Lower the learning rate or clip the gradient (--clip-norm).");
+            $"training diverged at step {step}: {cause}; loss {Format(loss)}, gradient norm {Format(norm)}, recent gradient norms {norms}. {advice}");
+    }
+
+    private static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+
+    /// <summary>Adapts a per-step callback to an observer.</summary>
+    private sealed class CallbackObserver(Action<StepMetrics> onStep) : ITrainingObserver
+    {
+        public void OnStep(Trainer trainer, StepMetrics metrics) => onStep(metrics);
     }
 }

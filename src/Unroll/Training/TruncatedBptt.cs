@@ -7,9 +7,10 @@ namespace Unroll.Training;
 /// <summary>
 /// Truncated backpropagation through time, TBPTT(k1, k2) after Williams and Peng (1990) in
 /// Sutskever's (2013) formulation: the model reads B long streams k1 steps at a time (one window
-/// per call, e.g. from <see cref="Data.StreamBatches"/>), carrying its hidden state (and the LSTM's
-/// cell) from window to window; every window gives one gradient, of the mean squared error over
-/// that window's steps only, back-propagated through at most k2 steps.
+/// per call, e.g. from <see cref="StreamBatches"/>), carrying its hidden state (and the LSTM's
+/// cell) from window to window; every window gives one gradient, of the loss the model's per-step
+/// head implies (<see cref="HeadLoss"/>: the mean squared error, or softmax cross-entropy for a
+/// classification head) over that window's steps only, back-propagated through at most k2 steps.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -17,7 +18,8 @@ namespace Unroll.Training;
 /// the last, shorter window) and let <c>m = min(k2 - k1, a)</c>. The call re-runs the model over
 /// the <c>m + s</c> steps <c>[a - m, a + s)</c> from the state it had reached at step <c>a - m</c>,
 /// treated as a constant, and returns
-/// <c>L_n = 1/(s B O) sum_{t=a..a+s-1} sum_{b,o} (y_tbo - target_tbo)^2</c> and its gradient
+/// <c>L_n</c>, the head's loss over the window's steps <c>[a, a + s)</c> alone (for regression
+/// <c>1/(s B O) sum_{t=a..a+s-1} sum_{b,o} (y_tbo - target_tbo)^2</c>), and its gradient
 /// <c>dL_n/dtheta</c> through those <c>m + s</c> steps. So with full windows each update
 /// back-propagates exactly k2 steps once the stream has that many; at the start of the stream
 /// (<c>a &lt; k2 - k1</c>) it back-propagates through every step there is.
@@ -29,8 +31,9 @@ namespace Unroll.Training;
 /// with a loss but no gradient path; it is refused.
 /// </para>
 /// <para>
-/// The model must be unidirectional (a backward direction would need the future of the stream),
-/// read dense inputs, and have a per-step regression head. With dropout, every re-run draws fresh
+/// The model must be unidirectional (a backward direction would need the future of the stream) and
+/// have a per-step head; a token model reads its window's token ids as numbers in its single input
+/// column. With dropout, every re-run draws fresh
 /// masks. The caller owns the update: after <see cref="ComputeWindowGradients"/> it clips the
 /// gradient and steps the optimiser, before the next window.
 /// </para>
@@ -86,10 +89,10 @@ public sealed class TruncatedBptt<T>
             throw new UnrollException("bptt: truncated BPTT carries the state forward through the stream; expected a unidirectional model, got a bidirectional one.");
         }
 
-        if (config.VocabularySize > 0 || config.Head != HeadKind.Regression || config.Pooling != Pooling.EveryStep)
+        if (config.Pooling != Pooling.EveryStep)
         {
             throw new UnrollException(
-                $"bptt: expected a model with dense inputs and a per-step regression head (trained with the mean squared error), got vocabulary {config.VocabularySize}, head {config.Head}, pooling {config.Pooling}.");
+                "bptt: truncated BPTT scores every window's steps; expected a model with a per-step head, got one that answers only at the last step (full BPTT trains it).");
         }
 
         _model = model;
@@ -128,16 +131,26 @@ public sealed class TruncatedBptt<T>
         var config = _model.Config;
         int stateLength = config.Layers * batch * config.HiddenSize;
         int maxSteps = _historyCapacity + UpdateInterval;
+        int inputWidth = HeadLoss.InputWidth(config), cellLength = _hasCell ? stateLength : 0;
+        if (batch != Batch || _state.Length != stateLength)
+        {
+            // A new batch size needs new buffers; the same one reuses them, so a training loop that resets every batch allocates nothing.
+            _state = new T[stateLength];
+            _cell = new T[cellLength];
+            _historyStartState = new T[stateLength];
+            _historyStartCell = new T[cellLength];
+            _nextStartState = new T[stateLength];
+            _nextStartCell = new T[cellLength];
+            _history = new T[_historyCapacity * batch * inputWidth];
+            _inputs = new T[maxSteps * batch * inputWidth];
+            _predictionGradients = new T[maxSteps * batch * config.OutputSize];
+        }
+
         Batch = batch;
-        _state = new T[stateLength];
-        _cell = new T[_hasCell ? stateLength : 0];
-        _historyStartState = new T[stateLength];
-        _historyStartCell = new T[_hasCell ? stateLength : 0];
-        _nextStartState = new T[stateLength];
-        _nextStartCell = new T[_hasCell ? stateLength : 0];
-        _history = new T[_historyCapacity * batch * config.InputSize];
-        _inputs = new T[maxSteps * batch * config.InputSize];
-        _predictionGradients = new T[maxSteps * batch * config.OutputSize];
+        Array.Clear(_state);
+        Array.Clear(_cell);
+        Array.Clear(_historyStartState);
+        Array.Clear(_historyStartCell);
         _historySteps = 0;
         StepsSeen = 0;
         LastBackpropagatedSteps = 0;
@@ -146,12 +159,12 @@ public sealed class TruncatedBptt<T>
     /// <summary>
     /// Zeroes the parameter gradients, runs the model over the window from the carried state (with
     /// up to k2 - k1 earlier steps re-run first), and sets the gradients to dL_n/dtheta of the
-    /// window's mean squared error, back-propagated no further than described in the remarks. The
+    /// window's head loss, back-propagated no further than described in the remarks. The
     /// state at the end of the window becomes the carried state. The model's
     /// <see cref="SequenceModel{T}.Predictions"/> afterwards cover the re-run steps then the window.
     /// </summary>
     /// <param name="inputs">The window's inputs, [s, B, I] time-major.</param>
-    /// <param name="targets">The window's targets, [s, B, O] time-major.</param>
+    /// <param name="targets">The window's targets, [s, B, W] time-major (W = O for regression, 1 class id for classification).</param>
     /// <param name="steps">s, in 1 .. k1.</param>
     /// <param name="batch">B, as given to <see cref="Reset"/>.</param>
     /// <returns>The window's loss L_n.</returns>
@@ -170,11 +183,11 @@ public sealed class TruncatedBptt<T>
         }
 
         var config = _model.Config;
-        int inputWidth = batch * config.InputSize, outputWidth = batch * config.OutputSize;
-        if (inputs.Length != steps * inputWidth || targets.Length != steps * outputWidth)
+        int inputWidth = batch * HeadLoss.InputWidth(config), outputWidth = batch * config.OutputSize, targetWidth = batch * HeadLoss.TargetWidth(config);
+        if (inputs.Length != steps * inputWidth || targets.Length != steps * targetWidth)
         {
             throw new ArgumentException(
-                $"Expected inputs [s={steps}, B={batch}, I={config.InputSize}] and targets [s, B, O={config.OutputSize}] ({steps * inputWidth} and {steps * outputWidth} values), got {inputs.Length} and {targets.Length}.");
+                $"Expected inputs [s={steps}, B={batch}, {HeadLoss.InputWidth(config)}] and targets [s, B, {HeadLoss.TargetWidth(config)}] ({steps * inputWidth} and {steps * targetWidth} values), got {inputs.Length} and {targets.Length}.");
         }
 
         // The re-run steps [a - m, a) followed by the window [a, a + s).
@@ -189,16 +202,16 @@ public sealed class TruncatedBptt<T>
         int nextHistory = Math.Min(_historyCapacity, total), dropped = total - nextHistory;
         if (nextHistory > 0 && dropped > 0)
         {
-            _model.Forward(runInputs[..(dropped * inputWidth)], dropped, batch, _historyStartState, default, CellOrEmpty(_historyStartCell));
+            _model.ForwardColumns(runInputs[..(dropped * inputWidth)], dropped, batch, _historyStartState, CellOrEmpty(_historyStartCell));
             _model.FinalState.CopyTo(_nextStartState);
             _model.FinalCell.CopyTo(_nextStartCell);
         }
 
         _model.Parameters.ZeroGradients();
-        _model.Forward(runInputs, total, batch, _historyStartState, default, CellOrEmpty(_historyStartCell));
+        _model.ForwardColumns(runInputs, total, batch, _historyStartState, CellOrEmpty(_historyStartCell));
         var gradients = _predictionGradients.AsSpan(0, total * outputWidth);
         gradients[..(history * outputWidth)].Clear();
-        T loss = Losses.MeanSquaredError<T>(_model.Predictions[(history * outputWidth)..], targets, gradients[(history * outputWidth)..]);
+        double loss = HeadLoss.Compute(config, _model.Predictions[(history * outputWidth)..], targets, steps, batch, gradients[(history * outputWidth)..]).Loss;
         _model.Backward(gradients);
 
         _model.FinalState.CopyTo(_state);
@@ -219,7 +232,56 @@ public sealed class TruncatedBptt<T>
         _historySteps = nextHistory;
         StepsSeen += steps;
         LastBackpropagatedSteps = total;
-        return double.CreateChecked(loss);
+        return loss;
+    }
+
+    /// <summary>
+    /// What the engine carries from one window to the next (the state at the end of the last window,
+    /// the re-run history and the state at its start), by name, for a checkpoint that resumes a stream
+    /// exactly; empty before the first window after a <see cref="Reset"/>.
+    /// </summary>
+    public IReadOnlyList<(string Name, T[] Values)> CaptureCarry() => StepsSeen == 0 ? [] :
+    [
+        ("state", (T[])_state.Clone()),
+        ("cell", (T[])_cell.Clone()),
+        ("history_start_state", (T[])_historyStartState.Clone()),
+        ("history_start_cell", (T[])_historyStartCell.Clone()),
+        ("history", _history.AsSpan(0, _historySteps * Batch * HeadLoss.InputWidth(_model.Config)).ToArray()),
+        ("steps_seen", [T.CreateChecked(StepsSeen)]),
+    ];
+
+    /// <summary>Continues from <see cref="CaptureCarry"/> of an engine with the same model shape and batch.</summary>
+    /// <exception cref="UnrollException">The carried buffers do not fit this model and batch.</exception>
+    public void RestoreCarry(int batch, IReadOnlyList<(string Name, T[] Values)> carry)
+    {
+        ArgumentNullException.ThrowIfNull(carry);
+        Reset(batch);
+        if (carry.Count == 0)
+        {
+            return;
+        }
+
+        var byName = carry.ToDictionary(c => c.Name, c => c.Values, StringComparer.Ordinal);
+        T[] Get(string name, int length) => byName.TryGetValue(name, out var values) && values.Length == length
+            ? values
+            : throw new UnrollException($"checkpoint: the carried stream state '{name}' should hold {length} values for this model and batch of {batch}, got {(byName.TryGetValue(name, out var v) ? v.Length : 0)}.");
+        int inputRow = batch * HeadLoss.InputWidth(_model.Config);
+        Get("state", _state.Length).CopyTo(_state, 0);
+        Get("cell", _cell.Length).CopyTo(_cell, 0);
+        Get("history_start_state", _historyStartState.Length).CopyTo(_historyStartState, 0);
+        Get("history_start_cell", _historyStartCell.Length).CopyTo(_historyStartCell, 0);
+        var history = byName.TryGetValue("history", out var h) ? h : [];
+        if (history.Length % inputRow != 0 || history.Length / inputRow > _historyCapacity)
+        {
+            throw new UnrollException($"checkpoint: the carried history holds {history.Length} values; expected whole steps of {inputRow} values, at most {_historyCapacity} of them.");
+        }
+
+        history.CopyTo(_history, 0);
+        _historySteps = history.Length / inputRow;
+        double seen = double.CreateChecked(Get("steps_seen", 1)[0]);
+        StepsSeen = seen >= 1 && seen <= int.MaxValue && seen == Math.Floor(seen)
+            ? (int)seen
+            : throw new UnrollException($"checkpoint: expected a positive whole number of stream steps seen, got {seen}.");
     }
 
     private ReadOnlySpan<T> CellOrEmpty(T[] cell) => _hasCell ? cell : default;

@@ -5,7 +5,6 @@ using Unroll.Data.Images;
 using Unroll.Data.Tables;
 using Unroll.Data.Tasks;
 using Unroll.Data.Text;
-using Unroll.Init;
 using Unroll.Models;
 using Unroll.Onnx;
 using Xunit.Abstractions;

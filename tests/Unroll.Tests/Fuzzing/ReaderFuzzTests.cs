@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using Unroll.Data;
-using Unroll.Init;
 using Unroll.IO;
 using Unroll.Models;
 using Unroll.Training;

@@ -24,6 +24,23 @@ public static class IdxFile
     /// <summary>The largest number of values read: the largest byte array.</summary>
     private const long MaximumValues = 0x7FFFFFC7;
 
+    /// <summary>Whether <paramref name="path"/> starts as an IDX file of unsigned bytes does (00 00 08 dims), or as gzip (1f 8b).</summary>
+    public static bool LooksLikeIdx(string path)
+    {
+        IO.InputFile.RequireRegular(path, "an IDX file");
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            Span<byte> start = stackalloc byte[4];
+            int read = file.Read(start);
+            return (read >= 2 && start[0] == 0x1F && start[1] == 0x8B) || (read == 4 && start[0] == 0 && start[1] == 0 && start[2] == 0x08 && start[3] is >= 1 and <= 4);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UnrollException($"{path}: cannot read the file ({e.Message}).", e);
+        }
+    }
+
     /// <summary>Reads an IDX file of unsigned bytes with <paramref name="dimensions"/> dimensions.</summary>
     /// <param name="path">The file; gzip-compressed when it starts with 1f 8b.</param>
     /// <param name="dimensions">The number of dimensions expected (3 for images, 1 for labels).</param>
@@ -34,6 +51,7 @@ public static class IdxFile
         ArgumentOutOfRangeException.ThrowIfLessThan(dimensions, 1);
         try
         {
+            IO.InputFile.RequireRegular(path, "an IDX file");
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             long fileLength = file.Length;
             Span<byte> start = stackalloc byte[2];
@@ -70,7 +88,9 @@ public static class IdxFile
         }
         catch (InvalidDataException e)
         {
-            throw new UnrollException($"{path}: the gzip data is corrupt ({e.Message}); expected a gzip-compressed IDX file.", e);
+            // zlib reports a checksum mismatch and broken deflate data alike; .NET's message for both names an
+            // "unsupported compression method", which misleads: say what it is.
+            throw new UnrollException($"{path}: the gzip data is corrupt (a checksum or deflate error; the file was damaged or cut short); expected a gzip-compressed IDX file.", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -124,7 +144,9 @@ public static class IdxFile
             throw new UnrollException($"{path}: the IDX header claims {shape} = {claimed} values, more than the {what} can hold; the sizes are wrong or forged.");
         }
 
-        if (gzip ? (expected & 0xFFFFFFFF) != available : expected != available)
+        // A gzip file's trailer gives only its last member's length: a file of several members (as concatenating
+        // gzip files makes) is checked by reading it, below, instead.
+        if (!gzip && expected != available)
         {
             throw new UnrollException(
                 $"{path}: the IDX header claims {shape}, i.e. {expected} bytes with the header, but the {what} {(gzip ? "is" : "has")} {available} bytes{(gzip ? " long (gzip trailer)" : string.Empty)}; the sizes are wrong (forged) or the file is truncated.");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Data.Images;
 
@@ -44,8 +45,12 @@ public interface ISequenceClassificationData
 /// <param name="PermutationSeed">The seed of the permutation (permuted order only).</param>
 /// <param name="Permutation">Step t reads pixel Permutation[t] (row-major index); null unless permuted.</param>
 /// <param name="DataDirectory">Where the training run found the IDX files.</param>
+/// <param name="TrainCount">Training images used (the first N), or null for all but the validation images.</param>
+/// <param name="ValidationCount">The last N training images, held out for validation.</param>
+/// <param name="TestCount">Test images scored (the first N), or null for all.</param>
 public sealed record ImageSequenceDescription(
-    string Dataset, PixelOrder Order, int Rows, int Columns, long PermutationSeed, int[]? Permutation, string DataDirectory)
+    string Dataset, PixelOrder Order, int Rows, int Columns, long PermutationSeed, int[]? Permutation, string DataDirectory,
+    int? TrainCount = null, int ValidationCount = 5000, int? TestCount = null)
 {
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.images";
@@ -270,9 +275,7 @@ public static class FashionMnist
     /// <exception cref="UnrollException">A file is missing or malformed, or images and labels disagree.</exception>
     public static SequentialImages Load(string directory, bool train, PixelOrder order, int[]? permutation)
     {
-        string prefix = train ? "train" : "t10k";
-        string imagesPath = Find(directory, $"{prefix}-images-idx3-ubyte");
-        string labelsPath = Find(directory, $"{prefix}-labels-idx1-ubyte");
+        var (imagesPath, labelsPath) = Files(directory, train);
         var images = IdxFile.Read(imagesPath, 3);
         var labels = IdxFile.Read(labelsPath, 1);
         if (images.Dimensions[0] != labels.Dimensions[0])
@@ -280,7 +283,22 @@ public static class FashionMnist
             throw new UnrollException($"{labelsPath}: holds {labels.Dimensions[0]} labels but {imagesPath} holds {images.Dimensions[0]} images; expected one label per image.");
         }
 
+        for (int i = 0; i < labels.Values.Length; i++)
+        {
+            if (labels.Values[i] >= ClassNames.Count)
+            {
+                throw new UnrollException($"{labelsPath}: label {i} is {labels.Values[i]}; expected a class from 0 to {ClassNames.Count - 1}.");
+            }
+        }
+
         return new SequentialImages(images.Values, labels.Values, images.Dimensions[1], images.Dimensions[2], ClassNames.Count, order, permutation, imagesPath);
+    }
+
+    /// <summary>The images and labels files of the training or test part in <paramref name="directory"/>.</summary>
+    public static (string Images, string Labels) Files(string directory, bool train)
+    {
+        string prefix = train ? "train" : "t10k";
+        return (Find(directory, $"{prefix}-images-idx3-ubyte"), Find(directory, $"{prefix}-labels-idx1-ubyte"));
     }
 
     // The .gz file as distributed, or an uncompressed one of the same name without .gz.

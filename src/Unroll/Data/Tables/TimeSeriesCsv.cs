@@ -30,19 +30,7 @@ public static class TimeSeriesCsv
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(columns);
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path, new UTF8Encoding(false, true));
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new UnrollException($"{path}: expected a UTF-8 CSV file, got bytes that are not UTF-8 ({e.Message}).", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw new UnrollException($"{path}: cannot read the CSV file ({e.Message}).", e);
-        }
+        string[] lines = IO.InputFile.ReadAllLines(path, "a CSV file of named columns");
 
         int count = lines.Length;
         while (count > 0 && lines[count - 1].Trim().Length == 0)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Unroll.Training;
 
 namespace Unroll.Data.Tables;
 
@@ -239,6 +240,12 @@ public sealed record TimeSeriesTask
             }
 
             double std = Math.Sqrt(squares / rows);
+            if (!double.IsFinite(mean) || !double.IsFinite(std))
+            {
+                throw new UnrollException(
+                    $"{data.Path}: column '{names[c]}' has values too large to normalise (their mean or spread overflows a double); expected values below about 1e150 in magnitude, or a rescaled column.");
+            }
+
             means[c] = mean;
             // A constant column carries no information to scale; dividing by 1 keeps it finite.
             stds[c] = std > 1e-12 * Math.Max(1, Math.Abs(mean)) ? std : 1;

@@ -1,5 +1,6 @@
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Data.Tasks;
 

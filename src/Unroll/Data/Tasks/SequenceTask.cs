@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Models;
 using Unroll.Training;
+using Unroll.Tensors;
 
 namespace Unroll.Data.Tasks;
 
@@ -145,14 +146,12 @@ public sealed record TaskDataDescription
     public void Validate()
     {
         _ = Definition;
-        OscillatorChecks.IntegerRange(TrainCount, 1, 10_000_000, "train-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(ValidationCount, 0, 10_000_000, "validation-count", "a number of sequences");
-        OscillatorChecks.IntegerRange(TestCount, 0, 10_000_000, "test-count", "a number of sequences");
-        long values = ((long)TrainCount + ValidationCount + TestCount) * Definition.SequenceLength * (Definition.InputNames.Count + Definition.TargetNames.Count);
-        if (values > 100_000_000)
-        {
-            throw new UnrollException($"train-count: {TrainCount + ValidationCount + TestCount} sequences of {Definition.SequenceLength} steps would hold {values} values; expected at most 100000000 (about 800 MB).");
-        }
+        Checks.IntegerRange(TrainCount, 1, 10_000_000, "train-count", "a number of sequences");
+        Checks.IntegerRange(ValidationCount, 0, 10_000_000, "validation-count", "a number of sequences");
+        Checks.IntegerRange(TestCount, 0, 10_000_000, "test-count", "a number of sequences");
+        // Each split is held as doubles twice while it is built (the generator's arrays and the set's copy).
+        double values = ((double)TrainCount + ValidationCount + TestCount) * Definition.SequenceLength * (Definition.InputNames.Count + Definition.TargetNames.Count);
+        MemoryBudget.Check(values * 16, $"train-count, validation-count and test-count: {(double)TrainCount + ValidationCount + TestCount} sequences of {Definition.SequenceLength} steps");
     }
 
     /// <summary>
@@ -168,10 +167,20 @@ public sealed record TaskDataDescription
     }
 
     /// <summary>The test split alone, exactly as <see cref="Generate"/> draws it.</summary>
-    public SequenceSet GenerateTest()
+    public SequenceSet GenerateTest() => GenerateSplit(2);
+
+    /// <summary>One split alone (0 training, 1 validation, 2 test), exactly as <see cref="Generate"/> draws it.</summary>
+    public SequenceSet GenerateSplit(int split)
     {
         Validate();
-        return Definition.Generate(TestCount, SplitGenerators().Test);
+        var generators = SplitGenerators();
+        return split switch
+        {
+            0 => Definition.Generate(TrainCount, generators.Train),
+            1 => Definition.Generate(ValidationCount, generators.Validation),
+            2 => Definition.Generate(TestCount, generators.Test),
+            _ => throw new ArgumentOutOfRangeException(nameof(split), split, "Expected 0 (training), 1 (validation) or 2 (test)."),
+        };
     }
 
     private (SplitMix64 Train, SplitMix64 Validation, SplitMix64 Test) SplitGenerators()

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Unroll.Training;
 
 namespace Unroll.Data.Text;
 
@@ -116,7 +117,17 @@ public sealed class TextCorpus
 
     /// <summary>Reads a UTF-8 file and splits it.</summary>
     /// <exception cref="UnrollException">The file is unreadable, not UTF-8 (the byte offset is named), or too short to split.</exception>
-    public static TextCorpus Load(string path, TextCorpusOptions options) => FromText(Utf8Text.ReadFile(path), path, options);
+    public static TextCorpus Load(string path, TextCorpusOptions options)
+    {
+        // The text as UTF-16, one token reference per character or word, the token ids and the training streams:
+        // about 40 bytes per byte of the file.
+        if (File.Exists(path))
+        {
+            MemoryBudget.Check(new FileInfo(path).Length * 40.0, $"{path}: a text of {new FileInfo(path).Length} bytes");
+        }
+
+        return FromText(Utf8Text.ReadFile(path), path, options);
+    }
 
     /// <summary>Splits <paramref name="text"/>.</summary>
     /// <param name="text">The whole corpus.</param>
@@ -154,37 +165,6 @@ public sealed class TextCorpus
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         return vocabulary.Encode(Vocabulary.Tokenize(text, vocabulary.Level), out unknown);
-    }
-
-    /// <summary>
-    /// The training pairs of a token stream for <see cref="StreamBatches"/>: input token_t, target
-    /// token_{t+1}, t = 0 .. N-2, as one input and one target column.
-    /// </summary>
-    /// <param name="tokens">The stream, at least 2 tokens.</param>
-    /// <param name="batch">B parallel parts.</param>
-    /// <param name="window">K steps per window.</param>
-    public static StreamBatches Stream(ReadOnlySpan<int> tokens, int batch, int window)
-    {
-        if (tokens.Length < 2)
-        {
-            throw new UnrollException($"text stream: expected at least 2 tokens (one input and its next token), got {tokens.Length}.");
-        }
-
-        var inputs = new double[tokens.Length - 1];
-        var targets = new double[tokens.Length - 1];
-        for (int t = 0; t < inputs.Length; t++)
-        {
-            inputs[t] = tokens[t];
-            targets[t] = tokens[t + 1];
-        }
-
-        if (inputs.Length < batch)
-        {
-            throw new UnrollException(
-                $"batch-size: a stream of {inputs.Length} (token, next token) pairs cannot be cut into {batch} parallel parts; expected a batch size of at most {inputs.Length}.");
-        }
-
-        return new StreamBatches(inputs, targets, 1, 1, batch, window);
     }
 }
 

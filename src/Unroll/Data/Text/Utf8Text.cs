@@ -12,17 +12,7 @@ public static class Utf8Text
     public static string ReadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw new UnrollException($"{path}: cannot read the text file ({e.Message}).", e);
-        }
-
-        return Decode(bytes, path);
+        return Decode(IO.InputFile.ReadAllBytes(path, "a UTF-8 text file"), path);
     }
 
     /// <summary>Decodes <paramref name="bytes"/> as UTF-8 (a leading byte-order mark is skipped).</summary>

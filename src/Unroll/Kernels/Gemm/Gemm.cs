@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Unroll.Kernels.Gemm;
 
@@ -24,6 +25,12 @@ public enum GemmVariant
 
     /// <summary>The 128-bit SIMD implementation for CPUs without 256-bit vectors: packed and blocked, single-threaded.</summary>
     Vector128,
+
+    /// <summary>
+    /// The 512-bit SIMD implementation (AVX-512F on x86): the 256-bit variant's packing, blocking and threading with
+    /// micro-kernels that do each step in 512-bit fused multiply-adds; chosen when the CPU has them.
+    /// </summary>
+    Vector512,
 }
 
 /// <summary>
@@ -35,8 +42,9 @@ public enum GemmVariant
 /// A is m x k with <c>lda &gt;= k</c> when <c>transA = No</c>, and k x m with <c>lda &gt;= m</c> when
 /// <c>transA = Yes</c>; likewise B is k x n (ldb &gt;= n) or n x k (ldb &gt;= k); C is m x n with ldc &gt;= n.
 /// <c>beta = 0</c> overwrites C without reading it, so NaN or garbage in C never propagates.
-/// The variant is chosen once from the CPU's features (256-bit vectors, else 128-bit vectors, else the scalar
-/// reference); the environment variable <c>UNROLL_GEMM</c> (<c>reference</c>, <c>vector</c> or <c>vector128</c>) forces one.
+/// The variant is chosen once from the CPU's features (512-bit vectors, else 256-bit vectors, else 128-bit vectors,
+/// else the scalar reference); the environment variable <c>UNROLL_GEMM</c> (<c>reference</c>, <c>vector128</c>,
+/// <c>vector</c> for 256-bit or <c>vector512</c>) forces one.
 /// </remarks>
 public static class Gemm
 {
@@ -50,12 +58,22 @@ public static class Gemm
     /// Chosen on first use rather than in a static initialiser, so a bad <c>UNROLL_GEMM</c> surfaces as an
     /// <see cref="UnrollException"/> from the first call instead of a TypeInitializationException.
     /// </remarks>
-    /// <exception cref="UnrollException"><c>UNROLL_GEMM</c> is set to something other than a variant name.</exception>
+    /// <exception cref="UnrollException"><c>UNROLL_GEMM</c> is set to something other than a variant name, or names (or the
+    /// setter is given) a variant this CPU cannot run.</exception>
     public static GemmVariant Variant
     {
-        get => variant ??= ChooseVariant();
-        set => variant = value;
+        get => variant ??= ChooseVariant(Environment.GetEnvironmentVariable(VariantEnvironmentVariable), IsSupported);
+        set => variant = IsSupported(value) ? value : throw Unsupported(value.ToString(), IsSupported);
     }
+
+    /// <summary>Whether this CPU can run <paramref name="candidate"/> (the reference and the 128-bit variant run anywhere).</summary>
+    public static bool IsSupported(GemmVariant candidate) => candidate switch
+    {
+        GemmVariant.Vector512 => Avx512F.IsSupported && Vector512.IsHardwareAccelerated,
+        GemmVariant.Vector => Vector256.IsHardwareAccelerated,
+        GemmVariant.Reference or GemmVariant.Vector128 => true,
+        _ => false,
+    };
 
     /// <summary>Computes <c>C = alpha * op(A) * op(B) + beta * C</c> with the current <see cref="Variant"/>.</summary>
     /// <exception cref="ArgumentException">A dimension is negative, a leading dimension is too small, or a buffer is too short.</exception>
@@ -78,6 +96,7 @@ public static class Gemm
         switch (chosen)
         {
             case GemmVariant.Vector:
+            case GemmVariant.Vector512:
                 VectorGemm.Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
                 break;
             case GemmVariant.Vector128:
@@ -158,7 +177,7 @@ public static class Gemm
     /// </summary>
     internal static int PanelWidth<T>()
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Variant == GemmVariant.Vector && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) ? VectorGemm.MicroColumns<T>() : 1;
+        => Variant is GemmVariant.Vector or GemmVariant.Vector512 && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) ? VectorGemm.MicroColumns<T>() : 1;
 
     internal static void Validate(
         Transpose transA, Transpose transB, int m, int n, int k,
@@ -190,23 +209,32 @@ public static class Gemm
         }
     }
 
-    private static GemmVariant ChooseVariant()
+    /// <summary>The variant <paramref name="forced"/> names (UNROLL_GEMM), or else the widest one <paramref name="supported"/> allows.</summary>
+    internal static GemmVariant ChooseVariant(string? forced, Func<GemmVariant, bool> supported)
     {
-        string? forced = Environment.GetEnvironmentVariable(VariantEnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(forced))
         {
-            return forced.Trim().ToUpperInvariant() switch
+            var named = forced.Trim().ToUpperInvariant() switch
             {
                 "REFERENCE" => GemmVariant.Reference,
-                "VECTOR" => GemmVariant.Vector,
+                "VECTOR" or "VECTOR256" => GemmVariant.Vector,
                 "VECTOR128" => GemmVariant.Vector128,
-                _ => throw new UnrollException($"{VariantEnvironmentVariable}: expected 'reference', 'vector' or 'vector128', got '{forced}'."),
+                "VECTOR512" => GemmVariant.Vector512,
+                _ => throw new UnrollException($"{VariantEnvironmentVariable}: expected 'reference', 'vector128', 'vector' (256-bit) or 'vector512', got '{forced}'."),
             };
+            return supported(named) ? named : throw Unsupported(forced.Trim(), supported);
         }
 
-        return Vector256.IsHardwareAccelerated ? GemmVariant.Vector
+        return supported(GemmVariant.Vector512) ? GemmVariant.Vector512
+            : supported(GemmVariant.Vector) ? GemmVariant.Vector
             : Vector128.IsHardwareAccelerated ? GemmVariant.Vector128
             : GemmVariant.Reference;
+    }
+
+    private static UnrollException Unsupported(string name, Func<GemmVariant, bool> supported)
+    {
+        string widest = supported(GemmVariant.Vector512) ? "vector512" : supported(GemmVariant.Vector) ? "vector" : "vector128";
+        return new UnrollException($"GEMM variant: expected one this CPU supports (up to '{widest}'), got '{name}'.");
     }
 }
 
@@ -230,7 +258,7 @@ internal sealed class PackedOperand<T>
     /// <summary>The variant whose layout <see cref="Panels"/> has.</summary>
     public GemmVariant PackedFor { get; private set; }
 
-    /// <summary>Whether <see cref="Panels"/> holds op(B) plainly (a variant other than <see cref="GemmVariant.Vector"/>, or a type the vector kernel does not handle).</summary>
+    /// <summary>Whether <see cref="Panels"/> holds op(B) plainly (a variant other than <see cref="GemmVariant.Vector"/> and <see cref="GemmVariant.Vector512"/>, or a type the vector kernel does not handle).</summary>
     internal bool IsPlain { get; private set; }
 
     /// <summary>Packs op(B), where B is k x n (<paramref name="transB"/> = No, ldb &gt;= n) or n x k (Yes, ldb &gt;= k).</summary>
@@ -241,7 +269,7 @@ internal sealed class PackedOperand<T>
         Depth = k;
         Columns = n;
         PackedFor = Gemm.Variant;
-        IsPlain = PackedFor != GemmVariant.Vector || (typeof(T) != typeof(float) && typeof(T) != typeof(double));
+        IsPlain = PackedFor is not (GemmVariant.Vector or GemmVariant.Vector512) || (typeof(T) != typeof(float) && typeof(T) != typeof(double));
         if (IsPlain)
         {
             GrowPanels(k * n);

@@ -18,6 +18,8 @@ namespace Unroll.Kernels.Gemm;
 /// Packing turns all four op(A)/op(B) combinations into the same contiguous panels, so the
 /// transposes are only ever read in place, one small panel at a time. Partial panels are zero-padded
 /// and their tiles go through a scratch tile, so any m, n, k and leading dimension is handled.
+/// Under <see cref="GemmVariant.Vector512"/> the same code packs panels of 2 x 512-bit vectors (32 floats) and
+/// the wide kernels (<see cref="MicroKernelWide{T}"/> and its kin) hold the tile in ZMM registers.
 /// Types other than float and double defer to <see cref="ReferenceGemm"/>.
 /// </remarks>
 internal static unsafe class VectorGemm
@@ -73,14 +75,15 @@ internal static unsafe class VectorGemm
             }
 
             int parts = Parts(m, n, k, out bool splitColumns);
+            BufferLengths<T>(m, n, k, out int aLength, out int bLength);
             if (parts == 1)
             {
-                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                Blocked(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, PackBuffers<T>.A(aLength), PackBuffers<T>.B(bLength), ReadsAInPlace<T>(transA, m, n));
                 return;
             }
 
             var job = GemmJob<T>.ForThisThread();
-            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns);
+            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, splitColumns, parts, aLength, bLength, ReadsAInPlace<T>(transA, m, n));
             WorkerPool.Run(job, parts);
         }
     }
@@ -166,6 +169,16 @@ internal static unsafe class VectorGemm
         }
     }
 
+    /// <summary>
+    /// Whether the blocked product reads the rows of a row-major op(A) in place with the wide eight-row kernel: under
+    /// the 512-bit variant, for a single row block whose product is always split by columns (more column tiles than
+    /// row tiles, see <see cref="Parts"/>), so every part, at any thread count, has all m rows and the same tiles.
+    /// </summary>
+    private static bool ReadsAInPlace<T>(Transpose transA, int m, int n)
+        where T : unmanaged
+        => Wide && transA == Transpose.No && m <= RowBlockBytes / sizeof(T) / MicroRows * MicroRows
+            && (n + 15) / 16 >= (m + MicroRows - 1) / MicroRows;
+
     /// <summary>How many parts to split a product into, and along which dimension of C.</summary>
     private static int Parts(int m, int n, int k, out bool splitColumns)
     {
@@ -186,6 +199,7 @@ internal static unsafe class VectorGemm
     /// otherwise it is a row-major A read in place, whose last rows (fewer than six) are packed here into a scratch panel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
     private static void PrepackedPart<T>(
         int m, int n, int k, T alpha, T* a, int lda, T* packedB, T beta, T* c, int ldc, int firstPanel, int endPanel)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -193,8 +207,16 @@ internal static unsafe class VectorGemm
         int nr = MicroColumns<T>();
         int mPadded = RoundUp(m, MicroRows), nPadded = RoundUp(n, nr);
         bool inPlace = lda != 0;
-        int inPlaceRows = inPlace ? m / MicroRows * MicroRows : 0;
-        T* scratch = inPlace && inPlaceRows < m ? PackBuffers<T>.A(MicroRows * Math.Min(DepthBlock, k)) : null;
+        bool wide = Wide;
+
+        // The wide kernels read A in place eight rows at a time (the 32 rows of a batch are four whole tiles, where six-row
+        // tiles would spend a whole tile on the last two); the rows left over go through packed six-row tiles.
+        int inPlaceTile = wide ? WideRowMajorRows : MicroRows;
+        int inPlaceRows = inPlace ? m / inPlaceTile * inPlaceTile : 0;
+
+        // On the stack (at most 12 x 256 values), not in a per-thread buffer: any thread may run any part, and none allocates.
+        T* tailPanel = stackalloc T[2 * MicroRows * DepthBlock];
+        T* scratch = inPlace && inPlaceRows < m ? tailPanel : null;
         for (int pcol = 0; pcol < k; pcol += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, k - pcol);
@@ -211,15 +233,29 @@ internal static unsafe class VectorGemm
                 int jr = panel * nr;
                 int cols = Math.Min(nr, n - jr);
                 T* bPanel = bBlock + ((long)jr * kc);
-                for (int ir = 0; ir < inPlaceRows; ir += MicroRows)
+                for (int ir = 0; ir < inPlaceRows; ir += inPlaceTile)
                 {
-                    MicroKernelRowMajorA(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    if (wide)
+                    {
+                        MicroKernelRowMajorAWide(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    }
+                    else
+                    {
+                        MicroKernelRowMajorA(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, cols);
+                    }
                 }
 
                 for (int ir = inPlaceRows; ir < m; ir += MicroRows)
                 {
                     int rows = Math.Min(MicroRows, m - ir);
-                    MicroKernel(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    if (wide)
+                    {
+                        MicroKernelWide(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    }
+                    else
+                    {
+                        MicroKernel(kc, packedRows + ((long)(ir - inPlaceRows) * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, rows, cols);
+                    }
                 }
             }
         }
@@ -257,14 +293,21 @@ internal static unsafe class VectorGemm
         private int _m, _n, _k, _lda, _ldb, _ldc;
         private T _alpha, _beta;
         private T* _a, _b, _c;
-        private bool _splitColumns, _prepacked;
+        private bool _splitColumns, _prepacked, _inPlaceA;
+
+        // Packing buffers per part index, grown by the calling thread before dispatch: whichever thread runs a part
+        // uses that part's buffers, so no worker ever allocates and no buffer is shared by two parts.
+        private AlignedBuffer<T>[] _packedA = [], _packedB = [];
 
         public static GemmJob<T> ForThisThread() => perThread ??= new GemmJob<T>();
 
         public void Set(
             Transpose transA, Transpose transB, int m, int n, int k,
-            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns)
+            T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, bool splitColumns, int parts, int aLength, int bLength, bool inPlaceA)
         {
+            _inPlaceA = inPlaceA;
+            AlignedBuffer<T>.Grow(ref _packedA, parts, aLength);
+            AlignedBuffer<T>.Grow(ref _packedB, parts, bLength);
             (_transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) = (transA, transB, m, n, k, alpha, lda, ldb, beta, ldc);
             _a = a;
             _b = b;
@@ -304,7 +347,7 @@ internal static unsafe class VectorGemm
                 }
 
                 T* b = _transB == Transpose.No ? _b + j0 : _b + ((long)j0 * _ldb);
-                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc);
+                Blocked(_transA, _transB, _m, j1 - j0, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + j0, _ldc, _packedA[part].Pointer, _packedB[part].Pointer, _inPlaceA);
             }
             else
             {
@@ -316,14 +359,15 @@ internal static unsafe class VectorGemm
                 }
 
                 T* a = _transA == Transpose.No ? _a + ((long)i0 * _lda) : _a + i0;
-                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc);
+                Blocked(_transA, _transB, i1 - i0, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + ((long)i0 * _ldc), _ldc, _packedA[part].Pointer, _packedB[part].Pointer, _inPlaceA);
             }
         }
     }
 
+    /// <summary>Columns of C per micro-tile (NR): two vectors, 256-bit (16 floats) or, for the wide kernels, 512-bit (32 floats).</summary>
     internal static int MicroColumns<T>()
         where T : unmanaged
-        => 2 * Vector256<T>.Count;
+        => Wide ? 2 * Vector512<T>.Count : 2 * Vector256<T>.Count;
 
     /// <summary>
     /// The five BLIS loops on the calling thread. Row tiles are six rows, except the last few rows of op(A)
@@ -335,7 +379,7 @@ internal static unsafe class VectorGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
-        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, T* packA, T* packB, bool inPlaceA)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = MicroColumns<T>();
@@ -347,21 +391,40 @@ internal static unsafe class VectorGemm
 
         if (m <= mcMax)
         {
-            T* packedRows = PackBuffers<T>.A((PackedRows(m, tail) * kcMax) + nr);
+            // With inPlaceA, the first rows (whole eight-row tiles) are read in place by the wide kernel and only the
+            // rest is packed: a 32-row op(A) is four whole tiles rather than five six-row tiles and a four-row one.
+            int inPlaceRows = inPlaceA ? m / WideRowMajorRows * WideRowMajorRows : 0;
+            int rest = m - inPlaceRows;
+            int restTail = inPlaceRows == 0 ? tail : TailRows(rest);
+            T* packedRows = packA;
             int groupMax = ColumnGroupBytes / sizeof(T) / nr * nr;
-            T* groupB = PackBuffers<T>.B(Math.Min(groupMax, RoundUp(n, nr)) / nr * PanelStride<T>(kcMax));
+            T* groupB = packB;
             for (int pcol = 0; pcol < k; pcol += kcMax)
             {
                 int kc = Math.Min(kcMax, k - pcol);
                 T betaBlock = pcol == 0 ? beta : T.One;
-                PackRowBlock(transA, a, lda, 0, pcol, m, kc, tail, packedRows);
+                if (rest > 0)
+                {
+                    PackRowBlock(transA, a, lda, inPlaceRows, pcol, rest, kc, restTail, packedRows);
+                }
+
                 for (int jg = 0; jg < n; jg += groupMax)
                 {
                     int group = Math.Min(groupMax, n - jg);
                     PackB(transB, b, ldb, pcol, jg, kc, group, groupB, PanelStride<T>(kc));
                     for (int jr = 0; jr < group; jr += nr)
                     {
-                        RowTiles(kc, packedRows, groupB + ((long)(jr / nr) * PanelStride<T>(kc)), c + jg + jr, ldc, alpha, betaBlock, m, tailStart, Math.Min(nr, group - jr));
+                        T* bPanel = groupB + ((long)(jr / nr) * PanelStride<T>(kc));
+                        int cols = Math.Min(nr, group - jr);
+                        for (int ir = 0; ir < inPlaceRows; ir += WideRowMajorRows)
+                        {
+                            MicroKernelRowMajorAWide(kc, a + ((long)ir * lda) + pcol, lda, bPanel, c + ((long)ir * ldc) + jg + jr, ldc, alpha, betaBlock, cols);
+                        }
+
+                        if (rest > 0)
+                        {
+                            RowTiles(kc, packedRows, bPanel, c + ((long)inPlaceRows * ldc) + jg + jr, ldc, alpha, betaBlock, rest, rest - restTail, cols);
+                        }
                     }
                 }
             }
@@ -369,10 +432,8 @@ internal static unsafe class VectorGemm
             return;
         }
 
-        int mcAlloc = Math.Min(mcMax, RoundUp(m, MicroRows)) + MicroRows;
-        int ncAlloc = Math.Min(ncMax, RoundUp(n, nr));
-        T* packedA = PackBuffers<T>.A((mcAlloc * kcMax) + nr);
-        T* packedB = PackBuffers<T>.B(ncAlloc / nr * PanelStride<T>(kcMax));
+        T* packedA = packA;
+        T* packedB = packB;
 
         for (int jc = 0; jc < n; jc += ncMax)
         {
@@ -399,6 +460,23 @@ internal static unsafe class VectorGemm
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Lengths of the packing buffers <see cref="Blocked{T}"/> needs for an m x n x k product: enough for either of its
+    /// paths, and for any part of a split of the product (a part's m and n are at most the whole product's).
+    /// </summary>
+    private static void BufferLengths<T>(int m, int n, int k, out int aLength, out int bLength)
+        where T : unmanaged
+    {
+        int nr = MicroColumns<T>();
+        int mcMax = RowBlockBytes / sizeof(T) / MicroRows * MicroRows;
+        int ncMax = ColumnBlockBytes / sizeof(T) / nr * nr;
+        int kcMax = Math.Min(DepthBlock, k);
+
+        // PackedRows(m, tail) <= RoundUp(m, 6) + 3 for a single row block, so both paths fit in (MC-or-m + 6) rows.
+        aLength = ((Math.Min(mcMax, RoundUp(m, MicroRows)) + MicroRows) * kcMax) + nr;
+        bLength = Math.Min(ncMax, RoundUp(n, nr)) / nr * PanelStride<T>(kcMax);
     }
 
     /// <summary>
@@ -449,6 +527,21 @@ internal static unsafe class VectorGemm
     {
         int sixEnd = Math.Min(mc, tailStart);
         int ir = 0;
+        if (Wide)
+        {
+            for (; ir < sixEnd; ir += MicroRows)
+            {
+                MicroKernelWide(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(MicroRows, mc - ir), cols);
+            }
+
+            for (; ir < mc; ir += 4)
+            {
+                MicroKernelFourRowsWide(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(4, mc - ir), cols);
+            }
+
+            return;
+        }
+
         for (; ir < sixEnd; ir += MicroRows)
         {
             MicroKernel(kc, packedA + ((long)ir * kc), bPanel, c + ((long)ir * ldc), ldc, alpha, beta, Math.Min(MicroRows, mc - ir), cols);
@@ -630,8 +723,11 @@ internal static unsafe class VectorGemm
                 T* d = dst + (p * nr);
                 for (int jr = 0; jr < fullColumns; jr += nr)
                 {
-                    Vector256.Store(Vector256.Load(s + jr), d + ((long)(jr / nr) * panelStride));
-                    Vector256.Store(Vector256.Load(s + jr + width), d + ((long)(jr / nr) * panelStride) + width);
+                    T* panelRow = d + ((long)(jr / nr) * panelStride);
+                    for (int v = 0; v < nr; v += width)
+                    {
+                        Vector256.Store(Vector256.Load(s + jr + v), panelRow + v);
+                    }
                 }
 
                 if (fullColumns < nc)
@@ -662,7 +758,11 @@ internal static unsafe class VectorGemm
             int p0 = 0;
             if (typeof(T) == typeof(float) && Avx.IsSupported && cols == nr)
             {
-                p0 = PackTransposedFloat((float*)b + ((long)(jc + jr) * ldb) + pc, ldb, kc, (float*)panel);
+                // Sixteen columns at a time (one or two groups per panel), each written at its offset in the panel rows.
+                for (int group = 0; group < nr; group += 16)
+                {
+                    p0 = PackTransposedFloat((float*)b + ((long)(jc + jr + group) * ldb) + pc, ldb, kc, (float*)panel + group, nr);
+                }
             }
 
             for (int j = 0; j < cols; j++)
@@ -685,10 +785,11 @@ internal static unsafe class VectorGemm
     }
 
     /// <summary>
-    /// Packs a full 16-column float panel of op(B) = b^T in 8 x 8 blocks transposed in registers
-    /// (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it packed (a multiple of 8).
+    /// Packs 16 columns of a float panel of op(B) = b^T (panel rows <paramref name="panelWidth"/> floats apart) in 8 x 8
+    /// blocks transposed in registers (unpack, shuffle, then swap 128-bit lanes). Returns how many of the kc steps it
+    /// packed (a multiple of 8).
     /// </summary>
-    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel)
+    private static int PackTransposedFloat(float* src, int ldb, int kc, float* panel, int panelWidth)
     {
         int p = 0;
         for (; p + 8 <= kc; p += 8)
@@ -717,15 +818,15 @@ internal static unsafe class VectorGemm
                 Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
                 Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
 
-                float* d = panel + ((long)p * 16) + (half * 8);
+                float* d = panel + ((long)p * panelWidth) + (half * 8);
                 Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-                Avx.Store(d + 16, Avx.Permute2x128(u1, u5, 0x20));
-                Avx.Store(d + 32, Avx.Permute2x128(u2, u6, 0x20));
-                Avx.Store(d + 48, Avx.Permute2x128(u3, u7, 0x20));
-                Avx.Store(d + 64, Avx.Permute2x128(u0, u4, 0x31));
-                Avx.Store(d + 80, Avx.Permute2x128(u1, u5, 0x31));
-                Avx.Store(d + 96, Avx.Permute2x128(u2, u6, 0x31));
-                Avx.Store(d + 112, Avx.Permute2x128(u3, u7, 0x31));
+                Avx.Store(d + panelWidth, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + (2 * panelWidth), Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + (3 * panelWidth), Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + (4 * panelWidth), Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + (5 * panelWidth), Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + (6 * panelWidth), Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + (7 * panelWidth), Avx.Permute2x128(u3, u7, 0x31));
             }
         }
 
@@ -1007,6 +1108,262 @@ internal static unsafe class VectorGemm
         StoreTile(c, ldc, alpha, beta, MicroRows, cols, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
     }
 
+    /// <summary>Whether the micro-kernels run in 512-bit vectors (<see cref="GemmVariant.Vector512"/>), on panels of 32 floats.</summary>
+    private static bool Wide => Gemm.Variant == GemmVariant.Vector512;
+
+    /// <summary>
+    /// The 6 x NR micro-kernel in 512-bit vectors: NR = 32 floats (16 doubles), two registers per row of the tile, twelve
+    /// accumulators. Per step of k: two B loads and six broadcasts of A (folded into the FMAs) for twelve FMAs, so the
+    /// loop is bound by the two FMA pipes, not by loads (a 6 x 16 tile of one register per row needs a load per FMA and
+    /// ran 15% slower with its data in L1). Every wide kernel sums an element over k in order, like the 256-bit ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, nr = 2 * w;
+        PrefetchTile(c, ldc, rows);
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        Vector512<T> c40 = Vector512<T>.Zero, c41 = Vector512<T>.Zero, c50 = Vector512<T>.Zero, c51 = Vector512<T>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = MultiplyAdd(x, b0, c40);
+            c41 = MultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = MultiplyAdd(x, b0, c50);
+            c51 = MultiplyAdd(x, b1, c51);
+            a += MicroRows;
+            b += nr;
+        }
+
+        if (rows == MicroRows && cols == nr)
+        {
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
+            StoreRowWide(c + (4 * (long)ldc), c40, c41, alphaV, beta);
+            StoreRowWide(c + (5 * (long)ldc), c50, c51, alphaV, beta);
+            return;
+        }
+
+        T* tile = stackalloc T[MicroRows * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreTilePair(tile, nr, 4, c40, c41, c50, c51);
+        StoreEdgeFromTile(c, ldc, alpha, beta, rows, cols, tile, nr);
+    }
+
+    /// <summary>The 4 x NR tail kernel of <see cref="MicroKernelFourRows{T}"/> in 512-bit vectors (eight accumulators, k in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelFourRowsWide<T>(int kc, T* a, T* b, T* c, int ldc, T alpha, T beta, int rows, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, nr = 2 * w;
+        PrefetchTile(c, ldc, rows);
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            a += 4;
+            b += nr;
+        }
+
+        if (rows == 4 && cols == nr)
+        {
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
+            return;
+        }
+
+        T* tile = stackalloc T[4 * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreEdgeFromTile(c, ldc, alpha, beta, rows, cols, tile, nr);
+    }
+
+    /// <summary>Rows of the wide kernel that reads A in place (<see cref="MicroKernelRowMajorAWide{T}"/>).</summary>
+    private const int WideRowMajorRows = 8;
+
+    /// <summary>
+    /// <see cref="MicroKernelRowMajorA{T}"/> (A read in place) in 512-bit vectors, eight rows of NR = 32 floats per tile:
+    /// sixteen accumulators and two B registers of the 32; a batch of 32 rows is four whole tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernelRowMajorAWide<T>(int kc, T* a, int lda, T* b, T* c, int ldc, T alpha, T beta, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, nr = 2 * w;
+        Vector512<T> c00 = Vector512<T>.Zero, c01 = Vector512<T>.Zero, c10 = Vector512<T>.Zero, c11 = Vector512<T>.Zero;
+        Vector512<T> c20 = Vector512<T>.Zero, c21 = Vector512<T>.Zero, c30 = Vector512<T>.Zero, c31 = Vector512<T>.Zero;
+        Vector512<T> c40 = Vector512<T>.Zero, c41 = Vector512<T>.Zero, c50 = Vector512<T>.Zero, c51 = Vector512<T>.Zero;
+        Vector512<T> c60 = Vector512<T>.Zero, c61 = Vector512<T>.Zero, c70 = Vector512<T>.Zero, c71 = Vector512<T>.Zero;
+
+        // Rows 0-3 from top and 4-7 from bottom with the offsets lda, 2 lda, 3 lda: base + index addressing, two pointers.
+        T* top = a;
+        T* bottom = a + (4L * lda);
+        nint one = lda, two = 2 * (nint)lda, three = 3 * (nint)lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            Vector512<T> x = Vector512.Create(top[0]);
+            c00 = MultiplyAdd(x, b0, c00);
+            c01 = MultiplyAdd(x, b1, c01);
+            x = Vector512.Create(top[one]);
+            c10 = MultiplyAdd(x, b0, c10);
+            c11 = MultiplyAdd(x, b1, c11);
+            x = Vector512.Create(top[two]);
+            c20 = MultiplyAdd(x, b0, c20);
+            c21 = MultiplyAdd(x, b1, c21);
+            x = Vector512.Create(top[three]);
+            c30 = MultiplyAdd(x, b0, c30);
+            c31 = MultiplyAdd(x, b1, c31);
+            x = Vector512.Create(bottom[0]);
+            c40 = MultiplyAdd(x, b0, c40);
+            c41 = MultiplyAdd(x, b1, c41);
+            x = Vector512.Create(bottom[one]);
+            c50 = MultiplyAdd(x, b0, c50);
+            c51 = MultiplyAdd(x, b1, c51);
+            x = Vector512.Create(bottom[two]);
+            c60 = MultiplyAdd(x, b0, c60);
+            c61 = MultiplyAdd(x, b1, c61);
+            x = Vector512.Create(bottom[three]);
+            c70 = MultiplyAdd(x, b0, c70);
+            c71 = MultiplyAdd(x, b1, c71);
+            top++;
+            bottom++;
+            b += nr;
+        }
+
+        if (cols == nr)
+        {
+            Vector512<T> alphaV = Vector512.Create(alpha);
+            StoreRowWide(c, c00, c01, alphaV, beta);
+            StoreRowWide(c + ldc, c10, c11, alphaV, beta);
+            StoreRowWide(c + (2 * (long)ldc), c20, c21, alphaV, beta);
+            StoreRowWide(c + (3 * (long)ldc), c30, c31, alphaV, beta);
+            StoreRowWide(c + (4 * (long)ldc), c40, c41, alphaV, beta);
+            StoreRowWide(c + (5 * (long)ldc), c50, c51, alphaV, beta);
+            StoreRowWide(c + (6 * (long)ldc), c60, c61, alphaV, beta);
+            StoreRowWide(c + (7 * (long)ldc), c70, c71, alphaV, beta);
+            return;
+        }
+
+        T* tile = stackalloc T[WideRowMajorRows * 2 * Vector512<float>.Count];
+        StoreTilePair(tile, nr, 0, c00, c01, c10, c11);
+        StoreTilePair(tile, nr, 2, c20, c21, c30, c31);
+        StoreTilePair(tile, nr, 4, c40, c41, c50, c51);
+        StoreTilePair(tile, nr, 6, c60, c61, c70, c71);
+        StoreEdgeFromTile(c, ldc, alpha, beta, WideRowMajorRows, cols, tile, nr);
+    }
+
+    /// <summary>One full row of a wide tile: C row = alpha * (acc0 | acc1) + beta * C row (beta = 0 does not read C).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRowWide<T>(T* c, Vector512<T> acc0, Vector512<T> acc1, Vector512<T> alphaV, T beta)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count;
+        if (beta == T.Zero)
+        {
+            Vector512.Store(acc0 * alphaV, c);
+            Vector512.Store(acc1 * alphaV, c + w);
+        }
+        else if (beta == T.One)
+        {
+            Vector512.Store(MultiplyAdd(acc0, alphaV, Vector512.Load(c)), c);
+            Vector512.Store(MultiplyAdd(acc1, alphaV, Vector512.Load(c + w)), c + w);
+        }
+        else
+        {
+            Vector512<T> betaV = Vector512.Create(beta);
+            Vector512.Store(MultiplyAdd(acc0, alphaV, Vector512.Load(c) * betaV), c);
+            Vector512.Store(MultiplyAdd(acc1, alphaV, Vector512.Load(c + w) * betaV), c + w);
+        }
+    }
+
+    /// <summary>Rows <paramref name="row"/> and <paramref name="row"/> + 1 of a wide tile into a scratch tile of rows <paramref name="nr"/> apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTilePair<T>(T* tile, int nr, int row, Vector512<T> r00, Vector512<T> r01, Vector512<T> r10, Vector512<T> r11)
+        where T : unmanaged
+    {
+        int w = Vector512<T>.Count;
+        T* t = tile + (row * nr);
+        Vector512.Store(r00, t);
+        Vector512.Store(r01, t + w);
+        Vector512.Store(r10, t + nr);
+        Vector512.Store(r11, t + nr + w);
+    }
+
+    /// <summary>Writes the rows x cols corner of a partial wide tile from its scratch copy, with the scalar rule of <see cref="StoreEdge{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StoreEdgeFromTile<T>(T* c, int ldc, T alpha, T beta, int rows, int cols, T* tile, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            T* cRow = c + ((long)i * ldc);
+            T* tRow = tile + (i * nr);
+            for (int j = 0; j < cols; j++)
+            {
+                // beta = 0 overwrites: C may hold NaN and must not leak through 0 * NaN.
+                cRow[j] = beta == T.Zero ? alpha * tRow[j] : (alpha * tRow[j]) + (beta * cRow[j]);
+            }
+        }
+    }
+
+    /// <summary>x * y + z in 512-bit lanes: fused with AVX-512F (the only way the wide variant is chosen), else a multiply and an add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> MultiplyAdd<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Avx512F.IsSupported)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                return Avx512F.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
+            }
+
+            if (typeof(T) == typeof(double))
+            {
+                return Avx512F.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
+            }
+        }
+
+        return (x * y) + z;
+    }
+
     /// <summary>
     /// Asks for the C tile's lines (each row of NR floats may straddle two) before the k loop, so the loads of the
     /// epilogue find them in L1: C is large and its rows are ldc apart (4 KB for ldc = 1024), so they would otherwise
@@ -1021,7 +1378,7 @@ internal static unsafe class VectorGemm
             return;
         }
 
-        int last = (2 * Vector256<T>.Count) - 1;
+        int last = MicroColumns<T>() - 1;
         for (int i = 0; i < rows; i++)
         {
             T* row = c + ((long)i * ldc);
@@ -1154,6 +1511,44 @@ internal static unsafe class VectorGemm
                 for (int j = 0; j < n; j++)
                 {
                     row[j] *= beta;
+                }
+            }
+        }
+    }
+
+    /// <summary>A pinned array and the first 64-byte-aligned address in it.</summary>
+    private sealed class AlignedBuffer<TValue>
+        where TValue : unmanaged
+    {
+        private readonly TValue[] _array;
+
+        private AlignedBuffer(int length)
+        {
+            _array = GC.AllocateUninitializedArray<TValue>(length + (64 / sizeof(TValue)), pinned: true);
+
+            // The array lives on the pinned object heap, so its address is stable for its lifetime.
+            nuint address = (nuint)Unsafe.AsPointer(ref _array[0]);
+            Pointer = (TValue*)((address + 63) & ~(nuint)63);
+            Length = length;
+        }
+
+        public TValue* Pointer { get; }
+
+        public int Length { get; }
+
+        /// <summary>Makes <paramref name="buffers"/> hold at least <paramref name="count"/> buffers of at least <paramref name="length"/> values.</summary>
+        public static void Grow(ref AlignedBuffer<TValue>[] buffers, int count, int length)
+        {
+            if (buffers.Length < count)
+            {
+                Array.Resize(ref buffers, count);
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                if (buffers[i] is null || buffers[i].Length < length)
+                {
+                    buffers[i] = new AlignedBuffer<TValue>(length);
                 }
             }
         }

@@ -1,0 +1,360 @@
+using Unroll.Models;
+using Unroll.Tensors;
+using Unroll.Training;
+
+namespace Unroll.Forecasts;
+
+/// <summary>How one window's outputs turn back into the series' units: value = output * Std + (Baseline[h] or Mean).</summary>
+/// <param name="Mean">The scale's mean (stored for the series, or the context's).</param>
+/// <param name="Std">The scale's standard deviation.</param>
+/// <param name="Baseline">The seasonal naive forecast the outputs are relative to, or null.</param>
+public sealed record WindowScale(double Mean, double Std, double[]? Baseline)
+{
+    /// <summary>What an output of zero at step <paramref name="step"/> stands for.</summary>
+    public double Offset(int step) => Baseline is null ? Mean : Baseline[step];
+}
+
+/// <summary>Forecasts of one series from one origin: the point forecast of every step and its quantiles [H, Q], in the series' units.</summary>
+/// <param name="Point">The point forecast (the mean of a symmetric distribution, the median level of a quantile head).</param>
+/// <param name="Quantiles">Row-major [H, Q] at <see cref="ForecastSpec.Quantiles"/>; empty for a point head.</param>
+public sealed record SeriesForecast(double[] Point, double[] Quantiles);
+
+/// <summary>
+/// Scaling and forecasting with a direct multi-step head: a window of L scaled steps (target and past covariates) is
+/// read from a zero state and the last state's head gives all H steps at once, scaled back into the series' units.
+/// </summary>
+public static class Forecaster
+{
+    /// <summary>Draws per step for the quantiles of a Student-t head (sampled paths; the Gaussian's are exact).</summary>
+    public const int Samples = 1000;
+
+    /// <summary>
+    /// Fits the scaling on the training part of every series (all but its last <see cref="ForecastSpec.Horizon"/> steps):
+    /// each series' target mean and standard deviation, each covariate's over every series' training rows.
+    /// </summary>
+    /// <exception cref="UnrollException">A series is too short for the context, a training window and a held-out horizon.</exception>
+    public static ForecastSpec Fit(ForecastSpec spec, IReadOnlyList<Series> series, string path)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(series);
+        int width = spec.InputWidth, minimum = spec.Context + (2 * spec.Horizon);
+        var scales = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var sums = new double[width];
+        var squares = new double[width];
+        long rows = 0;
+        foreach (var s in series)
+        {
+            if (s.Length < minimum)
+            {
+                throw new UnrollException(
+                    $"{path}: series '{s.Id}' has {s.Length} steps; expected at least {minimum}: the context of {spec.Context} (--context), a training target of {spec.Horizon} (--horizon) and the {spec.Horizon} steps held out for validation.");
+            }
+
+            int train = s.Length - spec.Horizon;
+            var (mean, std) = MeanAndStd(s.Values, width, 0, train);
+            scales[s.Id] = [mean, std];
+            for (int t = 0; t < train; t++)
+            {
+                for (int c = 1; c < width; c++)
+                {
+                    double v = s.Values[(t * width) + c];
+                    sums[c] += v;
+                    squares[c] += v * v;
+                }
+            }
+
+            rows += train;
+        }
+
+        var means = new double[width - 1];
+        var stds = new double[width - 1];
+        for (int c = 1; c < width; c++)
+        {
+            means[c - 1] = sums[c] / rows;
+            double variance = Math.Max(0, (squares[c] / rows) - (means[c - 1] * means[c - 1]));
+            stds[c - 1] = Math.Sqrt(variance) > 1e-12 * Math.Max(1, Math.Abs(means[c - 1])) ? Math.Sqrt(variance) : 1;
+            if (!double.IsFinite(means[c - 1]) || !double.IsFinite(stds[c - 1]))
+            {
+                throw new UnrollException($"{path}: column '{spec.PastCovariates[c - 1]}' has values too large to normalise; expected values below about 1e150 in magnitude.");
+            }
+        }
+
+        return spec with { SeriesScales = scales, CovariateMeans = means, CovariateStds = stds };
+    }
+
+    /// <summary>
+    /// The window of the origin <paramref name="origin"/> as the model reads it: the L steps before it scaled, [L, 1 + P], into
+    /// <paramref name="inputs"/>, and unless <paramref name="targets"/> is empty the H target values from the origin on, scaled
+    /// relative to the window's baseline. Returns the scale that turns outputs back into the series' units.
+    /// </summary>
+    /// <exception cref="UnrollException">The series has no stored scale (series scaling), or the origin leaves too little history.</exception>
+    public static WindowScale Window(ForecastSpec spec, Series series, int origin, Span<float> inputs, Span<float> targets)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(series);
+        int steps = spec.Context, width = spec.InputWidth, h = spec.Horizon;
+        if (origin < steps || origin > series.Length)
+        {
+            throw new UnrollException($"series '{series.Id}': a forecast from step {origin} needs the {steps} steps before it (--context); the series has {series.Length}.");
+        }
+
+        var (mean, std) = spec.Scaling == ForecastScaling.Series ? ScaleOf(spec, series) : MeanAndStd(series.Values, width, origin - steps, steps);
+        double[]? baseline = null;
+        if (spec.RelativeTo == ForecastBaseline.SeasonalNaive)
+        {
+            var history = new double[spec.Season];
+            for (int t = 0; t < history.Length; t++)
+            {
+                history[t] = series.Values[(origin - spec.Season + t) * width];
+            }
+
+            baseline = ForecastMetrics.SeasonalNaive(history, h, spec.Season);
+        }
+        else if (spec.RelativeTo == ForecastBaseline.SeasonalMean)
+        {
+            baseline = SeasonalMean(series, origin, spec.Context / spec.Season, spec.Season, width, h);
+        }
+
+        var scale = new WindowScale(mean, std, baseline);
+        for (int t = 0; t < steps; t++)
+        {
+            int row = (origin - steps + t) * width;
+            inputs[t * width] = (float)((series.Values[row] - mean) / std);
+            for (int c = 1; c < width; c++)
+            {
+                inputs[(t * width) + c] = (float)((series.Values[row + c] - spec.CovariateMeans[c - 1]) / spec.CovariateStds[c - 1]);
+            }
+        }
+
+        for (int k = 0; k < targets.Length; k++)
+        {
+            targets[k] = (float)((series.Values[(origin + k) * width] - scale.Offset(k)) / std);
+        }
+
+        return scale;
+    }
+
+    /// <summary>The stored target mean and standard deviation of <paramref name="series"/>.</summary>
+    /// <exception cref="UnrollException">The model was not trained on a series of that id.</exception>
+    public static (double Mean, double Std) ScaleOf(ForecastSpec spec, Series series)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(series);
+        return spec.SeriesScales.TryGetValue(series.Id, out var scale)
+            ? (scale[0], scale[1])
+            : throw new UnrollException(
+                $"series '{series.Id}': the model was trained on {spec.SeriesScales.Count} series ({string.Join(", ", spec.SeriesScales.Keys.Take(5).Select(k => $"'{k}'"))}{(spec.SeriesScales.Count > 5 ? ", ..." : string.Empty)}) and scales each by its own training statistics; expected one of those ids.");
+    }
+
+    /// <summary>
+    /// Forecasts the H steps after <paramref name="origins"/>[i] (the first step not read) of every series, from the L steps
+    /// before each origin, in batches. Draws of a Student-t head come from a SplitMix64 generator seeded by <paramref name="seed"/>.
+    /// </summary>
+    /// <exception cref="UnrollException">An origin leaves fewer than L steps of context.</exception>
+    public static SeriesForecast[] Forecast(IRecurrentModel<float> model, ForecastSpec spec, IReadOnlyList<Series> series, IReadOnlyList<int> origins, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(origins);
+        int steps = spec.Context, width = spec.InputWidth, h = spec.Horizon, parameters = model.Config.ParametersPerValue;
+        const int MaxBatch = 256;
+        var results = new SeriesForecast[series.Count];
+        var window = new float[steps * width];
+        var scales = new WindowScale[MaxBatch];
+        var random = new SplitMix64(seed);
+        model.Training = false;
+        for (int first = 0; first < series.Count; first += MaxBatch)
+        {
+            int count = Math.Min(MaxBatch, series.Count - first);
+            var inputs = new float[steps * count * width];
+            for (int b = 0; b < count; b++)
+            {
+                scales[b] = Window(spec, series[first + b], origins[first + b], window, Span<float>.Empty);
+                for (int t = 0; t < steps; t++)
+                {
+                    window.AsSpan(t * width, width).CopyTo(inputs.AsSpan(((t * count) + b) * width));
+                }
+            }
+
+            model.Run(inputs, ReadOnlySpan<float>.Empty, steps, count);
+            var predictions = model.Predictions;
+            for (int b = 0; b < count; b++)
+            {
+                results[first + b] = Unscale(spec, predictions.Slice(b * h * parameters, h * parameters), scales[b], random);
+            }
+        }
+
+        return results;
+    }
+
+    // One series' head outputs [H, P] in its own units: the point and the quantiles of each step.
+    private static SeriesForecast Unscale(ForecastSpec spec, ReadOnlySpan<float> outputs, WindowScale scale, SplitMix64 random)
+    {
+        double std = scale.Std;
+        int h = spec.Horizon, q = spec.Quantiles.Count;
+        var point = new double[h];
+        var quantiles = spec.Distribution == OutputDistribution.Point ? [] : new double[h * q];
+        var draws = spec.Distribution == OutputDistribution.StudentT ? new double[Samples] : [];
+        for (int step = 0; step < h; step++)
+        {
+            double mean = scale.Offset(step);
+            switch (spec.Distribution)
+            {
+                case OutputDistribution.Point:
+                    point[step] = (outputs[step] * std) + mean;
+                    break;
+                case OutputDistribution.Quantiles:
+                    // Sorted, so crossing quantiles still give a valid interval; the point is the middle level.
+                    var levels = outputs.Slice(step * q, q).ToArray().Select(v => (v * std) + mean).Order().ToArray();
+                    levels.CopyTo(quantiles, step * q);
+                    point[step] = levels[q / 2];
+                    break;
+                case OutputDistribution.Gaussian:
+                    double mu = outputs[2 * step], sigma = DistributionLosses.Scale(outputs[(2 * step) + 1]);
+                    point[step] = (mu * std) + mean;
+                    for (int k = 0; k < q; k++)
+                    {
+                        quantiles[(step * q) + k] = ((mu + (sigma * NormalQuantile(spec.Quantiles[k]))) * std) + mean;
+                    }
+
+                    break;
+                default:
+                    double location = outputs[3 * step], spread = DistributionLosses.Scale(outputs[(3 * step) + 1]);
+                    double nu = DistributionLosses.DegreesOfFreedom(outputs[(3 * step) + 2]);
+                    point[step] = (location * std) + mean;
+                    for (int i = 0; i < draws.Length; i++)
+                    {
+                        // t = Z / sqrt(V / nu), V ~ chi-square(nu) = 2 Gamma(nu / 2).
+                        draws[i] = location + (spread * Normal(random) / Math.Sqrt(2 * Gamma(nu / 2, random) / nu));
+                    }
+
+                    Array.Sort(draws);
+                    for (int k = 0; k < q; k++)
+                    {
+                        quantiles[(step * q) + k] = (Empirical(draws, spec.Quantiles[k]) * std) + mean;
+                    }
+
+                    break;
+            }
+        }
+
+        return new SeriesForecast(point, quantiles);
+    }
+
+    // The K whole seasons before the origin averaged position by position, plus the mean season-to-season change times
+    // the seasons ahead: f_h = mean_k y[o - k m + j] + d (K + 1) / 2 + d floor((h - 1) / m), j = (h - 1) mod m, where the
+    // mean of the K seasons sits (K + 1) / 2 seasons behind the first season ahead and d = (season K - season 1) / (K - 1).
+    private static double[] SeasonalMean(Series series, int origin, int seasons, int m, int width, int horizon)
+    {
+        var positionMeans = new double[m];
+        double first = 0, last = 0;
+        for (int k = 1; k <= seasons; k++)
+        {
+            double seasonSum = 0;
+            for (int j = 0; j < m; j++)
+            {
+                double value = series.Values[(origin - (k * m) + j) * width];
+                positionMeans[j] += value / seasons;
+                seasonSum += value / m;
+            }
+
+            (first, last) = (k == seasons ? seasonSum : first, k == 1 ? seasonSum : last);
+        }
+
+        double drift = seasons > 1 ? (last - first) / (seasons - 1) : 0;
+        var forecast = new double[horizon];
+        for (int step = 0; step < horizon; step++)
+        {
+            forecast[step] = positionMeans[step % m] + (drift * (((seasons + 1) / 2.0) + (step / m)));
+        }
+
+        return forecast;
+    }
+
+    private static (double Mean, double Std) MeanAndStd(double[] values, int width, int from, int count)
+    {
+        double sum = 0;
+        for (int t = from; t < from + count; t++)
+        {
+            sum += values[t * width];
+        }
+
+        double mean = sum / count, squares = 0;
+        for (int t = from; t < from + count; t++)
+        {
+            squares += (values[t * width] - mean) * (values[t * width] - mean);
+        }
+
+        double std = Math.Sqrt(squares / count);
+        return (mean, std > 1e-12 * Math.Max(1, Math.Abs(mean)) ? std : 1);
+    }
+
+    // The empirical quantile of sorted draws by linear interpolation (R's type 7).
+    private static double Empirical(double[] sorted, double level)
+    {
+        double position = level * (sorted.Length - 1);
+        int below = (int)Math.Floor(position);
+        int above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + ((position - below) * (sorted[above] - sorted[below]));
+    }
+
+    /// <summary>The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).</summary>
+    internal static double NormalQuantile(double p)
+    {
+        double[] a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00];
+        double[] b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01];
+        double[] c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00];
+        double[] d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00];
+        const double Low = 0.02425;
+        if (p < Low || p > 1 - Low)
+        {
+            double u = Math.Sqrt(-2 * Math.Log(p < Low ? p : 1 - p));
+            double x = Horner(c, u) / ((Horner(d, u) * u) + 1);
+            return p < Low ? x : -x;
+        }
+
+        double r = p - 0.5, s = r * r;
+        return Horner(a, s) * r / ((Horner(b, s) * s) + 1);
+    }
+
+    // c[0] x^(n-1) + ... + c[n-1].
+    private static double Horner(double[] coefficients, double x)
+    {
+        double value = 0;
+        foreach (double coefficient in coefficients)
+        {
+            value = (value * x) + coefficient;
+        }
+
+        return value;
+    }
+
+    // A standard normal draw (Box-Muller).
+    private static double Normal(SplitMix64 random)
+    {
+        double u = 1 - random.NextDouble(), v = random.NextDouble();
+        return Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * v);
+    }
+
+    // A Gamma(shape, 1) draw (Marsaglia and Tsang 2000; shape >= 1 here since nu > 2).
+    private static double Gamma(double shape, SplitMix64 random)
+    {
+        double d = shape - (1.0 / 3), c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x = Normal(random), v = 1 + (c * x);
+            if (v <= 0)
+            {
+                continue;
+            }
+
+            v = v * v * v;
+            double u = 1 - random.NextDouble();
+            if (Math.Log(u) < (0.5 * x * x) + d - (d * v) + (d * Math.Log(v)))
+            {
+                return d * v;
+            }
+        }
+    }
+}
