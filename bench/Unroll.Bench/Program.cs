@@ -20,6 +20,8 @@ internal static class Program
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
           lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
                                                training throughput (forward + loss + BPTT + clip + Adam), characters/s
+          scan-step | scan-kernel [--steps T]... [--threads N]... [--hidden H] [--batch B] [--rounds R]
+                                               LRU/minGRU/minLSTM steps against GRU/LSTM; the chunked scan against the sequential one
         """;
 
     private static int Main(string[] args)
@@ -38,6 +40,8 @@ internal static class Program
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
                 "dispatch" => DispatchBenchmark.Run(args[1..]),
+                "scan-step" => ScanBenchmark.RunSteps(args[1..]),
+                "scan-kernel" => ScanBenchmark.RunKernel(args[1..]),
                 var suite when TrainBenchmark.Names.Contains(suite) => TrainBenchmark.Run(suite, args[1..]),
                 _ => Fail($"unknown suite '{args[0]}'"),
             };

@@ -385,7 +385,7 @@ public sealed class MlNetTests
             Assert.Throws<UnrollException>(() => unroll.Forecasting(new UnrollSequenceOptions { Bidirectional = true })).Message);
         Assert.Contains("Patience: expected ValidationFraction above zero",
             Assert.Throws<UnrollException>(() => unroll.SequenceRegression(new UnrollSequenceOptions { Patience = 3 })).Message);
-        Assert.Contains("model: expected architecture rnn, lstm, gru or jordan, got 'transformer'.",
+        Assert.Contains("model: expected architecture rnn, lstm, gru, jordan, lru, mingru or minlstm, got 'transformer'.",
             Assert.Throws<UnrollException>(() => unroll.SequenceRegression(new UnrollSequenceOptions { InputSize = 2, Architecture = "transformer" }).Fit(data)).Message);
 
         var nan = FixedRows(4, seed: 1);

@@ -65,14 +65,27 @@ public static class Spectra
     /// r, z, n for the GRU; one block "" for the Elman cell). Block g is rows g H .. (g + 1) H - 1
     /// of the [G H, H] weight, the matrix that multiplies h_{t-1} in that gate's pre-activation.
     /// The Jordan network has no square recurrent weight (its <c>rnn.weight_yh_l0</c> is [H, O]),
-    /// so it gives an empty list. Computed in double whatever <typeparamref name="T"/> is.
+    /// so it gives an empty list; so do minGRU and minLSTM, whose recurrence diag(a_t) depends on the input and has no
+    /// weight. For the LRU the eigenvalues are the parameters lambda (see <see cref="LruSpectra{T}"/>).
+    /// Computed in double whatever <typeparamref name="T"/> is.
     /// </summary>
     /// <exception cref="UnrollException">A weight is missing, has the wrong shape, or has a NaN or infinite entry.</exception>
     public static IReadOnlyList<WeightSpectrum> Of<T>(IRecurrentModel<T> model)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
-        string[] gates = model.Config.Cell switch
+        var config = model.Config;
+        if (config.Cell is CellKind.MinGru or CellKind.MinLstm)
+        {
+            return [];
+        }
+
+        if (config.Cell == CellKind.Lru)
+        {
+            return LruSpectra(model);
+        }
+
+        string[] gates = config.Cell switch
         {
             CellKind.Lstm => LstmGates,
             CellKind.Gru => GruGates,
@@ -82,6 +95,43 @@ public static class Spectra
         foreach (var block in RecurrentBlocks.Of(model))
         {
             spectra.Add(OfMatrix(block.Parameter, gates[block.Gate], block.Layer, block.Reverse, block.Matrix, block.Size));
+        }
+
+        return spectra;
+    }
+
+    /// <summary>
+    /// The LRU's eigenvalues, which are its parameters: for every layer and direction, lambda_n =
+    /// exp(-exp(nu_n) + i exp(theta_n)) of the diagonal recurrence v_t = diag(lambda) v_{t-1} + ..., labelled with
+    /// the parameter <c>rnn.nu_log_l{k}</c> (and <c>_reverse</c>) and gate "lambda". A diagonal matrix's singular
+    /// values are the moduli |lambda_n|, so the spectral radius equals the largest singular value.
+    /// </summary>
+    private static List<WeightSpectrum> LruSpectra<T>(IRecurrentModel<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var config = model.Config;
+        var spectra = new List<WeightSpectrum>();
+        for (int layer = 0; layer < config.Layers; layer++)
+        {
+            for (int direction = 0; direction < config.Directions; direction++)
+            {
+                bool reverse = direction == 1;
+                string name = string.Create(CultureInfo.InvariantCulture, $"rnn.nu_log_l{layer}{(reverse ? "_reverse" : "")}");
+                if (!model.Parameters.Contains(name))
+                {
+                    throw new UnrollException($"spectra: expected a parameter '{name}' in the lru model, got none.");
+                }
+
+                var eigenvalues = Layers.LruLayer<T>.Eigenvalues(model.Parameters, layer, reverse);
+                if (eigenvalues.Any(e => !double.IsFinite(e.Real) || !double.IsFinite(e.Imaginary)))
+                {
+                    throw new UnrollException($"spectra: expected finite eigenvalues from '{name}', got NaN or infinity.");
+                }
+
+                var sorted = eigenvalues.OrderByDescending(e => e.Magnitude).ToArray();
+                double[] moduli = sorted.Select(e => e.Magnitude).ToArray();
+                spectra.Add(new WeightSpectrum(name, "lambda", layer, reverse, sorted, moduli.Length == 0 ? 0.0 : moduli[0], moduli));
+            }
         }
 
         return spectra;

@@ -28,7 +28,7 @@ namespace Unroll.Layers;
 /// step boundary, and the results do not depend on the thread count.
 /// </para>
 /// </remarks>
-internal sealed class RecurrentDirection<T>
+internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly ParameterSet<T> _parameters;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unroll.Cells;
 using Unroll.Kernels;
+using Unroll.Layers;
 
 namespace Unroll.Models;
 
@@ -11,7 +12,10 @@ namespace Unroll.Models;
 /// </summary>
 public sealed record ModelConfig
 {
-    /// <summary>The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm", "gru", or "jordan" (the output-recurrent network).</summary>
+    /// <summary>
+    /// The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm", "gru", "jordan" (the output-recurrent network), or a
+    /// scan-trained cell: "lru" (Linear Recurrent Unit), "mingru", "minlstm".
+    /// </summary>
     public string Architecture { get; init; } = "rnn";
 
     /// <summary>Features per input step (I); for token inputs, the embedding width.</summary>
@@ -79,7 +83,10 @@ public sealed record ModelConfig
         "rnn" or "jordan" => CellKind.Rnn,
         "lstm" => CellKind.Lstm,
         "gru" => CellKind.Gru,
-        _ => throw new UnrollException($"model: expected architecture rnn, lstm, gru or jordan, got '{Architecture}'."),
+        "lru" => CellKind.Lru,
+        "mingru" => CellKind.MinGru,
+        "minlstm" => CellKind.MinLstm,
+        _ => throw new UnrollException($"model: expected architecture rnn, lstm, gru, jordan, lru, mingru or minlstm, got '{Architecture}'."),
     };
 
     /// <summary>1, or 2 when bidirectional.</summary>
@@ -108,6 +115,12 @@ public sealed record ModelConfig
             {
                 // weight_ih [H, I], weight_yh [H, O], two biases [H], head [O, H] and [O].
                 count = (h * i) + (h * o) + (2 * h) + (o * h) + o;
+            }
+            else if (RecurrentLayers.IsScanCell(Cell))
+            {
+                double directions = Directions, width = directions * h;
+                count = ((double)VocabularySize * i) + (directions * RecurrentLayers.ScanCellParameterCount(Cell, i, h))
+                    + (Math.Max(0, Layers - 1) * directions * RecurrentLayers.ScanCellParameterCount(Cell, width, h)) + (o * width) + o;
             }
             else
             {
@@ -170,6 +183,16 @@ public sealed record ModelConfig
         if (Architecture == "jordan" && (Layers != 1 || Bidirectional || VocabularySize != 0 || Head != HeadKind.Regression || Pooling != Pooling.EveryStep))
         {
             throw new UnrollException("model: the jordan network has one layer, one direction, dense inputs and a per-step regression head; got a config asking for more.");
+        }
+
+        if (Cell == CellKind.Lru && HiddenSize % 2 != 0)
+        {
+            throw new UnrollException($"model: the lru carries H/2 complex states and needs an even hidden size; expected an even number, got {HiddenSize}.");
+        }
+
+        if (RecurrentLayers.IsScanCell(Cell) && Activation != Activation.Tanh)
+        {
+            throw new UnrollException($"model: the {Architecture} cell has no choice of activation; expected tanh (the default), got {Activations.Name(Activation)}.");
         }
 
         if (!Enum.IsDefined(Head) || !Enum.IsDefined(Pooling))

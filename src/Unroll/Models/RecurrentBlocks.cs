@@ -19,7 +19,7 @@ internal static class RecurrentBlocks
     /// <summary>
     /// Every H x H block of every <c>rnn.weight_hh_l{k}</c> (and <c>_reverse</c>), ordered by layer, then direction
     /// (forward first), then gate; block g is rows g H .. (g + 1) H - 1 of the [G H, H] weight. The Jordan network
-    /// has no square recurrent weight and gives none.
+    /// and the scan cells (LRU, minGRU, minLSTM) have no square real recurrent weight and give none.
     /// </summary>
     /// <exception cref="UnrollException">A weight is missing or has the wrong shape.</exception>
     public static List<RecurrentBlock> Of<T>(IRecurrentModel<T> model)
@@ -28,8 +28,10 @@ internal static class RecurrentBlocks
         ArgumentNullException.ThrowIfNull(model);
         var config = model.Config;
         var blocks = new List<RecurrentBlock>();
-        if (config.Architecture == JordanModel<T>.ArchitectureName)
+        if (config.Architecture == JordanModel<T>.ArchitectureName || Layers.RecurrentLayers.IsScanCell(config.Cell))
         {
+            // The scan cells have no weight_hh: the min-cells' recurrence diag(a_t) depends on the input, and the
+            // LRU's diag(lambda) is complex (its eigenvalues are in Spectra.Of).
             return blocks;
         }
 

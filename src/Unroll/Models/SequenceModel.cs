@@ -6,7 +6,7 @@ using Unroll.Tensors;
 namespace Unroll.Models;
 
 /// <summary>
-/// A stack of recurrent layers (Elman, LSTM or GRU; one or two directions) with a linear head,
+/// A stack of recurrent layers (Elman, LSTM, GRU, or the scan-trained LRU, minGRU and minLSTM; one or two directions) with a linear head,
 /// trained by exact backpropagation through time:
 /// <code>
 /// x_t            inputs, or embedding.weight[token_t] for token inputs
@@ -52,7 +52,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>State-dict name of the token embedding.</summary>
     public const string EmbeddingName = "embedding.weight";
 
-    private readonly RecurrentDirection<T>[][] _layers;
+    private readonly IRecurrentLayer<T>[][] _layers;
     private readonly int _outputWidth;
     private readonly SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
@@ -101,21 +101,21 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             int inputSize = layer == 0 ? config.InputSize : _outputWidth;
             for (int d = 0; d < directions; d++)
             {
-                layout.AddRange(RecurrentDirection<T>.Layout(config.Cell, layer, d == 1, inputSize, hidden));
+                layout.AddRange(RecurrentLayers.Layout<T>(config.Cell, layer, d == 1, inputSize, hidden));
             }
         }
 
         layout.Add((HeadWeightName, [config.OutputSize, _outputWidth]));
         layout.Add((HeadBiasName, [config.OutputSize]));
         Parameters = new ParameterSet<T>(layout);
-        _layers = new RecurrentDirection<T>[config.Layers][];
+        _layers = new IRecurrentLayer<T>[config.Layers][];
         for (int layer = 0; layer < config.Layers; layer++)
         {
             int inputSize = layer == 0 ? config.InputSize : _outputWidth;
-            _layers[layer] = new RecurrentDirection<T>[directions];
+            _layers[layer] = new IRecurrentLayer<T>[directions];
             for (int d = 0; d < directions; d++)
             {
-                _layers[layer][d] = new RecurrentDirection<T>(Parameters, config.Cell, config.Activation, layer, d == 1, inputSize, hidden);
+                _layers[layer][d] = RecurrentLayers.Create(Parameters, config.Cell, config.Activation, layer, d == 1, inputSize, hidden);
             }
         }
 
@@ -396,7 +396,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         {
             var h = state.Slice(layer * block, block);
             _layers[layer][0].Step(x, batch, h, lstm ? cell.Slice(layer * block, block) : Span<T>.Empty);
-            x = h;
+            x = _layers[layer][0].StepOutput(h);
         }
 
         Linear.Forward<T>(x, batch, hidden, Parameters.Value(HeadWeightName), Parameters.Value(HeadBiasName), Config.OutputSize, output);
