@@ -278,14 +278,14 @@ internal sealed class ForecastSource : DataSource
     private readonly Option<int> _season = Options.Make("--season", "m: the seasonal period of MASE and the seasonal naive baseline (0: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, 48 half-hourly data, else 1)", 0);
     private readonly Option<string> _distribution = Options.Make("--distribution", "What the head predicts: point (MSE), gaussian or student-t (negative log-likelihood) or quantiles (pinball loss)", "point");
     private readonly Option<string> _scaling = Options.Make("--scaling", "How each series' target is scaled: series (its training part's mean and std, stored in the model) or window (each context window's own)", "window");
-    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) or seasonal-mean (from the context's seasons averaged, with their drift)", "seasonal-naive");
+    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) seasonal-mean (from the context's seasons averaged, with their drift) or exponential-smoothing (from a damped-trend seasonal exponential smoothing fitted to the history before the origin)", "seasonal-naive");
     private readonly Option<string> _quantiles = Options.Make("--quantiles", "Comma-separated quantile levels of the quantile head and of the reported intervals", "0.1,0.5,0.9");
 
     public ForecastSource()
     {
         _distribution.AcceptOnlyFromAmong("point", "gaussian", "student-t", "quantiles");
         _scaling.AcceptOnlyFromAmong("series", "window");
-        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean");
+        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean", "exponential-smoothing");
         ForecastTask.Reader ??= ForecastFiles.Read;
     }
 
@@ -329,6 +329,7 @@ internal sealed class ForecastSource : DataSource
             {
                 "seasonal-naive" => ForecastBaseline.SeasonalNaive,
                 "seasonal-mean" => ForecastBaseline.SeasonalMean,
+                "exponential-smoothing" => ForecastBaseline.ExponentialSmoothing,
                 _ => ForecastBaseline.None,
             },
         };

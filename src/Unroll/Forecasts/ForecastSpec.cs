@@ -184,4 +184,11 @@ public enum ForecastBaseline
     /// ahead (a seasonal naive forecast with its noise averaged out and its drift kept).
     /// </summary>
     SeasonalMean,
+
+    /// <summary>
+    /// The deviation from exponential smoothing with a damped trend and additive (or, on the logs, multiplicative)
+    /// seasonality fitted to the history before the origin (<see cref="ExponentialSmoothing"/>): the network learns
+    /// what that model misses.
+    /// </summary>
+    ExponentialSmoothing,
 }

@@ -114,6 +114,10 @@ public static class Forecaster
         {
             baseline = SeasonalMean(series, origin, spec.Context / spec.Season, spec.Season, width, h);
         }
+        else if (spec.RelativeTo == ForecastBaseline.ExponentialSmoothing)
+        {
+            baseline = SmoothingForecast(series, origin, spec.Season, width, h);
+        }
 
         var scale = new WindowScale(mean, std, baseline);
         for (int t = 0; t < steps; t++)
@@ -271,6 +275,25 @@ public static class Forecaster
 
         return forecast;
     }
+
+    // The exponential-smoothing forecast from the history before the origin; fitting it is a grid search, so every
+    // (series, origin, horizon) is fitted once per process and kept (the same numbers each time: the fit is deterministic).
+    private static double[] SmoothingForecast(Series series, int origin, int season, int width, int horizon)
+    {
+        var cache = SmoothingCache.GetValue(series, _ => new System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), double[]>());
+        return cache.GetOrAdd((origin, season, horizon), key =>
+        {
+            var history = new double[Math.Min(origin, ExponentialSmoothing.MaxHistory)];
+            for (int t = 0; t < history.Length; t++)
+            {
+                history[t] = series.Values[(origin - history.Length + t) * width];
+            }
+
+            return ExponentialSmoothing.Forecast(history, key.Item2, key.Item3);
+        });
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Series, System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), double[]>> SmoothingCache = [];
 
     private static (double Mean, double Std) MeanAndStd(double[] values, int width, int from, int count)
     {
