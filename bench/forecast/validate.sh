@@ -7,7 +7,7 @@
 set -euo pipefail
 out="$1"; group="$2"; horizon="$3"; m="$4"; contexts="$5"; steps="$6"; relative="$7"; head="$8"; shift 8
 seeds="${SEEDS:-3}"
-unroll="src/Unroll.Cli/bin/Release/net10.0/Unroll.Cli"
+unroll="${UNROLL:-src/Unroll.Cli/bin/Release/net10.0/Unroll.Cli}"
 distribution="${head%%:*}"; levels="${head#*:}"; [ "$levels" = "$head" ] && levels="0.1,0.5,0.9"
 tag="$group-$(echo "$contexts" | tr ' ' '_')-$steps-$relative-$distribution$(echo "$*" | tr -d ' -')"
 dir="$out/validate/$tag"; mkdir -p "$dir"
