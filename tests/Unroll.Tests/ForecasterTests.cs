@@ -86,14 +86,11 @@ public class ForecastBacktestTests
             [.. Enumerable.Range(0, 40).Select(t => value(0, t)), .. Enumerable.Range(0, 36).Select(t => value(1, t))],
             [.. Enumerable.Range(2, 76)], ["value"]), "time").Series;
 
-    private static IRecurrentModel<float> Train(ForecastTask task, List<int> seenLengths)
+    private static (IRecurrentModel<float> Model, int BestStep) Train(ForecastTask task, List<int> seenLengths)
     {
         seenLengths.AddRange(task.Series.Select(s => s.Length));
         var options = new Unroll.Training.TrainingOptions { Steps = 5, BatchSize = 4, ValidateEvery = 5 };
-        var model = new SequenceModel<float>(task.ModelConfig(new ModelConfig { Architecture = "gru", HiddenSize = 3, InputSize = 1, OutputSize = 1 }));
-        Unroll.Models.Initializers.PyTorchDefault(model, new Random(1));
-        new Unroll.Training.Trainer(model, options).Run(task.TrainingBatches(options), task.Validation(options), []);
-        return model;
+        return ForecastBacktest.TrainFold(task, new ModelConfig { Architecture = "gru", HiddenSize = 3, InputSize = 1, OutputSize = 1 }, options);
     }
 
     [Fact]
@@ -111,8 +108,8 @@ public class ForecastBacktestTests
             // Every value from the fold's origin on changed: its training, scaling and forecast must not move (its score does).
             var origins = folds[k].Origins;
             var changed = ForecastBacktest.Run(spec, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), 3, task => Train(task, []));
-            var before = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel(Value), origins), "a"), []), spec with { SeriesScales = Scales(spec, Panel(Value), origins) }, Panel(Value), origins);
-            var after = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins), "a"), []),
+            var before = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel(Value), origins), "a"), []).Model, spec with { SeriesScales = Scales(spec, Panel(Value), origins) }, Panel(Value), origins);
+            var after = Forecaster.Forecast(Train(ForecastTask.FromSeries(spec, Cut(Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins), "a"), []).Model,
                 spec with { SeriesScales = Scales(spec, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins) }, Panel((s, t) => t >= origins[s] ? 1000 + t : Value(s, t)), origins);
             Assert.Equal(before[0].Point, after[0].Point);
             Assert.Equal(before[1].Point, after[1].Point);

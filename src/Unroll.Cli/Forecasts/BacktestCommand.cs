@@ -11,7 +11,8 @@ namespace Unroll.Cli.Forecasts;
 /// <summary>
 /// `unroll backtest MODEL --horizon H --folds K`: rolling-origin evaluation of a forecasting run's recipe. Every fold
 /// refits a fresh model (the run's architecture and training options, PyTorch's default initialisation from its seed)
-/// on the steps before its origin only, and scores the H steps after it beside the seasonal naive.
+/// on the steps before its origin only, keeps its best-validation weights, and scores the H steps after it beside the
+/// seasonal naive.
 /// </summary>
 internal static class BacktestCommand
 {
@@ -45,25 +46,19 @@ internal static class BacktestCommand
             string data = parse.GetValue(input)!;
             var series = task.Read(data.Length > 0 ? data : spec.Source);
             var architecture = loaded.Model.Config;
-            var results = ForecastBacktest.Run(spec, series, parse.GetValue(folds), fold =>
-            {
-                var model = RecurrentModels.Create<float>(fold.ModelConfig(architecture));
-                Initializers.PyTorchDefault(model, new Random(training.Seed));
-                new Trainer(model, training).Run(fold.TrainingBatches(training), fold.Validation(training), []);
-                return model;
-            });
+            var results = ForecastBacktest.Run(spec, series, parse.GetValue(folds), fold => ForecastBacktest.TrainFold(fold, architecture, training));
             if (parse.GetValue(json))
             {
                 console.Output.WriteLine(BacktestJson(results));
                 return CliApp.Success;
             }
 
-            console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Rolling-origin backtest: {results.Count} folds of {spec.Horizon} steps over {series.Count} series, a model refitted before every origin."));
-            console.Output.WriteLine($"{"fold",-6}{"MASE",10}{"sMAPE",10}{"RMSSE",10}{"snaive MASE",14}");
+            console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Rolling-origin backtest: {results.Count} folds of {spec.Horizon} steps over {series.Count} series, a model refitted before every origin (the weights of its best validation step on the H steps before the origin, as a run keeps its best model)."));
+            console.Output.WriteLine($"{"fold",-6}{"MASE",10}{"sMAPE",10}{"RMSSE",10}{"snaive MASE",14}{"best step",11}");
             foreach (var r in results)
             {
                 var f = r.Evaluation.Figures;
-                console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Fold,-6}{Evaluation.Format(f["mase"]),10}{Evaluation.Format(f["smape"]),10}{Evaluation.Format(f["rmsse"]),10}{Evaluation.Format(f["baseline_mase"]),14}"));
+                console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Fold,-6}{Evaluation.Format(f["mase"]),10}{Evaluation.Format(f["smape"]),10}{Evaluation.Format(f["rmsse"]),10}{Evaluation.Format(f["baseline_mase"]),14}{r.BestStep,11}"));
             }
 
             console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -73,7 +68,7 @@ internal static class BacktestCommand
         return command;
     }
 
-    // [{"fold": k, "origins": [...], "figures": {...}}, ...], written directly (no reflection, so the native build stays clean).
+    // [{"fold": k, "bestStep": s, "origins": [...], "figures": {...}}, ...], written directly (no reflection, so the native build stays clean).
     private static string BacktestJson(IReadOnlyList<BacktestFold> results)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
@@ -84,6 +79,7 @@ internal static class BacktestCommand
             {
                 writer.WriteStartObject();
                 writer.WriteNumber("fold", r.Fold);
+                writer.WriteNumber("bestStep", r.BestStep);
                 writer.WriteStartArray("origins");
                 foreach (int origin in r.Origins)
                 {

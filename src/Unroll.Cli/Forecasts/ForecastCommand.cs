@@ -18,7 +18,7 @@ internal static class ForecastCommand
     public static Command Create(CliConsole console)
     {
         var modelPath = new Argument<string>("model") { Description = "A forecasting model file, or a run directory (its best.safetensors, else its model.safetensors)" };
-        var input = new Option<string>("--input") { Description = "Series in long format with the training file's columns; each is forecast from its end", Required = true };
+        var input = new Option<string>("--input") { Description = "Series in long format with the training file's columns; each is forecast from its last row with a target (rows after it, target empty, give the future covariates)", Required = true };
         var horizon = Options.Optional<int>("--horizon", "Steps to forecast, at most the model's horizon (default: the model's)");
         var output = Options.Make("--output", "Where to write the forecasts as CSV; - writes them to standard output", "-");
         var command = new Command("forecast", "Forecast the steps after the end of every series of a file: point forecasts and quantiles") { modelPath, input, horizon, output };
@@ -45,15 +45,15 @@ internal static class ForecastCommand
     /// <summary>The forecasts of the steps after every series of <paramref name="inputPath"/>: series,step,forecast[,q...] (also what predict writes for a forecasting model).</summary>
     public static (string Csv, string Summary) Csv(IRecurrentModel<float> model, ForecastTask task, string inputPath, int? horizon = null)
     {
-            var spec = task.Spec;
+        var spec = task.Spec;
         int steps = horizon ?? spec.Horizon;
         if (steps < 1 || steps > spec.Horizon)
         {
-            throw new UnrollException($"--horizon: expected 1 to {spec.Horizon} steps (the model's direct head forecasts {spec.Horizon}), got {steps}.");
+            throw new UnrollException($"--horizon: expected 1 to {spec.Horizon} steps (the model forecasts {spec.Horizon}), got {steps}.");
         }
 
-        var series = task.Read(inputPath);
-        var forecasts = Forecaster.Forecast(model, spec, series, [.. series.Select(s => s.Length)]);
+        var (series, origins) = task.ReadToForecast(inputPath);
+        var forecasts = Forecaster.Forecast(model, spec, series, origins);
         bool probabilistic = spec.Distribution != OutputDistribution.Point;
         var text = new StringBuilder("series,step,forecast");
         if (probabilistic)
@@ -76,7 +76,7 @@ internal static class ForecastCommand
             }
         }
 
-        return (text.ToString(), $"Forecast {steps} steps after the end of {series.Count} series.");
+        return (text.ToString(), $"Forecast {steps} steps after the last observed step of {series.Count} series.");
     }
 }
 
@@ -87,7 +87,7 @@ internal static class ForecastPlot
     {
         var spec = task.Spec;
         var s = task.Series[0];
-        int origin = s.Length - spec.Horizon, width = spec.InputWidth, shown = Math.Min(origin, 3 * spec.Horizon);
+        int origin = s.Length - spec.Horizon, width = spec.RowWidth, shown = Math.Min(origin, 3 * spec.Horizon);
         var f = Forecaster.Forecast(model, spec, [s], [origin])[0];
         var history = Enumerable.Range(origin - shown, shown + spec.Horizon).ToList();
         var future = Enumerable.Range(origin, spec.Horizon).Select(t => (double)t).ToList();

@@ -12,9 +12,12 @@ namespace Unroll.Cli.Forecasts;
 /// </summary>
 internal static class ForecastFiles
 {
-    /// <summary>Reads the columns <paramref name="spec"/> names from <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Reads the columns <paramref name="spec"/> names from <paramref name="path"/>. With <paramref name="futureRows"/>
+    /// an empty target or past covariate is read as NaN (the steps to forecast); every other value must be a finite number.
+    /// </summary>
     /// <exception cref="UnrollException">The file is not a readable CSV with those columns and finite numbers.</exception>
-    public static SeriesTable Read(string path, ForecastSpec spec)
+    public static SeriesTable Read(string path, ForecastSpec spec, bool futureRows)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (Path.GetExtension(path).Equals(".parquet", StringComparison.OrdinalIgnoreCase))
@@ -77,6 +80,12 @@ internal static class ForecastFiles
             for (int c = 0; c < valueColumns.Length; c++)
             {
                 string cell = row[valueColumns[c]].ToString().Trim();
+                if (futureRows && cell.Length == 0 && c <= spec.PastCovariates.Count)
+                {
+                    values.Add(double.NaN);
+                    continue;
+                }
+
                 if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value))
                 {
                     throw new UnrollException($"{path}:{line}:{valueColumns[c] + 1}: column '{valueNames[c]}' {(cell.Length == 0 ? "is empty" : $"is '{cell}'")}; expected a finite number.");

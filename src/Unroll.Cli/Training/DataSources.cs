@@ -268,24 +268,31 @@ internal sealed class CsvSource : DataSource
 internal sealed class ForecastSource : DataSource
 {
     private static readonly ForecastSpec Defaults_ = new();
-    private readonly Argument<string> _file = new("file") { Description = "A CSV file in long format: a series id, a time, the target and past covariates per line" };
+    private readonly Argument<string> _file = new("file") { Description = "A CSV or Parquet file in long format: a series id, a time, the target and covariates per row" };
     private readonly Option<string> _series = Options.Make("--series", "The column of series ids", Defaults_.SeriesColumn);
     private readonly Option<string> _time = Options.Make("--time", "The column of times: integer steps or ISO dates (2024-01-31, 2024-01-31T13:30)", Defaults_.TimeColumn);
     private readonly Option<string> _target = Options.Make("--target", "The column to forecast", Defaults_.Target);
     private readonly Option<string> _past = Options.Make("--past", "Comma-separated past covariates: columns known up to the forecast origin only", string.Empty);
-    private readonly Option<int> _horizon = Options.Make("--horizon", "H: steps forecast at once (the direct head's outputs); the last H of every series are held out", Defaults_.Horizon);
+    private readonly Option<string> _future = Options.Make("--future", "Comma-separated future covariates: columns known ahead (planned prices, holidays), read at the forecast steps too", string.Empty);
+    private readonly Option<string> _calendar = Options.Make("--calendar", $"Comma-separated features derived from the time column, known ahead: {string.Join(", ", CalendarFeatures.All)}", string.Empty);
+    private readonly Option<string> _calendarEncoding = Options.Make("--calendar-encoding", "How each calendar feature is given: sin-cos (two inputs) or one-hot (one input per position)", "sin-cos");
+    private readonly Option<string> _head = Options.Make("--head", "direct (all H steps at once from the last state) or recursive (one step ahead, fed back; sampled paths for probabilistic heads)", "direct");
+    private readonly Option<bool> _test = Options.Make("--test", "Hold out the last H steps of every series as a test part that neither training nor the choice of the best model sees (validation: the H steps before them); eval scores it", false);
+    private readonly Option<int> _horizon = Options.Make("--horizon", "H: steps forecast from every origin; the last H of every series are held out for validation", Defaults_.Horizon);
     private readonly Option<int> _context = Options.Make("--context", "L: steps of history read before each forecast", Defaults_.Context);
     private readonly Option<int> _season = Options.Make("--season", "m: the seasonal period of MASE and the seasonal naive baseline (0: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, 48 half-hourly data, else 1)", 0);
     private readonly Option<string> _distribution = Options.Make("--distribution", "What the head predicts: point (MSE), gaussian or student-t (negative log-likelihood) or quantiles (pinball loss)", "point");
     private readonly Option<string> _scaling = Options.Make("--scaling", "How each series' target is scaled: series (its training part's mean and std, stored in the model) or window (each context window's own)", "window");
-    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) or seasonal-mean (from the context's seasons averaged, with their drift)", "seasonal-naive");
+    private readonly Option<string> _relativeTo = Options.Make("--relative-to", "What the head predicts relative to: none (the scaled value) seasonal-naive (the deviation from the seasonal naive forecast) seasonal-mean (from the context's seasons averaged, with their drift) or exponential-smoothing (from a damped-trend seasonal exponential smoothing fitted to the history before the origin)", "seasonal-naive");
     private readonly Option<string> _quantiles = Options.Make("--quantiles", "Comma-separated quantile levels of the quantile head and of the reported intervals", "0.1,0.5,0.9");
 
     public ForecastSource()
     {
         _distribution.AcceptOnlyFromAmong("point", "gaussian", "student-t", "quantiles");
         _scaling.AcceptOnlyFromAmong("series", "window");
-        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean");
+        _calendarEncoding.AcceptOnlyFromAmong("sin-cos", "one-hot");
+        _head.AcceptOnlyFromAmong("direct", "recursive");
+        _relativeTo.AcceptOnlyFromAmong("none", "seasonal-naive", "seasonal-mean", "exponential-smoothing");
         ForecastTask.Reader ??= ForecastFiles.Read;
     }
 
@@ -298,7 +305,7 @@ internal sealed class ForecastSource : DataSource
     public override void AddTo(Command command)
     {
         command.Add(_file);
-        foreach (Option option in new Option[] { _series, _time, _target, _past, _horizon, _context, _season, _distribution, _quantiles, _scaling, _relativeTo })
+        foreach (Option option in new Option[] { _series, _time, _target, _past, _future, _calendar, _calendarEncoding, _horizon, _context, _season, _head, _distribution, _quantiles, _scaling, _relativeTo, _test })
         {
             command.Add(option);
         }
@@ -313,6 +320,11 @@ internal sealed class ForecastSource : DataSource
             TimeColumn = parse.GetValue(_time)!,
             Target = parse.GetValue(_target)!,
             PastCovariates = parse.GetValue(_past)!.Length == 0 ? [] : parse.GetValue(_past)!.Split(',', StringSplitOptions.TrimEntries),
+            FutureCovariates = parse.GetValue(_future)!.Length == 0 ? [] : parse.GetValue(_future)!.Split(',', StringSplitOptions.TrimEntries),
+            Calendar = CalendarFeatures.Parse(parse.GetValue(_calendar)!),
+            CalendarEncoding = parse.GetValue(_calendarEncoding) == "one-hot" ? CalendarEncoding.OneHot : CalendarEncoding.SinCos,
+            Head = parse.GetValue(_head) == "recursive" ? ForecastHead.Recursive : ForecastHead.Direct,
+            HoldOutTest = parse.GetValue(_test),
             Horizon = parse.GetValue(_horizon),
             Context = parse.GetValue(_context),
             Season = parse.GetValue(_season),
@@ -329,11 +341,12 @@ internal sealed class ForecastSource : DataSource
             {
                 "seasonal-naive" => ForecastBaseline.SeasonalNaive,
                 "seasonal-mean" => ForecastBaseline.SeasonalMean,
+                "exponential-smoothing" => ForecastBaseline.ExponentialSmoothing,
                 _ => ForecastBaseline.None,
             },
         };
         spec.Validate();
-        return ForecastTask.Create(path, spec, ForecastFiles.Read(path, spec));
+        return ForecastTask.Create(path, spec, ForecastFiles.Read(path, spec, futureRows: false));
     }
 
     public override IEnumerable<string> WritePlots(string directory, TrainingTask task, IRecurrentModel<float> model, Evaluation evaluation)

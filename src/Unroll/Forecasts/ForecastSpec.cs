@@ -5,10 +5,11 @@ using Unroll.Models;
 namespace Unroll.Forecasts;
 
 /// <summary>
-/// How a forecasting model reads many series in long format and what it predicts: the columns, the context window L
-/// and horizon H of its direct multi-step head, the seasonal period of the metrics, the output distribution, and the
-/// scaling fitted on the training part (each series' target mean and standard deviation, each covariate's over all
-/// series). Stored in the model file (<see cref="MetadataKey"/>) so that evaluation and forecasting scale as training did.
+/// How a forecasting model reads many series in long format and what it predicts: the columns (target, past and future
+/// covariates, calendar features of the time column), the context window L and horizon H, the head (direct multi-step
+/// or recursive one-step), the seasonal period of the metrics, the output distribution, and the scaling fitted on the
+/// training part (each series' target mean and standard deviation, each covariate's over all series). Stored in the
+/// model file (<see cref="MetadataKey"/>) so that evaluation and forecasting read and scale as training did.
 /// </summary>
 public sealed record ForecastSpec
 {
@@ -33,7 +34,31 @@ public sealed record ForecastSpec
     /// <summary>Covariates known up to the forecast origin only (read over the context window).</summary>
     public IReadOnlyList<string> PastCovariates { get; init; } = [];
 
-    /// <summary>H: steps forecast at once by the direct head.</summary>
+    /// <summary>Covariates known ahead (e.g. planned prices, holidays): read at the forecast steps too.</summary>
+    public IReadOnlyList<string> FutureCovariates { get; init; } = [];
+
+    /// <summary>Features derived from the time column (known ahead for any step).</summary>
+    public IReadOnlyList<CalendarFeature> Calendar { get; init; } = [];
+
+    /// <summary>How each calendar feature is given to the network: a sine and cosine pair, or one-hot.</summary>
+    public CalendarEncoding CalendarEncoding { get; init; }
+
+    /// <summary>The time step of the file in whole months (0 when fixed), for the calendar features of steps after a series' end.</summary>
+    public int StepMonths { get; init; }
+
+    /// <summary>The time step in ticks when <see cref="StepMonths"/> is 0.</summary>
+    public long StepTicks { get; init; }
+
+    /// <summary>Direct (all H steps from the last state) or recursive (one step ahead, fed back).</summary>
+    public ForecastHead Head { get; init; }
+
+    /// <summary>
+    /// Whether the last H steps of every series are a test part that neither training nor the choice of the best model
+    /// sees (the validation part is then the H steps before them).
+    /// </summary>
+    public bool HoldOutTest { get; init; }
+
+    /// <summary>H: steps forecast from every origin.</summary>
     public int Horizon { get; init; } = 12;
 
     /// <summary>L: steps of history the model reads before the origin.</summary>
@@ -57,19 +82,57 @@ public sealed record ForecastSpec
     /// <summary>The mean and standard deviation of each series' target over its training part, by series id.</summary>
     public IReadOnlyDictionary<string, double[]> SeriesScales { get; init; } = new Dictionary<string, double[]>();
 
-    /// <summary>Each past covariate's mean over the training parts of every series.</summary>
+    /// <summary>Each covariate's mean (the past ones, then the future ones) over the training parts of every series.</summary>
     public double[] CovariateMeans { get; init; } = [];
 
     /// <summary>Each past covariate's standard deviation (population) over the same rows; 1 for a constant column.</summary>
     public double[] CovariateStds { get; init; } = [];
 
-    /// <summary>Inputs per step: the scaled target, then the scaled past covariates.</summary>
+    /// <summary>The covariates in the order of the scaling arrays and of a series' values: the past ones, then the future ones.</summary>
     [JsonIgnore]
-    public int InputWidth => 1 + PastCovariates.Count;
+    public IReadOnlyList<string> Covariates => [.. PastCovariates, .. FutureCovariates];
+
+    /// <summary>Values per row of a series: the target, the past covariates, the future covariates.</summary>
+    [JsonIgnore]
+    public int RowWidth => 1 + PastCovariates.Count + FutureCovariates.Count;
+
+    /// <summary>Whether the network reads inputs of the steps it forecasts (future covariates or calendar features).</summary>
+    [JsonIgnore]
+    public bool KnowsAhead => FutureCovariates.Count > 0 || Calendar.Count > 0;
+
+    /// <summary>The calendar inputs per step.</summary>
+    [JsonIgnore]
+    public int CalendarWidth => Calendar.Sum(f => CalendarEncoding == CalendarEncoding.SinCos ? 2 : CalendarFeatures.Period(f));
+
+    /// <summary>
+    /// Inputs per step: the scaled target, the scaled past and future covariates, the calendar features, and for a
+    /// direct head that reads the forecast steps' known inputs, an indicator that the step's target is observed.
+    /// </summary>
+    [JsonIgnore]
+    public int InputWidth => RowWidth + CalendarWidth + (Head == ForecastHead.Direct && KnowsAhead ? 1 : 0);
+
+    /// <summary>
+    /// Steps of the sequence the network reads per origin: the context (L), followed for a direct head that knows
+    /// ahead by the H forecast steps; for a recursive head the L + H - 1 steps whose one-step targets end at the horizon.
+    /// </summary>
+    [JsonIgnore]
+    public int SequenceSteps => Head == ForecastHead.Recursive ? Context + Horizon - 1 : Context + (KnowsAhead ? Horizon : 0);
+
+    /// <summary>Steps at the end of every series that no training target reaches: the validation part, and the test part.</summary>
+    [JsonIgnore]
+    public int Reserved => Horizon * (HoldOutTest ? 2 : 1);
+
+    /// <summary>The first origin of a training window: a recursive head relative to the seasonal naive also reads a season before its first row.</summary>
+    [JsonIgnore]
+    public int FirstOrigin => Context + (Head == ForecastHead.Recursive && RelativeTo == ForecastBaseline.SeasonalNaive ? Season - 1 : 0);
 
     /// <summary>The columns a reader must give, in <see cref="SeriesTable.Columns"/> order.</summary>
     [JsonIgnore]
-    public IReadOnlyList<string> ValueColumns => [Target, .. PastCovariates];
+    public IReadOnlyList<string> ValueColumns => [Target, .. PastCovariates, .. FutureCovariates];
+
+    /// <summary>The names of the network's inputs, in order.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> InputNames => [.. ValueColumns, .. CalendarFeatures.Names(Calendar, CalendarEncoding), .. Head == ForecastHead.Direct && KnowsAhead ? new[] { "observed" } : []];
 
     /// <summary>Checks names and sizes.</summary>
     /// <exception cref="UnrollException">An option is out of range or a column is named twice.</exception>
@@ -90,15 +153,30 @@ public sealed record ForecastSpec
             throw new UnrollException($"--season: expected a seasonal period of at least 1 (or 0 to take it from the time step), got {Season}.");
         }
 
-        string[] names = [SeriesColumn, TimeColumn, Target, .. PastCovariates];
+        string[] names = [SeriesColumn, TimeColumn, Target, .. PastCovariates, .. FutureCovariates];
         if (names.Any(string.IsNullOrWhiteSpace))
         {
-            throw new UnrollException("--series, --time, --target and --past: expected column names, got an empty name.");
+            throw new UnrollException("--series, --time, --target, --past and --future: expected column names, got an empty name.");
         }
 
         if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } repeated)
         {
-            throw new UnrollException($"--series, --time, --target and --past: column '{repeated.Key}' is named {repeated.Count()} times; expected each column in one role.");
+            throw new UnrollException($"--series, --time, --target, --past and --future: column '{repeated.Key}' is named {repeated.Count()} times; expected each column in one role (the target is never a covariate).");
+        }
+
+        if (Calendar.Distinct().Count() != Calendar.Count || Calendar.Any(f => !Enum.IsDefined(f)) || !Enum.IsDefined(CalendarEncoding) || !Enum.IsDefined(Head))
+        {
+            throw new UnrollException($"--calendar: expected each of {string.Join(", ", CalendarFeatures.All)} at most once, got {string.Join(",", Calendar)}.");
+        }
+
+        if (Head == ForecastHead.Recursive && PastCovariates.Count > 0 && Horizon > 1)
+        {
+            throw new UnrollException($"--past: a recursive head feeds its own forecasts back, and a past covariate ('{PastCovariates[0]}') is not known after the origin; expected --head direct, or --future for a column known ahead.");
+        }
+
+        if (Head == ForecastHead.Recursive && RelativeTo is ForecastBaseline.SeasonalMean or ForecastBaseline.ExponentialSmoothing)
+        {
+            throw new UnrollException($"--relative-to: a recursive head predicts one step at a time, relative to the value one season earlier or to nothing; expected seasonal-naive or none, got {RelativeTo}.");
         }
 
         bool quantilesOk = Quantiles.Count > 0 && Quantiles.All(q => q > 0 && q < 1) && Quantiles.Zip(Quantiles.Skip(1)).All(p => p.First < p.Second);
@@ -126,9 +204,19 @@ public sealed record ForecastSpec
             }
 
             spec.Validate();
-            if (spec.CovariateMeans.Length != spec.PastCovariates.Count || spec.CovariateStds.Length != spec.PastCovariates.Count || spec.CovariateStds.Any(s => !(s > 0)))
+            if (spec.FutureCovariates is null || spec.Calendar is null)
             {
-                throw new UnrollException("forecast task: expected one mean and one positive standard deviation per past covariate.");
+                throw new UnrollException("forecast task: expected the future covariates and calendar features, got null.");
+            }
+
+            if (spec.CovariateMeans.Length != spec.Covariates.Count || spec.CovariateStds.Length != spec.Covariates.Count || spec.CovariateStds.Any(s => !(s > 0)))
+            {
+                throw new UnrollException("forecast task: expected one mean and one positive standard deviation per covariate.");
+            }
+
+            if (spec.Calendar.Count > 0 && (spec.StepMonths < 0 || spec.StepTicks < 0 || (spec.StepMonths == 0) == (spec.StepTicks == 0)))
+            {
+                throw new UnrollException("forecast task: expected the time step of the calendar features (months or ticks), got none.");
             }
 
             return spec;
@@ -139,21 +227,34 @@ public sealed record ForecastSpec
         }
     }
 
-    /// <summary>What a model for this spec reads and predicts: the scaled target and covariates per step, a last-step head of H values (times the distribution's parameters).</summary>
+    /// <summary>
+    /// What a model for this spec reads and predicts: <see cref="InputWidth"/> inputs per step; a direct head gives H
+    /// values (times the distribution's parameters) at the last step, a recursive head one value at every step.
+    /// </summary>
     public ModelConfig Shape() => new()
     {
         InputSize = InputWidth,
-        OutputSize = Horizon * (Distribution == OutputDistribution.Quantiles ? Quantiles.Count : Distribution switch
+        OutputSize = (Head == ForecastHead.Recursive ? 1 : Horizon) * (Distribution == OutputDistribution.Quantiles ? Quantiles.Count : Distribution switch
         {
             OutputDistribution.Gaussian => 2,
             OutputDistribution.StudentT => 3,
             _ => 1,
         }),
-        Pooling = Pooling.LastStep,
+        Pooling = Head == ForecastHead.Recursive ? Pooling.EveryStep : Pooling.LastStep,
         Distribution = Distribution,
         Quantiles = Distribution == OutputDistribution.Quantiles ? Quantiles : null,
-        InputNames = [Target, .. PastCovariates],
+        InputNames = InputNames,
     };
+}
+
+/// <summary>How a forecasting network gives its H steps.</summary>
+public enum ForecastHead
+{
+    /// <summary>All H steps at once from the state after the context (and, when it knows ahead, the forecast steps' known inputs).</summary>
+    Direct,
+
+    /// <summary>One step ahead at every step, its forecast fed back as the next step's input (DeepAR's form).</summary>
+    Recursive,
 }
 
 /// <summary>How a forecasting model scales each series' target.</summary>
@@ -181,4 +282,11 @@ public enum ForecastBaseline
     /// ahead (a seasonal naive forecast with its noise averaged out and its drift kept).
     /// </summary>
     SeasonalMean,
+
+    /// <summary>
+    /// The deviation from exponential smoothing with a damped trend and additive (or, on the logs, multiplicative)
+    /// seasonality fitted to the history before the origin (<see cref="ExponentialSmoothing"/>): the network learns
+    /// what that model misses.
+    /// </summary>
+    ExponentialSmoothing,
 }

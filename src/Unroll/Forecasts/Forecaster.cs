@@ -1,3 +1,4 @@
+using System.Globalization;
 using Unroll.Models;
 using Unroll.Tensors;
 using Unroll.Training;
@@ -20,24 +21,26 @@ public sealed record WindowScale(double Mean, double Std, double[]? Baseline)
 public sealed record SeriesForecast(double[] Point, double[] Quantiles);
 
 /// <summary>
-/// Scaling and forecasting with a direct multi-step head: a window of L scaled steps (target and past covariates) is
-/// read from a zero state and the last state's head gives all H steps at once, scaled back into the series' units.
+/// Scaling and forecasting (docs/forecasting.md). A direct head reads a window of L scaled steps (target, covariates,
+/// calendar) from a zero state, then, when it knows ahead, the H forecast steps' known inputs, and its last state gives
+/// all H steps at once. A recursive head reads, at the step of every time t, the value of t - 1 and the known inputs of t,
+/// and forecasts t; from the origin on it is fed its own forecast (a sampled path per draw for probabilistic heads).
 /// </summary>
 public static class Forecaster
 {
-    /// <summary>Draws per step for the quantiles of a Student-t head (sampled paths; the Gaussian's are exact).</summary>
+    /// <summary>Draws per step for the quantiles of a direct Student-t head, and sampled paths of a probabilistic recursive head.</summary>
     public const int Samples = 1000;
 
     /// <summary>
-    /// Fits the scaling on the training part of every series (all but its last <see cref="ForecastSpec.Horizon"/> steps):
+    /// Fits the scaling on the training part of every series (all but its last <see cref="ForecastSpec.Reserved"/> steps):
     /// each series' target mean and standard deviation, each covariate's over every series' training rows.
     /// </summary>
-    /// <exception cref="UnrollException">A series is too short for the context, a training window and a held-out horizon.</exception>
+    /// <exception cref="UnrollException">A series is too short for the context, a training window and the held-out parts.</exception>
     public static ForecastSpec Fit(ForecastSpec spec, IReadOnlyList<Series> series, string path)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
-        int width = spec.InputWidth, minimum = spec.Context + (2 * spec.Horizon);
+        int width = spec.RowWidth, minimum = spec.FirstOrigin + spec.Horizon + spec.Reserved;
         var scales = new Dictionary<string, double[]>(StringComparer.Ordinal);
         var sums = new double[width];
         var squares = new double[width];
@@ -46,11 +49,12 @@ public static class Forecaster
         {
             if (s.Length < minimum)
             {
+                string first = spec.FirstOrigin > spec.Context ? string.Create(CultureInfo.InvariantCulture, $" and the season before it ({spec.Season - 1} more steps for a recursive head relative to the seasonal naive)") : string.Empty;
                 throw new UnrollException(
-                    $"{path}: series '{s.Id}' has {s.Length} steps; expected at least {minimum}: the context of {spec.Context} (--context), a training target of {spec.Horizon} (--horizon) and the {spec.Horizon} steps held out for validation.");
+                    $"{path}: series '{s.Id}' has {s.Length} steps; expected at least {minimum}: the context of {spec.Context} (--context){first}, a training target of {spec.Horizon} (--horizon) and the {spec.Horizon} steps held out for validation{(spec.HoldOutTest ? $" and {spec.Horizon} for the test (--test)" : string.Empty)}.");
             }
 
-            int train = s.Length - spec.Horizon;
+            int train = s.Length - spec.Reserved;
             var (mean, std) = MeanAndStd(s.Values, width, 0, train);
             scales[s.Id] = [mean, std];
             for (int t = 0; t < train; t++)
@@ -75,7 +79,7 @@ public static class Forecaster
             stds[c - 1] = Math.Sqrt(variance) > 1e-12 * Math.Max(1, Math.Abs(means[c - 1])) ? Math.Sqrt(variance) : 1;
             if (!double.IsFinite(means[c - 1]) || !double.IsFinite(stds[c - 1]))
             {
-                throw new UnrollException($"{path}: column '{spec.PastCovariates[c - 1]}' has values too large to normalise; expected values below about 1e150 in magnitude.");
+                throw new UnrollException($"{path}: column '{spec.Covariates[c - 1]}' has values too large to normalise; expected values below about 1e150 in magnitude.");
             }
         }
 
@@ -83,55 +87,131 @@ public static class Forecaster
     }
 
     /// <summary>
-    /// The window of the origin <paramref name="origin"/> as the model reads it: the L steps before it scaled, [L, 1 + P], into
-    /// <paramref name="inputs"/>, and unless <paramref name="targets"/> is empty the H target values from the origin on, scaled
-    /// relative to the window's baseline. Returns the scale that turns outputs back into the series' units.
+    /// The window of the origin <paramref name="origin"/> as the model reads it, [<see cref="ForecastSpec.SequenceSteps"/>,
+    /// <see cref="ForecastSpec.InputWidth"/>], into <paramref name="inputs"/>, and unless <paramref name="targets"/> is
+    /// empty its scaled targets: a direct head's H values from the origin on relative to the window's baseline, or a
+    /// recursive head's one-step target at every step. Only the steps before the origin give target values as inputs (a
+    /// recursive head's teacher-forced steps after it are read only when targets are asked for, in training). Returns
+    /// the scale that turns outputs back into the series' units.
     /// </summary>
-    /// <exception cref="UnrollException">The series has no stored scale (series scaling), or the origin leaves too little history.</exception>
+    /// <exception cref="UnrollException">The series has no stored scale (series scaling), the origin leaves too little history, or a known-ahead input is missing.</exception>
     public static WindowScale Window(ForecastSpec spec, Series series, int origin, Span<float> inputs, Span<float> targets)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
-        int steps = spec.Context, width = spec.InputWidth, h = spec.Horizon;
-        if (origin < steps || origin > series.Length)
+        int context = spec.Context, width = spec.InputWidth, rowWidth = spec.RowWidth, h = spec.Horizon;
+        if (origin < context || origin > series.Length)
         {
-            throw new UnrollException($"series '{series.Id}': a forecast from step {origin} needs the {steps} steps before it (--context); the series has {series.Length}.");
+            throw new UnrollException($"series '{series.Id}': a forecast from step {origin} needs the {context} steps before it (--context); the series has {series.Length}.");
         }
 
-        var (mean, std) = spec.Scaling == ForecastScaling.Series ? ScaleOf(spec, series) : MeanAndStd(series.Values, width, origin - steps, steps);
+        var (mean, std) = spec.Scaling == ForecastScaling.Series ? ScaleOf(spec, series) : MeanAndStd(series.Values, rowWidth, origin - context, context);
         double[]? baseline = null;
+        if (spec.Head == ForecastHead.Recursive)
+        {
+            // Row t is the step a = origin - L + 1 + t: the value of a - 1 and the known inputs of a; its target is y_a.
+            int rows = targets.IsEmpty ? context : spec.SequenceSteps;
+            for (int t = 0; t < rows; t++)
+            {
+                int a = origin - context + 1 + t;
+                var row = inputs.Slice(t * width, width);
+                row.Clear();
+                row[0] = (float)((series.Values[(a - 1) * rowWidth] - mean) / std);
+                for (int c = 0; c < spec.PastCovariates.Count; c++)
+                {
+                    row[1 + c] = ScaledCovariate(spec, series, a - 1, c); // only with H = 1: never read after the origin
+                }
+
+                KnownInputs(spec, series, a, row[(1 + spec.PastCovariates.Count)..]);
+                if (!targets.IsEmpty)
+                {
+                    double offset = spec.RelativeTo == ForecastBaseline.SeasonalNaive ? series.Values[(a - spec.Season) * rowWidth] : mean;
+                    targets[t] = (float)((series.Values[a * rowWidth] - offset) / std);
+                }
+            }
+
+            return new WindowScale(mean, std, null);
+        }
+
         if (spec.RelativeTo == ForecastBaseline.SeasonalNaive)
         {
             var history = new double[spec.Season];
             for (int t = 0; t < history.Length; t++)
             {
-                history[t] = series.Values[(origin - spec.Season + t) * width];
+                history[t] = series.Values[(origin - spec.Season + t) * rowWidth];
             }
 
             baseline = ForecastMetrics.SeasonalNaive(history, h, spec.Season);
         }
         else if (spec.RelativeTo == ForecastBaseline.SeasonalMean)
         {
-            baseline = SeasonalMean(series, origin, spec.Context / spec.Season, spec.Season, width, h);
+            baseline = SeasonalMean(series, origin, spec.Context / spec.Season, spec.Season, rowWidth, h);
+        }
+        else if (spec.RelativeTo == ForecastBaseline.ExponentialSmoothing)
+        {
+            baseline = SmoothingForecast(series, origin, spec.Season, rowWidth, h);
         }
 
         var scale = new WindowScale(mean, std, baseline);
-        for (int t = 0; t < steps; t++)
+        for (int t = 0; t < spec.SequenceSteps; t++)
         {
-            int row = (origin - steps + t) * width;
-            inputs[t * width] = (float)((series.Values[row] - mean) / std);
-            for (int c = 1; c < width; c++)
+            int a = origin - context + t;
+            var row = inputs.Slice(t * width, width);
+            row.Clear();
+            if (a < origin)
             {
-                inputs[(t * width) + c] = (float)((series.Values[row + c] - spec.CovariateMeans[c - 1]) / spec.CovariateStds[c - 1]);
+                row[0] = (float)((series.Values[a * rowWidth] - mean) / std);
+                for (int c = 0; c < spec.PastCovariates.Count; c++)
+                {
+                    row[1 + c] = ScaledCovariate(spec, series, a, c);
+                }
+            }
+
+            if (spec.KnowsAhead)
+            {
+                KnownInputs(spec, series, a, row[(1 + spec.PastCovariates.Count)..]);
+                row[^1] = a < origin ? 1 : 0; // observed: the target and past covariates of this step are given
             }
         }
 
         for (int k = 0; k < targets.Length; k++)
         {
-            targets[k] = (float)((series.Values[(origin + k) * width] - scale.Offset(k)) / std);
+            targets[k] = (float)((series.Values[(origin + k) * rowWidth] - scale.Offset(k)) / std);
         }
 
         return scale;
+    }
+
+    // The inputs known ahead for step a: its future covariates, scaled, then its calendar features.
+    internal static void KnownInputs(ForecastSpec spec, Series series, int a, Span<float> destination)
+    {
+        int past = spec.PastCovariates.Count, future = spec.FutureCovariates.Count;
+        if (future > 0 && a >= series.Length)
+        {
+            throw new UnrollException(
+                $"series '{series.Id}': a forecast of step {a + 1} reads the future covariates {string.Join(", ", spec.FutureCovariates)} there; the series has {series.Length} steps. Expected rows for every forecast step with the future covariates (and the target empty).");
+        }
+
+        for (int c = 0; c < future; c++)
+        {
+            destination[c] = ScaledCovariate(spec, series, a, past + c);
+        }
+
+        if (spec.Calendar.Count > 0)
+        {
+            CalendarFeatures.Write(spec.Calendar, spec.CalendarEncoding, series.TimeAt(a, spec.StepMonths, spec.StepTicks), destination.Slice(future, spec.CalendarWidth));
+        }
+    }
+
+    private static float ScaledCovariate(ForecastSpec spec, Series series, int a, int covariate)
+    {
+        double value = series.Values[(a * spec.RowWidth) + 1 + covariate];
+        if (!double.IsFinite(value))
+        {
+            throw new UnrollException($"series '{series.Id}': step {a + 1} has no value of '{spec.Covariates[covariate]}'; expected one wherever the model reads it.");
+        }
+
+        return (float)((value - spec.CovariateMeans[covariate]) / spec.CovariateStds[covariate]);
     }
 
     /// <summary>The stored target mean and standard deviation of <paramref name="series"/>.</summary>
@@ -148,16 +228,22 @@ public static class Forecaster
 
     /// <summary>
     /// Forecasts the H steps after <paramref name="origins"/>[i] (the first step not read) of every series, from the L steps
-    /// before each origin, in batches. Draws of a Student-t head come from a SplitMix64 generator seeded by <paramref name="seed"/>.
+    /// before each origin (and the known inputs after it), in batches. Draws (a direct Student-t head's, a recursive
+    /// probabilistic head's paths) come from a SplitMix64 generator seeded by <paramref name="seed"/>.
     /// </summary>
-    /// <exception cref="UnrollException">An origin leaves fewer than L steps of context.</exception>
+    /// <exception cref="UnrollException">An origin leaves fewer than L steps of context, or a known-ahead input is missing.</exception>
     public static SeriesForecast[] Forecast(IRecurrentModel<float> model, ForecastSpec spec, IReadOnlyList<Series> series, IReadOnlyList<int> origins, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
         ArgumentNullException.ThrowIfNull(origins);
-        int steps = spec.Context, width = spec.InputWidth, h = spec.Horizon, parameters = model.Config.ParametersPerValue;
+        if (spec.Head == ForecastHead.Recursive)
+        {
+            return RecursiveForecaster.Forecast(model, spec, series, origins, seed);
+        }
+
+        int steps = spec.SequenceSteps, width = spec.InputWidth, h = spec.Horizon, parameters = model.Config.ParametersPerValue;
         const int MaxBatch = 256;
         var results = new SeriesForecast[series.Count];
         var window = new float[steps * width];
@@ -272,7 +358,26 @@ public static class Forecaster
         return forecast;
     }
 
-    private static (double Mean, double Std) MeanAndStd(double[] values, int width, int from, int count)
+    // The exponential-smoothing forecast from the history before the origin; fitting it is a grid search, so every
+    // (series, origin, horizon) is fitted once per process and kept (the same numbers each time: the fit is deterministic).
+    private static double[] SmoothingForecast(Series series, int origin, int season, int width, int horizon)
+    {
+        var cache = SmoothingCache.GetValue(series, _ => new System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), double[]>());
+        return cache.GetOrAdd((origin, season, horizon), key =>
+        {
+            var history = new double[Math.Min(origin, ExponentialSmoothing.MaxHistory)];
+            for (int t = 0; t < history.Length; t++)
+            {
+                history[t] = series.Values[(origin - history.Length + t) * width];
+            }
+
+            return ExponentialSmoothing.Forecast(history, key.Item2, key.Item3);
+        });
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Series, System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), double[]>> SmoothingCache = [];
+
+    internal static (double Mean, double Std) MeanAndStd(double[] values, int width, int from, int count)
     {
         double sum = 0;
         for (int t = from; t < from + count; t++)
@@ -291,7 +396,7 @@ public static class Forecaster
     }
 
     // The empirical quantile of sorted draws by linear interpolation (R's type 7).
-    private static double Empirical(double[] sorted, double level)
+    internal static double Empirical(double[] sorted, double level)
     {
         double position = level * (sorted.Length - 1);
         int below = (int)Math.Floor(position);
@@ -331,14 +436,14 @@ public static class Forecaster
     }
 
     // A standard normal draw (Box-Muller).
-    private static double Normal(SplitMix64 random)
+    internal static double Normal(SplitMix64 random)
     {
         double u = 1 - random.NextDouble(), v = random.NextDouble();
         return Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * v);
     }
 
     // A Gamma(shape, 1) draw (Marsaglia and Tsang 2000; shape >= 1 here since nu > 2).
-    private static double Gamma(double shape, SplitMix64 random)
+    internal static double Gamma(double shape, SplitMix64 random)
     {
         double d = shape - (1.0 / 3), c = 1 / Math.Sqrt(9 * d);
         while (true)

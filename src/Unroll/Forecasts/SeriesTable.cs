@@ -27,6 +27,30 @@ public sealed record Series(string Id, double[] Values, string[] Times)
 {
     /// <summary>The number of time steps.</summary>
     public int Length => Times.Length;
+
+    /// <summary>The times parsed, in ticks (dates and date-times), or null for integer steps.</summary>
+    public long[]? Ticks { get; init; }
+
+    /// <summary>The first <paramref name="steps"/> steps of the series (a backtest fold's view of it).</summary>
+    public Series Take(int steps) => new(Id, Values[..(steps * (Values.Length / Math.Max(1, Length)))], Times[..steps]) { Ticks = Ticks?[..steps] };
+
+    /// <summary>
+    /// The time of step <paramref name="index"/>: parsed from the series, or for a step after its end, the last time
+    /// plus whole steps of <paramref name="stepMonths"/> months or <paramref name="stepTicks"/> ticks.
+    /// </summary>
+    /// <exception cref="UnrollException">The series' times are integer steps, not dates.</exception>
+    public DateTime TimeAt(int index, int stepMonths, long stepTicks)
+    {
+        var ticks = Ticks ?? throw new UnrollException($"series '{Id}': --calendar derives features from dates; expected dates or date-times in the time column, got integer steps such as '{Times[0]}'.");
+        if (index < ticks.Length)
+        {
+            return new DateTime(ticks[index]);
+        }
+
+        var last = new DateTime(ticks[^1]);
+        int ahead = index - ticks.Length + 1;
+        return stepMonths > 0 ? last.AddMonths(stepMonths * ahead) : last.AddTicks(stepTicks * ahead);
+    }
 }
 
 /// <summary>How far apart two consecutive times of a series are: a number of calendar months, or a fixed span.</summary>
@@ -132,7 +156,7 @@ public static class SeriesSplitter
                 table.Values.AsSpan(rows[i] * width, width).CopyTo(values.AsSpan(i * width));
             }
 
-            series.Add(new Series(id, values, [.. rows.Select(r => table.Times[r])]));
+            series.Add(new Series(id, values, [.. rows.Select(r => table.Times[r])]) { Ticks = integer ? null : [.. rows.Select(r => stamps[r])] });
         }
 
         return (series, step);

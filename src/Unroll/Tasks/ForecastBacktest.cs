@@ -1,6 +1,7 @@
 using System.Globalization;
 using Unroll.Forecasts;
 using Unroll.Models;
+using Unroll.Training;
 
 namespace Unroll.Tasks;
 
@@ -8,7 +9,8 @@ namespace Unroll.Tasks;
 /// <param name="Fold">1 for the earliest origin, K for the latest.</param>
 /// <param name="Origins">Per series, the first forecast step (the fold saw only the steps before it).</param>
 /// <param name="Evaluation">The model trained for this fold, scored on the H steps after its origins beside the seasonal naive.</param>
-internal sealed record BacktestFold(int Fold, IReadOnlyList<int> Origins, Evaluation Evaluation);
+/// <param name="BestStep">The training step whose weights were kept: the lowest validation loss of the fold's own validation part.</param>
+internal sealed record BacktestFold(int Fold, IReadOnlyList<int> Origins, Evaluation Evaluation, int BestStep);
 
 /// <summary>
 /// Rolling-origin evaluation with refits (Tashman 2000; what Darts calls historical forecasts with retrain): fold k of K
@@ -17,9 +19,28 @@ internal sealed record BacktestFold(int Fold, IReadOnlyList<int> Origins, Evalua
 /// </summary>
 internal static class ForecastBacktest
 {
-    /// <summary>Runs the folds; <paramref name="train"/> trains a fresh model for a fold's task.</summary>
+    /// <summary>
+    /// Trains a fresh model for a fold's task as a training run does (<paramref name="architecture"/>, PyTorch's default
+    /// initialisation from the options' seed, the one training loop) and keeps, as a run keeps best.safetensors, the
+    /// weights of the step with the lowest validation loss on the fold's own validation part (the H steps before its
+    /// origin); the last weights when no validation improved on the start.
+    /// </summary>
+    public static (IRecurrentModel<float> Model, int BestStep) TrainFold(ForecastTask fold, ModelConfig architecture, TrainingOptions training)
+    {
+        ArgumentNullException.ThrowIfNull(fold);
+        ArgumentNullException.ThrowIfNull(training);
+        var model = RecurrentModels.Create<float>(fold.ModelConfig(architecture));
+        Initializers.PyTorchDefault(model, new Random(training.Seed));
+        var best = new BestWeights(model);
+        var trainer = new Trainer(model, training);
+        trainer.Run(fold.TrainingBatches(training), fold.Validation(training), [best]);
+        best.Restore();
+        return (model, best.Step);
+    }
+
+    /// <summary>Runs the folds; <paramref name="train"/> trains a fresh model for a fold's task and says which step's weights it kept.</summary>
     /// <exception cref="UnrollException">The folds leave a series too short to train on.</exception>
-    public static IReadOnlyList<BacktestFold> Run(ForecastSpec spec, IReadOnlyList<Series> series, int folds, Func<ForecastTask, IRecurrentModel<float>> train)
+    public static IReadOnlyList<BacktestFold> Run(ForecastSpec spec, IReadOnlyList<Series> series, int folds, Func<ForecastTask, (IRecurrentModel<float> Model, int BestStep)> train)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
@@ -29,7 +50,8 @@ internal static class ForecastBacktest
             throw new UnrollException($"--folds: expected 1 to 1000 origins, got {folds}.");
         }
 
-        int h = spec.Horizon, width = spec.InputWidth;
+        int h = spec.Horizon;
+        spec = spec with { HoldOutTest = false }; // a fold's test is the H steps after its origin
         var results = new List<BacktestFold>(folds);
         for (int k = 1; k <= folds; k++)
         {
@@ -43,16 +65,39 @@ internal static class ForecastBacktest
                 }
 
                 // Only the steps before the origin exist for this fold.
-                seen[i] = new Series(series[i].Id, series[i].Values[..(origins[i] * width)], series[i].Times[..origins[i]]);
+                seen[i] = series[i].Take(origins[i]);
             }
 
             var task = ForecastTask.FromSeries(spec, seen, string.Create(CultureInfo.InvariantCulture, $"fold {k} of {folds}"));
-            var model = train(task);
+            var (model, bestStep) = train(task);
             var evaluation = ForecastTask.Score(model, task.Spec, series, origins,
                 string.Create(CultureInfo.InvariantCulture, $"fold {k} of {folds}: the {h} steps after step {origins.Min()}{(origins.Distinct().Count() > 1 ? $" to {origins.Max()}" : string.Empty)} of {series.Count} series"), "backtest");
-            results.Add(new BacktestFold(k, origins, evaluation));
+            results.Add(new BacktestFold(k, origins, evaluation, bestStep));
         }
 
         return results;
     }
+}
+
+/// <summary>Keeps a copy of the weights after every step whose validation loss is the lowest so far, and puts them back.</summary>
+internal sealed class BestWeights(IRecurrentModel<float> model) : ITrainingObserver
+{
+    private float[]? _best;
+
+    /// <summary>The step whose weights are kept (0: none yet).</summary>
+    public int Step { get; private set; }
+
+    /// <inheritdoc/>
+    public void OnStep(Trainer trainer, StepMetrics metrics)
+    {
+        if (!double.IsNaN(metrics.ValidationLoss) && trainer.Best.Step == metrics.Step)
+        {
+            _best ??= new float[model.Parameters.Count];
+            model.Parameters.Values.CopyTo(_best, 0);
+            Step = metrics.Step;
+        }
+    }
+
+    /// <summary>Puts the kept weights back into the model (nothing when no validation ran).</summary>
+    public void Restore() => _best?.CopyTo(model.Parameters.Values, 0);
 }

@@ -24,10 +24,12 @@ internal sealed class ForecastTask : TrainingTask
     }
 
     /// <summary>
-    /// Reads a long-format file into a table of the given columns. The command sets it (its readers use Sep for CSV); the
-    /// library itself reads no tabular format, so a task rebuilt from a model file reads its data through this.
+    /// Reads a long-format file into a table of the given columns; with the flag set, rows at the end of a series may
+    /// leave the target (and past covariates) empty, read as NaN: the steps to forecast, with their future covariates.
+    /// The command sets it (its readers: Sep for CSV, Parquet.Net for Parquet); the library itself reads no tabular
+    /// format, so a task rebuilt from a model file reads its data through this.
     /// </summary>
-    public static Func<string, ForecastSpec, SeriesTable>? Reader { get; set; }
+    public static Func<string, ForecastSpec, bool, SeriesTable>? Reader { get; set; }
 
     /// <summary>The columns, window, horizon, distribution and scaling.</summary>
     public ForecastSpec Spec { get; }
@@ -49,6 +51,16 @@ internal sealed class ForecastTask : TrainingTask
         if (spec.Season == 0)
         {
             spec = spec with { Season = step.DefaultSeason };
+        }
+
+        if (spec.Calendar.Count > 0 && step.Integer)
+        {
+            throw new UnrollException($"--calendar: column '{spec.TimeColumn}' holds integer steps ('{table.Times[0]}' on line {table.Lines[0]} of {path}); expected dates or date-times to derive {string.Join(", ", spec.Calendar.Select(f => CalendarFeatures.All[(int)f]))} from.");
+        }
+
+        if (!step.Integer)
+        {
+            spec = spec with { StepMonths = step.Months, StepTicks = step.Months > 0 ? 0 : step.Ticks };
         }
 
         if (spec.RelativeTo != ForecastBaseline.None && spec.Context < spec.Season)
@@ -87,7 +99,59 @@ internal sealed class ForecastTask : TrainingTask
         }
 
         var reader = Reader ?? throw new UnrollException($"{path}: forecasting data is read by the unroll command's readers; expected them to be set (ForecastTask.Reader).");
-        return SeriesSplitter.Split(reader(path, Spec), Spec.TimeColumn).Series;
+        return SeriesSplitter.Split(reader(path, Spec, false), Spec.TimeColumn).Series;
+    }
+
+    /// <summary>
+    /// Reads series to forecast from <paramref name="path"/>: each may end in rows whose target is empty (the steps to
+    /// forecast, holding the future covariates). Returns the series and, per series, the origin: its first row without
+    /// a target, or its length.
+    /// </summary>
+    /// <exception cref="UnrollException">The file is malformed, or a target follows an empty one.</exception>
+    public (IReadOnlyList<Series> Series, int[] Origins) ReadToForecast(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new UnrollException($"{path}: file not found; expected long-format data with the columns {Spec.SeriesColumn}, {Spec.TimeColumn}, {string.Join(", ", Spec.ValueColumns)}.");
+        }
+
+        var reader = Reader ?? throw new UnrollException($"{path}: forecasting data is read by the unroll command's readers; expected them to be set (ForecastTask.Reader).");
+        var table = reader(path, Spec, true);
+        var series = SeriesSplitter.Split(table, Spec.TimeColumn).Series;
+        var origins = new int[series.Count];
+        int width = Spec.RowWidth;
+        for (int i = 0; i < series.Count; i++)
+        {
+            var s = series[i];
+            int origin = 0;
+            while (origin < s.Length && double.IsFinite(s.Values[origin * width]))
+            {
+                origin++;
+            }
+
+            for (int t = origin; t < s.Length; t++)
+            {
+                if (double.IsFinite(s.Values[t * width]))
+                {
+                    throw new UnrollException($"{path}: series '{s.Id}' has a value of '{Spec.Target}' at time '{s.Times[t]}' after an empty one at '{s.Times[origin]}'; expected the target empty only in the rows after the last observed step (the steps to forecast).");
+                }
+            }
+
+            for (int t = 0; t < origin; t++)
+            {
+                for (int c = 1; c <= Spec.PastCovariates.Count; c++)
+                {
+                    if (!double.IsFinite(s.Values[(t * width) + c]))
+                    {
+                        throw new UnrollException($"{path}: series '{s.Id}' at time '{s.Times[t]}' has no value of '{Spec.PastCovariates[c - 1]}'; expected the past covariates wherever the target is given.");
+                    }
+                }
+            }
+
+            origins[i] = origin;
+        }
+
+        return (series, origins);
     }
 
     /// <summary>The training file's series.</summary>
@@ -95,7 +159,7 @@ internal sealed class ForecastTask : TrainingTask
 
     /// <inheritdoc/>
     public override string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"{Spec.Source}: {(_series is null ? $"{Spec.SeriesScales.Count}" : $"{_series.Count}")} series of '{Spec.Target}'{(Spec.PastCovariates.Count > 0 ? $" with past covariates {string.Join(", ", Spec.PastCovariates)}" : string.Empty)}, {Spec.Horizon} steps forecast from {Spec.Context} (season {Spec.Season}), the last {Spec.Horizon} of every series held out");
+        $"{Spec.Source}: {(_series is null ? $"{Spec.SeriesScales.Count}" : $"{_series.Count}")} series of '{Spec.Target}'{(Spec.PastCovariates.Count > 0 ? $" with past covariates {string.Join(", ", Spec.PastCovariates)}" : string.Empty)}{(Spec.FutureCovariates.Count > 0 ? $", future covariates {string.Join(", ", Spec.FutureCovariates)}" : string.Empty)}{(Spec.Calendar.Count > 0 ? $", calendar {string.Join(", ", Spec.Calendar.Select(f => CalendarFeatures.All[(int)f]))}" : string.Empty)}, {Spec.Horizon} steps forecast {(Spec.Head == ForecastHead.Recursive ? "one at a time " : string.Empty)}from {Spec.Context} (season {Spec.Season}), the last {Spec.Horizon} of every series held out for validation{(Spec.HoldOutTest ? $" and the {Spec.Horizon} after them for the test" : string.Empty)}");
 
     /// <inheritdoc/>
     protected override ModelConfig Shape => Spec.Shape();
@@ -127,9 +191,9 @@ internal sealed class ForecastTask : TrainingTask
 
     /// <inheritdoc/>
     public override IValidation? Validation(TrainingOptions options) =>
-        new SequenceValidation(new ForecastWindows(Spec, Series, [.. Series.Select((s, i) => (i, s.Length - Spec.Horizon))]), 256);
+        new SequenceValidation(new ForecastWindows(Spec, Series, [.. Series.Select((s, i) => (i, s.Length - Spec.Reserved))]), 256);
 
-    /// <summary>Every window whose targets lie in the training part: origins L .. n - 2H of every series.</summary>
+    /// <summary>Every window whose targets lie in the training part: origins from <see cref="ForecastSpec.FirstOrigin"/> to n - H - <see cref="ForecastSpec.Reserved"/> of every series.</summary>
     public static ForecastWindows TrainingWindows(IReadOnlyList<Series> series, ForecastSpec spec)
     {
         ArgumentNullException.ThrowIfNull(series);
@@ -137,7 +201,7 @@ internal sealed class ForecastTask : TrainingTask
         var origins = new List<(int, int)>();
         for (int i = 0; i < series.Count; i++)
         {
-            for (int origin = spec.Context; origin + spec.Horizon <= series[i].Length - spec.Horizon; origin++)
+            for (int origin = spec.FirstOrigin; origin + spec.Horizon <= series[i].Length - spec.Reserved; origin++)
             {
                 origins.Add((i, origin));
             }
@@ -152,9 +216,18 @@ internal sealed class ForecastTask : TrainingTask
         ArgumentNullException.ThrowIfNull(model);
         Refuse(options, input: false);
         var series = string.IsNullOrEmpty(options.Input) ? Series : Read(options.Input);
-        return Score(model, Spec, series, [.. series.Select(s => s.Length - Spec.Horizon)],
-            string.Create(CultureInfo.InvariantCulture, $"the last {Spec.Horizon} steps of {series.Count} series of {(string.IsNullOrEmpty(options.Input) ? Spec.Source : options.Input)}"),
-            string.IsNullOrEmpty(options.Input) ? "validation" : "input");
+        string part = !string.IsNullOrEmpty(options.Input) ? "input"
+            : Spec.HoldOutTest ? "test" : "validation";
+        string what = part switch
+        {
+            "test" => "a test part neither training nor the choice of the best model saw",
+            "validation" => "the validation part: training monitored it and the best model was chosen on it, so it is not unseen data (train with --test to hold out a test part)",
+            _ => "another file",
+        };
+        var evaluation = Score(model, Spec, series, [.. series.Select(s => s.Length - Spec.Horizon)],
+            string.Create(CultureInfo.InvariantCulture, $"the last {Spec.Horizon} steps of {series.Count} series of {(string.IsNullOrEmpty(options.Input) ? Spec.Source : options.Input)}, {what}"),
+            part);
+        return evaluation;
     }
 
     /// <summary>
@@ -167,7 +240,7 @@ internal sealed class ForecastTask : TrainingTask
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
         var forecasts = Forecaster.Forecast(model, spec, series, origins);
-        int h = spec.Horizon, width = spec.InputWidth, q = spec.Quantiles.Count;
+        int h = spec.Horizon, width = spec.RowWidth, q = spec.Quantiles.Count;
         double mase = 0, smape = 0, rmsse = 0, naiveMase = 0, naiveSmape = 0, naiveRmsse = 0;
         var actualAll = new List<double>();
         var quantilesAll = new List<double>();
@@ -255,7 +328,7 @@ internal sealed class ForecastTask : TrainingTask
             throw new UnrollException($"--sequences: expected at least 1, got {sequences}.");
         }
 
-        var windows = new ForecastWindows(Spec, Series, [.. Series.Select((s, i) => (i, s.Length - Spec.Horizon)).Take(sequences)]);
+        var windows = new ForecastWindows(Spec, Series, [.. Series.Select((s, i) => (i, s.Length - Spec.Reserved)).Take(sequences)]);
         int batch = windows.Count, steps = windows.Steps;
         var inputs = new float[steps * batch * windows.InputWidth];
         var targets = new float[steps * batch * windows.TargetWidth];
@@ -266,7 +339,8 @@ internal sealed class ForecastTask : TrainingTask
 
 /// <summary>
 /// Forecasting windows built on demand from the series (no copy of every window is kept): window (series, origin) reads
-/// the L scaled steps before the origin and, at its last step, targets the H scaled target values from the origin on.
+/// the steps <see cref="Forecaster.Window"/> gives; a direct head's targets are the H scaled values from the origin on at
+/// its last step, a recursive head's the one-step target of every step.
 /// </summary>
 internal sealed class ForecastWindows(ForecastSpec spec, IReadOnlyList<Series> series, IReadOnlyList<(int Series, int Origin)> origins) : ISequenceData
 {
@@ -279,31 +353,44 @@ internal sealed class ForecastWindows(ForecastSpec spec, IReadOnlyList<Series> s
     public int Count => origins.Count;
 
     /// <inheritdoc/>
-    public int Steps => spec.Context;
+    public int Steps => spec.SequenceSteps;
 
     /// <inheritdoc/>
     public int InputWidth => spec.InputWidth;
 
     /// <inheritdoc/>
-    public int TargetWidth => spec.Horizon;
+    public int TargetWidth => spec.Head == ForecastHead.Recursive ? 1 : spec.Horizon;
 
     /// <inheritdoc/>
     public void CopyBatch(ReadOnlySpan<int> indices, Span<float> inputs, Span<float> targets)
     {
         int batch = indices.Length, steps = Steps, width = InputWidth, h = spec.Horizon;
-        if (_window.Length < (steps * width) + h)
+        bool recursive = spec.Head == ForecastHead.Recursive;
+        int targetCount = recursive ? steps : h;
+        if (_window.Length < (steps * width) + targetCount)
         {
-            _window = new float[(steps * width) + h];
+            _window = new float[(steps * width) + targetCount];
         }
 
         targets.Clear();
         for (int b = 0; b < batch; b++)
         {
             var (s, origin) = origins[indices[b]];
-            Forecaster.Window(spec, series[s], origin, _window.AsSpan(0, steps * width), _window.AsSpan(steps * width, h));
+            Forecaster.Window(spec, series[s], origin, _window.AsSpan(0, steps * width), _window.AsSpan(steps * width, targetCount));
             for (int t = 0; t < steps; t++)
             {
                 _window.AsSpan(t * width, width).CopyTo(inputs.Slice(((t * batch) + b) * width, width));
+            }
+
+            if (recursive)
+            {
+                // One target per step: targets are [T, B, 1].
+                for (int t = 0; t < steps; t++)
+                {
+                    targets[(t * batch) + b] = _window[(steps * width) + t];
+                }
+
+                continue;
             }
 
             // The last step's targets: the scaled target column of the H steps after the origin.
