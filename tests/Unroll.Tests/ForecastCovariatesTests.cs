@@ -86,7 +86,7 @@ public class ForecastCovariatesTests
             PastCovariates = head == ForecastHead.Direct ? ["p"] : [], FutureCovariates = ["f"], Calendar = [CalendarFeature.Month], StepMonths = 1,
             CovariateMeans = head == ForecastHead.Direct ? [0, 1] : [1], CovariateStds = head == ForecastHead.Direct ? [1, 1] : [1],
         };
-        var model = new SequenceModel<float>(spec.Shape() with { Architecture = "lstm", HiddenSize = 4 });
+        var model = new SequenceModel<float>(spec.Shape() with { Architecture = "lstm", HiddenSize = 4 }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(2));
         float[] Inputs(IReadOnlyList<Series> panel)
         {
@@ -191,7 +191,7 @@ public class ForecastCovariatesTests
         // path's own forecast: the seasonal naive, whatever the horizon.
         var spec = new ForecastSpec { Horizon = 7, Context = 4, Season = 3, Head = ForecastHead.Recursive, Scaling = ForecastScaling.Window, RelativeTo = ForecastBaseline.SeasonalNaive };
         var series = SeriesSplitter.Split(Table(1, 10, (_, t) => [t * t], ["value"]), "time").Series;
-        var model = new SequenceModel<float>(spec.Shape() with { HiddenSize = 2 });
+        var model = new SequenceModel<float>(spec.Shape() with { HiddenSize = 2 }, initialize: false);
         var forecast = Forecaster.Forecast(model, spec, series, [10])[0];
         Assert.Equal(ForecastMetrics.SeasonalNaive([.. Enumerable.Range(0, 10).Select(t => (double)(t * t))], 7, 3), forecast.Point);
     }
@@ -203,7 +203,7 @@ public class ForecastCovariatesTests
         // from the last value, so the spread after k steps is sqrt(k) times the first step's (draws independent per step
         // would keep it constant).
         var spec = new ForecastSpec { Horizon = 9, Context = 5, Season = 1, Head = ForecastHead.Recursive, Distribution = OutputDistribution.Gaussian, Scaling = ForecastScaling.Window, RelativeTo = ForecastBaseline.None, Quantiles = [0.1, 0.9] };
-        var model = new SequenceModel<float>(spec.Shape() with { HiddenSize = 1, Activation = Activation.Identity });
+        var model = new SequenceModel<float>(spec.Shape() with { HiddenSize = 1, Activation = Activation.Identity }, initialize: false);
         model.Parameters.Value(SequenceModel<float>.WeightIhName)[0] = 1;
         model.Parameters.Value(SequenceModel<float>.HeadWeightName)[0] = 1; // mu = h; sigma = softplus(0) from a zero bias
         var series = SeriesSplitter.Split(Table(1, 8, (_, t) => [t % 2], ["value"]), "time").Series;

@@ -15,7 +15,7 @@ public class ForecastingTests
     {
         // h = x (identity activation, W_ih = [1, 0], W_hh = 0), y = h: one-step it predicts x_{t+1} = x_t,
         // and run free it repeats x_0 forever, which are exactly the two persistence baselines.
-        var model = new SequenceModel<double>(new ModelConfig { InputSize = 2, HiddenSize = 1, OutputSize = 1, Activation = Activation.Identity });
+        var model = new SequenceModel<double>(new ModelConfig { InputSize = 2, HiddenSize = 1, OutputSize = 1, Activation = Activation.Identity }, initialize: false);
         model.Parameters.Value(SequenceModel<double>.WeightIhName)[0] = 1;
         model.Parameters.Value(SequenceModel<double>.HeadWeightName)[0] = 1;
         var test = Data.Test;

@@ -22,7 +22,7 @@ public class JacobianProductsTests
     public void JacobiansEqualFiniteDifferences(string cell, int layers, int layer)
     {
         var random = new Random(3 + cell.Length + layer);
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = cell, InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Layers = layers });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = cell, InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Layers = layers }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
         const int end = Steps - 1;
@@ -52,7 +52,7 @@ public class JacobianProductsTests
     public void ReverseDirectionJacobiansEqualFiniteDifferences()
     {
         var random = new Random(21);
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "gru", InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Bidirectional = true });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = "gru", InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Bidirectional = true }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
         const int end = 1;
@@ -90,7 +90,7 @@ public class JacobianProductsTests
         {
             const int steps = 30, batch = 3, hidden = 6;
             var random = new Random(7);
-            var model = new SequenceModel<double>(new ModelConfig { InputSize = Inputs, HiddenSize = hidden, OutputSize = 1, Activation = activation });
+            var model = new SequenceModel<double>(new ModelConfig { InputSize = Inputs, HiddenSize = hidden, OutputSize = 1, Activation = activation }, initialize: false);
             Initializers.Uniform<double>(model.Parameters.Values, -0.5, 0.5, random);
             foreach (ref double w in model.Parameters.Value(SequenceModel<double>.WeightHhName))
             {
@@ -131,7 +131,7 @@ public class JacobianProductsTests
     {
         // Identity activation, W_hh = s R(theta): dh_t/dh_k = W^(t-k), whose norm is s^(t-k).
         const double s = 0.9, theta = 0.7;
-        var model = new SequenceModel<double>(new ModelConfig { InputSize = 1, HiddenSize = 2, OutputSize = 1, Activation = Activation.Identity });
+        var model = new SequenceModel<double>(new ModelConfig { InputSize = 1, HiddenSize = 2, OutputSize = 1, Activation = Activation.Identity }, initialize: false);
         var (sin, cos) = Math.SinCos(theta);
         double[] w = [s * cos, -s * sin, s * sin, s * cos];
         w.CopyTo(model.Parameters.Value(SequenceModel<double>.WeightHhName));
@@ -151,7 +151,7 @@ public class JacobianProductsTests
     [Fact]
     public void GatedCellsHaveNoBound()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lstm", InputSize = 1, HiddenSize = 2, OutputSize = 1 });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lstm", InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.5, 0.5, new Random(4));
         var x = SequenceModelGradientTests.RandomArray(new Random(5), 10, 1);
         var profile = Assert.Single(JacobianProducts.Measure(model, x, 10, 1));

@@ -64,12 +64,14 @@ public class OscillatorTests
     }
 
     [Theory]
-    [InlineData(Integrator.ExplicitEuler, ForcingKind.None)]
-    [InlineData(Integrator.SemiImplicitEuler, ForcingKind.None)]
-    [InlineData(Integrator.ExplicitEuler, ForcingKind.Noise)]
-    [InlineData(Integrator.SemiImplicitEuler, ForcingKind.Sine)]
-    public void TransitionMatrixReproducesSimulate(Integrator integrator, ForcingKind kind)
+    [InlineData("ExplicitEuler", "None")]
+    [InlineData("SemiImplicitEuler", "None")]
+    [InlineData("ExplicitEuler", "Noise")]
+    [InlineData("SemiImplicitEuler", "Sine")]
+    public void TransitionMatrixReproducesSimulate(string integratorName, string kindName)
     {
+        var integrator = Enum.Parse<Integrator>(integratorName);
+        var kind = Enum.Parse<ForcingKind>(kindName);
         const double m = 1.7, eta = 0.3, dt = 0.05;
         var p = new OscillatorParameters
         {

@@ -110,7 +110,7 @@ public class TextCorpusTests
         var model = new SequenceModel<float>(new ModelConfig
         {
             Architecture = "gru", InputSize = 3, HiddenSize = 4, VocabularySize = 7, OutputSize = 7, Head = HeadKind.Classification,
-        });
+        }, initialize: false);
         int[] tokens = [1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4];
         var result = StreamValidation.ForTokens(tokens, streams: 2).Measure(model);
         Assert.Equal(Math.Log(7), result.Loss, 6);
@@ -123,7 +123,7 @@ public class TextCorpusTests
         var model = new SequenceModel<float>(new ModelConfig
         {
             Architecture = "lstm", InputSize = 4, HiddenSize = 6, VocabularySize = 5, OutputSize = 5, Head = HeadKind.Classification, Layers = 2,
-        });
+        }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(3));
         var random = new SplitMix64(4);
         var tokens = Enumerable.Range(0, 300).Select(_ => random.Next(5)).ToArray();
@@ -144,7 +144,7 @@ public class TextCorpusTests
         var model = new SequenceModel<float>(new ModelConfig
         {
             Architecture = "lstm", InputSize = 3, HiddenSize = 5, VocabularySize = 6, OutputSize = 6, Head = HeadKind.Classification,
-        });
+        }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(5));
         var random = new SplitMix64(6);
         var tokens = Enumerable.Range(0, 200).Select(_ => random.Next(6)).ToArray();
@@ -183,7 +183,7 @@ public class TextCorpusTests
         {
             Architecture = "lstm", InputSize = 16, HiddenSize = 48, VocabularySize = corpus.Vocabulary.Count, OutputSize = corpus.Vocabulary.Count,
             Head = HeadKind.Classification,
-        });
+        }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(1));
         var trainer = new Trainer(model, new TrainingOptions
         {
@@ -221,7 +221,7 @@ public class TextCorpusTests
         var model = new SequenceModel<float>(new ModelConfig
         {
             Architecture = "rnn", InputSize = 2, HiddenSize = 3, VocabularySize = vocabulary.Count, OutputSize = vocabulary.Count, Head = HeadKind.Classification,
-        });
+        }, initialize: false);
         var error = Assert.Throws<UnrollException>(() => TextSampler.Sample(model, vocabulary, "abXYX", 5, 1, 1));
         Assert.Contains("'X', 'Y'", error.Message, StringComparison.Ordinal);
         Assert.Throws<UnrollException>(() => TextSampler.Sample(model, vocabulary, "ab", 5, -1, 1));

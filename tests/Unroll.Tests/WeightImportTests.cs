@@ -133,7 +133,7 @@ public sealed class WeightImportTests : IDisposable
         var model = new SequenceModel<float>(new ModelConfig
         {
             Architecture = architecture, InputSize = 3, HiddenSize = 4, OutputSize = 1, Layers = layers, Bidirectional = bidirectional, VocabularySize = vocabulary,
-        });
+        }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(seed));
         return model;
     }

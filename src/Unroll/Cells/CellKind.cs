@@ -23,7 +23,7 @@ public enum CellKind
 }
 
 /// <summary>Facts about each cell kind.</summary>
-public static class CellKinds
+internal static class CellKinds
 {
     /// <summary>Gate blocks stacked in W_ih, W_hh and the biases: 1, 4 or 3 (2 and 3 in the min-cells' W_ih; the LRU has none).</summary>
     public static int GateCount(CellKind kind) => kind switch

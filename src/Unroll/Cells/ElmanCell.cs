@@ -14,7 +14,7 @@ namespace Unroll.Cells;
 /// backward. Rows are the batch; a row that is not active at this step (a padded step of a
 /// shorter sequence) keeps its state.
 /// </summary>
-public static class ElmanCell
+internal static class ElmanCell
 {
     /// <summary>
     /// forward: h_t = f(z_t) for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) of every row.

@@ -17,7 +17,7 @@ namespace Unroll.Cells;
 /// Because r multiplies gh_n, the input and hidden gate gradients differ in the n block, so
 /// backward writes both.
 /// </summary>
-public static class GruCell
+internal static class GruCell
 {
     /// <summary>
     /// forward of one step for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) of every row.

@@ -16,7 +16,7 @@ namespace Unroll.Cells;
 /// The layer computes the pre-activations a; the cell does the element-wise part and saves the
 /// post-activation gates and tanh(c_t), from which backward takes every derivative.
 /// </summary>
-public static class LstmCell
+internal static class LstmCell
 {
     /// <summary>
     /// forward of one step for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) of every row.

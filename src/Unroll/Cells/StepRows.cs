@@ -6,7 +6,7 @@ namespace Unroll.Cells;
 /// </summary>
 /// <param name="Lengths">Each sequence's length, or empty when every sequence has all T steps.</param>
 /// <param name="Time">The time step t.</param>
-public readonly ref struct StepRows(ReadOnlySpan<int> Lengths, int Time)
+internal readonly ref struct StepRows(ReadOnlySpan<int> Lengths, int Time)
 {
     private readonly ReadOnlySpan<int> _lengths = Lengths;
     private readonly int _time = Time;

@@ -14,7 +14,7 @@ namespace Unroll.Data;
 /// <param name="LearnedMatrix">The trained network's W_hh (2 x 2, row-major).</param>
 /// <param name="LearnedEigenvalues">Its eigenvalues.</param>
 /// <param name="FinalLoss">The training loss at the end.</param>
-public sealed record EulerComparison(double[] ExactMatrix, Complex[] ExactEigenvalues, double[] LearnedMatrix, Complex[] LearnedEigenvalues, double FinalLoss);
+internal sealed record EulerComparison(double[] ExactMatrix, Complex[] ExactEigenvalues, double[] LearnedMatrix, Complex[] LearnedEigenvalues, double FinalLoss);
 
 /// <summary>
 /// The notes' claim that the Euler integrator *is* a recurrent network with a fixed W: an
@@ -23,7 +23,7 @@ public sealed record EulerComparison(double[] ExactMatrix, Complex[] ExactEigenv
 /// some basis, so its W_hh is similar to the integrator's W and has the same eigenvalues
 /// (eigenvalues do not depend on the basis).
 /// </summary>
-public static class EulerDemonstration
+internal static class EulerDemonstration
 {
     /// <summary>The integrator's 2 x 2 matrix: explicit or semi-implicit Euler (RK4 has no fixed W given here).</summary>
     /// <exception cref="UnrollException">The integrator is RK4.</exception>
@@ -67,8 +67,7 @@ public static class EulerDemonstration
         }
 
         var set = new SequenceSet(count, steps, ["force", "x0 at t=0", "v0 at t=0"], ["x_next"], inputs, targets);
-        var model = new SequenceModel<float>(new ModelConfig { InputSize = 3, HiddenSize = 2, OutputSize = 1, Activation = Activation.Identity });
-        Initializers.PyTorchDefault(model, new Random(seed));
+        var model = new SequenceModel<float>(new ModelConfig { InputSize = 3, HiddenSize = 2, OutputSize = 1, Activation = Activation.Identity }, seed);
         var history = new Trainer(model, new TrainingOptions
         {
             Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.02 },

@@ -1,7 +1,7 @@
 namespace Unroll.Data;
 
 /// <summary>The shape of the external force <c>F(t)</c> driving the oscillator.</summary>
-public enum ForcingKind
+internal enum ForcingKind
 {
     /// <summary>No force: <c>F(t) = 0</c> (free oscillation).</summary>
     None,
@@ -24,7 +24,7 @@ public enum ForcingKind
 /// <param name="Amplitude">A: the sine's amplitude, the step's height, or the noise's standard deviation. Must be finite and &gt;= 0.</param>
 /// <param name="Frequency">f in cycles per unit time, used by <see cref="ForcingKind.Sine"/>. Must be finite and &gt;= 0.</param>
 /// <param name="StepTime">The time at which <see cref="ForcingKind.Step"/> switches on. Must be finite.</param>
-public sealed record Forcing(ForcingKind Kind, double Amplitude = 1.0, double Frequency = 0.2, double StepTime = 0.0)
+internal sealed record Forcing(ForcingKind Kind, double Amplitude = 1.0, double Frequency = 0.2, double StepTime = 0.0)
 {
     /// <summary>
     /// The force at time <paramref name="time"/> for the deterministic kinds (none, sine, step).

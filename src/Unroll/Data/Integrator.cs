@@ -4,7 +4,7 @@ namespace Unroll.Data;
 /// How <see cref="Oscillator.Simulate"/> advances the state <c>s = (x, v)</c> of
 /// <c>m x'' + eta x' + x = F(t)</c> by one time step <c>dt</c>.
 /// </summary>
-public enum Integrator
+internal enum Integrator
 {
     /// <summary>
     /// Explicit (forward) Euler, exactly the recurrence of the lecture notes:

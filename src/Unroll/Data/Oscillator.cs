@@ -5,7 +5,7 @@ namespace Unroll.Data;
 /// first-order system <c>x' = v</c>, <c>v' = F(t)/m - (eta/m) v - (1/m) x</c> (the notes' alpha = eta/m,
 /// delta = 1/m), and the discrete recurrences that integrate it.
 /// </summary>
-public static class Oscillator
+internal static class Oscillator
 {
     /// <summary>
     /// Integrates the oscillator with <see cref="OscillatorParameters.Integrator"/> and returns the

@@ -7,7 +7,7 @@ namespace Unroll.Data;
 /// persistence; the Euler oracles show what the notes' discretised model itself achieves against the
 /// (RK4) ground truth.
 /// </summary>
-public static class OscillatorBaselines
+internal static class OscillatorBaselines
 {
     /// <summary>
     /// One-step persistence: predict <c>x_{t+1} = x_t</c>. Returns

@@ -9,7 +9,7 @@ namespace Unroll.Data;
 /// amplitude <c>~ U[0, AmplitudeMax]</c>, frequency <c>~ U[FrequencyMin, FrequencyMax]</c>,
 /// step time <c>~ U[0, Steps dt]</c> and a noise seed.
 /// </summary>
-public sealed record OscillatorDatasetOptions
+internal sealed record OscillatorDatasetOptions
 {
     /// <summary>The number of training sequences (CLI: <c>train-count</c>), &gt;= 1.</summary>
     public int TrainCount { get; init; } = 512;
@@ -120,7 +120,7 @@ public sealed record OscillatorDatasetOptions
 /// independent draws, each is reproducible from the seed alone, and changing one split's count leaves the
 /// other splits unchanged.
 /// </remarks>
-public sealed class OscillatorDataset
+internal sealed class OscillatorDataset
 {
     /// <summary>The name of the position input column.</summary>
     public const string PositionColumn = "x";

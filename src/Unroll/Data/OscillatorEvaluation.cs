@@ -19,7 +19,7 @@ namespace Unroll.Data;
 /// <param name="PersistenceFreeRunMse">Predicting x_0 for the whole horizon.</param>
 /// <param name="EulerOneStepMse">One explicit Euler step from the true (x_t, v_t) with the true m and eta.</param>
 /// <param name="EulerFreeRunMse">Explicit Euler from the true (x_0, v_0) with the true m, eta and forcing.</param>
-public sealed record OscillatorEvaluation(
+internal sealed record OscillatorEvaluation(
     int Sequences, int Steps, int Horizon,
     double OneStepMse, double FreeRunMse,
     double PersistenceOneStepMse, double PersistenceFreeRunMse,
@@ -67,7 +67,7 @@ public sealed record OscillatorEvaluation(
 /// <param name="Options">The dataset options.</param>
 /// <param name="Seed">The dataset seed.</param>
 /// <param name="Horizon">The free-running forecast horizon the run is evaluated with; null for the whole sequence.</param>
-public sealed record OscillatorDataDescription(OscillatorDatasetOptions Options, int Seed, int? Horizon = null)
+internal sealed record OscillatorDataDescription(OscillatorDatasetOptions Options, int Seed, int? Horizon = null)
 {
     /// <summary>The model-file metadata key.</summary>
     public const string MetadataKey = "unroll.data";

@@ -5,7 +5,7 @@ namespace Unroll.Data;
 /// from <c>x(0) = X0</c>, <c>v(0) = V0</c>, integrated for <see cref="Steps"/> steps of
 /// <see cref="TimeStep"/> (times <c>t_i = i dt</c>, <c>i = 0..Steps</c>).
 /// </summary>
-public sealed record OscillatorParameters
+internal sealed record OscillatorParameters
 {
     /// <summary>The largest accepted <see cref="Steps"/>: keeps a trajectory's four arrays well inside memory.</summary>
     public const int MaxSteps = 10_000_000;

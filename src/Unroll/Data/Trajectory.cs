@@ -4,7 +4,7 @@ namespace Unroll.Data;
 /// A simulated run of the oscillator: the state and the force at the times <c>t_i = i dt</c>,
 /// <c>i = 0..Steps</c>. Every array has <c>Steps + 1</c> elements.
 /// </summary>
-public sealed class Trajectory
+internal sealed class Trajectory
 {
     /// <summary>Wraps arrays already computed (by <see cref="Oscillator.Simulate"/> or by hand).</summary>
     /// <param name="parameters">The parameters the trajectory was produced with; <see cref="OscillatorParameters.Steps"/> fixes the length.</param>

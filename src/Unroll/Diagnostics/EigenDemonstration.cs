@@ -11,14 +11,14 @@ namespace Unroll.Diagnostics;
 /// <param name="Eigenvalues">All eigenvalues of W, largest first.</param>
 /// <param name="Norms">||W^t h_0|| for t = 0..T.</param>
 /// <param name="DominantTerm">|alpha_1| |lambda_1|^t ||w_1||, the term of h_t = sum_i alpha_i lambda_i^t w_i that takes over.</param>
-public sealed record PowerSeries(double[] Matrix, double LargestModulus, double[] Eigenvalues, double[] Norms, double[] DominantTerm);
+internal sealed record PowerSeries(double[] Matrix, double LargestModulus, double[] Eigenvalues, double[] Norms, double[] DominantTerm);
 
 /// <summary>
 /// The notes' argument made concrete: with h_t = W h_{t-1}, h_t = W^t h_0 = sum_i alpha_i lambda_i^t w_i,
 /// so the largest |lambda| decides whether the state (and, by the same product, the gradient)
 /// explodes (&gt; 1), vanishes (&lt; 1) or holds (= 1).
 /// </summary>
-public static class EigenDemonstration
+internal static class EigenDemonstration
 {
     /// <summary>
     /// Builds a symmetric n x n matrix W = Q diag(lambda) Q^T with a random orthogonal Q (seeded),

@@ -33,7 +33,7 @@ namespace Unroll.Diagnostics;
 /// </param>
 /// <param name="LargestSingularValue">beta_W = sigma_max(W_hh) for the Elman cell; NaN for gated cells.</param>
 /// <param name="Gamma">The bound on |f'| of the Elman activation (1 for tanh, ReLU, identity; 1/4 for the sigmoid); NaN for gated cells.</param>
-public sealed record JacobianProfile(
+internal sealed record JacobianProfile(
     int Layer,
     bool Reverse,
     CellKind Cell,
@@ -81,7 +81,7 @@ public sealed record JacobianProfile(
 /// are swapped in time (h_t depends on h_k for k &gt;= t) and the lag is k - t.
 /// </para>
 /// </remarks>
-public static class JacobianProducts
+internal static class JacobianProducts
 {
     /// <summary>
     /// The exact Jacobians dh_t/dh_k of one layer and direction, for k = t, t-1, ..., 0 (k = t, ...,
@@ -305,7 +305,7 @@ public static class JacobianProducts
         else
         {
             // The layers below, in double, without dropout: their outputs are this layer's inputs.
-            var below = new SequenceModel<double>(config with { Layers = layer, Dropout = 0, OutputSize = 1, OutputNames = [], Pooling = Pooling.EveryStep, Head = HeadKind.Regression });
+            var below = new SequenceModel<double>(config with { Layers = layer, Dropout = 0, OutputSize = 1, OutputNames = [], Pooling = Pooling.EveryStep, Head = HeadKind.Regression }, initialize: false);
             foreach (var view in below.Parameters.Views)
             {
                 if (view.Name.StartsWith("rnn.", StringComparison.Ordinal) || view.Name == SequenceModel<T>.EmbeddingName)
@@ -338,7 +338,7 @@ public static class JacobianProducts
             InputSize = width,
             HiddenSize = hidden,
             OutputSize = hidden,
-        });
+        }, initialize: false);
         string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : string.Empty)}");
         foreach (var name in new[] { "weight_ih", "weight_hh", "bias_ih", "bias_hh" })
         {

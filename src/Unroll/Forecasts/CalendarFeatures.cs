@@ -32,7 +32,7 @@ public enum CalendarEncoding
 }
 
 /// <summary>The calendar features: their names on the command line, their periods and their values at a time.</summary>
-public static class CalendarFeatures
+internal static class CalendarFeatures
 {
     /// <summary>The names the command line accepts, in <see cref="CalendarFeature"/> order.</summary>
     public static readonly IReadOnlyList<string> All = ["month", "quarter", "day-of-week", "hour", "half-hour"];

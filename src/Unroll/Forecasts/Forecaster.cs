@@ -9,7 +9,7 @@ namespace Unroll.Forecasts;
 /// <param name="Mean">The scale's mean (stored for the series, or the context's).</param>
 /// <param name="Std">The scale's standard deviation.</param>
 /// <param name="Baseline">The seasonal naive forecast the outputs are relative to, or null.</param>
-public sealed record WindowScale(double Mean, double Std, double[]? Baseline)
+internal sealed record WindowScale(double Mean, double Std, double[]? Baseline)
 {
     /// <summary>What an output of zero at step <paramref name="step"/> stands for.</summary>
     public double Offset(int step) => Baseline is null ? Mean : Baseline[step];
@@ -95,7 +95,7 @@ public static class Forecaster
     /// the scale that turns outputs back into the series' units.
     /// </summary>
     /// <exception cref="UnrollException">The series has no stored scale (series scaling), the origin leaves too little history, or a known-ahead input is missing.</exception>
-    public static WindowScale Window(ForecastSpec spec, Series series, int origin, Span<float> inputs, Span<float> targets)
+    internal static WindowScale Window(ForecastSpec spec, Series series, int origin, Span<float> inputs, Span<float> targets)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);

@@ -57,7 +57,7 @@ public sealed record Series(string Id, double[] Values, string[] Times)
 /// <param name="Months">Calendar months per step (1 monthly, 3 quarterly, 12 yearly), or 0.</param>
 /// <param name="Ticks">The fixed step in ticks (dates and date-times) or in units (integer times), when Months is 0.</param>
 /// <param name="Integer">Whether the times are integers rather than dates.</param>
-public sealed record TimeStep(int Months, long Ticks, bool Integer)
+internal sealed record TimeStep(int Months, long Ticks, bool Integer)
 {
     /// <summary>The seasonal period forecasters use for this step: 12 monthly, 4 quarterly, 7 daily, 24 hourly, 48 half-hourly, else 1.</summary>
     public int DefaultSeason => Months switch
@@ -77,7 +77,7 @@ public sealed record TimeStep(int Months, long Ticks, bool Integer)
 }
 
 /// <summary>Splits a long table into series, checking every time axis: parsed, increasing, no duplicates, no gaps.</summary>
-public static class SeriesSplitter
+internal static class SeriesSplitter
 {
     private static readonly string[] DateFormats = ["yyyy-MM-dd", "yyyy-MM-ddTHH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM"];
 

@@ -9,7 +9,7 @@ namespace Unroll.IO;
 /// renamed over the target. A rename within one directory is atomic on POSIX file systems and
 /// NTFS, so a reader sees either the old file or the complete new one, even after a crash.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
 

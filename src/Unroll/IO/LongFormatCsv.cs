@@ -15,7 +15,7 @@ namespace Unroll.IO;
 /// and blank lines at the end of the file are ignored. Numbers use the invariant culture
 /// (<c>.</c> as decimal point) and must be finite.
 /// </remarks>
-public static class LongFormatCsv
+internal static class LongFormatCsv
 {
     /// <summary>The name of the first header field, the sequence id.</summary>
     public const string SequenceColumn = "seq";
@@ -324,7 +324,7 @@ public static class LongFormatCsv
 }
 
 /// <summary>A table of sequences read from or to be written to long-format CSV.</summary>
-public sealed class LongFormatTable
+internal sealed class LongFormatTable
 {
     /// <summary>Creates a table.</summary>
     /// <param name="columns">The value column names (excluding <c>seq</c> and <c>t</c>).</param>
@@ -377,7 +377,7 @@ public sealed class LongFormatTable
 }
 
 /// <summary>One sequence: its id and its values, one row of columns per step.</summary>
-public sealed class LongFormatSequence
+internal sealed class LongFormatSequence
 {
     /// <summary>Creates a sequence. <paramref name="values"/> is kept, not copied.</summary>
     /// <param name="id">The sequence id (the <c>seq</c> field).</param>

@@ -21,7 +21,7 @@ namespace Unroll.IO;
 /// zip directory and the shape in each header are checked against the file's length before
 /// anything is allocated, so a forged size cannot cause a large allocation.
 /// </remarks>
-public static class Npz
+internal static class Npz
 {
     /// <summary>The largest .npy header accepted; NumPy itself refuses headers over 10 000 bytes by default.</summary>
     public const int MaxHeaderLength = 65536;
@@ -541,7 +541,7 @@ internal static class NpyHeader
 }
 
 /// <summary>The arrays of a <c>.npz</c> file, by key.</summary>
-public sealed class NpzFile
+internal sealed class NpzFile
 {
     internal NpzFile(string path, IReadOnlyList<StoredTensor> arrays)
     {

@@ -20,7 +20,7 @@ namespace Unroll.IO;
 /// untrusted: every size and offset is checked against the file before it is used, so a forged
 /// header cannot cause a large allocation or a read out of bounds.
 /// </remarks>
-public static class SafeTensors
+internal static class SafeTensors
 {
     /// <summary>The key of the optional string-to-string metadata object in the header.</summary>
     public const string MetadataKey = "__metadata__";
@@ -525,7 +525,7 @@ public static class SafeTensors
 }
 
 /// <summary>The contents of a safetensors file: its tensors and its string metadata.</summary>
-public sealed class SafeTensorsFile
+internal sealed class SafeTensorsFile
 {
     internal SafeTensorsFile(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<StoredTensor> tensors)
     {

@@ -1,7 +1,7 @@
 namespace Unroll.IO;
 
 /// <summary>The element types Unroll reads and writes in safetensors files.</summary>
-public enum TensorDType
+internal enum TensorDType
 {
     /// <summary>IEEE 754 binary32, 4 bytes little-endian (safetensors dtype <c>F32</c>).</summary>
     F32,
@@ -16,7 +16,7 @@ public enum TensorDType
 /// <see cref="float"/> converts to <see cref="double"/> exactly, so F32 data read from a file
 /// round-trips bit for bit when written back as F32.
 /// </summary>
-public sealed class StoredTensor
+internal sealed class StoredTensor
 {
     /// <summary>
     /// Creates a tensor. <paramref name="values"/> is kept, not copied; <paramref name="shape"/> is copied.

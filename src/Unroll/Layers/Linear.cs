@@ -10,7 +10,7 @@ namespace Unroll.Layers;
 /// <see cref="NarrowLinear.MaxOutputs"/> outputs (a regression head) uses row-wise dot products instead of
 /// the GEMM, whose one-column operands cost more to pack than to multiply.
 /// </summary>
-public static class Linear
+internal static class Linear
 {
     /// <summary>Y = X W^T + b (Y is overwritten).</summary>
     public static void Forward<T>(

@@ -77,7 +77,7 @@ public sealed class RecurrentState<T>
 }
 
 /// <summary>Creates the model a config describes.</summary>
-public static class RecurrentModels
+internal static class RecurrentModels
 {
     /// <summary>A new model with zero parameters for <paramref name="config"/>.</summary>
     /// <exception cref="UnrollException">The config is invalid.</exception>
@@ -85,6 +85,6 @@ public static class RecurrentModels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config.Architecture == JordanModel<T>.ArchitectureName ? new JordanModel<T>(config) : new SequenceModel<T>(config);
+        return config.Architecture == JordanModel<T>.ArchitectureName ? new JordanModel<T>(config) : new SequenceModel<T>(config, initialize: false);
     }
 }

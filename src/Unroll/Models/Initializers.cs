@@ -1,4 +1,5 @@
 using System.Numerics;
+using Unroll.Cells;
 using Unroll.Models;
 using Unroll.Tensors;
 
@@ -39,6 +40,26 @@ public static class Initializers
                 double bound = view.Name.StartsWith("head.", StringComparison.Ordinal) ? headBound : recurrentBound;
                 Uniform(values, -bound, bound, random);
             }
+        }
+    }
+
+    /// <summary>
+    /// The initialisation every new model gets: PyTorch's defaults (<see cref="PyTorchDefault{T}"/>) for the Elman,
+    /// LSTM, GRU and Jordan networks; for the LRU, minGRU and minLSTM, which PyTorch does not have, their papers'
+    /// (the LRU's eigenvalues uniform on the ring 0.9 &lt;= |lambda| &lt;= 0.999 with phases up to pi/10, the min-cells'
+    /// input weights as nn.Linear's), with the head and an embedding as PyTorch's.
+    /// </summary>
+    public static void Default<T>(IRecurrentModel<T> model, Random random)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model.Config.Cell is CellKind.Lru or CellKind.MinGru or CellKind.MinLstm)
+        {
+            ScanCellInitializers.Initialize(model, random);
+        }
+        else
+        {
+            PyTorchDefault(model, random);
         }
     }
 
@@ -120,7 +141,7 @@ public static class Initializers
     /// normal-scaled) was asked of a vector.
     /// </exception>
     /// <exception cref="ArgumentException">The first dimension is not a multiple of <paramref name="gateBlocks"/>.</exception>
-    public static void Apply<T>(ParameterSet<T> parameters, string name, InitSettings settings, int gateBlocks, Random random)
+    internal static void Apply<T>(ParameterSet<T> parameters, string name, InitSettings settings, int gateBlocks, Random random)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -158,7 +179,7 @@ public static class Initializers
     /// </list>
     /// </summary>
     /// <exception cref="ArgumentException">The sizes do not fit.</exception>
-    public static void Fill<T>(Span<T> values, int rows, int columns, InitSettings settings, Random random, int gateBlocks = 1)
+    internal static void Fill<T>(Span<T> values, int rows, int columns, InitSettings settings, Random random, int gateBlocks = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(settings);

@@ -19,7 +19,7 @@ namespace Unroll.Models;
 /// y_{-1} is y0 (zero unless given).
 /// </summary>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
-public sealed class JordanModel<T> : IRecurrentModel<T>
+internal sealed class JordanModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The <see cref="ModelConfig.Architecture"/> value of this network.</summary>

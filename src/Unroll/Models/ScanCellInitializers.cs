@@ -9,7 +9,7 @@ namespace Unroll.Models;
 /// The initialisations of the scan-trained cells: the LRU's ring initialisation (Orvieto et al. 2023, section 3.2
 /// and appendix) and nn.Linear's default for the min-cells' input projections (as Feng et al. 2024 train them).
 /// </summary>
-public static class ScanCellInitializers
+internal static class ScanCellInitializers
 {
     /// <summary>The smallest eigenvalue modulus of the LRU's initial ring: the paper's choice for long-range tasks.</summary>
     public const double DefaultRingMin = 0.9;

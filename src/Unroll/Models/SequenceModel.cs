@@ -28,7 +28,7 @@ namespace Unroll.Models;
 /// <see cref="Training"/> is set.
 /// </remarks>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
-public sealed class SequenceModel<T> : IRecurrentModel<T>
+public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>State-dict name of the first layer's W_ih.</summary>
@@ -76,9 +76,18 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     private bool _tokenInput;
     private bool _forwardDone;
 
-    /// <summary>Creates a model with all parameters zero; call an initialiser before training.</summary>
+    /// <summary>
+    /// Creates a model initialised as a new model should be (<see cref="Initializers.Default{T}"/>: PyTorch's defaults,
+    /// or the scan cells' papers'), drawn from <paramref name="seed"/>: two models of the same config and seed are equal.
+    /// </summary>
     /// <exception cref="UnrollException">The config is invalid.</exception>
-    public SequenceModel(ModelConfig config)
+    public SequenceModel(ModelConfig config, int seed = 0)
+        : this(config, initialize: true, seed)
+    {
+    }
+
+    /// <summary>Creates a model, with all parameters zero unless <paramref name="initialize"/> (for weights about to be loaded or set).</summary>
+    internal SequenceModel(ModelConfig config, bool initialize, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
@@ -127,6 +136,11 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             _layerOutputs[layer] = [];
             _layerOutputGradients[layer] = [];
             _dropoutMasks[layer] = [];
+        }
+
+        if (initialize)
+        {
+            Initializers.Default(this, new Random(seed));
         }
     }
 

@@ -5,7 +5,7 @@ using Unroll.Kernels;
 namespace Unroll.Models;
 
 /// <summary>Where imported weights come from.</summary>
-public enum WeightSource
+internal enum WeightSource
 {
     /// <summary>A torch.nn.RNN/LSTM/GRU (+ Linear, + Embedding) state_dict saved as safetensors.</summary>
     PyTorch,
@@ -15,7 +15,7 @@ public enum WeightSource
 }
 
 /// <summary>How to read and complete imported weights: what the file cannot say by itself.</summary>
-public sealed record ImportOptions
+internal sealed record ImportOptions
 {
     /// <summary>"rnn", "lstm" or "gru"; null infers it from the shapes (1, 4 or 3 gate blocks).</summary>
     public string? Architecture { get; init; }
@@ -54,7 +54,7 @@ public sealed record ImportOptions
 /// i, f, g, o; GRU r, z, n with b_hn inside r * (W_hn h + b_hn)), so PyTorch weights are copied and
 /// Keras weights are transposed and their GRU gate blocks reordered from z, r, h. See docs/interop.md.
 /// </summary>
-public static class WeightImport
+internal static class WeightImport
 {
     /// <summary>Reads <paramref name="path"/> and imports it.</summary>
     /// <param name="path">A .safetensors file (PyTorch) or a .npz file (Keras).</param>
@@ -281,7 +281,7 @@ public static class WeightImport
             throw new UnrollException($"{path}: {e.Message}", e);
         }
 
-        var model = new SequenceModel<float>(config);
+        var model = new SequenceModel<float>(config, initialize: false);
         foreach (var view in model.Parameters.Views)
         {
             // Parameters the file does not have are biases of a module built with bias=False: zero.

@@ -14,7 +14,7 @@ namespace Unroll.Tasks;
 internal sealed class TextTask : TrainingTask
 {
     /// <summary>K when no --bptt is given: 50 steps, char-rnn's seq_length.</summary>
-    public const int DefaultWindow = 50;
+    public const int DefaultWindow = Trainer.DefaultTokenWindow;
 
     /// <summary>The default embedding width.</summary>
     public const int DefaultEmbedding = 64;

@@ -11,7 +11,7 @@ namespace Unroll.Tensors;
 /// Van Loan, Matrix Computations, algorithm 7.5.2), which finds complex-conjugate pairs in real
 /// arithmetic. Cost about 10 n^3 flops; a few hundred milliseconds at n = 500.
 /// </summary>
-public static class Eigen
+internal static class Eigen
 {
     private const int MaxIterationsPerEigenvalue = 60;
 

@@ -1,7 +1,7 @@
 namespace Unroll.Tensors;
 
 /// <summary>Standard normal draws from a seeded <see cref="Random"/>, so a seed fixes every value.</summary>
-public static class Gaussian
+internal static class Gaussian
 {
     /// <summary>
     /// Fills <paramref name="values"/> with independent N(0, 1) draws by the Box-Muller transform:

@@ -7,7 +7,7 @@ namespace Unroll.Tensors;
 /// cancellation, so R's diagonal may be negative (see the orthogonal initialiser
 /// for the sign fix that makes Q uniformly distributed).
 /// </summary>
-public static class HouseholderQr
+internal static class HouseholderQr
 {
     /// <summary>
     /// Decomposes the row-major <paramref name="rows"/> x <paramref name="columns"/> matrix

@@ -6,7 +6,7 @@ namespace Unroll.Tensors;
 /// bound ||dh_j/dh_{j-1}|| &lt;= beta_W * gamma (Pascanu, Mikolov and Bengio 2013); unlike the
 /// spectral radius it bounds every step, not only the long-run growth.
 /// </summary>
-public static class SingularValues
+internal static class SingularValues
 {
     private const int MaxSweeps = 80;
     private const int MaxPowerIterations = 10_000;

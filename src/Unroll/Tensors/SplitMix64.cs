@@ -5,7 +5,7 @@ namespace Unroll.Tensors;
 /// Lea and Flood 2014), so a checkpoint can store it and a resumed run draws exactly the numbers
 /// the uninterrupted run would have drawn. Used for the batch order and dropout masks.
 /// </summary>
-public sealed class SplitMix64
+internal sealed class SplitMix64
 {
     /// <summary>Starts the sequence for <paramref name="seed"/>.</summary>
     public SplitMix64(long seed) => State = unchecked((ulong)seed);

@@ -8,7 +8,7 @@ namespace Unroll.Training;
 /// <param name="Model">The model at the checkpoint.</param>
 /// <param name="State">The trainer's state at the checkpoint.</param>
 /// <param name="Metadata">Every metadata entry (config, data description, training options).</param>
-public sealed record LoadedCheckpoint(IRecurrentModel<float> Model, TrainerState State, IReadOnlyDictionary<string, string> Metadata);
+internal sealed record LoadedCheckpoint(IRecurrentModel<float> Model, TrainerState State, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>
 /// A training checkpoint in one safetensors file, so that replacing it is a single atomic rename and
@@ -21,7 +21,7 @@ public sealed record LoadedCheckpoint(IRecurrentModel<float> Model, TrainerState
 /// columns still load), and the step, batch position and random-number states as JSON under <c>unroll.checkpoint</c>.
 /// A checkpoint is only ever written with finite weights and optimiser state.
 /// </summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     /// <summary>The checkpoint file's name in a run directory.</summary>
     public const string FileName = "checkpoint.safetensors";

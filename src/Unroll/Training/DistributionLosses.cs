@@ -7,7 +7,7 @@ namespace Unroll.Training;
 /// Losses of probabilistic heads over N predicted values, each returning the mean loss and writing dL/dprediction.
 /// Predictions are [N, P]: the P parameters of each value side by side. The math runs in double whatever T is.
 /// </summary>
-public static class DistributionLosses
+internal static class DistributionLosses
 {
     /// <summary>The smallest scale: keeps ln sigma finite when softplus underflows.</summary>
     public const double MinimumScale = 1e-6;

@@ -10,7 +10,7 @@ namespace Unroll.Training;
 /// teacher forcing) and free-running forecasts (the model's own prediction fed back as the next
 /// input, the other inputs such as the force still taken from the data).
 /// </summary>
-public static class Forecasting
+internal static class Forecasting
 {
     // The most sequences a forward pass takes at once.
     private const int MaxBatch = 256;

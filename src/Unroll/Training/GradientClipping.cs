@@ -4,7 +4,7 @@ using Unroll.Kernels;
 namespace Unroll.Training;
 
 /// <summary>The two clipping rules of the notes, over the flat gradient buffer.</summary>
-public static class GradientClipping
+internal static class GradientClipping
 {
     /// <summary>
     /// The global L2 norm ||g||_2 of all gradients, accumulated in double over fixed chunks added in order

@@ -7,7 +7,7 @@ namespace Unroll.Training;
 /// <param name="Loss">The mean loss over the scored rows.</param>
 /// <param name="Rows">Rows scored: T*B per step, B at the last step (classification ignores rows whose class is negative).</param>
 /// <param name="Correct">Rows whose largest logit is the target class; 0 for regression.</param>
-public readonly record struct HeadLossResult(double Loss, int Rows, int Correct);
+internal readonly record struct HeadLossResult(double Loss, int Rows, int Correct);
 
 /// <summary>
 /// The loss a model's head implies (<see cref="ModelConfig.Head"/>, <see cref="ModelConfig.Pooling"/>),
@@ -20,7 +20,7 @@ public readonly record struct HeadLossResult(double Loss, int Rows, int Correct)
 /// </list>
 /// Class ids are stored as numbers; a negative id marks a row to ignore, as torch's ignore_index.
 /// </summary>
-public static class HeadLoss
+internal static class HeadLoss
 {
     // The class ids of the last call on this thread: reused so a training step allocates nothing.
     [ThreadStatic]

@@ -151,7 +151,7 @@ public sealed record ScheduleSettings
 }
 
 /// <summary>Evaluates and parses learning-rate schedules.</summary>
-public static class LearningRateSchedules
+internal static class LearningRateSchedules
 {
     /// <summary>The accepted names, for messages and help text.</summary>
     public const string Names = "constant, step or cosine";

@@ -4,7 +4,7 @@ using Unroll.Kernels;
 namespace Unroll.Training;
 
 /// <summary>Losses over all T*B rows at once, each returning the loss and writing dL/dprediction.</summary>
-public static unsafe class Losses
+internal static unsafe class Losses
 {
     /// <summary>
     /// Mean squared error over every element, as torch.nn.MSELoss(reduction='mean'):

@@ -27,7 +27,7 @@ public enum OptimizerKind
 
 /// <summary>An update rule over the flat parameter buffer.</summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public interface IOptimizer<T>
+internal interface IOptimizer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The learning rate used by the next <see cref="Step"/>; a schedule sets it before every step.</summary>
@@ -183,7 +183,7 @@ public sealed record OptimizerSettings
 }
 
 /// <summary>Parses optimiser names and creates optimisers.</summary>
-public static class Optimizers
+internal static class Optimizers
 {
     /// <summary>The accepted names, for messages and help text.</summary>
     public const string Names = "sgd, adam, adamw, adagrad or rmsprop";
@@ -240,7 +240,7 @@ public static class Optimizers
 /// exported and loaded, and the checks on the spans handed to <see cref="Step"/>.
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public abstract class OptimizerBase<T> : IOptimizer<T>
+internal abstract class OptimizerBase<T> : IOptimizer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<(string Name, T[] Values)> _buffers = [];
@@ -372,7 +372,7 @@ public abstract class OptimizerBase<T> : IOptimizer<T>
 /// </code>
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class Sgd<T> : OptimizerBase<T>
+internal sealed class Sgd<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[]? _momentumBuffer;
@@ -513,7 +513,7 @@ internal sealed unsafe class SgdUpdate<T> : ParallelUpdate<T>
 /// </code>
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class Adagrad<T> : OptimizerBase<T>
+internal sealed class Adagrad<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly AdagradUpdate<T> _update;
@@ -538,7 +538,7 @@ public sealed class Adagrad<T> : OptimizerBase<T>
 /// </code>
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class RmsProp<T> : OptimizerBase<T>
+internal sealed class RmsProp<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly RmsPropUpdate<T> _update;
@@ -568,7 +568,7 @@ public sealed class RmsProp<T> : OptimizerBase<T>
 /// </code>
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class Adam<T> : OptimizerBase<T>
+internal sealed class Adam<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly AdamMoments<T> _moments;
@@ -603,7 +603,7 @@ public sealed class Adam<T> : OptimizerBase<T>
 /// (default lambda = 0.01) applied first, <c>theta = theta (1 - lr lambda)</c>; buffers as Adam's.
 /// </summary>
 /// <typeparam name="T">The parameter type.</typeparam>
-public sealed class AdamW<T> : OptimizerBase<T>
+internal sealed class AdamW<T> : OptimizerBase<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly AdamMoments<T> _moments;

@@ -22,7 +22,7 @@ namespace Unroll.Training;
 /// is exactly the initial state window w + 1 needs.
 /// </para>
 /// </remarks>
-public sealed class StreamBatches
+internal sealed class StreamBatches
 {
     private readonly double[] _inputs;
     private readonly double[] _targets;

@@ -10,7 +10,7 @@ namespace Unroll.Training;
 /// source is, the random-number states, the optimiser's state, the state a stream carries into its next
 /// window, and the metrics so far. With the weights it resumes a run bit for bit.
 /// </summary>
-public sealed class TrainerState
+internal sealed class TrainerState
 {
     /// <summary>Steps completed.</summary>
     public int Step { get; init; }
@@ -150,7 +150,7 @@ public sealed class Trainer
     internal void RequestStop() => _stopRequested = true;
 
     /// <summary>A copy of the run's state after the last completed step.</summary>
-    public TrainerState CaptureState()
+    internal TrainerState CaptureState()
     {
         var position = _source?.Position ?? (_pending is { } p ? new BatchPosition(p.Order, p.Position, p.ShuffleState) : new BatchPosition([], 0, 0));
         return new()
@@ -172,7 +172,7 @@ public sealed class Trainer
     /// source's position and a stream's carried state are applied when <see cref="Run(SequenceSet, SequenceSet?, Action{StepMetrics}?, CancellationToken)"/> starts.
     /// </summary>
     /// <exception cref="UnrollException">The state does not fit this run.</exception>
-    public void Restore(TrainerState state)
+    internal void Restore(TrainerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (state.Step < 0 || state.Step > _options.Steps || state.History.Count != state.Step)
@@ -218,6 +218,53 @@ public sealed class Trainer
 
         var source = new ShuffledBatches(new SequenceSetData(train), _options.BatchSize, _options.Seed);
         var validator = validation is null || validation.Count == 0 ? null : new SequenceValidation(new SequenceSetData(validation), _options.BatchSize);
+        return Run(source, validator, onStep is null ? [] : [new CallbackObserver(onStep)], cancellation);
+    }
+
+    /// <summary>Steps per window of <see cref="RunOnTokens"/> when <see cref="TrainingOptions.Bptt"/> is not set.</summary>
+    public const int DefaultTokenWindow = 50;
+
+    /// <summary>
+    /// Trains a token model (a language model, whose output at step t is the logits of token t + 1) on a stream of token
+    /// ids until <see cref="TrainingOptions.Steps"/> steps are complete: the stream is cut into
+    /// <see cref="TrainingOptions.BatchSize"/> parallel streams read in windows of <see cref="TrainingOptions.Bptt"/>'s
+    /// first value (<see cref="DefaultTokenWindow"/> when unset), the hidden state carried from one window to the next
+    /// (truncated BPTT, as a char-RNN is trained). Validation reads <paramref name="validation"/> the same way from a
+    /// zero state.
+    /// </summary>
+    /// <param name="train">Training token ids, each in [0, <see cref="ModelConfig.VocabularySize"/>).</param>
+    /// <param name="validation">Validation token ids, or null.</param>
+    /// <param name="onStep">Called after every step.</param>
+    /// <param name="cancellation">Stops the run after the current step.</param>
+    /// <returns>The metrics of every step taken.</returns>
+    /// <exception cref="UnrollException">The model reads dense inputs, or the stream is shorter than a batch of streams.</exception>
+    /// <exception cref="TrainingDivergedException">The loss, a gradient or a weight stopped being finite, or the loss exploded.</exception>
+    public IReadOnlyList<StepMetrics> RunOnTokens(
+        int[] train, int[]? validation, Action<StepMetrics>? onStep = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        int vocabulary = _model.Config.VocabularySize;
+        if (vocabulary == 0)
+        {
+            throw new UnrollException($"tokens: this model reads dense inputs ({_model.Config.InputSize} per step); expected a model with a vocabulary (ModelConfig.VocabularySize).");
+        }
+
+        if (train.Length - 1 < _options.BatchSize)
+        {
+            throw new UnrollException($"tokens: the training stream has {train.Length} tokens; expected more than the batch size ({_options.BatchSize} parallel streams).");
+        }
+
+        foreach (var (stream, name) in new[] { (train, "training"), (validation ?? [], "validation") })
+        {
+            int bad = Array.FindIndex(stream, token => (uint)token >= (uint)vocabulary);
+            if (bad >= 0)
+            {
+                throw new UnrollException($"tokens: the {name} stream's token {bad} is {stream[bad]}; expected an id in [0, {vocabulary}).");
+            }
+        }
+
+        var source = new StreamBatchSource(StreamBatches.OfTokens(train, _options.BatchSize, _options.Bptt?[0] ?? DefaultTokenWindow));
+        var validator = validation is null || validation.Length < 2 ? null : StreamValidation.ForTokens(validation);
         return Run(source, validator, onStep is null ? [] : [new CallbackObserver(onStep)], cancellation);
     }
 

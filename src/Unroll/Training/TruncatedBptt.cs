@@ -39,7 +39,7 @@ namespace Unroll.Training;
 /// </para>
 /// </remarks>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
-public sealed class TruncatedBptt<T>
+internal sealed class TruncatedBptt<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly SequenceModel<T> _model;

@@ -6,7 +6,7 @@ namespace Unroll.Data.Images;
 /// <summary>An array of unsigned bytes read from an IDX file: its dimensions, outermost first, and its values in row-major order.</summary>
 /// <param name="Dimensions">The sizes, e.g. [60000, 28, 28] for images or [60000] for labels.</param>
 /// <param name="Values">The product of the dimensions bytes.</param>
-public sealed record IdxArray(int[] Dimensions, byte[] Values);
+internal sealed record IdxArray(int[] Dimensions, byte[] Values);
 
 /// <summary>
 /// Reads IDX files (the MNIST and Fashion-MNIST format), plain or gzip-compressed. The header is
@@ -16,7 +16,7 @@ public sealed record IdxArray(int[] Dimensions, byte[] Values);
 /// (and at most 1032 times the compressed size, deflate's largest ratio) for a compressed one.
 /// A forged size is refused with a message, never turned into a huge allocation.
 /// </summary>
-public static class IdxFile
+internal static class IdxFile
 {
     /// <summary>Deflate cannot expand data by more than this factor (RFC 1951: 258-byte matches coded in 2 bits).</summary>
     private const long DeflateMaximumRatio = 1032;

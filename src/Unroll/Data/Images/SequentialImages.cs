@@ -6,7 +6,7 @@ using Unroll.Tensors;
 namespace Unroll.Data.Images;
 
 /// <summary>How an image becomes a sequence.</summary>
-public enum PixelOrder
+internal enum PixelOrder
 {
     /// <summary>One row per step: T = rows steps of I = columns pixels (28 x 28 for Fashion-MNIST).</summary>
     Rows,
@@ -19,7 +19,7 @@ public enum PixelOrder
 }
 
 /// <summary>What a sequence-classification dataset gives a trainer: labelled sequences of one length, read in minibatches.</summary>
-public interface ISequenceClassificationData
+internal interface ISequenceClassificationData
 {
     /// <summary>N, the number of sequences.</summary>
     int Count { get; }
@@ -48,7 +48,7 @@ public interface ISequenceClassificationData
 /// <param name="TrainCount">Training images used (the first N), or null for all but the validation images.</param>
 /// <param name="ValidationCount">The last N training images, held out for validation.</param>
 /// <param name="TestCount">Test images scored (the first N), or null for all.</param>
-public sealed record ImageSequenceDescription(
+internal sealed record ImageSequenceDescription(
     string Dataset, PixelOrder Order, int Rows, int Columns, long PermutationSeed, int[]? Permutation, string DataDirectory,
     int? TrainCount = null, int ValidationCount = 5000, int? TestCount = null)
 {
@@ -107,7 +107,7 @@ public sealed record ImageSequenceDescription(
 /// pixels scaled to [0, 1] (value / 255, as torchvision's ToTensor), read row by row, pixel by
 /// pixel, or pixel by pixel in a fixed permutation. Stored as bytes; batches are built on demand.
 /// </summary>
-public sealed class SequentialImages : ISequenceClassificationData
+internal sealed class SequentialImages : ISequenceClassificationData
 {
     private readonly byte[] _pixels;
     private readonly byte[] _labels;
@@ -261,7 +261,7 @@ public sealed class SequentialImages : ISequenceClassificationData
 }
 
 /// <summary>Fashion-MNIST (Xiao, Rasul and Vollgraf 2017) from its four IDX files, as Debian's dataset-fashion-mnist installs them.</summary>
-public static class FashionMnist
+internal static class FashionMnist
 {
     /// <summary>Where Debian's dataset-fashion-mnist puts the files.</summary>
     public const string DefaultDirectory = "/usr/share/datasets/fashion-mnist";

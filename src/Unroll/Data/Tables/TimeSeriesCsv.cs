@@ -8,7 +8,7 @@ namespace Unroll.Data.Tables;
 /// <param name="Names">The columns read, in the order asked for.</param>
 /// <param name="Values">Row-major [rows, columns] values of those columns.</param>
 /// <param name="Rows">Data rows (time steps).</param>
-public sealed record NumericColumns(string Path, IReadOnlyList<string> Names, double[] Values, int Rows)
+internal sealed record NumericColumns(string Path, IReadOnlyList<string> Names, double[] Values, int Rows)
 {
     /// <summary>The value of column <paramref name="column"/> (index into <see cref="Names"/>) at row <paramref name="row"/>.</summary>
     public double this[int row, int column] => Values[(row * Names.Count) + column];
@@ -22,7 +22,7 @@ public sealed record NumericColumns(string Path, IReadOnlyList<string> Names, do
 /// non-numeric cells are refused as <c>file:line:column</c> with the column's name. A UTF-8
 /// byte-order mark, CRLF line ends and blank lines at the end are accepted.
 /// </summary>
-public static class TimeSeriesCsv
+internal static class TimeSeriesCsv
 {
     /// <summary>Reads the named columns of <paramref name="path"/>.</summary>
     /// <exception cref="UnrollException">The file is missing or empty, a column is missing or repeated in the header, a row has too few fields, or a cell is not a finite number.</exception>

@@ -9,7 +9,7 @@ namespace Unroll.Data.Tables;
 /// deviation on the training part. Stored in the model file (<see cref="MetadataKey"/>) so evaluation
 /// and prediction on new files normalise exactly as training did.
 /// </summary>
-public sealed record TimeSeriesTask
+internal sealed record TimeSeriesTask
 {
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.csv";

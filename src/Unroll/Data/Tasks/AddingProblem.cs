@@ -16,7 +16,7 @@ namespace Unroll.Data.Tasks;
 /// sum, <c>E[v_a + v_b] = 2 (lo + hi)/2 = 1</c>, and its MSE is the variance of the sum of two
 /// independent uniforms, <c>2 (hi - lo)^2 / 12 = 1/6 ~ 0.1667</c>.
 /// </remarks>
-public sealed class AddingProblem : SequenceTask
+internal sealed class AddingProblem : SequenceTask
 {
     /// <summary>The CLI name.</summary>
     public const string TaskName = "adding";

@@ -17,7 +17,7 @@ namespace Unroll.Data.Tasks;
 /// cross-entropy per step is <c>10 log 8 / (T + 20)</c> and its accuracy, counting one in eight of
 /// the recalled symbols right, <c>(T + 10 + 10/8) / (T + 20)</c>.
 /// </remarks>
-public sealed class CopyMemory : SequenceTask
+internal sealed class CopyMemory : SequenceTask
 {
     /// <summary>The CLI name.</summary>
     public const string TaskName = "copy";

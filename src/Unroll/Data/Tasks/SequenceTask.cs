@@ -11,7 +11,7 @@ namespace Unroll.Data.Tasks;
 /// far in the past, with the head that answers it and the loss (and accuracy) of the best model that
 /// has no memory of those inputs, computed from the generator's own distribution. See docs/tasks.md.
 /// </summary>
-public abstract class SequenceTask
+internal abstract class SequenceTask
 {
     /// <summary>Creates a task for delay or length <paramref name="length"/> (its meaning depends on the task).</summary>
     protected SequenceTask(int length) => Length = length;
@@ -112,7 +112,7 @@ public abstract class SequenceTask
 /// Which task, how long, how many sequences per split and the seed: enough to regenerate the data
 /// exactly. Stored in model files and checkpoints under <see cref="MetadataKey"/>.
 /// </summary>
-public sealed record TaskDataDescription
+internal sealed record TaskDataDescription
 {
     /// <summary>The metadata key of the description.</summary>
     public const string MetadataKey = "unroll.task";

@@ -5,7 +5,7 @@ using Unroll.Training;
 namespace Unroll.Data.Tasks;
 
 /// <summary>A model's test loss (and accuracy) on a task beside the memoryless baseline's.</summary>
-public sealed record TaskEvaluation
+internal sealed record TaskEvaluation
 {
     /// <summary>The task's name.</summary>
     public required string Task { get; init; }

@@ -18,7 +18,7 @@ namespace Unroll.Data.Tasks;
 /// relevant symbols, so without memory of them the best prediction is uniform: cross-entropy
 /// <c>log 4</c>, accuracy 1/4.
 /// </remarks>
-public sealed class TemporalOrder : SequenceTask
+internal sealed class TemporalOrder : SequenceTask
 {
     /// <summary>The CLI name.</summary>
     public const string TaskName = "temporal-order";

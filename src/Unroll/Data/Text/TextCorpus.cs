@@ -168,7 +168,7 @@ public sealed class TextCorpus
 }
 
 /// <summary>Cross-entropy figures of a language model.</summary>
-public static class TextMetrics
+internal static class TextMetrics
 {
     /// <summary>Bits per token (per character at the char level): nats / ln 2.</summary>
     public static double BitsPerToken(double nats) => nats / Math.Log(2);

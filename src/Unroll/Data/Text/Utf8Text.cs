@@ -5,7 +5,7 @@ using System.Text.Unicode;
 namespace Unroll.Data.Text;
 
 /// <summary>Strict UTF-8 reading: invalid bytes are refused with their offset, never replaced.</summary>
-public static class Utf8Text
+internal static class Utf8Text
 {
     /// <summary>Reads <paramref name="path"/> as UTF-8 (a leading byte-order mark is skipped).</summary>
     /// <exception cref="UnrollException">The file cannot be read, or holds bytes that are not UTF-8 (the message names the byte offset).</exception>

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Unroll.Kernels.Gemm;
 
 /// <summary>Whether a GEMM operand is used as stored or transposed.</summary>
-public enum Transpose
+internal enum Transpose
 {
     /// <summary>op(X) = X.</summary>
     No,
@@ -15,7 +15,7 @@ public enum Transpose
 }
 
 /// <summary>The implementations behind <see cref="Gemm.Compute{T}"/>.</summary>
-public enum GemmVariant
+internal enum GemmVariant
 {
     /// <summary>The never-optimised triple loop: the reference every other variant is tested against.</summary>
     Reference,
@@ -46,7 +46,7 @@ public enum GemmVariant
 /// else the scalar reference); the environment variable <c>UNROLL_GEMM</c> (<c>reference</c>, <c>vector128</c>,
 /// <c>vector</c> for 256-bit or <c>vector512</c>) forces one.
 /// </remarks>
-public static class Gemm
+internal static class Gemm
 {
     /// <summary>The name of the environment variable that forces a variant.</summary>
     public const string VariantEnvironmentVariable = "UNROLL_GEMM";
