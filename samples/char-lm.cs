@@ -13,7 +13,7 @@ int v = corpus.Vocabulary.Count;
 // Token ids in, the logits of the next character out, at every step.
 var model = new SequenceModel<float>(new ModelConfig
 {
-    Architecture = "lstm",
+    Architecture = Architecture.Lstm,
     VocabularySize = v,
     InputSize = 32,
     HiddenSize = 64,

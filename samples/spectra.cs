@@ -26,7 +26,7 @@ for (int s = 0; s < 16; s++)
 }
 
 var data = SequenceSet.FromArrays(inputs, targets);
-var config = new ModelConfig { Architecture = "rnn", Activation = Activation.Tanh, InputSize = 1, HiddenSize = 32, OutputSize = 1 };
+var config = new ModelConfig { Architecture = Architecture.Rnn, Activation = Activation.Tanh, InputSize = 1, HiddenSize = 32, OutputSize = 1 };
 var model = new SequenceModel<double>(config, seed: 1);   // PyTorch's U(-1/sqrt(H), 1/sqrt(H))
 var initial = model.Parameters.Value(SequenceModel<double>.WeightHhName).ToArray();
 int failures = 0;

@@ -23,7 +23,7 @@ for (int s = 0; s < 200; s++)
 }
 
 var data = SequenceSet.FromArrays(inputs, targets);   // one double[T, I] and one double[T, O] per sequence
-var model = new SequenceModel<float>(new ModelConfig { Architecture = "lstm", InputSize = 1, HiddenSize = 32, OutputSize = 1 }, seed: 1);
+var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 1, HiddenSize = 32, OutputSize = 1 }, seed: 1);
 var history = new Trainer(model, new TrainingOptions { Steps = 300 }).Run(data.Slice(0, 160), data.Slice(160, 40));
 Console.WriteLine($"validation MSE {history[^1].ValidationLoss:G3} after {history.Count} steps");
 var prefix = new float[10, 1];                       // [T, I]: one row per step, one column per feature

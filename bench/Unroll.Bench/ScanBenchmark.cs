@@ -217,7 +217,7 @@ internal static class ScanBenchmark
             _batch = batch;
             _sequentialScan = name.EndsWith("/sequential-scan", StringComparison.Ordinal);
             string architecture = name.Split('/')[0];
-            _model = new SequenceModel<float>(new ModelConfig { Architecture = architecture, InputSize = 2, HiddenSize = hidden, OutputSize = 1 });
+            _model = new SequenceModel<float>(new ModelConfig { Architecture = Architectures.Parse(architecture), InputSize = 2, HiddenSize = hidden, OutputSize = 1 });
             if (architecture is "lru" or "mingru" or "minlstm")
             {
                 ScanCellInitializers.Initialize(_model, new Random(1));

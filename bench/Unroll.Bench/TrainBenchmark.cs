@@ -86,7 +86,7 @@ internal static class TrainBenchmark
         bool tokens = config.Vocabulary > 0;
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = config.Architecture,
+            Architecture = Architectures.Parse(config.Architecture),
             InputSize = tokens ? EmbeddingSize : 1,
             HiddenSize = config.Hidden,
             OutputSize = tokens ? config.Vocabulary : 1,

@@ -114,7 +114,7 @@ internal static class DiagnoseCommand
 
     private static SequenceModel<float> RequireHiddenStateModel(IRecurrentModel<float> model, string path) => model as SequenceModel<float>
         ?? throw new UnrollException(
-            $"{path}: expected a hidden-state network (rnn, lstm or gru), got a {model.Config.Architecture} network, whose recurrence runs through its output and has no W_hh to diagnose.");
+            $"{path}: expected a hidden-state network (rnn, lstm or gru), got a {model.Config.Architecture.Name()} network, whose recurrence runs through its output and has no W_hh to diagnose.");
 
     private static Diagnosis Diagnose(SequenceModel<float> model, DiagnosisSample? sample, int endSteps, int? maxLag, string metricsPath)
     {
@@ -126,7 +126,7 @@ internal static class DiagnoseCommand
         var flow = sample is null ? [] : GradientFlow.Measure(model, sample.Inputs, sample.Targets, sample.Steps, sample.Batch);
         var jacobians = sample is null ? [] : JacobianProducts.Measure(model, sample.Inputs, sample.Steps, sample.Batch, endSteps, maxLag);
         return new Diagnosis(
-            config.Architecture, Activations.Name(config.Activation), config.Layers, config.HiddenSize, config.Bidirectional,
+            config.Architecture.Name(), Activations.Name(config.Activation), config.Layers, config.HiddenSize, config.Bidirectional,
             sample?.Description ?? "no data (the model file names no data source: gradient flow and Jacobian products need one)",
             sample?.Batch ?? 0, sample?.Steps ?? 0, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath));
     }

@@ -137,7 +137,7 @@ internal static class ExperimentCommand
 
                     var options = baseOptions with { Optimizer = baseOptions.Optimizer with { LearningRate = sharedRate ?? preset.LearningRate } };
                     options.Validate();
-                    var config = task.ModelConfig(preset.Architecture, hiddenSize) with { Activation = preset.Activation };
+                    var config = task.ModelConfig(Architectures.Parse(preset.Architecture), hiddenSize) with { Activation = preset.Activation };
                     var model = CreateModel(config, preset, description.Seed);
                     string runDirectory = Path.Combine(directory, $"{task.Name}-T{task.Length}-{preset.Name}");
                     console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -102,7 +102,7 @@ internal static class ImportCommand
             ModelFile.Save(outputPath, model, metadata);
             var c = model.Config;
             console.Output.WriteLine(
-                $"Imported a {(c.Layers > 1 ? $"{c.Layers}-layer " : string.Empty)}{(c.Bidirectional ? "bidirectional " : string.Empty)}{c.Architecture} "
+                $"Imported a {(c.Layers > 1 ? $"{c.Layers}-layer " : string.Empty)}{(c.Bidirectional ? "bidirectional " : string.Empty)}{c.Architecture.Name()} "
                 + $"(input {c.InputSize}, hidden {c.HiddenSize}, output {c.OutputSize}{(c.VocabularySize > 0 ? $", vocabulary {c.VocabularySize}" : string.Empty)}) "
                 + $"with {model.Parameters.Count} parameters to {outputPath}.");
             return CliApp.Success;

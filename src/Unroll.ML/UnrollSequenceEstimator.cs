@@ -42,7 +42,7 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
         var data = SequenceData.Read(input, _options, _target);
         var config = new ModelConfig
         {
-            Architecture = _options.Architecture,
+            Architecture = Architectures.Parse(_options.Architecture),
             InputSize = data.InputSize,
             HiddenSize = _options.HiddenSize,
             OutputSize = data.OutputSize,

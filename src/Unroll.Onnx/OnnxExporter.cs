@@ -115,7 +115,7 @@ public static class OnnxExporter
         if (model is not SequenceModel<float> sequenceModel)
         {
             throw new UnrollException(
-                $"cannot export a {model.Config.Architecture} model to ONNX: the Jordan network feeds its own output back as the next step's input, "
+                $"cannot export a {model.Config.Architecture.Name()} model to ONNX: the Jordan network feeds its own output back as the next step's input, "
                 + "which ONNX's RNN, LSTM and GRU operators cannot express; expected an rnn, lstm or gru model.");
         }
 
@@ -151,7 +151,7 @@ public static class OnnxExporter
                 OnnxGraphBuilder.Text("direction", config.Bidirectional ? "bidirectional" : "forward"),
             };
             attributes.AddRange(CellAttributes(config));
-            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture}", [current, weight, recurrence, bias, lengths, layerState, layerCell], [y, yh, yc], [.. attributes]);
+            builder.AddNode(OperatorName(config.Cell), $"{prefix}_{config.Architecture.Name()}", [current, weight, recurrence, bias, lengths, layerState, layerCell], [y, yh, yc], [.. attributes]);
             finalStates.Add(yh);
             if (hasCell)
             {
@@ -417,7 +417,7 @@ public static class OnnxExporter
 
     private static string Describe(ModelConfig config) =>
         $"Unroll {(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}"
-        + $"{config.Architecture} model: input {config.InputSize}{(config.VocabularySize > 0 ? $" (embedding of {config.VocabularySize} tokens)" : string.Empty)}, "
+        + $"{config.Architecture.Name()} model: input {config.InputSize}{(config.VocabularySize > 0 ? $" (embedding of {config.VocabularySize} tokens)" : string.Empty)}, "
         + $"hidden {config.HiddenSize}, {config.Head.ToString().ToLowerInvariant()} head with {config.OutputSize} outputs "
         + $"{(config.Pooling == Pooling.LastStep ? "from the last step" : "at every step")}.";
 }

@@ -242,7 +242,7 @@ public class DataSourceCommandTests
             Source = temp.File("series.csv"), Inputs = ["u", "v", "w"], Targets = ["y"], Window = 2, ValidationFraction = 0.5,
             InputMeans = [0, 0, 0], InputStds = [1, 1, 1], TargetMeans = [0], TargetStds = [1],
         };
-        string path = SaveModel(temp, new ModelConfig { Architecture = "rnn", InputSize = 2, HiddenSize = 3, OutputSize = 1 }, TimeSeriesTask.MetadataKey, task.ToJson());
+        string path = SaveModel(temp, new ModelConfig { Architecture = Architecture.Rnn, InputSize = 2, HiddenSize = 3, OutputSize = 1 }, TimeSeriesTask.MetadataKey, task.ToJson());
         var (code, _, error) = CliRunner.Run("eval", path);
         AssertOneCleanError(code, error, "holds a model that reads 2 inputs and predicts 1 value at every step; its csv task");
         Assert.Contains("needs one that reads 3 inputs (u, v, w)", error, StringComparison.Ordinal);
@@ -258,7 +258,7 @@ public class DataSourceCommandTests
         using var temp = new TempDirectory();
         WriteImages(temp.Path, train: 20, test: 10);
         var description = new ImageSequenceDescription("fashion-mnist", PixelOrder.Pixels, 28, 28, 0, null, temp.Path);
-        var config = new ModelConfig { Architecture = "gru", InputSize = 28, HiddenSize = 4, OutputSize = 10, Head = HeadKind.Classification, Pooling = Pooling.LastStep };
+        var config = new ModelConfig { Architecture = Architecture.Gru, InputSize = 28, HiddenSize = 4, OutputSize = 10, Head = HeadKind.Classification, Pooling = Pooling.LastStep };
         string path = SaveModel(temp, config, ImageSequenceDescription.MetadataKey, description.ToJson());
         var (code, _, error) = CliRunner.Run("eval", path);
         AssertOneCleanError(code, error, "holds a model that reads 28 inputs");

@@ -242,7 +242,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     public void ExportPrintsTheInputAndOutputItWrote()
     {
         using var temp = new TempDirectory();
-        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["x_next"] });
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["x_next"] });
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"));
         Assert.True(code == 0, error);
         Assert.Contains("input 'input' float [time, batch, 2]", output, StringComparison.Ordinal);
@@ -255,7 +255,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     public void ExportingTwiceGivesTheSameBytes()
     {
         using var temp = new TempDirectory();
-        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 3, OutputSize = 1, Layers = 2, Bidirectional = true });
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 3, OutputSize = 1, Layers = 2, Bidirectional = true });
         Assert.Equal(0, CliRunner.Run("export", model, "--onnx", temp.File("a.onnx")).ExitCode);
         Assert.Equal(0, CliRunner.Run("export", model, "--onnx", temp.File("b.onnx")).ExitCode);
         Assert.Equal(File.ReadAllBytes(temp.File("a.onnx")), File.ReadAllBytes(temp.File("b.onnx")));
@@ -300,7 +300,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     public void ExportOfAJordanNetworkIsRefusedAndWritesNothing()
     {
         using var temp = new TempDirectory();
-        string model = Save(temp, "jordan.safetensors", new ModelConfig { Architecture = "jordan", InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        string model = Save(temp, "jordan.safetensors", new ModelConfig { Architecture = Architecture.Jordan, InputSize = 2, HiddenSize = 3, OutputSize = 1 });
         File.WriteAllText(temp.File("out.onnx"), "previous");
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("out.onnx"));
         Assert.Equal(1, code);
@@ -344,7 +344,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     public void ExportWithLengthsSaysSo()
     {
         using var temp = new TempDirectory();
-        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "lstm", VocabularySize = 5, InputSize = 2, HiddenSize = 3, OutputSize = 3, Pooling = Pooling.LastStep, Head = HeadKind.Classification });
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = Architecture.Lstm, VocabularySize = 5, InputSize = 2, HiddenSize = 3, OutputSize = 3, Pooling = Pooling.LastStep, Head = HeadKind.Classification });
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-lengths");
         Assert.True(code == 0, error);
         Assert.Contains("inputs 'tokens' int64 [time, batch] and 'lengths' int32 [batch], output 'logits' float [batch, 3]", output, StringComparison.Ordinal);
@@ -356,7 +356,7 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     public void ExportWithRequiredStateSaysSo()
     {
         using var temp = new TempDirectory();
-        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 3, OutputSize = 1, Bidirectional = true });
+        string model = Save(temp, "m.safetensors", new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 3, OutputSize = 1, Bidirectional = true });
         var (code, output, error) = CliRunner.Run("export", model, "--onnx", temp.File("m.onnx"), "--onnx-required-state");
         Assert.True(code == 0, error);
         Assert.Contains("state inputs 'initial_h' float [2, batch, 3] (required), state outputs 'final_h'.", output, StringComparison.Ordinal);
@@ -513,35 +513,35 @@ public sealed class OnnxExportFixture : IDisposable
                 string name = $"{prefix}_{layers}layer{(bidirectional ? "_bidirectional" : string.Empty)}";
                 cases.Add(new(name, new ModelConfig
                 {
-                    Architecture = cell, Activation = activation, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = layers, Bidirectional = bidirectional,
+                    Architecture = Architectures.Parse(cell), Activation = activation, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = layers, Bidirectional = bidirectional,
                 }));
             }
         }
 
         cases.Add(new("rnn_sigmoid_1layer_bidirectional", new ModelConfig { Activation = Activation.Sigmoid, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true }));
         cases.Add(new("rnn_identity_2layer", new ModelConfig { Activation = Activation.Identity, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
-        cases.Add(new("gru_tokens_2layer", new ModelConfig { Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
+        cases.Add(new("gru_tokens_2layer", new ModelConfig { Architecture = Architecture.Gru, VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 2, Layers = 2 }));
         cases.Add(new("rnn_tokens_classification_last_step", new ModelConfig
         {
             VocabularySize = 9, InputSize = 3, HiddenSize = 5, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         }));
         cases.Add(new("lstm_2layer_bidirectional_last_step", new ModelConfig
         {
-            Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
+            Architecture = Architecture.Lstm, InputSize = 3, HiddenSize = 5, OutputSize = 4, Layers = 2, Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         }));
         cases.Add(new("gru_bidirectional_regression_last_step", new ModelConfig
         {
-            Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
+            Architecture = Architecture.Gru, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
         }));
 
         // --onnx-lengths: sequences of different lengths in one batch (Lengths below).
         cases.Add(new("lstm_2layer_bidirectional_lengths", new ModelConfig
         {
-            Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2, Bidirectional = true,
+            Architecture = Architecture.Lstm, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2, Bidirectional = true,
         }, Lengths: true));
         cases.Add(new("gru_bidirectional_last_step_lengths", new ModelConfig
         {
-            Architecture = "gru", InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
+            Architecture = Architecture.Gru, InputSize = 3, HiddenSize = 5, OutputSize = 2, Bidirectional = true, Pooling = Pooling.LastStep,
         }, Lengths: true));
         cases.Add(new("rnn_tokens_2layer_bidirectional_last_step_lengths", new ModelConfig
         {
@@ -551,11 +551,11 @@ public sealed class OnnxExportFixture : IDisposable
         // --onnx-required-state: the state inputs have no default and are always fed.
         cases.Add(new("lstm_2layer_required_state", new ModelConfig
         {
-            Architecture = "lstm", InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2,
+            Architecture = Architecture.Lstm, InputSize = 3, HiddenSize = 5, OutputSize = 2, Layers = 2,
         }, RequiredState: true));
         cases.Add(new("gru_tokens_last_step_required_state", new ModelConfig
         {
-            Architecture = "gru", VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 3, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
+            Architecture = Architecture.Gru, VocabularySize = 7, InputSize = 4, HiddenSize = 5, OutputSize = 3, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         }, RequiredState: true));
         cases.Add(new("rnn_2layer_bidirectional_lengths_required_state", new ModelConfig
         {

@@ -29,7 +29,7 @@ public sealed class OnnxVerifyTests
         using var temp = new TempDirectory();
         var model = RecurrentModels.Create<float>(new ModelConfig
         {
-            Architecture = "lstm", InputSize = 5, VocabularySize = 11, HiddenSize = 6, OutputSize = 3, Layers = 2,
+            Architecture = Architecture.Lstm, InputSize = 5, VocabularySize = 11, HiddenSize = 6, OutputSize = 3, Layers = 2,
             Bidirectional = true, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         });
         Initializers.PyTorchDefault(model, new Random(3));

@@ -22,7 +22,7 @@ public class ForecastCovariatesTests
     private static IRecurrentModel<float> Train(ForecastTask task, string cell = "gru", int steps = 300)
     {
         var options = new TrainingOptions { Steps = steps, BatchSize = 32, ValidateEvery = steps, DiagnoseEvery = 0 };
-        return ForecastBacktest.TrainFold(task, new ModelConfig { Architecture = cell, HiddenSize = 16, InputSize = 1, OutputSize = 1 }, options).Model;
+        return ForecastBacktest.TrainFold(task, new ModelConfig { Architecture = Architectures.Parse(cell), HiddenSize = 16, InputSize = 1, OutputSize = 1 }, options).Model;
     }
 
     [Theory]
@@ -86,7 +86,7 @@ public class ForecastCovariatesTests
             PastCovariates = head == ForecastHead.Direct ? ["p"] : [], FutureCovariates = ["f"], Calendar = [CalendarFeature.Month], StepMonths = 1,
             CovariateMeans = head == ForecastHead.Direct ? [0, 1] : [1], CovariateStds = head == ForecastHead.Direct ? [1, 1] : [1],
         };
-        var model = new SequenceModel<float>(spec.Shape() with { Architecture = "lstm", HiddenSize = 4 }, initialize: false);
+        var model = new SequenceModel<float>(spec.Shape() with { Architecture = Architecture.Lstm, HiddenSize = 4 }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(2));
         float[] Inputs(IReadOnlyList<Series> panel)
         {

@@ -90,7 +90,7 @@ public class ForecastBacktestTests
     {
         seenLengths.AddRange(task.Series.Select(s => s.Length));
         var options = new Unroll.Training.TrainingOptions { Steps = 5, BatchSize = 4, ValidateEvery = 5 };
-        return ForecastBacktest.TrainFold(task, new ModelConfig { Architecture = "gru", HiddenSize = 3, InputSize = 1, OutputSize = 1 }, options);
+        return ForecastBacktest.TrainFold(task, new ModelConfig { Architecture = Architecture.Gru, HiddenSize = 3, InputSize = 1, OutputSize = 1 }, options);
     }
 
     [Fact]

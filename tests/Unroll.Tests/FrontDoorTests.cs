@@ -54,7 +54,7 @@ public class FrontDoorTests
     [InlineData("gru")]
     public void ANewModelIsInitialisedAsPyTorchFromItsSeed(string architecture)
     {
-        var config = new ModelConfig { Architecture = architecture, InputSize = 3, HiddenSize = 16, OutputSize = 2 };
+        var config = new ModelConfig { Architecture = Architectures.Parse(architecture), InputSize = 3, HiddenSize = 16, OutputSize = 2 };
         var model = new SequenceModel<float>(config, seed: 7);
         var again = new SequenceModel<float>(config, seed: 7);
         var other = new SequenceModel<float>(config, seed: 8);
@@ -75,7 +75,7 @@ public class FrontDoorTests
     [Fact]
     public void ANewLruStartsWithItsEigenvaluesOnTheRing()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lru", InputSize = 2, HiddenSize = 32, OutputSize = 1 });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lru, InputSize = 2, HiddenSize = 32, OutputSize = 1 });
         var nuLog = model.Parameters.Value("rnn.nu_log_l0").ToArray();
         Assert.Equal(16, nuLog.Length);
 
@@ -92,7 +92,7 @@ public class FrontDoorTests
     {
         var model = new SequenceModel<double>(new ModelConfig
         {
-            Architecture = architecture,
+            Architecture = Architectures.Parse(architecture),
             InputSize = 2,
             HiddenSize = 8,
             OutputSize = 3,
@@ -128,7 +128,7 @@ public class FrontDoorTests
     {
         var model = new SequenceModel<double>(new ModelConfig
         {
-            Architecture = "gru",
+            Architecture = Architecture.Gru,
             InputSize = 1,
             HiddenSize = 6,
             OutputSize = 4,
@@ -154,7 +154,7 @@ public class FrontDoorTests
     [Fact]
     public void ATokenModelPredictsTheNextTokensLogitsAtEveryStep()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lstm", VocabularySize = 5, InputSize = 3, HiddenSize = 4, OutputSize = 5 }, seed: 1);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lstm, VocabularySize = 5, InputSize = 3, HiddenSize = 4, OutputSize = 5 }, seed: 1);
         int[] tokens = [0, 4, 2, 2, 1];
         var predicted = model.Predict(tokens);
         model.ForwardTokens(tokens, tokens.Length, 1);
@@ -171,7 +171,7 @@ public class FrontDoorTests
     [Fact]
     public void PredictLeavesTrainingModeAndTurnsDropoutOff()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "rnn", InputSize = 1, HiddenSize = 8, OutputSize = 1, Layers = 2, Dropout = 0.5 }, seed: 4);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Rnn, InputSize = 1, HiddenSize = 8, OutputSize = 1, Layers = 2, Dropout = 0.5 }, seed: 4);
         var x = RandomSequence(new Random(1), 5, 1);
         var evaluation = model.Predict(x);
         model.Training = true;
@@ -209,7 +209,7 @@ public class FrontDoorTests
     {
         // "abcd" repeated: after training, every next token is certain, so the validation loss falls far below log V.
         int[] stream = Enumerable.Range(0, 4000).Select(i => i % 4).ToArray();
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "gru", VocabularySize = 4, InputSize = 4, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification }, seed: 1);
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, VocabularySize = 4, InputSize = 4, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification }, seed: 1);
         var history = new Trainer(model, new TrainingOptions
         {
             Steps = 150,

@@ -20,7 +20,7 @@ public class GradientFlowTests
     public void RecordedNormsEqualIndependentGradients(string cell)
     {
         var random = new Random(cell.Length * 7);
-        var config = new ModelConfig { Architecture = cell, InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs };
+        var config = new ModelConfig { Architecture = Architectures.Parse(cell), InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs };
         var model = new SequenceModel<double>(config) { RecordGradientFlow = true };
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
@@ -107,7 +107,7 @@ public class GradientFlowTests
     public void MeasuredFlowOfBothLossesEqualsFiniteDifferences(string cell)
     {
         var random = new Random(11 + cell.Length);
-        var config = new ModelConfig { Architecture = cell, InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs };
+        var config = new ModelConfig { Architecture = Architectures.Parse(cell), InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs };
         var model = new SequenceModel<double>(config);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
@@ -210,7 +210,7 @@ public class GradientFlowTests
     public void BidirectionalFlowEndsEachDirectionAtItsOwnLastStep()
     {
         var random = new Random(5);
-        var config = new ModelConfig { Architecture = "gru", InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
+        var config = new ModelConfig { Architecture = Architecture.Gru, InputSize = Inputs, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
         var model = new SequenceModel<double>(config);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);

@@ -94,7 +94,7 @@ public class HeadLossTests
     [InlineData("rnn", HeadKind.Classification, 4)]
     public void LastStepLossThroughTheModelMatchesFiniteDifferences(string architecture, HeadKind head, int outputs)
     {
-        var config = Config(head, Pooling.LastStep, outputs) with { Architecture = architecture };
+        var config = Config(head, Pooling.LastStep, outputs) with { Architecture = Architectures.Parse(architecture) };
         var model = new SequenceModel<double>(config);
         Initializers.PyTorchDefault(model, new Random(3));
         var (_, targets) = Draw(config, seed: 11);

@@ -22,7 +22,7 @@ public class JacobianProductsTests
     public void JacobiansEqualFiniteDifferences(string cell, int layers, int layer)
     {
         var random = new Random(3 + cell.Length + layer);
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = cell, InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Layers = layers }, initialize: false);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architectures.Parse(cell), InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Layers = layers }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
         const int end = Steps - 1;
@@ -52,7 +52,7 @@ public class JacobianProductsTests
     public void ReverseDirectionJacobiansEqualFiniteDifferences()
     {
         var random = new Random(21);
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "gru", InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Bidirectional = true }, initialize: false);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Gru, InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Bidirectional = true }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
         var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
         const int end = 1;
@@ -151,7 +151,7 @@ public class JacobianProductsTests
     [Fact]
     public void GatedCellsHaveNoBound()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lstm", InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false);
         Initializers.Uniform<double>(model.Parameters.Values, -0.5, 0.5, new Random(4));
         var x = SequenceModelGradientTests.RandomArray(new Random(5), 10, 1);
         var profile = Assert.Single(JacobianProducts.Measure(model, x, 10, 1));

@@ -23,7 +23,7 @@ public class JordanModelTests
     {
         const int steps = 9, batch = 2, inputs = 2, hidden = 3, outputs = 2;
         var random = new Random(teacherForcing ? 1 : 2);
-        var model = new JordanModel<double>(new ModelConfig { Architecture = "jordan", InputSize = inputs, HiddenSize = hidden, OutputSize = outputs })
+        var model = new JordanModel<double>(new ModelConfig { Architecture = Architecture.Jordan, InputSize = inputs, HiddenSize = hidden, OutputSize = outputs })
         {
             ComputeInputGradients = true,
         };
@@ -69,7 +69,7 @@ public class JordanModelTests
     public void StepByStepInferenceIsTheFreeRunningForward()
     {
         var random = new Random(3);
-        var model = new JordanModel<double>(new ModelConfig { Architecture = "jordan", InputSize = 2, HiddenSize = 4, OutputSize = 1 });
+        var model = new JordanModel<double>(new ModelConfig { Architecture = Architecture.Jordan, InputSize = 2, HiddenSize = 4, OutputSize = 1 });
         Initializers.Uniform<double>(model.Parameters.Values, -0.8, 0.8, random);
         var x = SequenceModelGradientTests.RandomArray(random, 5 * 3 * 2, 1);
         model.Forward(x, 5, 3, []);
@@ -88,13 +88,13 @@ public class JordanModelTests
     [Fact]
     public void ConfigsAJordanNetworkCannotHaveAreRefused() =>
         Assert.Contains("jordan", Assert.Throws<UnrollException>(() =>
-            new JordanModel<float>(new ModelConfig { Architecture = "jordan", InputSize = 1, HiddenSize = 2, OutputSize = 1, Layers = 2 })).Message,
+            new JordanModel<float>(new ModelConfig { Architecture = Architecture.Jordan, InputSize = 1, HiddenSize = 2, OutputSize = 1, Layers = 2 })).Message,
             StringComparison.Ordinal);
 
     private static void Compare<T>(GoldenFixture fixture, double tolerance)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
-        var model = new JordanModel<T>(new ModelConfig { Architecture = "jordan", InputSize = fixture.I, HiddenSize = fixture.H, OutputSize = fixture.O })
+        var model = new JordanModel<T>(new ModelConfig { Architecture = Architecture.Jordan, InputSize = fixture.I, HiddenSize = fixture.H, OutputSize = fixture.O })
         {
             ComputeInputGradients = true,
         };

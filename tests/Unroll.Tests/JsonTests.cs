@@ -15,7 +15,7 @@ public sealed class JsonTests
     {
         var config = ModelConfig.FromJson("{\"inputSize\":2,\"hiddenSize\":3,\"outputSize\":1}");
         Assert.Equal(new ModelConfig { InputSize = 2, HiddenSize = 3, OutputSize = 1 }.ToJson(), config.ToJson());
-        Assert.Equal("rnn", config.Architecture);
+        Assert.Equal(Architecture.Rnn, config.Architecture);
         Assert.Equal(1, config.Layers);
 
         var options = TrainingOptions.FromJson("{\"steps\":7,\"optimizer\":{\"kind\":\"sgd\",\"learningRate\":0.5}}");

@@ -33,7 +33,7 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void DoubleModelsRoundTripBitForBitAsF64AndCrossLoadIntoFloat()
     {
-        var config = new ModelConfig { Architecture = "lstm", InputSize = 3, HiddenSize = 4, OutputSize = 2, Layers = 2 };
+        var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = 3, HiddenSize = 4, OutputSize = 2, Layers = 2 };
         var model = new SequenceModel<double>(config);
         Initializers.PyTorchDefault(model, new Random(12));
         // Values a float cannot hold exactly, so a save through F32 would show.
@@ -59,7 +59,7 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void AnF64WeightTooLargeForAFloatIsRefusedWhenLoadedAsFloat()
     {
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "rnn", InputSize = 1, HiddenSize = 2, OutputSize = 1 });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Rnn, InputSize = 1, HiddenSize = 2, OutputSize = 1 });
         model.Parameters.Values[3] = 1e300;
         string path = Path.Combine(_directory, "big.safetensors");
         ModelFile.Save(path, model);

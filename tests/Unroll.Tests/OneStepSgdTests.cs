@@ -25,7 +25,7 @@ public sealed class OneStepSgdTests : IDisposable
     {
         var fixture = GoldenFixture.Load($"sgd_step_{cell}.json");
         int steps = fixture.T, batch = fixture.B, inputs = fixture.I, outputs = fixture.O;
-        var config = new ModelConfig { Architecture = cell, InputSize = inputs, HiddenSize = fixture.H, OutputSize = outputs };
+        var config = new ModelConfig { Architecture = Architectures.Parse(cell), InputSize = inputs, HiddenSize = fixture.H, OutputSize = outputs };
 
         // The initial weights travel through a model file, as with --init-from.
         var source = new SequenceModel<float>(config);

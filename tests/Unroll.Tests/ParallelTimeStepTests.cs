@@ -78,7 +78,7 @@ public sealed class ParallelTimeStepTests
             RecurrentDirection<float>.MinParallelStepWork = 0;
             var model = new SequenceModel<float>(new ModelConfig
             {
-                Architecture = architecture, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
+                Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
                 Layers = Layers, Bidirectional = true,
             });
             Initializers.PyTorchDefault(model, new Random(11));

@@ -386,7 +386,7 @@ public sealed class ParallelTrainingStepTests
         const int Steps = 8, Batch = 16, Vocabulary = 11;
         var config = new ModelConfig
         {
-            Architecture = architecture, InputSize = tokens ? 24 : 3, HiddenSize = tokens ? 96 : 192, OutputSize = tokens ? Vocabulary : 2,
+            Architecture = Architectures.Parse(architecture), InputSize = tokens ? 24 : 3, HiddenSize = tokens ? 96 : 192, OutputSize = tokens ? Vocabulary : 2,
             VocabularySize = tokens ? Vocabulary : 0, Head = tokens ? HeadKind.Classification : HeadKind.Regression,
         };
         var model = new SequenceModel<float>(config);

@@ -28,7 +28,7 @@ public class RecurrentGoldenTests
         bool last = fixture.Readout == "last_step";
         var model = new SequenceModel<T>(new ModelConfig
         {
-            Architecture = fixture.Cell,
+            Architecture = Architectures.Parse(fixture.Cell),
             InputSize = fixture.I,
             HiddenSize = fixture.H,
             OutputSize = fixture.O,

@@ -43,7 +43,7 @@ public class RecurrentGradientTests
     {
         var config = new ModelConfig
         {
-            Architecture = cell, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = layers, Bidirectional = bidirectional,
+            Architecture = Architectures.Parse(cell), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = layers, Bidirectional = bidirectional,
         };
         // A fixed seed per grid point (HashCode is randomised per process, so it would make the test vary between runs).
         var random = new Random((cell.Length * 1000) + (cell[0] * 100) + (layers * 10) + (bidirectional ? 4 : 0) + (varying ? 2 : 0));
@@ -81,7 +81,7 @@ public class RecurrentGradientTests
     [Fact]
     public void PaddedStepsChangeNothing()
     {
-        var config = new ModelConfig { Architecture = "lstm", InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
+        var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
         var random = new Random(5);
         var model = NewModel(config, random);
         var inputs = SequenceModelGradientTests.RandomArray(random, Steps * Batch * InputSize, 1.0);
@@ -112,7 +112,7 @@ public class RecurrentGradientTests
     [Fact]
     public void EachSequenceAloneGivesTheSameOutputsAsTheMaskedBatch()
     {
-        var config = new ModelConfig { Architecture = "gru", InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
+        var config = new ModelConfig { Architecture = Architecture.Gru, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 2, Bidirectional = true };
         var random = new Random(6);
         var model = NewModel(config, random);
         var inputs = SequenceModelGradientTests.RandomArray(random, Steps * Batch * InputSize, 1.0);
@@ -151,7 +151,7 @@ public class RecurrentGradientTests
     [Fact]
     public void DropoutGradientsMatchFiniteDifferencesWithTheMaskHeldFixed()
     {
-        var config = new ModelConfig { Architecture = "lstm", InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 3, Dropout = 0.4 };
+        var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 3, Dropout = 0.4 };
         var random = new Random(7);
         var model = NewModel(config, random);
         model.Training = true;
@@ -188,7 +188,7 @@ public class RecurrentGradientTests
         const int vocabulary = 5, classes = 4;
         var config = new ModelConfig
         {
-            Architecture = "gru", InputSize = InputSize, HiddenSize = Hidden, OutputSize = classes, VocabularySize = vocabulary,
+            Architecture = Architecture.Gru, InputSize = InputSize, HiddenSize = Hidden, OutputSize = classes, VocabularySize = vocabulary,
             Head = HeadKind.Classification, Pooling = pooling, Bidirectional = bidirectional,
         };
         var random = new Random(8);

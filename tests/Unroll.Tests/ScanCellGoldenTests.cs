@@ -55,7 +55,7 @@ public class ScanCellGoldenTests
     {
         var model = new SequenceModel<T>(new ModelConfig
         {
-            Architecture = fixture.Cell,
+            Architecture = Architectures.Parse(fixture.Cell),
             InputSize = fixture.I,
             HiddenSize = fixture.H,
             OutputSize = fixture.O,

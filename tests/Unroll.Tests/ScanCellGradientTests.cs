@@ -177,7 +177,7 @@ public class ScanCellGradientTests
     {
         var model = new SequenceModel<double>(new ModelConfig
         {
-            Architecture = architecture,
+            Architecture = Architectures.Parse(architecture),
             InputSize = inputSize,
             HiddenSize = Hidden,
             OutputSize = Outputs,

@@ -62,7 +62,7 @@ public sealed class ScanCellModelTests
             const int Length = 400, Sequences = 16, Vocabulary = 11;
             var model = new SequenceModel<float>(new ModelConfig
             {
-                Architecture = architecture, InputSize = 8, HiddenSize = 32, OutputSize = Vocabulary, VocabularySize = Vocabulary,
+                Architecture = Architectures.Parse(architecture), InputSize = 8, HiddenSize = 32, OutputSize = Vocabulary, VocabularySize = Vocabulary,
                 Head = HeadKind.Classification, Layers = 2,
             });
             ScanCellInitializers.Initialize(model, new Random(3));
@@ -123,7 +123,7 @@ public sealed class ScanCellModelTests
     {
         var config = new ModelConfig
         {
-            Architecture = architecture, InputSize = 3, HiddenSize = 6, OutputSize = 4, Layers = layers,
+            Architecture = Architectures.Parse(architecture), InputSize = 3, HiddenSize = 6, OutputSize = 4, Layers = layers,
             Bidirectional = bidirectional, VocabularySize = vocabulary,
         };
         var model = new SequenceModel<float>(config);
@@ -139,7 +139,7 @@ public sealed class ScanCellModelTests
     {
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = architecture, InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
+            Architecture = Architectures.Parse(architecture), InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
         });
         ScanCellInitializers.Initialize(model, new Random(2));
         var random = new Random(3);
@@ -167,7 +167,7 @@ public sealed class ScanCellModelTests
     public void TruncatedBpttCarriesTheStateOfOneForwardPass(string architecture)
     {
         const int Length = 11, Sequences = 2, Window = 4, Width = 4;
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = architecture, InputSize = 2, HiddenSize = Width, OutputSize = 1, Layers = 2 });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architectures.Parse(architecture), InputSize = 2, HiddenSize = Width, OutputSize = 1, Layers = 2 });
         ScanCellInitializers.Initialize(model, new Random(4), 0.5, 0.95, Math.PI);
         var reference = new SequenceModel<double>(model.Config);
         model.Parameters.Values.CopyTo(reference.Parameters.Values, 0);
@@ -192,26 +192,26 @@ public sealed class ScanCellModelTests
     [Fact]
     public void ConfigsThatMakeNoSenseAreRefusedWithTheExpectedValue()
     {
-        var odd = Assert.Throws<UnrollException>(() => new ModelConfig { Architecture = "lru", InputSize = 1, HiddenSize = 5, OutputSize = 1 }.Validate());
+        var odd = Assert.Throws<UnrollException>(() => new ModelConfig { Architecture = Architecture.Lru, InputSize = 1, HiddenSize = 5, OutputSize = 1 }.Validate());
         Assert.Contains("expected an even number, got 5", odd.Message, StringComparison.Ordinal);
         var activation = Assert.Throws<UnrollException>(() => new ModelConfig
         {
-            Architecture = "mingru", InputSize = 1, HiddenSize = 4, OutputSize = 1, Activation = Activation.Relu,
+            Architecture = Architecture.MinGru, InputSize = 1, HiddenSize = 4, OutputSize = 1, Activation = Activation.Relu,
         }.Validate());
         Assert.Contains("expected tanh (the default), got relu", activation.Message, StringComparison.Ordinal);
-        var unknown = Assert.Throws<UnrollException>(() => new ModelConfig { Architecture = "s4", InputSize = 1, HiddenSize = 4, OutputSize = 1 }.Validate());
+        var unknown = Assert.Throws<UnrollException>(() => ModelConfig.FromJson("""{"architecture": "s4", "inputSize": 1, "hiddenSize": 4, "outputSize": 1}"""));
         Assert.Contains("lru, mingru or minlstm, got 's4'", unknown.Message, StringComparison.Ordinal);
-        var huge = Assert.Throws<UnrollException>(() => new ModelConfig { Architecture = "lru", InputSize = 1, HiddenSize = 1 << 20, OutputSize = 1 }.Validate());
+        var huge = Assert.Throws<UnrollException>(() => new ModelConfig { Architecture = Architecture.Lru, InputSize = 1, HiddenSize = 1 << 20, OutputSize = 1 }.Validate());
         Assert.Contains("expected at most", huge.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void InitialisationIsRefusedForOtherModelsAndBadRings()
     {
-        var gru = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 1, HiddenSize = 4, OutputSize = 1 });
+        var gru = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 1, HiddenSize = 4, OutputSize = 1 });
         Assert.Contains("expected an lru, mingru or minlstm model, got gru",
             Assert.Throws<UnrollException>(() => ScanCellInitializers.Initialize(gru, new Random(1))).Message, StringComparison.Ordinal);
-        var lru = new SequenceModel<float>(new ModelConfig { Architecture = "lru", InputSize = 1, HiddenSize = 4, OutputSize = 1 });
+        var lru = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Lru, InputSize = 1, HiddenSize = 4, OutputSize = 1 });
         Assert.Contains("got r_min = 0.9, r_max = 1",
             Assert.Throws<UnrollException>(() => ScanCellInitializers.Initialize(lru, new Random(1), 0.9, 1.0)).Message, StringComparison.Ordinal);
     }
@@ -221,7 +221,7 @@ public sealed class ScanCellModelTests
     {
         const double RingMin = 0.6, RingMax = 0.99, MaxPhase = 2.0;
         const int Width = 4000, Units = Width / 2;
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lru", InputSize = 1, HiddenSize = Width, OutputSize = 1, Bidirectional = true });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lru, InputSize = 1, HiddenSize = Width, OutputSize = 1, Bidirectional = true });
         ScanCellInitializers.Initialize(model, new Random(5), RingMin, RingMax, MaxPhase);
         var spectra = Spectra.Of(model);
         Assert.Equal(2, spectra.Count);
@@ -266,7 +266,7 @@ public sealed class ScanCellModelTests
     {
         foreach (string architecture in new[] { "mingru", "minlstm" })
         {
-            var model = new SequenceModel<float>(new ModelConfig { Architecture = architecture, InputSize = 1, HiddenSize = 4, OutputSize = 1 });
+            var model = new SequenceModel<float>(new ModelConfig { Architecture = Architectures.Parse(architecture), InputSize = 1, HiddenSize = 4, OutputSize = 1 });
             Assert.Empty(Spectra.Of(model));
         }
     }
@@ -277,7 +277,7 @@ public sealed class ScanCellModelTests
         // One complex unit (H = 2) and a loss at the last step only: q_t = conj(lambda)^(T-1-t) q_{T-1}, so
         // ||dL/dv_t|| = |lambda|^(T-1-t) ||dL/dv_{T-1}||, the eigenvalue argument in its exact form.
         const int Length = 40;
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lru", InputSize = 1, HiddenSize = 2, OutputSize = 1 });
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lru, InputSize = 1, HiddenSize = 2, OutputSize = 1 });
         ScanCellInitializers.Initialize(model, new Random(8), 0.8, 0.95, 1.0);
         double modulus = Spectra.Of(model)[0].SpectralRadius;
         var random = new Random(9);
@@ -307,7 +307,7 @@ public sealed class ScanCellModelTests
         const int Length = 30, Sequences = 4;
         var model = new SequenceModel<double>(new ModelConfig
         {
-            Architecture = architecture, InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
+            Architecture = Architectures.Parse(architecture), InputSize = 2, HiddenSize = 6, OutputSize = 1, Layers = 2, Bidirectional = true,
         });
         ScanCellInitializers.Initialize(model, new Random(6));
         var random = new Random(7);
@@ -337,7 +337,7 @@ public sealed class ScanCellModelTests
             LinearScan<float>.Sequential = sequential;
             var model = new SequenceModel<float>(new ModelConfig
             {
-                Architecture = architecture, InputSize = InputSize, HiddenSize = hidden, OutputSize = Outputs,
+                Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = hidden, OutputSize = Outputs,
                 Layers = Layers, Bidirectional = true,
             });
             ScanCellInitializers.Initialize(model, new Random(11), 0.5, 0.99, Math.PI);

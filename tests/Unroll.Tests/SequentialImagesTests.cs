@@ -223,7 +223,7 @@ public sealed class SequentialImagesTests : IDisposable
         var all = new SequentialImages(pixels, labels, 4, 6, 4, PixelOrder.Rows, null);
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "gru", InputSize = 6, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
+            Architecture = Architecture.Gru, InputSize = 6, HiddenSize = 16, OutputSize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep,
         });
         Initializers.PyTorchDefault(model, new Random(2));
         var validation = new SequenceValidation(new ImageSequenceData(all.Slice(300, 100)), 64);

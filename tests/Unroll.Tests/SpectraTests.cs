@@ -134,7 +134,7 @@ public class SpectraTests
     public void BidirectionalLstmGivesEveryGateOfEveryLayerAndDirection()
     {
         const int hidden = 3;
-        var model = new SequenceModel<double>(new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = hidden, OutputSize = 1, Layers = 2, Bidirectional = true }, initialize: false);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = hidden, OutputSize = 1, Layers = 2, Bidirectional = true }, initialize: false);
         const double theta = 0.9;
         var (sin, cos) = Math.SinCos(theta);
 
@@ -192,7 +192,7 @@ public class SpectraTests
     [Fact]
     public void FloatGruAndElmanModelsAreLabelledByTheirGates()
     {
-        var gru = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false);
+        var gru = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false);
         var z = gru.Parameters.Value("rnn.weight_hh_l0").Slice(4, 4);
         z[0] = 2f;
         z[3] = -3f;
@@ -202,7 +202,7 @@ public class SpectraTests
         Assert.Equal(3, spectra[1].SpectralRadius, 1e-6);
         AssertValues([3, 2], spectra[1].SingularValues, 1e-6);
 
-        var elman = new SequenceModel<double>(new ModelConfig { Architecture = "rnn", InputSize = 1, HiddenSize = 4, OutputSize = 1, Layers = 3 }, initialize: false);
+        var elman = new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Rnn, InputSize = 1, HiddenSize = 4, OutputSize = 1, Layers = 3 }, initialize: false);
         var elmanSpectra = Spectra.Of(elman);
         Assert.Equal([0, 1, 2], elmanSpectra.Select(s => s.Layer));
         Assert.All(elmanSpectra, s => Assert.Equal("", s.Gate));
@@ -212,7 +212,7 @@ public class SpectraTests
     [Fact]
     public void JordanNetworkHasNoSquareRecurrentWeight()
     {
-        var jordan = new JordanModel<double>(new ModelConfig { Architecture = "jordan", InputSize = 2, HiddenSize = 4, OutputSize = 1 });
+        var jordan = new JordanModel<double>(new ModelConfig { Architecture = Architecture.Jordan, InputSize = 2, HiddenSize = 4, OutputSize = 1 });
         Assert.Empty(Spectra.Of(jordan));
     }
 
@@ -248,7 +248,7 @@ public class SpectraTests
         Assert.Equal(GradientRegime.MayExplode, Spectra.Classify(spectrum, Activation.Tanh));
         Assert.Equal(GradientRegime.VanishingGuaranteed, Spectra.Classify(spectrum, Activation.Sigmoid));
 
-        var lstm = Spectra.Of(new SequenceModel<double>(new ModelConfig { Architecture = "lstm", InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false));
+        var lstm = Spectra.Of(new SequenceModel<double>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 1, HiddenSize = 2, OutputSize = 1 }, initialize: false));
         Assert.Throws<ArgumentException>(() => Spectra.Classify(lstm[0], Activation.Tanh));
     }
 

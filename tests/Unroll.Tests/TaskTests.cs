@@ -177,7 +177,7 @@ public class TaskTests
     {
         var task = new TemporalOrder(10);
         var data = new TaskDataDescription { Task = task.Name, Length = 10, TrainCount = 512, ValidationCount = 128, TestCount = 0, Seed = 2 }.Generate();
-        var model = new SequenceModel<float>(task.ModelConfig("lstm", 16, inputSize: 8));
+        var model = new SequenceModel<float>(task.ModelConfig(Architecture.Lstm, 16, inputSize: 8));
         Initializers.PyTorchDefault(model, new Random(1));
         var (lossBefore, accuracyBefore) = Trainer.Measure(model, data.Validation, 64);
         Assert.InRange(accuracyBefore, 0, 0.5);
@@ -192,7 +192,7 @@ public class TaskTests
     {
         var task = new AddingProblem(8);
         var data = new TaskDataDescription { Task = task.Name, Length = 8, TrainCount = 1024, ValidationCount = 128, TestCount = 0, Seed = 2 }.Generate();
-        var model = new SequenceModel<float>(task.ModelConfig("lstm", 16));
+        var model = new SequenceModel<float>(task.ModelConfig(Architecture.Lstm, 16));
         Initializers.PyTorchDefault(model, new Random(1));
         var history = new Trainer(model, new TrainingOptions { Steps = 1000, BatchSize = 32, ClipNorm = 1, ValidateEvery = 1000 }).Run(data.Train, data.Validation);
         Assert.True(history[^1].ValidationLoss < task.BaselineLoss / 5, $"validation MSE {history[^1].ValidationLoss}, baseline {task.BaselineLoss}");
@@ -203,14 +203,14 @@ public class TaskTests
     public void TruncatedBpttTrainsPerStepHeadsButNotLastStepHeads()
     {
         // Copy memory answers at every step (classification): windows can each be scored.
-        var copy = new SequenceModel<float>(new CopyMemory(3).ModelConfig("rnn", 4));
+        var copy = new SequenceModel<float>(new CopyMemory(3).ModelConfig(Architecture.Rnn, 4));
         var data = new TaskDataDescription { Task = CopyMemory.TaskName, Length = 3, TrainCount = 8, ValidationCount = 0, TestCount = 0 }.Generate().Train;
         var history = new Trainer(copy, new TrainingOptions { Bptt = [4, 6], Steps = 2, BatchSize = 4 }).Run(data, null);
         Assert.Equal(2, history.Count);
         Assert.True(double.IsFinite(history[^1].TrainLoss));
 
         // Temporal order answers only at the last step: a window without it has nothing to score.
-        var order = new SequenceModel<float>(new TemporalOrder(10).ModelConfig("rnn", 4));
+        var order = new SequenceModel<float>(new TemporalOrder(10).ModelConfig(Architecture.Rnn, 4));
         var e = Assert.Throws<UnrollException>(() => new Trainer(order, new TrainingOptions { Bptt = [2, 2] }));
         Assert.Contains("bptt", e.Message, StringComparison.Ordinal);
     }

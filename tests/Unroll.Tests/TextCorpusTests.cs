@@ -109,7 +109,7 @@ public class TextCorpusTests
     {
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "gru", InputSize = 3, HiddenSize = 4, VocabularySize = 7, OutputSize = 7, Head = HeadKind.Classification,
+            Architecture = Architecture.Gru, InputSize = 3, HiddenSize = 4, VocabularySize = 7, OutputSize = 7, Head = HeadKind.Classification,
         }, initialize: false);
         int[] tokens = [1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4];
         var result = StreamValidation.ForTokens(tokens, streams: 2).Measure(model);
@@ -122,7 +122,7 @@ public class TextCorpusTests
     {
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "lstm", InputSize = 4, HiddenSize = 6, VocabularySize = 5, OutputSize = 5, Head = HeadKind.Classification, Layers = 2,
+            Architecture = Architecture.Lstm, InputSize = 4, HiddenSize = 6, VocabularySize = 5, OutputSize = 5, Head = HeadKind.Classification, Layers = 2,
         }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(3));
         var random = new SplitMix64(4);
@@ -143,7 +143,7 @@ public class TextCorpusTests
         // only if every window starts from the state the previous one reached (and the pass restarts at zero).
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "lstm", InputSize = 3, HiddenSize = 5, VocabularySize = 6, OutputSize = 6, Head = HeadKind.Classification,
+            Architecture = Architecture.Lstm, InputSize = 3, HiddenSize = 5, VocabularySize = 6, OutputSize = 6, Head = HeadKind.Classification,
         }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(5));
         var random = new SplitMix64(6);
@@ -181,7 +181,7 @@ public class TextCorpusTests
         var corpus = TextCorpus.FromText(text, "grammar", new TextCorpusOptions());
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "lstm", InputSize = 16, HiddenSize = 48, VocabularySize = corpus.Vocabulary.Count, OutputSize = corpus.Vocabulary.Count,
+            Architecture = Architecture.Lstm, InputSize = 16, HiddenSize = 48, VocabularySize = corpus.Vocabulary.Count, OutputSize = corpus.Vocabulary.Count,
             Head = HeadKind.Classification,
         }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(1));
@@ -220,7 +220,7 @@ public class TextCorpusTests
         var vocabulary = Vocabulary.Build(["a", "b", "\n"], TextLevel.Char);
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = "rnn", InputSize = 2, HiddenSize = 3, VocabularySize = vocabulary.Count, OutputSize = vocabulary.Count, Head = HeadKind.Classification,
+            Architecture = Architecture.Rnn, InputSize = 2, HiddenSize = 3, VocabularySize = vocabulary.Count, OutputSize = vocabulary.Count, Head = HeadKind.Classification,
         }, initialize: false);
         var error = Assert.Throws<UnrollException>(() => TextSampler.Sample(model, vocabulary, "abXYX", 5, 1, 1));
         Assert.Contains("'X', 'Y'", error.Message, StringComparison.Ordinal);

@@ -26,7 +26,7 @@ public class TimeBudgetTests
 
     private static SequenceModel<float> Model()
     {
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 6, OutputSize = 1 });
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 6, OutputSize = 1 });
         Initializers.PyTorchDefault(model, new Random(1));
         return model;
     }

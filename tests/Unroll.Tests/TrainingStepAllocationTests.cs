@@ -28,7 +28,7 @@ public sealed class TrainingStepAllocationTests
             const int Steps = 6, Batch = 32, Vocabulary = 11;
             var model = new SequenceModel<float>(new ModelConfig
             {
-                Architecture = architecture, InputSize = 24, HiddenSize = 96, OutputSize = Vocabulary, VocabularySize = Vocabulary,
+                Architecture = Architectures.Parse(architecture), InputSize = 24, HiddenSize = 96, OutputSize = Vocabulary, VocabularySize = Vocabulary,
                 Head = HeadKind.Classification,
             });
             Initializers.PyTorchDefault(model, new Random(3));

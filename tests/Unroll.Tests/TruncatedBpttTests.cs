@@ -61,7 +61,7 @@ public class TruncatedBpttTests
     {
         const int batch = 3, steps = 6;
         var random = new Random(12);
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "lstm", InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs });
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs });
         Initializers.Uniform<float>(model.Parameters.Values, -0.8, 0.8, random);
         var inputs = RandomArray(random, steps * batch * InputSize).Select(v => (float)v).ToArray();
         var targets = RandomArray(random, steps * batch * Outputs).Select(v => (float)v).ToArray();
@@ -401,7 +401,7 @@ public class TruncatedBpttTests
     {
         var model = new SequenceModel<double>(new ModelConfig
         {
-            Architecture = architecture,
+            Architecture = Unroll.Models.Architectures.Parse(architecture),
             InputSize = InputSize,
             HiddenSize = Hidden,
             OutputSize = Outputs,

@@ -74,7 +74,7 @@ public class VaryingLengthTrainingTests
     public void OneStepIsTheWeightedSumOfPerSequenceGradients(string architecture, Pooling pooling)
     {
         var set = RandomSet(Lengths, seed: 3);
-        var config = new ModelConfig { Architecture = architecture, InputSize = 2, HiddenSize = 5, OutputSize = 1, Pooling = pooling, Layers = 2 };
+        var config = new ModelConfig { Architecture = Architectures.Parse(architecture), InputSize = 2, HiddenSize = 5, OutputSize = 1, Pooling = pooling, Layers = 2 };
         var model = new SequenceModel<float>(config);
         Initializers.PyTorchDefault(model, new Random(4));
         var before = model.Parameters.Values.ToArray();
@@ -141,7 +141,7 @@ public class VaryingLengthTrainingTests
     public void ValidationScoresEachSequenceOnlyInsideItsLength()
     {
         var set = RandomSet(Lengths, seed: 5);
-        var config = new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 4, OutputSize = 1 };
+        var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 4, OutputSize = 1 };
         var model = new SequenceModel<float>(config);
         Initializers.PyTorchDefault(model, new Random(6));
         double sum = 0;
@@ -159,7 +159,7 @@ public class VaryingLengthTrainingTests
     public void TruncatedBpttRefusesSequencesOfDifferentLengths()
     {
         var set = RandomSet(Lengths, seed: 7);
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 4, OutputSize = 1 });
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 4, OutputSize = 1 });
         var error = Assert.Throws<UnrollException>(() => new Trainer(model, new TrainingOptions { Steps = 2, BatchSize = 2, Bptt = [2] }).Run(set, null));
         Assert.Contains("different lengths", error.Message, StringComparison.Ordinal);
     }
@@ -190,7 +190,7 @@ public class VaryingLengthTrainingTests
         }
 
         var set = SequenceSet.FromArrays(inputs, targets);
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 1, HiddenSize = 16, OutputSize = 1, Pooling = Pooling.LastStep });
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 1, HiddenSize = 16, OutputSize = 1, Pooling = Pooling.LastStep });
         Initializers.PyTorchDefault(model, new Random(9));
         var train = set.Slice(0, 192);
         var validation = set.Slice(192, 64);

@@ -132,7 +132,7 @@ public sealed class WeightImportTests : IDisposable
     {
         var model = new SequenceModel<float>(new ModelConfig
         {
-            Architecture = architecture, InputSize = 3, HiddenSize = 4, OutputSize = 1, Layers = layers, Bidirectional = bidirectional, VocabularySize = vocabulary,
+            Architecture = Architectures.Parse(architecture), InputSize = 3, HiddenSize = 4, OutputSize = 1, Layers = layers, Bidirectional = bidirectional, VocabularySize = vocabulary,
         }, initialize: false);
         Initializers.PyTorchDefault(model, new Random(seed));
         return model;
@@ -146,8 +146,8 @@ public sealed class WeightImportTests : IDisposable
         // For each Keras gate block, the PyTorch block it comes from.
         int[] torchBlockOfKerasBlock = config.Architecture switch
         {
-            "lstm" => [0, 1, 2, 3], // i, f, c, o = i, f, g, o
-            "gru" => [1, 0, 2],     // z, r, h from r(0), z(1), n(2)
+            Architecture.Lstm => [0, 1, 2, 3], // i, f, c, o = i, f, g, o
+            Architecture.Gru => [1, 0, 2],     // z, r, h from r(0), z(1), n(2)
             _ => [0],
         };
         int gates = torchBlockOfKerasBlock.Length;
@@ -169,7 +169,7 @@ public sealed class WeightImportTests : IDisposable
                 arrays.Add(KerasMatrix(key + "/recurrent_kernel", model.Parameters.Value("rnn.weight_hh" + suffix), h));
                 var bih = model.Parameters.Value("rnn.bias_ih" + suffix).ToArray();
                 var bhh = model.Parameters.Value("rnn.bias_hh" + suffix).ToArray();
-                if (config.Architecture == "gru")
+                if (config.Architecture == Architecture.Gru)
                 {
                     arrays.Add(new StoredTensor(key + "/bias", TensorDType.F32, [2, gates * h], [.. Reorder(bih), .. Reorder(bhh)]));
                 }

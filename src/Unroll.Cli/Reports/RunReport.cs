@@ -224,9 +224,9 @@ internal static class RunReport
             var config = run.Config;
             string cell = config.Architecture switch
             {
-                "lstm" => "LSTM",
-                "gru" => "GRU",
-                "jordan" => $"{Activations.Name(config.Activation)} Jordan network",
+                Architecture.Lstm => "LSTM",
+                Architecture.Gru => "GRU",
+                Architecture.Jordan => $"{Activations.Name(config.Activation)} Jordan network",
                 _ => $"{Activations.Name(config.Activation)} RNN",
             };
             string layers = config.Layers > 1 ? $"{config.Layers} layers of " : string.Empty;

@@ -129,7 +129,7 @@ internal sealed class TrainOptions
 
         return new ModelConfig
         {
-            Architecture = parse.GetValue(Model)!,
+            Architecture = Unroll.Models.Architectures.Parse(parse.GetValue(Model), "--model"),
             HiddenSize = hidden,
             Layers = parse.GetValue(Layers),
             Bidirectional = parse.GetValue(Bidirectional),
@@ -150,9 +150,9 @@ internal sealed class TrainOptions
         Initializers.Initialize(model, hiddenInit, inputInit, new Random(parse.GetValue(Seed)));
         if (parse.GetValue(ForgetBias) is { } bias)
         {
-            if (config.Architecture != "lstm")
+            if (config.Architecture != Architecture.Lstm)
             {
-                throw new UnrollException($"--forget-bias: applies to the LSTM's forget gate; the {config.Architecture} model has none.");
+                throw new UnrollException($"--forget-bias: applies to the LSTM's forget gate; the {config.Architecture.Name()} model has none.");
             }
 
             Initializers.SetForgetGateBias(model, bias);

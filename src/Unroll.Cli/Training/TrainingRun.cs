@@ -259,9 +259,9 @@ internal static class ModelDescription
         string direction = config.Bidirectional ? "bidirectional " : string.Empty;
         string name = config.Architecture switch
         {
-            "jordan" => $"{Activations.Name(config.Activation)} Jordan network",
-            "lstm" => $"{layers}{direction}LSTM",
-            "gru" => $"{layers}{direction}GRU",
+            Architecture.Jordan => $"{Activations.Name(config.Activation)} Jordan network",
+            Architecture.Lstm => $"{layers}{direction}LSTM",
+            Architecture.Gru => $"{layers}{direction}GRU",
             _ => $"{layers}{direction}{Activations.Name(config.Activation)} RNN",
         };
         string article = name[0] is 'L' or 'i' or 'e' or 'a' or 'o' or 'u' ? "an" : "a";

@@ -1,7 +1,7 @@
 namespace Unroll.Cells;
 
 /// <summary>The recurrent cells, with PyTorch's gate layouts.</summary>
-public enum CellKind
+internal enum CellKind
 {
     /// <summary>Elman: one block, <c>h = f(W_ih x + b_ih + W_hh h + b_hh)</c> (torch.nn.RNN).</summary>
     Rnn,

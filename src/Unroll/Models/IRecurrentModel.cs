@@ -85,6 +85,6 @@ internal static class RecurrentModels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config.Architecture == JordanModel<T>.ArchitectureName ? new JordanModel<T>(config) : new SequenceModel<T>(config, initialize: false);
+        return config.Architecture == Architecture.Jordan ? new JordanModel<T>(config) : new SequenceModel<T>(config, initialize: false);
     }
 }

@@ -103,9 +103,9 @@ public static class Initializers
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (model.Config.Architecture != "lstm")
+        if (model.Config.Architecture != Architecture.Lstm)
         {
-            throw new UnrollException($"forget-bias: expected an lstm model, got {model.Config.Architecture}.");
+            throw new UnrollException($"forget-bias: expected an lstm model, got {model.Config.Architecture.Name()}.");
         }
 
         int hidden = model.Config.HiddenSize;
@@ -122,12 +122,12 @@ public static class Initializers
 
     /// <summary>The number of gate blocks stacked in an architecture's weights: rnn 1, gru 3, lstm 4.</summary>
     /// <exception cref="UnrollException">The architecture is not one of these.</exception>
-    public static int GateBlocks(string architecture) => architecture switch
+    internal static int GateBlocks(Architecture architecture) => architecture switch
     {
-        "rnn" or "jordan" => 1,
-        "gru" => 3,
-        "lstm" => 4,
-        _ => throw new UnrollException($"architecture: expected rnn, gru or lstm, got '{architecture}'."),
+        Architecture.Rnn or Architecture.Jordan => 1,
+        Architecture.Gru => 3,
+        Architecture.Lstm => 4,
+        _ => throw new UnrollException($"architecture: expected rnn, gru or lstm, got '{architecture.Name()}'."),
     };
 
     /// <summary>

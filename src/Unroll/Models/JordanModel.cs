@@ -22,9 +22,6 @@ namespace Unroll.Models;
 internal sealed class JordanModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The <see cref="ModelConfig.Architecture"/> value of this network.</summary>
-    public const string ArchitectureName = "jordan";
-
     /// <summary>State-dict name of W_yh, the output-to-hidden weights.</summary>
     public const string WeightYhName = "rnn.weight_yh_l0";
 
@@ -47,9 +44,9 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        if (config.Architecture != ArchitectureName)
+        if (config.Architecture != Architecture.Jordan)
         {
-            throw new UnrollException($"model: expected architecture '{ArchitectureName}', got '{config.Architecture}'.");
+            throw new UnrollException($"model: expected architecture 'jordan', got '{config.Architecture.Name()}'.");
         }
 
         Config = config;

@@ -13,10 +13,10 @@ namespace Unroll.Models;
 public sealed record ModelConfig
 {
     /// <summary>
-    /// The recurrent cell: "rnn" (Elman, torch.nn.RNN), "lstm", "gru", "jordan" (the output-recurrent network), or a
-    /// scan-trained cell: "lru" (Linear Recurrent Unit), "mingru", "minlstm".
+    /// The recurrent network: Elman (torch.nn.RNN), LSTM, GRU, Jordan (the output-recurrent network), or a scan-trained
+    /// cell: LRU (Linear Recurrent Unit), minGRU, minLSTM. Model files write it in lowercase ("lstm").
     /// </summary>
-    public string Architecture { get; init; } = "rnn";
+    public Architecture Architecture { get; init; } = Architecture.Rnn;
 
     /// <summary>Features per input step (I); for token inputs, the embedding width.</summary>
     public int InputSize { get; init; }
@@ -76,18 +76,9 @@ public sealed record ModelConfig
     /// <summary>Names of the outputs, one per output (e.g. "x_next").</summary>
     public IReadOnlyList<string> OutputNames { get; init; } = [];
 
-    /// <summary>The cell kind named by <see cref="Architecture"/>.</summary>
+    /// <summary>The cell kind of <see cref="Architecture"/>'s layers.</summary>
     [JsonIgnore]
-    public CellKind Cell => Architecture switch
-    {
-        "rnn" or "jordan" => CellKind.Rnn,
-        "lstm" => CellKind.Lstm,
-        "gru" => CellKind.Gru,
-        "lru" => CellKind.Lru,
-        "mingru" => CellKind.MinGru,
-        "minlstm" => CellKind.MinLstm,
-        _ => throw new UnrollException($"model: expected architecture rnn, lstm, gru, jordan, lru, mingru or minlstm, got '{Architecture}'."),
-    };
+    internal CellKind Cell => Architecture.Cell();
 
     /// <summary>1, or 2 when bidirectional.</summary>
     [JsonIgnore]
@@ -111,7 +102,7 @@ public sealed record ModelConfig
         {
             // In double: sizes near int.MaxValue would overflow a long product; below 2^53 it is exact.
             double i = InputSize, h = HiddenSize, o = OutputSize, count;
-            if (Architecture == "jordan")
+            if (Architecture == Architecture.Jordan)
             {
                 // weight_ih [H, I], weight_yh [H, O], two biases [H], head [O, H] and [O].
                 count = (h * i) + (h * o) + (2 * h) + (o * h) + o;
@@ -142,7 +133,7 @@ public sealed record ModelConfig
     internal double TrainingBytes(int steps, int batch)
     {
         double rows = (double)steps * batch, h = HiddenSize, directions = Directions;
-        double gates = Architecture == "jordan" ? 1 : CellKinds.GateCount(Cell);
+        double gates = Architecture == Architecture.Jordan ? 1 : CellKinds.GateCount(Cell);
         double perDirection = rows * ((3 * gates * h) + (4 * h));
         double perLayer = (directions * perDirection) + (3 * rows * directions * h);
         double tokens = (double)VocabularySize * gates * h * directions;
@@ -180,7 +171,7 @@ public sealed record ModelConfig
             throw new UnrollException($"vocabulary size: expected 0 (dense inputs) or a positive number of tokens, got {VocabularySize}.");
         }
 
-        if (Architecture == "jordan" && (Layers != 1 || Bidirectional || VocabularySize != 0 || Head != HeadKind.Regression || Pooling != Pooling.EveryStep))
+        if (Architecture == Architecture.Jordan && (Layers != 1 || Bidirectional || VocabularySize != 0 || Head != HeadKind.Regression || Pooling != Pooling.EveryStep))
         {
             throw new UnrollException("model: the jordan network has one layer, one direction, dense inputs and a per-step regression head; got a config asking for more.");
         }
@@ -192,7 +183,7 @@ public sealed record ModelConfig
 
         if (RecurrentLayers.IsScanCell(Cell) && Activation != Activation.Tanh)
         {
-            throw new UnrollException($"model: the {Architecture} cell has no choice of activation; expected tanh (the default), got {Activations.Name(Activation)}.");
+            throw new UnrollException($"model: the {Architecture.Name()} cell has no choice of activation; expected tanh (the default), got {Activations.Name(Activation)}.");
         }
 
         if (!Enum.IsDefined(Head) || !Enum.IsDefined(Pooling))
@@ -263,6 +254,16 @@ public sealed record ModelConfig
         ModelConfig? config;
         try
         {
+            // An architecture this version does not know (a file from a newer one, or edited) is named as such, not as bad JSON.
+            using (var document = JsonDocument.Parse(json))
+            {
+                if (document.RootElement.ValueKind == JsonValueKind.Object
+                    && document.RootElement.TryGetProperty("architecture", out var architecture) && architecture.ValueKind == JsonValueKind.String)
+                {
+                    Architectures.Parse(architecture.GetString());
+                }
+            }
+
             config = IO.Json.Deserialize(json, JsonOptions, new ModelConfig());
         }
         catch (JsonException e)
@@ -275,7 +276,7 @@ public sealed record ModelConfig
             throw new UnrollException("model config: expected a JSON object describing the model, got null.");
         }
 
-        if (config.Architecture is null || config.InputNames is null || config.OutputNames is null || config.InputNames.Any(n => n is null) || config.OutputNames.Any(n => n is null))
+        if (!Enum.IsDefined(config.Architecture) || config.InputNames is null || config.OutputNames is null || config.InputNames.Any(n => n is null) || config.OutputNames.Any(n => n is null))
         {
             throw new UnrollException("model config: expected 'architecture' and the name lists to be strings, got null.");
         }

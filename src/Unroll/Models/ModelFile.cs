@@ -196,6 +196,6 @@ public static class ModelFile
     }
 
     private static string Describe(ModelConfig config) =>
-        $"{(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}{config.Architecture} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}"
+        $"{(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}{config.Architecture.Name()} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}"
         + (config.VocabularySize > 0 ? $", vocabulary {config.VocabularySize}" : string.Empty);
 }

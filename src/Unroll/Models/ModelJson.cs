@@ -16,7 +16,7 @@ internal static class ModelJson
     /// <summary>One string converter per enum the layer's JSON may hold.</summary>
     public static IEnumerable<JsonConverter> Enums(JsonNamingPolicy? naming) =>
     [
-        new JsonStringEnumConverter<Activation>(naming), new JsonStringEnumConverter<HeadKind>(naming),
+        new JsonStringEnumConverter<Architecture>(naming), new JsonStringEnumConverter<Activation>(naming), new JsonStringEnumConverter<HeadKind>(naming),
         new JsonStringEnumConverter<Pooling>(naming), new JsonStringEnumConverter<CellKind>(naming),
         new JsonStringEnumConverter<InitKind>(naming), new JsonStringEnumConverter<WeightSource>(naming),
         new JsonStringEnumConverter<OutputDistribution>(naming), new JsonStringEnumConverter<TensorDType>(naming),

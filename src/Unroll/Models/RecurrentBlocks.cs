@@ -28,7 +28,7 @@ internal static class RecurrentBlocks
         ArgumentNullException.ThrowIfNull(model);
         var config = model.Config;
         var blocks = new List<RecurrentBlock>();
-        if (config.Architecture == JordanModel<T>.ArchitectureName || Layers.RecurrentLayers.IsScanCell(config.Cell))
+        if (config.Architecture == Architecture.Jordan || Layers.RecurrentLayers.IsScanCell(config.Cell))
         {
             // The scan cells have no weight_hh: the min-cells' recurrence diag(a_t) depends on the input, and the
             // LRU's diag(lambda) is complex (its eigenvalues are in Spectra.Of).
@@ -45,7 +45,7 @@ internal static class RecurrentBlocks
                 string name = string.Create(CultureInfo.InvariantCulture, $"rnn.weight_hh_l{layer}{(reverse ? "_reverse" : "")}");
                 if (!model.Parameters.Contains(name))
                 {
-                    throw new UnrollException($"spectra: expected a parameter '{name}' in the {config.Architecture} model, got none.");
+                    throw new UnrollException($"spectra: expected a parameter '{name}' in the {config.Architecture.Name()} model, got none.");
                 }
 
                 var shape = model.Parameters.View(name).Shape;

@@ -43,9 +43,9 @@ internal static class ScanCellInitializers
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(random);
         var config = model.Config;
-        if (config.Architecture is not ("lru" or "mingru" or "minlstm"))
+        if (config.Architecture is not (Architecture.Lru or Architecture.MinGru or Architecture.MinLstm))
         {
-            throw new UnrollException($"init: expected an lru, mingru or minlstm model, got {config.Architecture}.");
+            throw new UnrollException($"init: expected an lru, mingru or minlstm model, got {config.Architecture.Name()}.");
         }
 
         if (!(ringMin >= 0 && ringMin <= ringMax && ringMax > 0 && ringMax < 1))

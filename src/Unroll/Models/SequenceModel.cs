@@ -91,7 +91,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        if (config.Architecture == JordanModel<T>.ArchitectureName)
+        if (config.Architecture == Architecture.Jordan)
         {
             throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
         }

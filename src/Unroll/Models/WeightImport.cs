@@ -259,7 +259,7 @@ internal static class WeightImport
 
         var config = new ModelConfig
         {
-            Architecture = CellName(cell),
+            Architecture = Architectures.Parse(CellName(cell)),
             InputSize = inputSize,
             HiddenSize = hidden,
             OutputSize = outputs,

@@ -43,7 +43,7 @@ internal sealed class SyntheticTask(TaskDataDescription description, bool monito
         $"{Definition.Name} sequences of {Definition.SequenceLength} steps (T = {Definition.Length}, seed {Description.Seed}): {Description.TrainCount} training, {Description.ValidationCount} validation, {Description.TestCount} test; baseline ({Definition.BaselineDescription}) {LossName} {Definition.BaselineLoss:G4}");
 
     /// <inheritdoc/>
-    protected override ModelConfig Shape => Definition.ModelConfig("rnn", 1);
+    protected override ModelConfig Shape => Definition.ModelConfig(Architecture.Rnn, 1);
 
     /// <inheritdoc/>
     public override IReadOnlyDictionary<string, string> Metadata

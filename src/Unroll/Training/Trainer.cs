@@ -413,7 +413,7 @@ public sealed class Trainer
         var config = _model.Config;
         if (_model is not SequenceModel<float> sequenceModel)
         {
-            throw new UnrollException($"bptt: truncated BPTT carries a hidden state; expected a hidden-state network (rnn, lstm, gru), got {config.Architecture}.");
+            throw new UnrollException($"bptt: truncated BPTT carries a hidden state; expected a hidden-state network (rnn, lstm, gru), got {config.Architecture.Name()}.");
         }
 
         _truncated = new TruncatedBptt<float>(sequenceModel, k1, k2);

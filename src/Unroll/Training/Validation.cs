@@ -144,7 +144,7 @@ internal sealed class StreamValidation : IValidation
     {
         ArgumentNullException.ThrowIfNull(model);
         var sequenceModel = model as SequenceModel<float>
-            ?? throw new UnrollException($"validation: a stream is scored with the state carried across windows; expected a hidden-state network, got {model.Config.Architecture}.");
+            ?? throw new UnrollException($"validation: a stream is scored with the state carried across windows; expected a hidden-state network, got {model.Config.Architecture.Name()}.");
         var config = model.Config;
         int batch = _streams.Batch, stateLength = config.Layers * config.Directions * batch * config.HiddenSize;
         Buffers.Grow(ref _state, stateLength);

@@ -241,9 +241,9 @@ public sealed class DataReaderFuzzTests(ITestOutputHelper log) : IDisposable
         var seeds = new List<byte[]>();
         foreach (var config in new[]
         {
-            new ModelConfig { Architecture = "rnn", InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["y"] },
-            new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 2, OutputSize = 2, Layers = 2, Bidirectional = true },
-            new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 2, OutputSize = 3, VocabularySize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep },
+            new ModelConfig { Architecture = Architecture.Rnn, InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["y"] },
+            new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 2, OutputSize = 2, Layers = 2, Bidirectional = true },
+            new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 2, OutputSize = 3, VocabularySize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep },
         })
         {
             var model = RecurrentModels.Create<float>(config);

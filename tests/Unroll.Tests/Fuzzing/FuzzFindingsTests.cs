@@ -37,7 +37,7 @@ public sealed class FuzzFindingsTests : IDisposable
     [Fact]
     public void ForgedHiddenSizeInModelMetadataIsRefusedBeforeAllocating()
     {
-        var model = RecurrentModels.Create<float>(new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        var model = RecurrentModels.Create<float>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 3, OutputSize = 1 });
         Initializers.PyTorchDefault(model, new Random(1));
         string path = Path.Combine(_directory, "m.safetensors");
         ModelFile.Save(path, model);
@@ -57,7 +57,7 @@ public sealed class FuzzFindingsTests : IDisposable
     [InlineData(8, 2_000_000_000, "layers: expected 1 to 256")]
     public void HugeSizesAreRefusedByTheConfig(int hidden, int layers, string expected)
     {
-        var config = new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = hidden, OutputSize = 1, Layers = layers };
+        var config = new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = hidden, OutputSize = 1, Layers = layers };
         var e = Assert.Throws<UnrollException>(config.Validate);
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
         Assert.Equal(Encoding.UTF8.GetByteCount(e.Message), e.Message.Length); // one plain line

@@ -58,8 +58,8 @@ public sealed class ReaderFuzzTests(ITestOutputHelper log) : IDisposable
     public void ModelConfigJson() => Check(new FuzzTarget(
         "model-config-json",
         [
-            Encoding.UTF8.GetBytes(new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 8, OutputSize = 1, Layers = 2, InputNames = ["x", "force"], OutputNames = ["x_next"] }.ToJson()),
-            Encoding.UTF8.GetBytes(new ModelConfig { Architecture = "gru", InputSize = 3, HiddenSize = 4, OutputSize = 5, Bidirectional = true, VocabularySize = 9, Head = HeadKind.Classification, Pooling = Pooling.LastStep }.ToJson()),
+            Encoding.UTF8.GetBytes(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 8, OutputSize = 1, Layers = 2, InputNames = ["x", "force"], OutputNames = ["x_next"] }.ToJson()),
+            Encoding.UTF8.GetBytes(new ModelConfig { Architecture = Architecture.Gru, InputSize = 3, HiddenSize = 4, OutputSize = 5, Bidirectional = true, VocabularySize = 9, Head = HeadKind.Classification, Pooling = Pooling.LastStep }.ToJson()),
         ],
         path => ModelConfig.FromJson(File.ReadAllText(path)))
     {
@@ -127,10 +127,10 @@ public sealed class ReaderFuzzTests(ITestOutputHelper log) : IDisposable
         var seeds = new List<byte[]>();
         foreach (var config in new[]
         {
-            new ModelConfig { Architecture = "rnn", InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["y"] },
-            new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 2, OutputSize = 2, Layers = 2, Bidirectional = true },
-            new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 2, OutputSize = 3, VocabularySize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep },
-            new ModelConfig { Architecture = "jordan", InputSize = 2, HiddenSize = 3, OutputSize = 1 },
+            new ModelConfig { Architecture = Architecture.Rnn, InputSize = 2, HiddenSize = 3, OutputSize = 1, InputNames = ["x", "force"], OutputNames = ["y"] },
+            new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 2, OutputSize = 2, Layers = 2, Bidirectional = true },
+            new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 2, OutputSize = 3, VocabularySize = 4, Head = HeadKind.Classification, Pooling = Pooling.LastStep },
+            new ModelConfig { Architecture = Architecture.Jordan, InputSize = 2, HiddenSize = 3, OutputSize = 1 },
         })
         {
             var model = RecurrentModels.Create<float>(config);
@@ -143,7 +143,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper log) : IDisposable
 
     private byte[] CheckpointSeed()
     {
-        var model = RecurrentModels.Create<float>(new ModelConfig { Architecture = "lstm", InputSize = 2, HiddenSize = 2, OutputSize = 1 });
+        var model = RecurrentModels.Create<float>(new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 2, OutputSize = 1 });
         Initializers.PyTorchDefault(model, new Random(2));
         var state = new TrainerState
         {
@@ -161,7 +161,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper log) : IDisposable
 
     private byte[][] NpzSeeds()
     {
-        var model = new SequenceModel<float>(new ModelConfig { Architecture = "gru", InputSize = 2, HiddenSize = 2, OutputSize = 1, Bidirectional = true });
+        var model = new SequenceModel<float>(new ModelConfig { Architecture = Architecture.Gru, InputSize = 2, HiddenSize = 2, OutputSize = 1, Bidirectional = true });
         Initializers.PyTorchDefault(model, new Random(3));
         var seeds = new List<byte[]>
         {

@@ -56,7 +56,7 @@ internal abstract class SequenceTask
     public abstract string BaselineDescription { get; }
 
     /// <summary>A model config with this task's inputs, head and names (embedding width = <paramref name="inputSize"/> for token tasks).</summary>
-    public ModelConfig ModelConfig(string architecture, int hiddenSize, int inputSize = 0) => new()
+    public ModelConfig ModelConfig(Architecture architecture, int hiddenSize, int inputSize = 0) => new()
     {
         Architecture = architecture,
         HiddenSize = hiddenSize,
