@@ -114,6 +114,31 @@ public class ParquetInputTests
         Assert.Equal(fromCsv, fromParquet);
     }
 
+    [Fact]
+    public async Task NullTargetsAfterTheEndAreTheStepsToForecastAsEmptyCsvCells()
+    {
+        // Future covariates: rows after a series' end carry u and an empty target, in CSV an empty cell, in Parquet a null.
+        using var temp = new TempDirectory();
+        string csv = temp.File("panel.csv");
+        File.WriteAllText(csv, PipelineTests.Panel(["a", "b"], 60));
+        var (code, _, error) = CliRunner.Run("train", "forecast", csv, "--future", "u", "--horizon", "4", "--context", "12", "--hidden", "4", "--steps", "5", "--threads", "1", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+
+        var (ids, times, values, u) = PanelRows(["a", "b"], 64);
+        bool[] ahead = [.. Enumerable.Range(0, ids.Length).Select(r => r % 64 >= 60)];
+        double?[] targets = [.. values.Select((v, r) => ahead[r] ? (double?)null : v)];
+        File.WriteAllText(temp.File("ahead.csv"), "series,time,value,u\n" + string.Concat(Enumerable.Range(0, ids.Length).Select(r =>
+            string.Create(CultureInfo.InvariantCulture, $"{ids[r]},{times[r]:yyyy-MM-dd},{(ahead[r] ? string.Empty : values[r].ToString("R", CultureInfo.InvariantCulture))},{u[r]:R}\n"))));
+        await WriteParquet(temp.File("ahead.parquet"), [Text("series", ids), Dates("time", times), NullableNumbers("value", targets), Numbers("u", u)], ids.Length, groupRows: 61);
+
+        (code, var fromCsv, error) = CliRunner.Run("forecast", temp.File("run/model.safetensors"), "--input", temp.File("ahead.csv"));
+        Assert.True(code == 0, error);
+        (code, var fromParquet, error) = CliRunner.Run("forecast", temp.File("run/model.safetensors"), "--input", temp.File("ahead.parquet"));
+        Assert.True(code == 0, error);
+        Assert.Equal(1 + (2 * 4), fromCsv.Trim().Split('\n').Length);
+        Assert.Equal(fromCsv, fromParquet);
+    }
+
     public static TheoryData<string, string> BadFiles => new()
     {
         { "missing column", "data.parquet: no column named 'value'; the file has 'series', 'time', 'target'" },
