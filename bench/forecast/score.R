@@ -1,4 +1,5 @@
-# Scores every method's forecasts by MASE with forecast::accuracy (the scale: each series' in-sample seasonal naive)
+# Scores every method's forecasts by MASE with forecast::accuracy (the scale: each series' in-sample seasonal naive;
+# d = 0, D = 1 say so, since accuracy given the actuals as a plain vector would scale by the lag-1 naive instead)
 # and prints one Markdown table. Usage: Rscript score.R OUT_DIR (after export.R and the Unroll runs of compare-r.sh).
 suppressPackageStartupMessages(library(forecast))
 args <- commandArgs(trailingOnly = TRUE)
@@ -23,7 +24,7 @@ for (id in unique(actuals$series)) {
   mase <- sapply(methods, function(method) {
     fc <- snaive(y, h = h)
     fc$mean <- ts(f[f$series == id & f$method == method, "forecast"], start = tsp(fc$mean)[1], frequency = m)
-    accuracy(fc, a)["Test set", "MASE"]
+    accuracy(fc, a, d = 0, D = 1)["Test set", "MASE"]
   })
   won <- c(if (mase["unroll"] < mase["snaive"]) "snaive", if (mase["unroll"] < mase["ets"]) "ETS", if (mase["unroll"] < mase["auto.arima"]) "ARIMA")
   beats_snaive <- beats_snaive + (mase["unroll"] < mase["snaive"]); beats_ets <- beats_ets + (mase["unroll"] < mase["ets"]); count <- count + 1

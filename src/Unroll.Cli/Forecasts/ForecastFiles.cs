@@ -7,8 +7,9 @@ namespace Unroll.Cli.Forecasts;
 
 /// <summary>
 /// Reads long-format forecasting data for the library (which reads no tabular format itself): CSV through Sep, an
-/// RFC 4180 parser (quoted fields, commas inside quotes). Only the named columns are parsed; every error names the
-/// file, the line and the column.
+/// RFC 4180 parser (quoted fields, commas inside quotes), and files ending in .parquet through Parquet.Net
+/// (ParquetFiles; left out of the Native AOT build, see Unroll.Cli.csproj). Only the named columns are parsed; every
+/// error names the file, the line (or row) and the column.
 /// </summary>
 internal static class ForecastFiles
 {
@@ -22,7 +23,11 @@ internal static class ForecastFiles
         ArgumentNullException.ThrowIfNull(spec);
         if (Path.GetExtension(path).Equals(".parquet", StringComparison.OrdinalIgnoreCase))
         {
-            throw new UnrollException($"{path}: Parquet files are not read yet; expected a CSV file (convert it, e.g. with pandas: pd.read_parquet(p).to_csv(c, index=False)).");
+#if PARQUET
+            return ParquetFiles.Read(path, spec, futureRows);
+#else
+            throw new UnrollException($"{path}: this unroll is a native (ahead-of-time) build, which reads no Parquet; expected a CSV file (convert it, e.g. with pandas: pd.read_parquet(p).to_csv(c, index=False)), or use the unroll .NET tool (dotnet tool install -g Unroll.Cli), which reads Parquet.");
+#endif
         }
 
         using var stream = InputFile.Open(path, "a CSV file of series in long format");

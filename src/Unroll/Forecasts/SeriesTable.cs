@@ -17,6 +17,18 @@ public sealed record SeriesTable(string Path, string[] Ids, string[] Times, doub
 {
     /// <summary>The rows.</summary>
     public int Rows => Ids.Length;
+
+    /// <summary>
+    /// True when <see cref="Lines"/> numbers rows rather than text lines (a columnar file such as Parquet has no lines),
+    /// so that messages say "row 3, column 'time'" where a CSV's say "file:3:".
+    /// </summary>
+    internal bool NumbersRows { get; init; }
+
+    /// <summary>Where row <paramref name="row"/> is, to open a message: "file:3:" or "file: row 3,".</summary>
+    internal string Where(int row) => NumbersRows ? $"{Path}: row {Lines[row]}," : $"{Path}:{Lines[row]}:";
+
+    /// <summary>Row <paramref name="row"/> named inside a message: "line 3" or "row 3".</summary>
+    internal string Name(int row) => $"{(NumbersRows ? "row" : "line")} {Lines[row]}";
 }
 
 /// <summary>One series of a <see cref="SeriesTable"/>, in time order: its values [n, 1 + P] and its time axis.</summary>
@@ -105,7 +117,7 @@ internal static class SeriesSplitter
             if (!parsed)
             {
                 throw new UnrollException(
-                    $"{table.Path}:{table.Lines[r]}: column '{timeColumn}' is '{text}'; expected {(integer ? "an integer step, as in the first row" : "a date or date-time such as 2024-01-31 or 2024-01-31T13:30, as in the first row")}.");
+                    $"{table.Where(r)} column '{timeColumn}' is '{text}'; expected {(integer ? "an integer step, as in the first row" : "a date or date-time such as 2024-01-31 or 2024-01-31T13:30, as in the first row")}.");
             }
         }
 
@@ -130,7 +142,7 @@ internal static class SeriesSplitter
                 if (stamps[rows[i]] == stamps[rows[i - 1]])
                 {
                     throw new UnrollException(
-                        $"{table.Path}:{table.Lines[rows[i]]}: column '{timeColumn}' is '{table.Times[rows[i]]}', the same time as line {table.Lines[rows[i - 1]]} of series '{table.Ids[rows[i]]}'; expected each time once per series.");
+                        $"{table.Where(rows[i])} column '{timeColumn}' is '{table.Times[rows[i]]}', the same time as {table.Name(rows[i - 1])} of series '{table.Ids[rows[i]]}'; expected each time once per series.");
                 }
             }
         }
@@ -146,7 +158,7 @@ internal static class SeriesSplitter
                 if (!Follows(stamps[rows[i - 1]], stamps[rows[i]], step))
                 {
                     throw new UnrollException(
-                        $"{table.Path}:{table.Lines[rows[i]]}: column '{timeColumn}' is '{table.Times[rows[i]]}' after '{table.Times[rows[i - 1]]}' (line {table.Lines[rows[i - 1]]}) in series '{id}'; expected the next time one step of {step} later: the series has a gap (fill it, e.g. by interpolation, or split the series).");
+                        $"{table.Where(rows[i])} column '{timeColumn}' is '{table.Times[rows[i]]}' after '{table.Times[rows[i - 1]]}' ({table.Name(rows[i - 1])}) in series '{id}'; expected the next time one step of {step} later: the series has a gap (fill it, e.g. by interpolation, or split the series).");
                 }
             }
 

@@ -55,7 +55,7 @@ internal sealed class ForecastTask : TrainingTask
 
         if (spec.Calendar.Count > 0 && step.Integer)
         {
-            throw new UnrollException($"--calendar: column '{spec.TimeColumn}' holds integer steps ('{table.Times[0]}' on line {table.Lines[0]} of {path}); expected dates or date-times to derive {string.Join(", ", spec.Calendar.Select(f => CalendarFeatures.All[(int)f]))} from.");
+            throw new UnrollException($"--calendar: column '{spec.TimeColumn}' holds integer steps ('{table.Times[0]}' on {table.Name(0)} of {path}); expected dates or date-times to derive {string.Join(", ", spec.Calendar.Select(f => CalendarFeatures.All[(int)f]))} from.");
         }
 
         if (!step.Integer)
