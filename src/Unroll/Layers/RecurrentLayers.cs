@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Numerics;
 using Unroll.Cells;
 using Unroll.Kernels;
@@ -45,10 +44,6 @@ internal static class RecurrentLayers
         CellKind.MinGru or CellKind.MinLstm => CellKinds.GateCount(cell) * hidden * (input + 1),
         _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Not a scan cell."),
     };
-
-    /// <summary>The state-dict suffix of a layer and direction: <c>_l1</c>, <c>_l0_reverse</c>.</summary>
-    public static string Suffix(int layer, bool reverse) =>
-        string.Create(CultureInfo.InvariantCulture, $"_l{layer}") + (reverse ? "_reverse" : string.Empty);
 
     /// <summary>
     /// dE[token_r] += dx_r for every row r: the first layer's input gradient sent back into the embedding rows it

@@ -26,7 +26,7 @@ public sealed class JordanModel<T> : IRecurrentModel<T>
     public const string ArchitectureName = "jordan";
 
     /// <summary>State-dict name of W_yh, the output-to-hidden weights.</summary>
-    public const string WeightYhName = "rnn.weight_yh_l0";
+    public const string WeightYhName = ParameterNames.RecurrentPrefix + "weight_yh_l0";
 
     private T[] _inputs = [];
     private T[] _feedback = [];        // [T, B, O]: y_{t-1} as fed at step t

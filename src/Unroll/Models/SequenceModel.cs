@@ -32,25 +32,25 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>State-dict name of the first layer's W_ih.</summary>
-    public const string WeightIhName = "rnn.weight_ih_l0";
+    public const string WeightIhName = ParameterNames.RecurrentPrefix + "weight_ih_l0";
 
     /// <summary>State-dict name of the first layer's W_hh.</summary>
-    public const string WeightHhName = "rnn.weight_hh_l0";
+    public const string WeightHhName = ParameterNames.RecurrentPrefix + "weight_hh_l0";
 
     /// <summary>State-dict name of the first layer's b_ih.</summary>
-    public const string BiasIhName = "rnn.bias_ih_l0";
+    public const string BiasIhName = ParameterNames.RecurrentPrefix + "bias_ih_l0";
 
     /// <summary>State-dict name of the first layer's b_hh.</summary>
-    public const string BiasHhName = "rnn.bias_hh_l0";
+    public const string BiasHhName = ParameterNames.RecurrentPrefix + "bias_hh_l0";
 
     /// <summary>State-dict name of the head's weight.</summary>
-    public const string HeadWeightName = "head.weight";
+    public const string HeadWeightName = ParameterNames.HeadWeight;
 
     /// <summary>State-dict name of the head's bias.</summary>
-    public const string HeadBiasName = "head.bias";
+    public const string HeadBiasName = ParameterNames.HeadBias;
 
     /// <summary>State-dict name of the token embedding.</summary>
-    public const string EmbeddingName = "embedding.weight";
+    public const string EmbeddingName = ParameterNames.Embedding;
 
     private readonly IRecurrentLayer<T>[][] _layers;
     private readonly int _outputWidth;
