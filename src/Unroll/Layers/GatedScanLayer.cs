@@ -241,8 +241,10 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     /// <inheritdoc/>
     public void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient)
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
     {
+        RecurrentLayers.RejectFinalStateGradient("minGRU and minLSTM", finalStateGradient, finalCellGradient);
         int steps = _steps, batch = _batch, hidden = Hidden, width = GateBlocks * hidden, block = batch * hidden, rows = steps * batch;
 
         // e_t = dL/doutput_t at active steps, 0 at padded ones (the scan inputs are no longer needed: e takes their place).

@@ -291,8 +291,10 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
     /// <inheritdoc/>
     public void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient)
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
     {
+        RecurrentLayers.RejectFinalStateGradient("LRU", finalStateGradient, finalCellGradient);
         int steps = _steps, batch = _batch, hidden = Hidden, units = Units, block = batch * hidden, rows = steps * batch;
 
         // forward: out = a sigmoid(g)  =>  da = dout sigmoid(g), dg = dout a sigmoid(g) (1 - sigmoid(g)); zero at padded steps.

@@ -20,7 +20,10 @@ internal static class RecurrentLayers
             CellKind.Lru => new LruLayer<T>(parameters, layer, reverse, inputSize, hidden),
             CellKind.MinGru => new MinGruLayer<T>(parameters, layer, reverse, inputSize, hidden),
             CellKind.MinLstm => new MinLstmLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            _ => new RecurrentDirection<T>(parameters, cell, activation, layer, reverse, inputSize, hidden),
+            CellKind.Rnn => new RecurrentDirection<T, ElmanCell>(parameters, new ElmanCell(activation), layer, reverse, inputSize, hidden),
+            CellKind.Lstm => new RecurrentDirection<T, LstmCell>(parameters, default, layer, reverse, inputSize, hidden),
+            CellKind.Gru => new RecurrentDirection<T, GruCell>(parameters, default, layer, reverse, inputSize, hidden),
+            _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Unknown cell."),
         };
 
     /// <summary>The (name, shape) pairs of one direction's parameters, in the order they lie in the flat buffer.</summary>
@@ -29,7 +32,10 @@ internal static class RecurrentLayers
         {
             CellKind.Lru => LruLayer<T>.Layout(layer, reverse, inputSize, hidden),
             CellKind.MinGru or CellKind.MinLstm => GatedScanLayer<T>.Layout(CellKinds.GateCount(cell), layer, reverse, inputSize, hidden),
-            _ => RecurrentDirection<T>.Layout(cell, layer, reverse, inputSize, hidden),
+            CellKind.Rnn => RecurrentDirection<T, ElmanCell>.Layout(layer, reverse, inputSize, hidden),
+            CellKind.Lstm => RecurrentDirection<T, LstmCell>.Layout(layer, reverse, inputSize, hidden),
+            CellKind.Gru => RecurrentDirection<T, GruCell>.Layout(layer, reverse, inputSize, hidden),
+            _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Unknown cell."),
         };
 
     /// <summary>
@@ -60,6 +66,17 @@ internal static class RecurrentLayers
             {
                 target[j] += source[j];
             }
+        }
+    }
+
+    /// <summary>The scan-trained layers take no gradient on their final state: throws when one is given.</summary>
+    /// <exception cref="UnrollException">A final-state gradient is given.</exception>
+    public static void RejectFinalStateGradient<T>(string layer, ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
+    {
+        if (!finalStateGradient.IsEmpty || !finalCellGradient.IsEmpty)
+        {
+            throw new UnrollException(
+                $"backward: expected no gradient on the final states of a {layer} layer (they are trained by a scan over the outputs), got {finalStateGradient.Length + finalCellGradient.Length} values.");
         }
     }
 

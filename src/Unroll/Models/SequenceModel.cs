@@ -136,7 +136,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>The parameters and their gradients.</summary>
     public ParameterSet<T> Parameters { get; }
 
-    /// <summary>When set, <see cref="Backward"/> also computes dL/dx for dense inputs.</summary>
+    /// <summary>When set, <see cref="Backward(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T})"/> also computes dL/dx for dense inputs.</summary>
     public bool ComputeInputGradients { get; set; }
 
     /// <summary>Training mode: dropout between layers is active. Off by default (evaluation).</summary>
@@ -175,7 +175,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     private int StateLength => Config.Layers * Config.Directions * _batch * Config.HiddenSize;
 
     /// <summary>
-    /// When set, <see cref="Backward"/> records the gradient flow through time: ||dL/dh_t|| for every
+    /// When set, <see cref="Backward(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T})"/> records the gradient flow through time: ||dL/dh_t|| for every
     /// step, layer and direction (see <see cref="StateGradientNorms"/>). Costs one pass over dL/dh_t per step.
     /// </summary>
     public bool RecordGradientFlow
@@ -288,7 +288,19 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <see cref="ParameterSet{T}.Gradients"/> and sets the initial-state (and input) gradients.
     /// </summary>
     /// <param name="predictionGradients">dL/dy, shaped as <see cref="Predictions"/>.</param>
-    public void Backward(ReadOnlySpan<T> predictionGradients)
+    public void Backward(ReadOnlySpan<T> predictionGradients) => Backward(predictionGradients, default, default);
+
+    /// <summary>
+    /// Backpropagation through time for the last forward pass with a loss on the predictions, on the final states, or
+    /// on both: adds dL/dtheta for every parameter to <see cref="ParameterSet{T}.Gradients"/> and sets the
+    /// initial-state (and input) gradients. Any of the three gradients may be empty, for a loss that does not read it.
+    /// </summary>
+    /// <param name="predictionGradients">dL/dy, shaped as <see cref="Predictions"/>, or empty.</param>
+    /// <param name="finalStateGradients">dL/dh_n, shaped as <see cref="FinalState"/> ([L*D, B, H], torch's h_n), or empty.</param>
+    /// <param name="finalCellGradients">dL/dc_n for a cell with a memory, shaped as <see cref="FinalCell"/>, or empty.</param>
+    /// <exception cref="ArgumentException">A gradient is not empty and not shaped as what it differentiates.</exception>
+    /// <exception cref="UnrollException">The layers cannot take a gradient on their final states (the scan cells) and one is given.</exception>
+    public void Backward(ReadOnlySpan<T> predictionGradients, ReadOnlySpan<T> finalStateGradients, ReadOnlySpan<T> finalCellGradients)
     {
         if (!_forwardDone)
         {
@@ -297,9 +309,19 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
 
         int steps = _steps, batch = _batch, rows = steps * batch, width = _outputWidth, hidden = Config.HiddenSize;
         int outputs = Config.OutputSize, directions = Config.Directions;
-        if (predictionGradients.Length != PredictionRows * outputs)
+        if (!predictionGradients.IsEmpty && predictionGradients.Length != PredictionRows * outputs)
         {
             throw new ArgumentException($"Expected prediction gradients shaped as the predictions ({PredictionRows} x {outputs}), got {predictionGradients.Length} values.");
+        }
+
+        if (!finalStateGradients.IsEmpty && finalStateGradients.Length != StateLength)
+        {
+            throw new ArgumentException($"Expected final-state gradients shaped as h_n [L*D={Config.Layers * directions}, B={batch}, H={hidden}], got {finalStateGradients.Length} values.");
+        }
+
+        if (!finalCellGradients.IsEmpty && (FinalCell.IsEmpty || finalCellGradients.Length != StateLength))
+        {
+            throw new ArgumentException($"Expected final-cell gradients shaped as c_n [L*D={Config.Layers * directions}, B={batch}, H={hidden}] (for a cell with a memory), got {finalCellGradients.Length} values.");
         }
 
         if (ComputeInputGradients || _tokenInput)
@@ -307,9 +329,13 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             Buffers.Grow(ref _inputGradients, rows * Config.InputSize);
         }
 
-        // The head, over all rows at once.
+        // The head, over all rows at once (nothing reaches it from a loss on the final states alone).
         var topGradient = _layerOutputGradients[^1].AsSpan(0, rows * width);
-        if (Config.Pooling == Pooling.EveryStep)
+        if (predictionGradients.IsEmpty)
+        {
+            topGradient.Clear();
+        }
+        else if (Config.Pooling == Pooling.EveryStep)
         {
             Linear.Backward<T>(States, rows, width, Parameters.Value(HeadWeightName), outputs, predictionGradients,
                 Parameters.Gradient(HeadWeightName), Parameters.Gradient(HeadBiasName), topGradient);
@@ -335,7 +361,10 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
                 : wantInputGradient ? _inputGradients.AsSpan(0, rows * Config.InputSize) : Span<T>.Empty;
             for (int d = 0; d < directions; d++)
             {
-                _layers[layer][d].Backward(layerInput, outputGradient, d * hidden, width, inputGradient, accumulateInputGradient: d > 0);
+                int stateStart = ((layer * directions) + d) * batch * hidden;
+                _layers[layer][d].Backward(layerInput, outputGradient, d * hidden, width, inputGradient, accumulateInputGradient: d > 0,
+                    finalStateGradients.IsEmpty ? [] : finalStateGradients.Slice(stateStart, batch * hidden),
+                    finalCellGradients.IsEmpty ? [] : finalCellGradients.Slice(stateStart, batch * hidden));
             }
 
             if (layer > 0 && IsDropoutActive)
