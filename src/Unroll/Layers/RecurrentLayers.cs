@@ -4,6 +4,17 @@ using Unroll.Kernels;
 
 namespace Unroll.Layers;
 
+/// <summary>How a model builds the layers of one kind of cell: each direction's parameter layout and its layer.</summary>
+/// <param name="Layout">The (name, shape) pairs of one direction (layer, reverse, input size, hidden size), in buffer order.</param>
+/// <param name="Create">The layer of one direction over the model's parameters.</param>
+/// <param name="HasMemory">Whether the cell carries a memory c beside h.</param>
+/// <typeparam name="T">float or double.</typeparam>
+internal sealed record LayerFamily<T>(
+    Func<int, bool, int, int, IEnumerable<(string Name, int[] Shape)>> Layout,
+    Func<Tensors.ParameterSet<T>, int, bool, int, int, IRecurrentLayer<T>> Create,
+    bool HasMemory)
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
 /// <summary>
 /// The one place that maps a cell kind to its layer type, its parameter names and shapes, and its parameter count.
 /// </summary>
@@ -12,31 +23,28 @@ internal static class RecurrentLayers
     /// <summary>Whether the cell is trained by a scan over time (its gates do not read h): LRU, minGRU, minLSTM.</summary>
     public static bool IsScanCell(CellKind cell) => cell is CellKind.Lru or CellKind.MinGru or CellKind.MinLstm;
 
-    /// <summary>The layer for one direction of one layer.</summary>
-    public static IRecurrentLayer<T> Create<T>(
-        Tensors.ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
+    /// <summary>The layers of a built-in cell kind; the Elman cell with <paramref name="activation"/>.</summary>
+    public static LayerFamily<T> Family<T>(CellKind cell, Activation activation)
         where T : unmanaged, IFloatingPointIeee754<T> => cell switch
         {
-            CellKind.Lru => new LruLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            CellKind.MinGru => new MinGruLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            CellKind.MinLstm => new MinLstmLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            CellKind.Rnn => new RecurrentDirection<T, ElmanCell>(parameters, new ElmanCell(activation), layer, reverse, inputSize, hidden),
-            CellKind.Lstm => new RecurrentDirection<T, LstmCell>(parameters, default, layer, reverse, inputSize, hidden),
-            CellKind.Gru => new RecurrentDirection<T, GruCell>(parameters, default, layer, reverse, inputSize, hidden),
+            CellKind.Rnn => OfCell<T, ElmanCell>(new ElmanCell(activation)),
+            CellKind.Lstm => OfCell<T, LstmCell>(default),
+            CellKind.Gru => OfCell<T, GruCell>(default),
+            CellKind.Lru => new(LruLayer<T>.Layout, static (p, layer, reverse, input, hidden) => new LruLayer<T>(p, layer, reverse, input, hidden), false),
+            CellKind.MinGru => new(
+                static (layer, reverse, input, hidden) => GatedScanLayer<T>.Layout(2, layer, reverse, input, hidden),
+                static (p, layer, reverse, input, hidden) => new MinGruLayer<T>(p, layer, reverse, input, hidden), false),
+            CellKind.MinLstm => new(
+                static (layer, reverse, input, hidden) => GatedScanLayer<T>.Layout(3, layer, reverse, input, hidden),
+                static (p, layer, reverse, input, hidden) => new MinLstmLayer<T>(p, layer, reverse, input, hidden), false),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Unknown cell."),
         };
 
-    /// <summary>The (name, shape) pairs of one direction's parameters, in the order they lie in the flat buffer.</summary>
-    public static IEnumerable<(string Name, int[] Shape)> Layout<T>(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
-        where T : unmanaged, IFloatingPointIeee754<T> => cell switch
-        {
-            CellKind.Lru => LruLayer<T>.Layout(layer, reverse, inputSize, hidden),
-            CellKind.MinGru or CellKind.MinLstm => GatedScanLayer<T>.Layout(CellKinds.GateCount(cell), layer, reverse, inputSize, hidden),
-            CellKind.Rnn => RecurrentDirection<T, ElmanCell>.Layout(layer, reverse, inputSize, hidden),
-            CellKind.Lstm => RecurrentDirection<T, LstmCell>.Layout(layer, reverse, inputSize, hidden),
-            CellKind.Gru => RecurrentDirection<T, GruCell>.Layout(layer, reverse, inputSize, hidden),
-            _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Unknown cell."),
-        };
+    /// <summary>The layers of a cell behind the cell contract: one time loop, specialised for <typeparamref name="TCell"/>.</summary>
+    public static LayerFamily<T> OfCell<T, TCell>(TCell cell)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCell : struct, IRecurrentCell<TCell> =>
+        new(RecurrentDirection<T, TCell>.Layout, (p, layer, reverse, input, hidden) => new RecurrentDirection<T, TCell>(p, cell, layer, reverse, input, hidden), TCell.HasMemory);
 
     /// <summary>
     /// The parameters of one direction of a scan cell with <paramref name="input"/> inputs and width

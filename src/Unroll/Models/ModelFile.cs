@@ -73,10 +73,30 @@ public static class ModelFile
     }
 
     /// <summary>
+    /// Reads a model file of a model built with <see cref="SequenceModel{T}.Create{TCell}(ModelConfig)"/> around a cell of
+    /// your own: the file records the cell's name, and <typeparamref name="TCell"/> supplies its code.
+    /// </summary>
+    /// <typeparam name="T">The model's element type.</typeparam>
+    /// <typeparam name="TCell">The cell the file's model was built with.</typeparam>
+    /// <exception cref="UnrollException">As <see cref="Load{T}(string)"/>, or the file records another cell.</exception>
+    public static LoadedModel<T> Load<T, TCell>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCell : struct, Cells.IRecurrentCell<TCell>
+    {
+        var file = SafeTensors.Read(path);
+        return new LoadedModel<T>(ReadModel<T>(file, static _ => false, TCell.Name, SequenceModel<T>.Create<TCell>), file.Metadata);
+    }
+
+    /// <summary>
     /// Builds the model a safetensors file describes; tensors for which <paramref name="belongsElsewhere"/>
     /// is true (a checkpoint's optimiser state, say) are left for the caller.
     /// </summary>
-    internal static IRecurrentModel<T> ReadModel<T>(SafeTensorsFile file, Func<string, bool> belongsElsewhere)
+    /// <param name="file">The file.</param>
+    /// <param name="belongsElsewhere">Which tensors are the caller's.</param>
+    /// <param name="customCell">The name of the custom cell <paramref name="create"/> builds, or null for the built-in architectures.</param>
+    /// <param name="create">Builds a model of a custom cell from its config; null for the built-in architectures.</param>
+    internal static IRecurrentModel<T> ReadModel<T>(
+        SafeTensorsFile file, Func<string, bool> belongsElsewhere, string? customCell = null, Func<ModelConfig, IRecurrentModel<T>>? create = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         string path = file.Path;
@@ -94,7 +114,7 @@ public static class ModelFile
         ModelConfig config;
         try
         {
-            config = ModelConfig.FromJson(configJson);
+            config = ReadConfig(configJson, customCell);
         }
         catch (UnrollException e)
         {
@@ -105,13 +125,15 @@ public static class ModelFile
         // before the tensors show that the file holds no such model. Small mismatches are left to the
         // per-tensor checks below, whose messages name the tensor; this bounds the allocation by the file.
         long stored = file.Tensors.Sum(t => (long)t.ElementCount);
-        if (config.ParameterCount > (4 * stored) + 65536)
+        // A custom cell's count is bounded below by the one-gate Elman network of the same sizes.
+        long parameterCount = customCell is null ? config.ParameterCount : (config with { Architecture = "rnn" }).ParameterCount;
+        if (parameterCount > (4 * stored) + 65536)
         {
             throw new UnrollException(
                 $"{path}: '{ConfigKey}' describes a {Describe(config)} with {config.ParameterCount} parameters, but the file holds {stored} values; expected the tensors of that model.");
         }
 
-        var model = RecurrentModels.Create<T>(config);
+        var model = create is null ? RecurrentModels.Create<T>(config) : create(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
         var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name) && !belongsElsewhere(t.Name)).Select(t => t.Name).ToList();
         if (unexpected.Count > 0)
@@ -193,6 +215,37 @@ public static class ModelFile
                 destination[i] = value;
             }
         }
+    }
+
+    /// <summary>
+    /// The config a file records. A custom cell's name is no architecture <see cref="ModelConfig.FromJson"/> knows: the
+    /// rest of the config is read and checked under the Elman network's name, then given the cell's name back.
+    /// </summary>
+    private static ModelConfig ReadConfig(string json, string? customCell)
+    {
+        if (customCell is null)
+        {
+            return ModelConfig.FromJson(json);
+        }
+
+        System.Text.Json.Nodes.JsonObject? node;
+        try
+        {
+            node = System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new UnrollException($"model config: expected a JSON object describing the model, got invalid JSON ({e.Message}).", e);
+        }
+
+        string? architecture = node?["architecture"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? node["architecture"]!.GetValue<string>() : null;
+        if (node is null || architecture != customCell)
+        {
+            throw new UnrollException($"model config: expected a model of the cell '{customCell}', got architecture '{architecture}'.");
+        }
+
+        node["architecture"] = "rnn";
+        return ModelConfig.FromJson(node.ToJsonString()) with { Architecture = customCell };
     }
 
     private static string Describe(ModelConfig config) =>

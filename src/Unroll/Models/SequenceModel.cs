@@ -52,7 +52,10 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>State-dict name of the token embedding.</summary>
     public const string EmbeddingName = ParameterNames.Embedding;
 
+    private static readonly string[] BuiltInArchitectures = ["rnn", "lstm", "gru", "jordan", "lru", "mingru", "minlstm"];
+
     private readonly IRecurrentLayer<T>[][] _layers;
+    private readonly bool _hasMemory;
     private readonly int _outputWidth;
     private readonly SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
@@ -79,14 +82,13 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>Creates a model with all parameters zero; call an initialiser before training.</summary>
     /// <exception cref="UnrollException">The config is invalid.</exception>
     public SequenceModel(ModelConfig config)
+        : this(config, BuiltInFamily(config))
     {
-        ArgumentNullException.ThrowIfNull(config);
-        config.Validate();
-        if (config.Architecture == JordanModel<T>.ArchitectureName)
-        {
-            throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
-        }
+    }
 
+    private SequenceModel(ModelConfig config, LayerFamily<T> family)
+    {
+        _hasMemory = family.HasMemory;
         Config = config;
         int directions = config.Directions, hidden = config.HiddenSize;
         _outputWidth = directions * hidden;
@@ -101,7 +103,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             int inputSize = layer == 0 ? config.InputSize : _outputWidth;
             for (int d = 0; d < directions; d++)
             {
-                layout.AddRange(RecurrentLayers.Layout<T>(config.Cell, layer, d == 1, inputSize, hidden));
+                layout.AddRange(family.Layout(layer, d == 1, inputSize, hidden));
             }
         }
 
@@ -115,7 +117,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             _layers[layer] = new IRecurrentLayer<T>[directions];
             for (int d = 0; d < directions; d++)
             {
-                _layers[layer][d] = RecurrentLayers.Create(Parameters, config.Cell, config.Activation, layer, d == 1, inputSize, hidden);
+                _layers[layer][d] = family.Create(Parameters, layer, d == 1, inputSize, hidden);
             }
         }
 
@@ -128,6 +130,51 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             _layerOutputGradients[layer] = [];
             _dropoutMasks[layer] = [];
         }
+    }
+
+    /// <summary>
+    /// Creates a model, all parameters zero, whose layers run <typeparamref name="TCell"/>: a cell of the library's or one
+    /// of your own behind <see cref="IRecurrentCell{TSelf}"/>. The config's <see cref="ModelConfig.Architecture"/> must be
+    /// the cell's <see cref="IRecurrentCell{TSelf}.Name"/>, which model files record; load such a file with
+    /// <see cref="ModelFile.Load{T, TCell}(string)"/>.
+    /// </summary>
+    /// <typeparam name="TCell">The cell.</typeparam>
+    /// <exception cref="UnrollException">The config is invalid, names another architecture, or a custom cell takes a built-in name.</exception>
+    public static SequenceModel<T> Create<TCell>(ModelConfig config)
+        where TCell : struct, IRecurrentCell<TCell>
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Architecture != TCell.Name)
+        {
+            throw new UnrollException($"model: expected architecture '{TCell.Name}' (the name of {typeof(TCell).Name}), got '{config.Architecture}'.");
+        }
+
+        if (BuiltInArchitectures.Contains(TCell.Name))
+        {
+            var builtIn = new SequenceModel<T>(config);
+            if (!builtIn._layers[0][0].GetType().IsAssignableTo(typeof(RecurrentDirection<T, TCell>)))
+            {
+                throw new UnrollException($"model: expected a custom cell's name to differ from the built-in architectures ({string.Join(", ", BuiltInArchitectures)}), got '{TCell.Name}' for {typeof(TCell).Name}.");
+            }
+
+            return builtIn;
+        }
+
+        // Sizes, names and options are checked as for any hidden-state cell; the architecture is the cell's own.
+        (config with { Architecture = ElmanCell.Name }).Validate();
+        return new SequenceModel<T>(config, RecurrentLayers.OfCell<T, TCell>(TCell.Create(config.Activation)));
+    }
+
+    private static LayerFamily<T> BuiltInFamily(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.Architecture == JordanModel<T>.ArchitectureName)
+        {
+            throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
+        }
+
+        return RecurrentLayers.Family<T>(config.Cell, config.Activation);
     }
 
     /// <summary>The architecture and sizes.</summary>
@@ -161,13 +208,13 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     public ReadOnlySpan<T> FinalState => _finalStates.AsSpan(0, StateLength);
 
     /// <summary>The LSTM's last cell states, [L*D, B, H] (torch's c_n); empty for other cells.</summary>
-    public ReadOnlySpan<T> FinalCell => CellKinds.HasCellState(Config.Cell) ? _finalCells.AsSpan(0, StateLength) : [];
+    public ReadOnlySpan<T> FinalCell => _hasMemory ? _finalCells.AsSpan(0, StateLength) : [];
 
     /// <summary>dL/dh0 from the last backward pass, [L*D, B, H].</summary>
     public ReadOnlySpan<T> InitialStateGradient => _initialStateGradients.AsSpan(0, StateLength);
 
     /// <summary>dL/dc0 from the last backward pass (LSTM), [L*D, B, H].</summary>
-    public ReadOnlySpan<T> InitialCellGradient => CellKinds.HasCellState(Config.Cell) ? _initialCellGradients.AsSpan(0, StateLength) : [];
+    public ReadOnlySpan<T> InitialCellGradient => _hasMemory ? _initialCellGradients.AsSpan(0, StateLength) : [];
 
     /// <summary>dL/dx from the last backward pass, [T, B, I]; filled only when <see cref="ComputeInputGradients"/> is set.</summary>
     public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients && !_tokenInput ? _steps * _batch * Config.InputSize : 0);
@@ -385,7 +432,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             {
                 int index = (layer * directions) + d;
                 _layers[layer][d].InitialStateGradient.CopyTo(_initialStateGradients.AsSpan(index * block, block));
-                if (CellKinds.HasCellState(Config.Cell))
+                if (_hasMemory)
                 {
                     _layers[layer][d].InitialCellGradient.CopyTo(_initialCellGradients.AsSpan(index * block, block));
                 }
@@ -412,7 +459,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
         }
 
         int hidden = Config.HiddenSize, block = batch * hidden;
-        bool lstm = CellKinds.HasCellState(Config.Cell);
+        bool lstm = _hasMemory;
         if (input.Length != batch * Config.InputSize || state.Length != Config.Layers * block || output.Length != batch * Config.OutputSize
             || (lstm && cell.Length != Config.Layers * block))
         {
@@ -474,7 +521,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
     public RecurrentState<T> CreateState(int batch)
     {
         int length = Config.Layers * batch * Config.HiddenSize;
-        return new RecurrentState<T>(batch, length, CellKinds.HasCellState(Config.Cell) ? length : 0, batch * Config.OutputSize);
+        return new RecurrentState<T>(batch, length, _hasMemory ? length : 0, batch * Config.OutputSize);
     }
 
     /// <inheritdoc/>
@@ -512,7 +559,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
                 var direction = _layers[layer][d];
                 direction.Forward(layerInput, steps, batch, lengths, h0, c0, output, d * hidden, width);
                 direction.FinalState.CopyTo(_finalStates.AsSpan(index * block, block));
-                if (CellKinds.HasCellState(Config.Cell))
+                if (_hasMemory)
                 {
                     direction.FinalCell.CopyTo(_finalCells.AsSpan(index * block, block));
                 }
@@ -593,7 +640,7 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             throw new ArgumentException($"Expected an initial state of shape {StateShape()}, got {initialState.Length} values.");
         }
 
-        if (!initialCell.IsEmpty && (!CellKinds.HasCellState(Config.Cell) || initialCell.Length != stateLength))
+        if (!initialCell.IsEmpty && (!_hasMemory || initialCell.Length != stateLength))
         {
             throw new ArgumentException($"Expected an initial cell state of shape {StateShape()} (LSTM only), got {initialCell.Length} values.");
         }
