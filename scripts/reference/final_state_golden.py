@@ -2,7 +2,7 @@
 """Golden fixtures for a loss on the final states h_n and c_n of a 2-layer bidirectional LSTM and
 GRU with varying lengths, computed with PyTorch in float64.
 
-    <cell>_l2_bi_varying_final_state.json   cell in {lstm, gru}
+    final_state_<cell>_l2_bi_varying.json   cell in {lstm, gru}
     loss = sum over valid (t, b, o) of (y - target)^2 / (n_valid_steps * O)
          + 0.5 * sum (h_n - h_target)^2 + 0.5 * sum (c_n - c_target)^2      (c_n for the LSTM only)
 
@@ -70,7 +70,7 @@ def build(cell, seed):
         data["c_target"] = nonzero_uniform(generator, (4, B, H), 0.1, 0.6)
     packed = evaluate(model, spec, data, "packed")
     explicit = evaluate(model, spec, data, "explicit")
-    stem = f"{cell}_l2_bi_varying_final_state"
+    stem = f"final_state_{cell}_l2_bi_varying"
     assert_close(f"{stem}: packed vs explicit loop", packed, explicit)
 
     tensors = {"input": data["input"], "lengths": torch.tensor(data["lengths"], dtype=torch.float64),

@@ -10,13 +10,13 @@ namespace Unroll.Tests;
 public class FinalStateGradientTests
 {
     [Theory]
-    [InlineData("lstm_l2_bi_varying_final_state.json")]
-    [InlineData("gru_l2_bi_varying_final_state.json")]
+    [InlineData("final_state_lstm_l2_bi_varying.json")]
+    [InlineData("final_state_gru_l2_bi_varying.json")]
     public void DoubleMatchesPyTorch(string fileName) => Compare<double>(GoldenFixture.Load(fileName), 1e-10);
 
     [Theory]
-    [InlineData("lstm_l2_bi_varying_final_state.json")]
-    [InlineData("gru_l2_bi_varying_final_state.json")]
+    [InlineData("final_state_lstm_l2_bi_varying.json")]
+    [InlineData("final_state_gru_l2_bi_varying.json")]
     public void FloatMatchesPyTorch(string fileName) => Compare<float>(GoldenFixture.Load(fileName), 3e-5);
 
     [Theory]

@@ -35,7 +35,7 @@ public readonly ref struct CellForwardRow<T>
     /// <summary>How many hidden units this call covers.</summary>
     public int Units { get; }
 
-    /// <summary>h_{t-1}.</summary>
+    /// <summary>h_{t-1}; empty for a cell that feeds back the output (<see cref="IRecurrentCell{TSelf}.FeedsBackOutput"/>).</summary>
     public ReadOnlySpan<T> PreviousState { get; }
 
     /// <summary>c_{t-1} for a cell with a memory; empty otherwise.</summary>
@@ -94,7 +94,7 @@ public readonly ref struct CellBackwardRow<T>
     /// <summary>How many hidden units this call covers.</summary>
     public int Units { get; }
 
-    /// <summary>h_{t-1}.</summary>
+    /// <summary>h_{t-1}; empty for a cell that feeds back the output (<see cref="IRecurrentCell{TSelf}.FeedsBackOutput"/>).</summary>
     public ReadOnlySpan<T> PreviousState { get; }
 
     /// <summary>c_{t-1} for a cell with a memory; empty otherwise.</summary>

@@ -69,6 +69,14 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     private T[] _cellGradients = [];
     private bool _hasLengths;
 
+    // For a cell that feeds back the output (TCell.FeedsBackOutput): what the recurrent weight multiplies at each step,
+    // y_{t-1} [T, B, O] (y0, then the head's outputs or the teacher's targets), and its gradients; the teacher's targets
+    // [T, B, O] (null to run free); the hidden state of the last inference step.
+    private T[] _feedback = [];
+    private T[] _feedbackGradients = [];
+    private T[]? _teacher;
+    private T[] _stepHidden = [];
+
     // The time step being dispatched (one WorkerPool job per step, split by hidden units), and what its parts read
     // besides the buffers above: the caller's output (forward) or output gradient (backward), pinned for the loop.
     private readonly StepJob _stepJob;
@@ -82,13 +90,19 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
 
     public RecurrentDirection(ParameterSet<T> parameters, TCell cell, int layer, bool reverse, int inputSize, int hidden)
     {
+        if (TCell.FeedsBackOutput && reverse)
+        {
+            throw new UnrollException($"model: the {TCell.Name} cell feeds back the network's previous output; expected one direction, got a reverse one.");
+        }
+
         _parameters = parameters;
         _cell = cell;
         Reverse = reverse;
         InputSize = inputSize;
         Hidden = hidden;
         WeightIh = ParameterNames.WeightIh(layer, reverse);
-        WeightHh = ParameterNames.WeightHh(layer, reverse);
+        WeightHh = RecurrentWeightName(layer, reverse);
+        RecurrentWidth = TCell.FeedsBackOutput ? parameters.View(ParameterNames.HeadWeight).Shape[0] : hidden;
         BiasIh = ParameterNames.BiasIh(layer, reverse);
         BiasHh = ParameterNames.BiasHh(layer, reverse);
         _stepJob = new StepJob(this);
@@ -107,6 +121,9 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     public string BiasIh { get; }
 
     public string BiasHh { get; }
+
+    /// <summary>What the recurrent weight multiplies: H (h_{t-1}), or O (y_{t-1}) for a cell that feeds back the output.</summary>
+    public int RecurrentWidth { get; }
 
     private static int GateCount => TCell.GateCount;
 
@@ -129,11 +146,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     public ReadOnlySpan<T> CellGradients => _cellGradients.AsSpan(0, RecordStateGradientNorms && TCell.HasMemory ? _steps * _batch * Hidden : 0);
 
     /// <summary>The (name, shape) pairs of this direction's parameters, in PyTorch's order.</summary>
-    public static IEnumerable<(string Name, int[] Shape)> Layout(int layer, bool reverse, int inputSize, int hidden)
+    public static IEnumerable<(string Name, int[] Shape)> Layout(int layer, bool reverse, int inputSize, int hidden, int outputs)
     {
         int rows = TCell.GateCount * hidden;
         yield return (ParameterNames.WeightIh(layer, reverse), [rows, inputSize]);
-        yield return (ParameterNames.WeightHh(layer, reverse), [rows, hidden]);
+        yield return (RecurrentWeightName(layer, reverse), [rows, TCell.FeedsBackOutput ? outputs : hidden]);
         yield return (ParameterNames.BiasIh(layer, reverse), [rows]);
         yield return (ParameterNames.BiasHh(layer, reverse), [rows]);
     }
@@ -144,8 +161,20 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// <summary>The last memory (for a cell with one), [B, H]; empty otherwise.</summary>
     public ReadOnlySpan<T> FinalCell => TCell.HasMemory ? _memories.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden) : [];
 
-    /// <summary>dL/dh0 after <see cref="Backward"/>, [B, H].</summary>
-    public ReadOnlySpan<T> InitialStateGradient => _carry.AsSpan(0, _batch * Hidden);
+    /// <summary>dL/dh0 after <see cref="Backward"/>, [B, H]; for a cell that feeds back the output, dL/dy0, [B, O].</summary>
+    public ReadOnlySpan<T> InitialStateGradient => TCell.FeedsBackOutput ? _feedbackGradients.AsSpan(0, _batch * RecurrentWidth) : _carry.AsSpan(0, _batch * Hidden);
+
+    /// <summary>
+    /// For a cell that feeds back the output: the true outputs [T, B, O] fed back as y_{t-1} from the second step on
+    /// (teacher forcing; kept by reference), or null to feed back the head's own outputs.
+    /// </summary>
+    public void SetTeacher(T[]? teacher) => _teacher = teacher;
+
+    /// <summary>The output of the last <see cref="Step"/>: h_t (the state itself, or for a cell that feeds back the output, its hidden state).</summary>
+    public ReadOnlySpan<T> StepOutput(ReadOnlySpan<T> state) => TCell.FeedsBackOutput ? _stepHidden : state;
+
+    private static string RecurrentWeightName(int layer, bool reverse) =>
+        TCell.FeedsBackOutput ? ParameterNames.Recurrent("weight_yh", layer, reverse) : ParameterNames.WeightHh(layer, reverse);
 
     /// <summary>dL/dc0 after <see cref="Backward"/> (for a cell with a memory), [B, H]; empty otherwise.</summary>
     public ReadOnlySpan<T> InitialCellGradient => TCell.HasMemory ? _memoryCarry.AsSpan(0, _batch * Hidden) : [];
@@ -197,14 +226,31 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             }
         }
 
-        int initialBlock = Reverse ? steps : 0;
-        SetInitial(_states.AsSpan(initialBlock * block, block), initialState);
+        int initialBlock = Reverse ? steps : 0, recurrentWidth = RecurrentWidth;
+        if (TCell.FeedsBackOutput)
+        {
+            // y_{-1} = y0 (the initial state given); with teacher forcing y_{t-1} = target_{t-1} for t >= 1.
+            if (!lengths.IsEmpty)
+            {
+                throw new UnrollException($"{TCell.Name}: expected sequences of one length (the network feeds back its own output at every step), got varying lengths.");
+            }
+
+            int feedbackBlock = batch * recurrentWidth;
+            SetInitial(_feedback.AsSpan(0, feedbackBlock), initialState);
+            _states.AsSpan(initialBlock * block, block).Clear();
+            _teacher?.AsSpan(0, (steps - 1) * feedbackBlock).CopyTo(_feedback.AsSpan(feedbackBlock));
+        }
+        else
+        {
+            SetInitial(_states.AsSpan(initialBlock * block, block), initialState);
+        }
+
         if (TCell.HasMemory)
         {
             SetInitial(_memories.AsSpan(initialBlock * block, block), initialCell);
         }
 
-        _packedForward.Pack(Transpose.Yes, hidden, width, _parameters.Value(WeightHh), hidden);
+        _packedForward.Pack(Transpose.Yes, recurrentWidth, width, _parameters.Value(WeightHh), recurrentWidth);
         int parts = StepParts(batch);
         unsafe
         {
@@ -245,6 +291,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         // their padded steps, so dL/dh_n starts the carry of every row alike.
         SetInitial(carry, finalStateGradient);
         SetInitial(memoryCarry, finalCellGradient);
+        if (TCell.FeedsBackOutput)
+        {
+            _feedbackGradients.AsSpan(0, rows * RecurrentWidth).Clear();
+        }
+
         var stateGradient = _stateGradient.AsSpan(0, block);
         if (RecordStateGradientNorms)
         {
@@ -252,7 +303,8 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             Buffers.Grow(ref _cellGradients, TCell.HasMemory ? rows * hidden : 0);
         }
 
-        _packedBackward.Pack(Transpose.No, width, hidden, _parameters.Value(WeightHh), hidden);
+        int recurrentWidth = RecurrentWidth;
+        _packedBackward.Pack(Transpose.No, width, recurrentWidth, _parameters.Value(WeightHh), recurrentWidth);
         int parts = StepParts(batch);
 
         // The loop runs against the forward order: the forward direction from t = T-1 down to 0. Step t's parts
@@ -291,16 +343,27 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             }
         }
 
-        // forward: gates_0 += h0 W_hh^T  =>  dL/dh0 = (direct part) + dGates_0 W_hh
+        // forward: gates_0 += h0 W_hh^T  =>  dL/dh0 = (direct part) + dGates_0 W_hh (dL/dy0 = dGates_0 W_yh when the output is fed back)
         if (productTime >= 0)
         {
             Gemm.ComputePacked(Transpose.No, batch, T.One, gateGradients.Slice(productTime * batch * width, batch * width), width,
-                _packedBackward, T.One, carry, hidden);
+                _packedBackward, T.One, TCell.FeedsBackOutput ? _feedbackGradients.AsSpan(0, batch * recurrentWidth) : carry, recurrentWidth);
         }
 
-        // After the loop, single GEMMs over all T*B rows.
-        var previousStates = states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
-        Gemm.Compute(Transpose.Yes, Transpose.No, width, hidden, rows, T.One, gateGradients, width, previousStates, hidden, T.One, _parameters.Gradient(WeightHh), hidden);
+        // After the loop, single GEMMs over all T*B rows: dW_hh against the previous states (or dW_yh against the outputs fed back).
+        var recurrentInputs = TCell.FeedsBackOutput ? _feedback.AsSpan(0, rows * recurrentWidth) : states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
+        Gemm.Compute(Transpose.Yes, Transpose.No, width, recurrentWidth, rows, T.One, gateGradients, width, recurrentInputs, recurrentWidth, T.One,
+            _parameters.Gradient(WeightHh), recurrentWidth);
+        if (TCell.FeedsBackOutput && _teacher is null && steps > 1)
+        {
+            // forward: y_t = W h_t + b fed back to step t+1  =>  dW += dy_t^T h_t, db += dy_t over t = 0..T-2, with dy_t the
+            // gradient the feedback brought back (the loss's own dL/dy_t reaches the head through the model).
+            var fedBack = _feedbackGradients.AsSpan(batch * recurrentWidth, (rows - batch) * recurrentWidth);
+            Gemm.Compute(Transpose.Yes, Transpose.No, recurrentWidth, hidden, rows - batch, T.One, fedBack, recurrentWidth,
+                states.Slice(block, (rows - batch) * hidden), hidden, T.One, _parameters.Gradient(ParameterNames.HeadWeight), hidden);
+            Linear.AddColumnSums<T>(fedBack, rows - batch, recurrentWidth, _parameters.Gradient(ParameterNames.HeadBias));
+        }
+
         Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
         if (_embeddingName is null)
         {
@@ -330,7 +393,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// </summary>
     public void Step(ReadOnlySpan<T> x, int batch, Span<T> state, Span<T> cell)
     {
-        int hidden = Hidden, width = GateCount * hidden, block = batch * hidden;
+        int hidden = Hidden, width = GateCount * hidden, block = batch * hidden, recurrentWidth = RecurrentWidth;
         var gates = new T[batch * width];
         var recurrentGates = TCell.SeparateRecurrentGates ? new T[batch * width] : gates;
         ProjectInput(x, batch, gates);
@@ -341,16 +404,25 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             FillRows(_parameters.Value(BiasHh), batch, recurrentGates);
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, _parameters.Value(WeightHh), hidden, T.One, recurrentGates, width);
+        Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, recurrentWidth, T.One, previous, recurrentWidth, _parameters.Value(WeightHh), recurrentWidth,
+            T.One, recurrentGates, width);
         var saved = new T[TCell.SavedBlocks * block];
+        // A cell that feeds back the output carries y (state, [B, O]); its hidden state goes to _stepHidden.
+        var hidden_t = TCell.FeedsBackOutput ? (_stepHidden = new T[block]).AsSpan() : state;
         for (int b = 0; b < batch; b++)
         {
             int at = b * hidden;
             _cell.Forward(new CellForwardRow<T>(
                 hidden, hidden, block, gates.AsSpan(b * width, width),
                 TCell.SeparateRecurrentGates ? recurrentGates.AsSpan(b * width, width) : [],
-                TCell.SavedBlocks == 0 ? [] : saved.AsSpan(at), previous.AsSpan(at, hidden),
-                TCell.HasMemory ? previousMemory.AsSpan(at, hidden) : [], state.Slice(at, hidden), TCell.HasMemory ? cell.Slice(at, hidden) : []));
+                TCell.SavedBlocks == 0 ? [] : saved.AsSpan(at), TCell.FeedsBackOutput ? [] : previous.AsSpan(at, hidden),
+                TCell.HasMemory ? previousMemory.AsSpan(at, hidden) : [], hidden_t.Slice(at, hidden), TCell.HasMemory ? cell.Slice(at, hidden) : []));
+        }
+
+        if (TCell.FeedsBackOutput)
+        {
+            // y_t = W h_t + b, the next step's y_{t-1}.
+            Linear.Forward<T>(hidden_t, batch, hidden, _parameters.Value(ParameterNames.HeadWeight), _parameters.Value(ParameterNames.HeadBias), recurrentWidth, state);
         }
     }
 
@@ -396,7 +468,9 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     {
         int panel = Gemm.PanelWidth<T>(), threads = Parallelism.ThreadCount;
         long work = (long)batch * GateCount * Hidden * Hidden;
-        return threads <= 1 || Hidden % panel != 0 || work < RecurrentDirection.MinParallelStepWork ? 1 : Math.Min(threads, Hidden / panel);
+        // A fed-back output needs every unit of h_t before the next step: one part.
+        return TCell.FeedsBackOutput || threads <= 1 || Hidden % panel != 0 || work < RecurrentDirection.MinParallelStepWork
+            ? 1 : Math.Min(threads, Hidden / panel);
     }
 
     private unsafe void SetStepOutput(T* pointer, int length, int column, int width)
@@ -455,7 +529,9 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             }
         }
 
-        AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, recurrentGates, width, firstUnit, endUnit);
+        int recurrentWidth = RecurrentWidth, feedbackBlock = batch * recurrentWidth;
+        ReadOnlySpan<T> recurrentInput = TCell.FeedsBackOutput ? _feedback.AsSpan(t * feedbackBlock, feedbackBlock) : hPrevious;
+        AddRecurrentProduct(batch, recurrentInput, recurrentWidth, _packedForward, recurrentGates, width, firstUnit, endUnit);
         var output = new Span<T>(_stepOutput, _stepOutputLength);
         for (int b = 0; b < batch; b++)
         {
@@ -475,8 +551,16 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             int gateStart = (b * width) + firstUnit;
             _cell.Forward(new CellForwardRow<T>(
                 units, hidden, block, stepGates[gateStart..], TCell.SeparateRecurrentGates ? recurrentGates[gateStart..] : [],
-                TCell.SavedBlocks == 0 ? [] : saved[at..], hPrevious.Slice(at, units), previousMemory, h.Slice(at, units), memory));
+                TCell.SavedBlocks == 0 ? [] : saved[at..], TCell.FeedsBackOutput ? [] : hPrevious.Slice(at, units), previousMemory,
+                h.Slice(at, units), memory));
             h.Slice(at, units).CopyTo(destination);
+        }
+
+        if (TCell.FeedsBackOutput && _teacher is null && t + 1 < _steps)
+        {
+            // Running free: y_t = W h_t + b is the next step's y_{t-1} (one part holds every unit, see StepParts).
+            Linear.Forward<T>(h, batch, hidden, _parameters.Value(ParameterNames.HeadWeight), _parameters.Value(ParameterNames.HeadBias), recurrentWidth,
+                _feedback.AsSpan((t + 1) * feedbackBlock, feedbackBlock));
         }
     }
 
@@ -491,11 +575,21 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         var carry = _carry.AsSpan(0, block);
         var stateGradient = _stateGradient.AsSpan(0, block);
-        if (productTime >= 0)
+        if (productTime >= 0 && !TCell.FeedsBackOutput)
         {
             // forward: gates_{t+1} += h_t W_hh^T  =>  dh_t += dGates_{t+1} W_hh
             AddRecurrentProduct(batch, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
                 carry, hidden, firstUnit, endUnit);
+        }
+        else if (productTime >= 0 && _teacher is null)
+        {
+            // forward: gates_{t+1} += y_t W_yh^T, y_t = h_t W^T + b  =>  dy_t = dGates_{t+1} W_yh (kept for dW and db), dh_t += dy_t W
+            int recurrentWidth = RecurrentWidth;
+            var fedBack = _feedbackGradients.AsSpan(productTime * batch * recurrentWidth, batch * recurrentWidth);
+            Gemm.ComputePacked(Transpose.No, batch, T.One, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
+                T.Zero, fedBack, recurrentWidth);
+            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, recurrentWidth, T.One, fedBack, recurrentWidth,
+                _parameters.Value(ParameterNames.HeadWeight), hidden, T.One, carry, hidden);
         }
 
         int previous = PreviousBlock(t);
@@ -528,7 +622,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             AddRow(total, outputGradient.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units));
             direct.Clear();
             _cell.Backward(new CellBackwardRow<T>(
-                units, hidden, block, stepGates[gateStart..], TCell.SavedBlocks == 0 ? [] : saved[at..], hPrevious.Slice(at, units),
+                units, hidden, block, stepGates[gateStart..], TCell.SavedBlocks == 0 ? [] : saved[at..], TCell.FeedsBackOutput ? [] : hPrevious.Slice(at, units),
                 TCell.HasMemory ? _memories.AsSpan((previous * block) + at, units) : [], total,
                 TCell.HasMemory ? _memoryCarry.AsSpan(at, units) : [], inputGateGradients[gateStart..],
                 TCell.SeparateRecurrentGates ? gateGradients[gateStart..] : [], direct));
@@ -603,6 +697,12 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         {
             Buffers.Grow(ref _recurrentGates, batch * width);
             Buffers.Grow(ref _inputGateGradients, rows * width);
+        }
+
+        if (TCell.FeedsBackOutput)
+        {
+            Buffers.Grow(ref _feedback, rows * RecurrentWidth);
+            Buffers.Grow(ref _feedbackGradients, rows * RecurrentWidth);
         }
 
         Buffers.Grow(ref _stateGradientNorms, steps);

@@ -41,10 +41,14 @@ internal static class RecurrentLayers
         };
 
     /// <summary>The layers of a cell behind the cell contract: one time loop, specialised for <typeparamref name="TCell"/>.</summary>
-    public static LayerFamily<T> OfCell<T, TCell>(TCell cell)
+    /// <remarks><paramref name="outputs"/> (O) sizes the recurrent weight of a cell that feeds back the network's output.</remarks>
+    public static LayerFamily<T> OfCell<T, TCell>(TCell cell, int outputs = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TCell : struct, IRecurrentCell<TCell> =>
-        new(RecurrentDirection<T, TCell>.Layout, (p, layer, reverse, input, hidden) => new RecurrentDirection<T, TCell>(p, cell, layer, reverse, input, hidden), TCell.HasMemory);
+        new(
+            (layer, reverse, input, hidden) => RecurrentDirection<T, TCell>.Layout(layer, reverse, input, hidden, outputs),
+            (p, layer, reverse, input, hidden) => new RecurrentDirection<T, TCell>(p, cell, layer, reverse, input, hidden),
+            TCell.HasMemory);
 
     /// <summary>
     /// The parameters of one direction of a scan cell with <paramref name="input"/> inputs and width

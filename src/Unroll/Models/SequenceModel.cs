@@ -160,6 +160,11 @@ public sealed class SequenceModel<T> : IRecurrentModel<T>
             return builtIn;
         }
 
+        if (TCell.FeedsBackOutput)
+        {
+            throw new UnrollException($"model: the {TCell.Name} cell feeds back the network's output; expected a cell whose recurrence reads h (a SequenceModel carries hidden states).");
+        }
+
         // Sizes, names and options are checked as for any hidden-state cell; the architecture is the cell's own.
         (config with { Architecture = ElmanCell.Name }).Validate();
         return new SequenceModel<T>(config, RecurrentLayers.OfCell<T, TCell>(TCell.Create(config.Activation)));
