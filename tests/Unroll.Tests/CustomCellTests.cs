@@ -27,6 +27,8 @@ public readonly struct CifgLstmCell : IRecurrentCell<CifgLstmCell>
 
     public static bool SeparateRecurrentGates => false;
 
+    public static bool FeedsBackOutput => false;
+
     public static CifgLstmCell Create(Activation activation) => default;
 
     public void Forward<T>(in CellForwardRow<T> row)

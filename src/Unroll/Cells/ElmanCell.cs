@@ -27,6 +27,9 @@ public readonly struct ElmanCell(Activation activation) : IRecurrentCell<ElmanCe
     public static int SavedBlocks => 0;
 
     /// <inheritdoc/>
+    public static bool FeedsBackOutput => false;
+
+    /// <inheritdoc/>
     public static bool SeparateRecurrentGates => false;
 
     /// <summary>f.</summary>

@@ -50,9 +50,9 @@ public interface IRecurrentCell<TSelf>
     /// Whether the recurrent weight multiplies the network's previous output <c>y_{t-1} = W h_{t-1} + b</c> (the head's,
     /// or the true previous target under teacher forcing) instead of h_{t-1}: the output recurrence of the Jordan network,
     /// whose weight is <c>rnn.weight_yh_l{k}</c> [G H, O]. Such a cell sees no <see cref="CellForwardRow{T}.PreviousState"/>.
-    /// False unless a cell says otherwise.
+    /// False for every cell a sequence model of stacked hidden states runs.
     /// </summary>
-    static virtual bool FeedsBackOutput => false;
+    static abstract bool FeedsBackOutput { get; }
 
     /// <summary>The cell for a model configured with <paramref name="activation"/> (used by cells that have a configurable non-linearity).</summary>
     static abstract TSelf Create(Activation activation);

@@ -30,6 +30,9 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
     public static int SavedBlocks => 1;
 
     /// <inheritdoc/>
+    public static bool FeedsBackOutput => false;
+
+    /// <inheritdoc/>
     public static bool SeparateRecurrentGates => false;
 
     /// <inheritdoc/>
@@ -44,20 +47,20 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
         Activations.SigmoidInPlace(forget);
         Activations.TanhInPlace(candidate);
         Activations.SigmoidInPlace(output);
-        var c = row.Memory;
+        ReadOnlySpan<T> previousMemory = row.PreviousMemory;
+        Span<T> c = row.Memory, h = row.State, tanhCell = row.Saved(0);
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
             // c_t = f * c_{t-1} + i * g
-            lane.Store((lane.Load(forget) * lane.Load(row.PreviousMemory)) + (lane.Load(input) * lane.Load(candidate)), c);
+            lane.Store((lane.Load(forget) * lane.Load(previousMemory)) + (lane.Load(input) * lane.Load(candidate)), c);
         }
 
-        var tanhCell = row.Saved(0);
         c.CopyTo(tanhCell);
         Activations.TanhInPlace(tanhCell);
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
             // h_t = o * tanh(c_t)
-            lane.Store(lane.Load(output) * lane.Load(tanhCell), row.State);
+            lane.Store(lane.Load(output) * lane.Load(tanhCell), h);
         }
     }
 
@@ -66,25 +69,27 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ReadOnlySpan<T> input = row.Gate(0), forget = row.Gate(1), candidate = row.Gate(2), output = row.Gate(3), tanhCell = row.Saved(0);
-        Span<T> dc = row.MemoryGradient;
+        ReadOnlySpan<T> stateGradient = row.StateGradient, previousMemory = row.PreviousMemory;
+        Span<T> dc = row.MemoryGradient, dInputGate = row.GateGradient(0), dForgetGate = row.GateGradient(1);
+        Span<T> dCandidateGate = row.GateGradient(2), dOutputGate = row.GateGradient(3);
         var one = Vector<T>.One;
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
             Vector<T> i = lane.Load(input), f = lane.Load(forget), g = lane.Load(candidate), o = lane.Load(output);
-            Vector<T> t = lane.Load(tanhCell), dh = lane.Load(row.StateGradient);
+            Vector<T> t = lane.Load(tanhCell), dh = lane.Load(stateGradient);
             // forward: h = o * tanh(c)  =>  do = dh * tanh(c);  dc += dh * o * (1 - tanh(c)^2)
             var dOutput = dh * t;
             var dCell = lane.Load(dc) + (dh * o * (one - (t * t)));
             // forward: c = f * c_prev + i * g  =>  di = dc g, df = dc c_prev, dg = dc i, dc_prev = dc f
             var dInput = dCell * g;
-            var dForget = dCell * lane.Load(row.PreviousMemory);
+            var dForget = dCell * lane.Load(previousMemory);
             var dCandidate = dCell * i;
             lane.Store(dCell * f, dc);
             // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
-            lane.Store(dInput * i * (one - i), row.GateGradient(0));
-            lane.Store(dForget * f * (one - f), row.GateGradient(1));
-            lane.Store(dCandidate * (one - (g * g)), row.GateGradient(2));
-            lane.Store(dOutput * o * (one - o), row.GateGradient(3));
+            lane.Store(dInput * i * (one - i), dInputGate);
+            lane.Store(dForget * f * (one - f), dForgetGate);
+            lane.Store(dCandidate * (one - (g * g)), dCandidateGate);
+            lane.Store(dOutput * o * (one - o), dOutputGate);
         }
     }
 }
