@@ -30,6 +30,27 @@ public class LanesTests
     }
 
     [Fact]
+    public void TheUncheckedWalkOverFirstElementsDoesTheSame()
+    {
+        for (int count = 1; count <= (3 * Vector<double>.Count) + 1; count++)
+        {
+            var x = Enumerable.Range(0, count + 3).Select(i => (double)i).ToArray();
+            var y = Enumerable.Range(0, count + 3).Select(i => (double)(100 * i)).ToArray();
+            ref double x0 = ref x[0], y0 = ref y[0];
+            for (var lane = new Lanes<double>(count); lane.Next();)
+            {
+                lane.Store((lane.Load(ref x0) * 2) + lane.Load(ref y0), ref x0);
+            }
+
+            for (int i = 0; i < x.Length; i++)
+            {
+                double expected = i < count ? (2 * i) + (100 * i) : i;
+                Assert.True(expected == x[i], $"count {count}, element {i}: expected {expected}, got {x[i]}");
+            }
+        }
+    }
+
+    [Fact]
     public void ASpanShorterThanTheCountIsRefused()
     {
         var shortSpan = new double[Vector<double>.Count + 1];

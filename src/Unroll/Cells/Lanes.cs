@@ -65,55 +65,92 @@ public ref struct Lanes<T>
     }
 
     /// <summary>The current vector of <paramref name="source"/>.</summary>
+    /// <remarks>
+    /// Every span must hold at least count elements. That is checked on the first vector of the walk only (the loads and
+    /// stores after it are unchecked, as a hand-written vector loop's), so every span a walk reads or writes must be met
+    /// on its first vector, as element-wise maths does.
+    /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="source"/> is shorter than the count.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly Vector<T> Load(ReadOnlySpan<T> source)
     {
-        if ((uint)(_offset + Vector<T>.Count) <= (uint)source.Length)
+        if (_offset == 0 && source.Length < Math.Max(_count, Vector<T>.Count))
         {
-            return Vector.LoadUnsafe(ref MemoryMarshal.GetReference(source), (nuint)_offset);
+            return LoadFirst(source, _count, _firstStored);
         }
 
-        return LoadPartial(source);
+        return Vector.LoadUnsafe(ref MemoryMarshal.GetReference(source), (nuint)_offset);
     }
 
     /// <summary>Stores the current vector's new lanes of <paramref name="value"/> into <paramref name="destination"/>.</summary>
+    /// <remarks>Checked as <see cref="Load(ReadOnlySpan{T})"/>: on the first vector only.</remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="destination"/> is shorter than the count.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void Store(Vector<T> value, Span<T> destination)
     {
-        if (_firstStored == 0 && (uint)(_offset + Vector<T>.Count) <= (uint)destination.Length)
+        if (_firstStored != 0 || (_offset == 0 && destination.Length < _count))
         {
-            value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)_offset);
+            StorePartial(value, destination, _count, _offset, _firstStored);
             return;
         }
 
-        StorePartial(value, destination);
+        value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)_offset);
     }
 
-    private readonly Vector<T> LoadPartial(ReadOnlySpan<T> source)
+    /// <summary>
+    /// <see cref="Load(ReadOnlySpan{T})"/> from a span's first element, unchecked: for the library's own cells, whose row spans hold exactly
+    /// count elements (the row types slice them), so that a loop over many spans keeps one register per span.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly Vector<T> Load(ref T source)
     {
         if (_firstStored >= 0)
         {
-            throw Shorter(source.Length);
+            return Vector.LoadUnsafe(ref source, (nuint)_offset);
         }
 
+        return LoadFirst(MemoryMarshal.CreateReadOnlySpan(ref source, _count), _count, _firstStored);
+    }
+
+    /// <summary><see cref="Store(Vector{T}, Span{T})"/> to a span's first element, unchecked, as <see cref="Load(ref T)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly void Store(Vector<T> value, ref T destination)
+    {
+        if (_firstStored == 0)
+        {
+            value.StoreUnsafe(ref destination, (nuint)_offset);
+            return;
+        }
+
+        StorePartial(value, MemoryMarshal.CreateSpan(ref destination, _count), _count, _offset, _firstStored);
+    }
+
+    // The slow paths take the walk's state by value, so that no call takes the address of the walk and its fields stay
+    // in registers in the loops.
+    private static Vector<T> LoadFirst(ReadOnlySpan<T> source, int count, int firstStored)
+    {
+        if (firstStored >= 0 || source.Length < count)
+        {
+            throw Shorter(count, source.Length);
+        }
+
+        // count is below the width: the lanes past it load as zero.
         Vector<T> partial = default;
-        source[.._count].CopyTo(MemoryMarshal.Cast<Vector<T>, T>(new Span<Vector<T>>(ref partial)));
+        source[..count].CopyTo(MemoryMarshal.Cast<Vector<T>, T>(new Span<Vector<T>>(ref partial)));
         return partial;
     }
 
-    private readonly void StorePartial(Vector<T> value, Span<T> destination)
+    private static void StorePartial(Vector<T> value, Span<T> destination, int count, int offset, int firstStored)
     {
-        if (destination.Length < _count)
+        if (destination.Length < count)
         {
-            throw Shorter(destination.Length);
+            throw Shorter(count, destination.Length);
         }
 
-        int first = Math.Max(0, _firstStored), end = _firstStored < 0 ? _count : Vector<T>.Count;
-        MemoryMarshal.Cast<Vector<T>, T>(new ReadOnlySpan<Vector<T>>(ref value))[first..end].CopyTo(destination[(_offset + first)..]);
+        int first = Math.Max(0, firstStored), end = firstStored < 0 ? count : Vector<T>.Count;
+        MemoryMarshal.Cast<Vector<T>, T>(new ReadOnlySpan<Vector<T>>(ref value))[first..end].CopyTo(destination[(offset + first)..]);
     }
 
-    private readonly ArgumentOutOfRangeException Shorter(int length) =>
-        new(nameof(length), $"Lanes: expected spans of at least {_count} elements, got {length}.");
+    private static ArgumentOutOfRangeException Shorter(int count, int length) =>
+        new(nameof(length), $"Lanes: expected spans of at least {count} elements, got {length}.");
 }

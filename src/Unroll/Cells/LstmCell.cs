@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Unroll.Kernels;
 
 namespace Unroll.Cells;
@@ -47,12 +48,16 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
         Activations.SigmoidInPlace(forget);
         Activations.TanhInPlace(candidate);
         Activations.SigmoidInPlace(output);
-        ReadOnlySpan<T> previousMemory = row.PreviousMemory;
-        Span<T> c = row.Memory, h = row.State, tanhCell = row.Saved(0);
+        Span<T> c = row.Memory, tanhCell = row.Saved(0);
+        // The row's spans hold exactly Units elements: the loops read them through their first elements, unchecked.
+        ref T i0 = ref MemoryMarshal.GetReference(input), f0 = ref MemoryMarshal.GetReference(forget);
+        ref T g0 = ref MemoryMarshal.GetReference(candidate), o0 = ref MemoryMarshal.GetReference(output);
+        ref T cPrevious0 = ref MemoryMarshal.GetReference(row.PreviousMemory), c0 = ref MemoryMarshal.GetReference(c);
+        ref T t0 = ref MemoryMarshal.GetReference(tanhCell), h0 = ref MemoryMarshal.GetReference(row.State);
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
             // c_t = f * c_{t-1} + i * g
-            lane.Store((lane.Load(forget) * lane.Load(previousMemory)) + (lane.Load(input) * lane.Load(candidate)), c);
+            lane.Store((lane.Load(ref f0) * lane.Load(ref cPrevious0)) + (lane.Load(ref i0) * lane.Load(ref g0)), ref c0);
         }
 
         c.CopyTo(tanhCell);
@@ -60,7 +65,7 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
             // h_t = o * tanh(c_t)
-            lane.Store(lane.Load(output) * lane.Load(tanhCell), h);
+            lane.Store(lane.Load(ref o0) * lane.Load(ref t0), ref h0);
         }
     }
 
@@ -72,24 +77,31 @@ public readonly struct LstmCell : IRecurrentCell<LstmCell>
         ReadOnlySpan<T> stateGradient = row.StateGradient, previousMemory = row.PreviousMemory;
         Span<T> dc = row.MemoryGradient, dInputGate = row.GateGradient(0), dForgetGate = row.GateGradient(1);
         Span<T> dCandidateGate = row.GateGradient(2), dOutputGate = row.GateGradient(3);
+        // The row's spans hold exactly Units elements: the loop reads them through their first elements, unchecked.
+        ref T i0 = ref MemoryMarshal.GetReference(input), f0 = ref MemoryMarshal.GetReference(forget);
+        ref T g0 = ref MemoryMarshal.GetReference(candidate), o0 = ref MemoryMarshal.GetReference(output);
+        ref T t0 = ref MemoryMarshal.GetReference(tanhCell), dh0 = ref MemoryMarshal.GetReference(stateGradient);
+        ref T cPrevious0 = ref MemoryMarshal.GetReference(previousMemory), dc0 = ref MemoryMarshal.GetReference(dc);
+        ref T di0 = ref MemoryMarshal.GetReference(dInputGate), df0 = ref MemoryMarshal.GetReference(dForgetGate);
+        ref T dg0 = ref MemoryMarshal.GetReference(dCandidateGate), do0 = ref MemoryMarshal.GetReference(dOutputGate);
         var one = Vector<T>.One;
         for (var lane = new Lanes<T>(row.Units); lane.Next();)
         {
-            Vector<T> i = lane.Load(input), f = lane.Load(forget), g = lane.Load(candidate), o = lane.Load(output);
-            Vector<T> t = lane.Load(tanhCell), dh = lane.Load(stateGradient);
+            Vector<T> i = lane.Load(ref i0), f = lane.Load(ref f0), g = lane.Load(ref g0), o = lane.Load(ref o0);
+            Vector<T> t = lane.Load(ref t0), dh = lane.Load(ref dh0);
             // forward: h = o * tanh(c)  =>  do = dh * tanh(c);  dc += dh * o * (1 - tanh(c)^2)
             var dOutput = dh * t;
-            var dCell = lane.Load(dc) + (dh * o * (one - (t * t)));
+            var dCell = lane.Load(ref dc0) + (dh * o * (one - (t * t)));
             // forward: c = f * c_prev + i * g  =>  di = dc g, df = dc c_prev, dg = dc i, dc_prev = dc f
             var dInput = dCell * g;
-            var dForget = dCell * lane.Load(previousMemory);
+            var dForget = dCell * lane.Load(ref cPrevious0);
             var dCandidate = dCell * i;
-            lane.Store(dCell * f, dc);
+            lane.Store(dCell * f, ref dc0);
             // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
-            lane.Store(dInput * i * (one - i), dInputGate);
-            lane.Store(dForget * f * (one - f), dForgetGate);
-            lane.Store(dCandidate * (one - (g * g)), dCandidateGate);
-            lane.Store(dOutput * o * (one - o), dOutputGate);
+            lane.Store(dInput * i * (one - i), ref di0);
+            lane.Store(dForget * f * (one - f), ref df0);
+            lane.Store(dCandidate * (one - (g * g)), ref dg0);
+            lane.Store(dOutput * o * (one - o), ref do0);
         }
     }
 }

@@ -651,9 +651,20 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// <summary>sum += row, element-wise.</summary>
     private static void AddRow(Span<T> sum, ReadOnlySpan<T> row)
     {
-        for (var lane = new Lanes<T>(sum.Length); lane.Next();)
+        int j = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
         {
-            lane.Store(lane.Load(sum) + lane.Load(row), sum);
+            ref T s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sum);
+            ref T r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(row);
+            for (; j <= sum.Length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                (Vector.LoadUnsafe(ref s, (nuint)j) + Vector.LoadUnsafe(ref r, (nuint)j)).StoreUnsafe(ref s, (nuint)j);
+            }
+        }
+
+        for (; j < sum.Length; j++)
+        {
+            sum[j] += row[j];
         }
     }
 
