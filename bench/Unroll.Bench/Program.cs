@@ -18,7 +18,7 @@ internal static class Program
                                                per variant (reference, vector128, vector, vector512), shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
-          lstm-512 | lstm-256 | gru-512 | rnn-128 [--threads N]... [--seconds S]
+          lstm-512 | lstm-256 | lstm-128 | gru-512 | gru-128 | rnn-512 | rnn-128 [--threads N]... [--seconds S]
                                                training throughput (forward + loss + BPTT + clip + Adam), characters/s
           scan-step | scan-kernel [--steps T]... [--threads N]... [--hidden H] [--batch B] [--rounds R]
                                                LRU/minGRU/minLSTM steps against GRU/LSTM; the chunked scan against the sequential one

@@ -32,6 +32,11 @@ internal static class TrainBenchmark
 
         // The oscillator shape: tanh RNN, one input, one output, mean squared error at every step.
         new("rnn-128", "rnn", 128, 200, 32, 0),
+
+        // The other corners of the cell x width grid: the Elman network wide, the gated cells narrow.
+        new("rnn-512", "rnn", 512, 200, 32, 0),
+        new("lstm-128", "lstm", 128, 100, 32, 65),
+        new("gru-128", "gru", 128, 100, 32, 65),
     ];
 
     /// <summary>The suite names this benchmark answers to.</summary>

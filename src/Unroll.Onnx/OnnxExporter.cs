@@ -4,6 +4,7 @@ using Unroll.Cells;
 using Unroll.IO;
 using Unroll.Kernels;
 using Unroll.Models;
+using Unroll.Tensors;
 
 namespace Unroll.Onnx;
 
@@ -301,11 +302,11 @@ public static class OnnxExporter
         var bias = new float[directions * 2 * rows];
         for (int d = 0; d < directions; d++)
         {
-            string suffix = $"_l{layer}" + (d == 1 ? "_reverse" : string.Empty);
-            Reorder(model.Parameters.Value("rnn.weight_ih" + suffix), order, hidden, inputWidth, weight.AsSpan(d * rows * inputWidth, rows * inputWidth));
-            Reorder(model.Parameters.Value("rnn.weight_hh" + suffix), order, hidden, hidden, recurrence.AsSpan(d * rows * hidden, rows * hidden));
-            Reorder(model.Parameters.Value("rnn.bias_ih" + suffix), order, hidden, 1, bias.AsSpan(2 * d * rows, rows));
-            Reorder(model.Parameters.Value("rnn.bias_hh" + suffix), order, hidden, 1, bias.AsSpan(((2 * d) + 1) * rows, rows));
+            bool reverse = d == 1;
+            Reorder(model.Parameters.Value(ParameterNames.WeightIh(layer, reverse)), order, hidden, inputWidth, weight.AsSpan(d * rows * inputWidth, rows * inputWidth));
+            Reorder(model.Parameters.Value(ParameterNames.WeightHh(layer, reverse)), order, hidden, hidden, recurrence.AsSpan(d * rows * hidden, rows * hidden));
+            Reorder(model.Parameters.Value(ParameterNames.BiasIh(layer, reverse)), order, hidden, 1, bias.AsSpan(2 * d * rows, rows));
+            Reorder(model.Parameters.Value(ParameterNames.BiasHh(layer, reverse)), order, hidden, 1, bias.AsSpan(((2 * d) + 1) * rows, rows));
         }
 
         string prefix = $"layer{layer}";

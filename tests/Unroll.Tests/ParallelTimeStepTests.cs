@@ -71,11 +71,11 @@ public sealed class ParallelTimeStepTests
     private static Dictionary<string, float[]> Run(string architecture, int threads, out long splitParts)
     {
         int savedThreads = Parallelism.ThreadCount;
-        long savedWork = RecurrentDirection<float>.MinParallelStepWork;
+        long savedWork = RecurrentDirection.MinParallelStepWork;
         try
         {
             Parallelism.ThreadCount = threads;
-            RecurrentDirection<float>.MinParallelStepWork = 0;
+            RecurrentDirection.MinParallelStepWork = 0;
             var model = new SequenceModel<float>(new ModelConfig
             {
                 Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
@@ -123,7 +123,7 @@ public sealed class ParallelTimeStepTests
         finally
         {
             Parallelism.ThreadCount = savedThreads;
-            RecurrentDirection<float>.MinParallelStepWork = savedWork;
+            RecurrentDirection.MinParallelStepWork = savedWork;
         }
     }
 

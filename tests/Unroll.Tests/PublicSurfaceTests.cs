@@ -48,4 +48,18 @@ public sealed class PublicSurfaceTests
 
         Assert.True(shown.Count >= 5);
     }
+
+    [Fact]
+    public void TheCustomCellSampleRunsTheCellTheTestsCheck()
+    {
+        string root = RepositoryRoot();
+        string tests = File.ReadAllText(Path.Combine(root, "tests", "Unroll.Tests", "CustomCellTests.cs"));
+        int start = tests.IndexOf("public readonly struct CifgLstmCell", StringComparison.Ordinal);
+        int end = tests.IndexOf("/// <summary>A cell written outside the library", StringComparison.Ordinal);
+        var cell = tests[start..end].Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+        var sample = File.ReadAllLines(Path.Combine(root, "samples", "custom-cell.cs")).Select(l => l.Trim()).ToList();
+        int at = sample.IndexOf(cell[0]);
+        Assert.True(at >= 0, "samples/custom-cell.cs does not declare CifgLstmCell as the tests do");
+        Assert.Equal(cell, sample.Skip(at).Where(l => l.Length > 0).Take(cell.Count));
+    }
 }

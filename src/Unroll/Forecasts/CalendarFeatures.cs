@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Unroll.Forecasts;
 
 /// <summary>A feature derived from a step's time, known for every step ahead.</summary>
-public enum CalendarFeature
+internal enum CalendarFeature
 {
     /// <summary>The month of the year, 12 positions (January first).</summary>
     Month,
@@ -22,7 +22,7 @@ public enum CalendarFeature
 }
 
 /// <summary>How a calendar feature's position k of P is given to the network.</summary>
-public enum CalendarEncoding
+internal enum CalendarEncoding
 {
     /// <summary>Two inputs, sin(2 pi k / P) and cos(2 pi k / P): neighbouring positions are close, the last next to the first.</summary>
     SinCos,

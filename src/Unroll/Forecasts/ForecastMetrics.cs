@@ -5,7 +5,7 @@ namespace Unroll.Forecasts;
 /// <c>y</c> is the series' history before the forecast origin (the in-sample part that scales the errors), <c>a</c> the
 /// actual values of the horizon and <c>f</c> the forecasts, h = 1..H; m is the seasonal period (1 for none).
 /// </summary>
-public static class ForecastMetrics
+internal static class ForecastMetrics
 {
     /// <summary>
     /// Mean absolute scaled error: <c>MASE = mean_h |a_h - f_h| / (1/(n-m) sum_{t=m+1..n} |y_t - y_{t-m}|)</c>, the

@@ -11,7 +11,7 @@ namespace Unroll.Forecasts;
 /// training part (each series' target mean and standard deviation, each covariate's over all series). Stored in the
 /// model file (<see cref="MetadataKey"/>) so that evaluation and forecasting read and scale as training did.
 /// </summary>
-public sealed record ForecastSpec
+internal sealed record ForecastSpec
 {
     /// <summary>The metadata key in a model file.</summary>
     public const string MetadataKey = "unroll.forecast";
@@ -248,7 +248,7 @@ public sealed record ForecastSpec
 }
 
 /// <summary>How a forecasting network gives its H steps.</summary>
-public enum ForecastHead
+internal enum ForecastHead
 {
     /// <summary>All H steps at once from the state after the context (and, when it knows ahead, the forecast steps' known inputs).</summary>
     Direct,
@@ -258,7 +258,7 @@ public enum ForecastHead
 }
 
 /// <summary>How a forecasting model scales each series' target.</summary>
-public enum ForecastScaling
+internal enum ForecastScaling
 {
     /// <summary>By the mean and standard deviation of the series' training part, stored in the model: only those series can be forecast.</summary>
     Series,
@@ -268,7 +268,7 @@ public enum ForecastScaling
 }
 
 /// <summary>What the head predicts relative to.</summary>
-public enum ForecastBaseline
+internal enum ForecastBaseline
 {
     /// <summary>The scaled value itself: forecast = output * std + mean.</summary>
     None,

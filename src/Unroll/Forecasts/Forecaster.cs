@@ -18,7 +18,7 @@ internal sealed record WindowScale(double Mean, double Std, double[]? Baseline)
 /// <summary>Forecasts of one series from one origin: the point forecast of every step and its quantiles [H, Q], in the series' units.</summary>
 /// <param name="Point">The point forecast (the mean of a symmetric distribution, the median level of a quantile head).</param>
 /// <param name="Quantiles">Row-major [H, Q] at <see cref="ForecastSpec.Quantiles"/>; empty for a point head.</param>
-public sealed record SeriesForecast(double[] Point, double[] Quantiles);
+internal sealed record SeriesForecast(double[] Point, double[] Quantiles);
 
 /// <summary>
 /// Scaling and forecasting (docs/forecasting.md). A direct head reads a window of L scaled steps (target, covariates,
@@ -26,7 +26,7 @@ public sealed record SeriesForecast(double[] Point, double[] Quantiles);
 /// all H steps at once. A recursive head reads, at the step of every time t, the value of t - 1 and the known inputs of t,
 /// and forecasts t; from the origin on it is fed its own forecast (a sampled path per draw for probabilistic heads).
 /// </summary>
-public static class Forecaster
+internal static class Forecaster
 {
     /// <summary>Draws per step for the quantiles of a direct Student-t head, and sampled paths of a probabilistic recursive head.</summary>
     public const int Samples = 1000;

@@ -13,7 +13,7 @@ namespace Unroll.Forecasts;
 /// <param name="Values">Row-major [rows, 1 + P]: the target, then the P past covariates.</param>
 /// <param name="Lines">The 1-based file line of every row.</param>
 /// <param name="Columns">The names of the target and covariate columns, as in <paramref name="Values"/>.</param>
-public sealed record SeriesTable(string Path, string[] Ids, string[] Times, double[] Values, int[] Lines, IReadOnlyList<string> Columns)
+internal sealed record SeriesTable(string Path, string[] Ids, string[] Times, double[] Values, int[] Lines, IReadOnlyList<string> Columns)
 {
     /// <summary>The rows.</summary>
     public int Rows => Ids.Length;
@@ -35,7 +35,7 @@ public sealed record SeriesTable(string Path, string[] Ids, string[] Times, doub
 /// <param name="Id">The series id.</param>
 /// <param name="Values">Row-major [n, 1 + P]: the target, then the past covariates.</param>
 /// <param name="Times">The times as written, one per row.</param>
-public sealed record Series(string Id, double[] Values, string[] Times)
+internal sealed record Series(string Id, double[] Values, string[] Times)
 {
     /// <summary>The number of time steps.</summary>
     public int Length => Times.Length;

@@ -22,7 +22,7 @@ public enum Activation
 /// Activations applied in place, and their derivatives expressed through the saved output
 /// h = f(z) (so the backward pass needs no copy of z).
 /// </summary>
-internal static class Activations
+public static class Activations
 {
     /// <summary>Parses an activation name as written on the command line or in a config (tanh, sigmoid, relu, identity).</summary>
     /// <exception cref="UnrollException">The name is not one of the four.</exception>

@@ -84,9 +84,8 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
         Reverse = reverse;
         InputSize = inputSize;
         Hidden = hidden;
-        string suffix = RecurrentLayers.Suffix(layer, reverse);
-        WeightIh = "rnn.weight_ih" + suffix;
-        BiasIh = "rnn.bias_ih" + suffix;
+                WeightIh = ParameterNames.Recurrent("weight_ih", layer, reverse);
+        BiasIh = ParameterNames.Recurrent("bias_ih", layer, reverse);
         _job = new RowJob(this);
     }
 
@@ -159,9 +158,8 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     /// <summary>The (name, shape) pairs of one direction: <c>rnn.weight_ih</c> [K H, I] and <c>rnn.bias_ih</c> [K H].</summary>
     public static IEnumerable<(string Name, int[] Shape)> Layout(int gateBlocks, int layer, bool reverse, int inputSize, int hidden)
     {
-        string suffix = RecurrentLayers.Suffix(layer, reverse);
-        yield return ("rnn.weight_ih" + suffix, [gateBlocks * hidden, inputSize]);
-        yield return ("rnn.bias_ih" + suffix, [gateBlocks * hidden]);
+                yield return (ParameterNames.Recurrent("weight_ih", layer, reverse), [gateBlocks * hidden, inputSize]);
+        yield return (ParameterNames.Recurrent("bias_ih", layer, reverse), [gateBlocks * hidden]);
     }
 
     /// <inheritdoc/>
@@ -243,8 +241,10 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     /// <inheritdoc/>
     public void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient)
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
     {
+        RecurrentLayers.RejectFinalStateGradient("minGRU and minLSTM", finalStateGradient, finalCellGradient);
         int steps = _steps, batch = _batch, hidden = Hidden, width = GateBlocks * hidden, block = batch * hidden, rows = steps * batch;
 
         // e_t = dL/doutput_t at active steps, 0 at padded ones (the scan inputs are no longer needed: e takes their place).

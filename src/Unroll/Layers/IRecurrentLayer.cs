@@ -60,12 +60,16 @@ internal interface IRecurrentLayer<T>
 
     /// <summary>
     /// Backpropagation for the last <see cref="Forward"/>: reads dL/doutput from columns [<paramref name="outputColumn"/>, +H)
-    /// of <paramref name="outputGradient"/>, adds every parameter gradient, and writes (or adds, when
-    /// <paramref name="accumulateInputGradient"/>) dL/dx into <paramref name="inputGradient"/> unless it is empty.
+    /// of <paramref name="outputGradient"/> and dL/d<see cref="FinalState"/> (dL/d<see cref="FinalCell"/>) from
+    /// <paramref name="finalStateGradient"/> (<paramref name="finalCellGradient"/>), [B, H] each or empty for none; adds every
+    /// parameter gradient, and writes (or adds, when <paramref name="accumulateInputGradient"/>) dL/dx into
+    /// <paramref name="inputGradient"/> unless it is empty.
     /// </summary>
+    /// <exception cref="UnrollException">The layer cannot take a gradient on its final state and one is given.</exception>
     void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient);
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient);
 
     /// <summary>
     /// One step of inference for a batch: <paramref name="state"/> (and <paramref name="cell"/> for the LSTM) hold the

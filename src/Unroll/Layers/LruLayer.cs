@@ -104,17 +104,16 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
         InputSize = inputSize;
         Hidden = hidden;
         Units = hidden / 2;
-        string suffix = RecurrentLayers.Suffix(layer, reverse);
-        NuLog = "rnn.nu_log" + suffix;
-        ThetaLog = "rnn.theta_log" + suffix;
-        GammaLog = "rnn.gamma_log" + suffix;
-        BReal = "rnn.B_re" + suffix;
-        BImaginary = "rnn.B_im" + suffix;
-        D = "rnn.D" + suffix;
-        CReal = "rnn.C_re" + suffix;
-        CImaginary = "rnn.C_im" + suffix;
-        WeightGlu = "rnn.weight_glu" + suffix;
-        BiasGlu = "rnn.bias_glu" + suffix;
+                NuLog = ParameterNames.Recurrent("nu_log", layer, reverse);
+        ThetaLog = ParameterNames.Recurrent("theta_log", layer, reverse);
+        GammaLog = ParameterNames.Recurrent("gamma_log", layer, reverse);
+        BReal = ParameterNames.Recurrent("B_re", layer, reverse);
+        BImaginary = ParameterNames.Recurrent("B_im", layer, reverse);
+        D = ParameterNames.Recurrent("D", layer, reverse);
+        CReal = ParameterNames.Recurrent("C_re", layer, reverse);
+        CImaginary = ParameterNames.Recurrent("C_im", layer, reverse);
+        WeightGlu = ParameterNames.Recurrent("weight_glu", layer, reverse);
+        BiasGlu = ParameterNames.Recurrent("bias_glu", layer, reverse);
 
         // x [B_re; B_im; D]^T is one product only if the three lie one after the other.
         int projection = parameters.View(BReal).Offset;
@@ -197,27 +196,25 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
     /// <summary>The (name, shape) pairs of one direction, in buffer order (see the class summary).</summary>
     public static IEnumerable<(string Name, int[] Shape)> Layout(int layer, bool reverse, int inputSize, int hidden)
     {
-        string suffix = RecurrentLayers.Suffix(layer, reverse);
-        int units = hidden / 2;
-        yield return ("rnn.nu_log" + suffix, [units]);
-        yield return ("rnn.theta_log" + suffix, [units]);
-        yield return ("rnn.gamma_log" + suffix, [units]);
-        yield return ("rnn.B_re" + suffix, [units, inputSize]);
-        yield return ("rnn.B_im" + suffix, [units, inputSize]);
-        yield return ("rnn.D" + suffix, [hidden, inputSize]);
-        yield return ("rnn.C_re" + suffix, [hidden, units]);
-        yield return ("rnn.C_im" + suffix, [hidden, units]);
-        yield return ("rnn.weight_glu" + suffix, [2 * hidden, hidden]);
-        yield return ("rnn.bias_glu" + suffix, [2 * hidden]);
+                int units = hidden / 2;
+        yield return (ParameterNames.Recurrent("nu_log", layer, reverse), [units]);
+        yield return (ParameterNames.Recurrent("theta_log", layer, reverse), [units]);
+        yield return (ParameterNames.Recurrent("gamma_log", layer, reverse), [units]);
+        yield return (ParameterNames.Recurrent("B_re", layer, reverse), [units, inputSize]);
+        yield return (ParameterNames.Recurrent("B_im", layer, reverse), [units, inputSize]);
+        yield return (ParameterNames.Recurrent("D", layer, reverse), [hidden, inputSize]);
+        yield return (ParameterNames.Recurrent("C_re", layer, reverse), [hidden, units]);
+        yield return (ParameterNames.Recurrent("C_im", layer, reverse), [hidden, units]);
+        yield return (ParameterNames.Recurrent("weight_glu", layer, reverse), [2 * hidden, hidden]);
+        yield return (ParameterNames.Recurrent("bias_glu", layer, reverse), [2 * hidden]);
     }
 
     /// <summary>lambda_n = exp(-exp(nu_n) + i exp(theta_n)) of one direction, computed in double.</summary>
     public static Complex[] Eigenvalues(ParameterSet<T> parameters, int layer, bool reverse)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        string suffix = RecurrentLayers.Suffix(layer, reverse);
-        var nu = parameters.Value("rnn.nu_log" + suffix);
-        var theta = parameters.Value("rnn.theta_log" + suffix);
+                var nu = parameters.Value(ParameterNames.Recurrent("nu_log", layer, reverse));
+        var theta = parameters.Value(ParameterNames.Recurrent("theta_log", layer, reverse));
         var eigenvalues = new Complex[nu.Length];
         for (int n = 0; n < nu.Length; n++)
         {
@@ -294,8 +291,10 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
     /// <inheritdoc/>
     public void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient)
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
     {
+        RecurrentLayers.RejectFinalStateGradient("LRU", finalStateGradient, finalCellGradient);
         int steps = _steps, batch = _batch, hidden = Hidden, units = Units, block = batch * hidden, rows = steps * batch;
 
         // forward: out = a sigmoid(g)  =>  da = dout sigmoid(g), dg = dout a sigmoid(g) (1 - sigmoid(g)); zero at padded steps.

@@ -28,11 +28,12 @@ namespace Unroll.Layers;
 /// step boundary, and the results do not depend on the thread count.
 /// </para>
 /// </remarks>
-internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
+internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     where T : unmanaged, IFloatingPointIeee754<T>
+    where TCell : struct, IRecurrentCell<TCell>
 {
     private readonly ParameterSet<T> _parameters;
-    private readonly int _gateCount;
+    private readonly TCell _cell;
 
     // W_hh packed once per sequence for the per-step products: as W_hh^T (forward: gates += h W_hh^T)
     // and as W_hh (backward: dh_{t-1} += dGates W_hh).
@@ -45,17 +46,20 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     private string? _embeddingName;
     private int _vocabulary;
     private T[] _tokenTable = [];
+
+    // Per step t: the gates [B, G*H] as the cell left them, the cell's saved blocks [S, B, H], and the states
+    // (and memories) in T+1 blocks of [B, H]; the recurrent part [B, G*H] of the step being run for a cell that keeps
+    // it apart; the gate gradients [T, B, G*H] that multiply W_hh (and, for such a cell, those of the input part).
     private T[] _gates = [];
+    private T[] _saved = [];
     private T[] _states = [];
-    private T[] _cells = [];
-    private T[] _tanhCells = [];
-    private T[] _hiddenGates = [];
-    private T[] _hiddenCandidates = [];
+    private T[] _memories = [];
+    private T[] _recurrentGates = [];
     private T[] _gateGradients = [];
     private T[] _inputGateGradients = [];
     private T[] _stateGradient = [];
     private T[] _carry = [];
-    private T[] _cellCarry = [];
+    private T[] _memoryCarry = [];
     private int _steps;
     private int _batch;
     private int[] _lengths = [];
@@ -64,6 +68,14 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     private T[] _stateGradients = [];
     private T[] _cellGradients = [];
     private bool _hasLengths;
+
+    // For a cell that feeds back the output (TCell.FeedsBackOutput): what the recurrent weight multiplies at each step,
+    // y_{t-1} [T, B, O] (y0, then the head's outputs or the teacher's targets), and its gradients; the teacher's targets
+    // [T, B, O] (null to run free); the hidden state of the last inference step.
+    private T[] _feedback = [];
+    private T[] _feedbackGradients = [];
+    private T[]? _teacher;
+    private T[] _stepHidden = [];
 
     // The time step being dispatched (one WorkerPool job per step, split by hidden units), and what its parts read
     // besides the buffers above: the caller's output (forward) or output gradient (backward), pinned for the loop.
@@ -76,32 +88,25 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     private int _stepOutputColumn;
     private int _stepOutputWidth;
 
-    public RecurrentDirection(ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
+    public RecurrentDirection(ParameterSet<T> parameters, TCell cell, int layer, bool reverse, int inputSize, int hidden)
     {
+        if (TCell.FeedsBackOutput && reverse)
+        {
+            throw new UnrollException($"model: the {TCell.Name} cell feeds back the network's previous output; expected one direction, got a reverse one.");
+        }
+
         _parameters = parameters;
-        Cell = cell;
-        Activation = activation;
+        _cell = cell;
         Reverse = reverse;
         InputSize = inputSize;
         Hidden = hidden;
-        _gateCount = CellKinds.GateCount(cell);
-        string suffix = $"_l{layer}" + (reverse ? "_reverse" : string.Empty);
-        WeightIh = "rnn.weight_ih" + suffix;
-        WeightHh = "rnn.weight_hh" + suffix;
-        BiasIh = "rnn.bias_ih" + suffix;
-        BiasHh = "rnn.bias_hh" + suffix;
+        WeightIh = ParameterNames.WeightIh(layer, reverse);
+        WeightHh = RecurrentWeightName(layer, reverse);
+        RecurrentWidth = TCell.FeedsBackOutput ? parameters.View(ParameterNames.HeadWeight).Shape[0] : hidden;
+        BiasIh = ParameterNames.BiasIh(layer, reverse);
+        BiasHh = ParameterNames.BiasHh(layer, reverse);
         _stepJob = new StepJob(this);
     }
-
-    /// <summary>
-    /// Below this batch * G * H * H (the per-step product's multiply-adds) a time step runs on the calling thread:
-    /// waking a worker would cost more than it saves. Settable so tests can force the split on small models.
-    /// </summary>
-    internal static long MinParallelStepWork { get; set; } = 64 * 64 * 64;
-
-    public CellKind Cell { get; }
-
-    public Activation Activation { get; }
 
     public bool Reverse { get; }
 
@@ -117,6 +122,11 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
 
     public string BiasHh { get; }
 
+    /// <summary>What the recurrent weight multiplies: H (h_{t-1}), or O (y_{t-1}) for a cell that feeds back the output.</summary>
+    public int RecurrentWidth { get; }
+
+    private static int GateCount => TCell.GateCount;
+
     /// <summary>When set, <see cref="Backward"/> records ||dL/dh_t|| (and ||dL/dc_t|| from later steps for the LSTM) for every t.</summary>
     public bool RecordStateGradientNorms { get; set; }
 
@@ -127,36 +137,47 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     /// For the LSTM, ||dL/dc_t||_2 as it arrives from later steps (through c_{t+1} = f c_t + ...), t = 0..T-1;
     /// zero at the last step.
     /// </summary>
-    public ReadOnlySpan<double> CellGradientNorms => _cellGradientNorms.AsSpan(0, RecordStateGradientNorms && Cell == CellKind.Lstm ? _steps : 0);
+    public ReadOnlySpan<double> CellGradientNorms => _cellGradientNorms.AsSpan(0, RecordStateGradientNorms && TCell.HasMemory ? _steps : 0);
 
     /// <summary>The vectors behind <see cref="StateGradientNorms"/>: dL/dh_t as [T, B, H] in time order.</summary>
     public ReadOnlySpan<T> StateGradients => _stateGradients.AsSpan(0, RecordStateGradientNorms ? _steps * _batch * Hidden : 0);
 
     /// <summary>The vectors behind <see cref="CellGradientNorms"/>: dL/dc_t from later steps as [T, B, H] (LSTM).</summary>
-    public ReadOnlySpan<T> CellGradients => _cellGradients.AsSpan(0, RecordStateGradientNorms && Cell == CellKind.Lstm ? _steps * _batch * Hidden : 0);
+    public ReadOnlySpan<T> CellGradients => _cellGradients.AsSpan(0, RecordStateGradientNorms && TCell.HasMemory ? _steps * _batch * Hidden : 0);
 
     /// <summary>The (name, shape) pairs of this direction's parameters, in PyTorch's order.</summary>
-    public static IEnumerable<(string Name, int[] Shape)> Layout(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
+    public static IEnumerable<(string Name, int[] Shape)> Layout(int layer, bool reverse, int inputSize, int hidden, int outputs)
     {
-        int rows = CellKinds.GateCount(cell) * hidden;
-        string suffix = $"_l{layer}" + (reverse ? "_reverse" : string.Empty);
-        yield return ("rnn.weight_ih" + suffix, [rows, inputSize]);
-        yield return ("rnn.weight_hh" + suffix, [rows, hidden]);
-        yield return ("rnn.bias_ih" + suffix, [rows]);
-        yield return ("rnn.bias_hh" + suffix, [rows]);
+        int rows = TCell.GateCount * hidden;
+        yield return (ParameterNames.WeightIh(layer, reverse), [rows, inputSize]);
+        yield return (RecurrentWeightName(layer, reverse), [rows, TCell.FeedsBackOutput ? outputs : hidden]);
+        yield return (ParameterNames.BiasIh(layer, reverse), [rows]);
+        yield return (ParameterNames.BiasHh(layer, reverse), [rows]);
     }
 
     /// <summary>The last state of each sequence (after its own last step; for the reverse direction, after t = 0), [B, H].</summary>
     public ReadOnlySpan<T> FinalState => _states.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden);
 
-    /// <summary>The last cell state (LSTM), [B, H].</summary>
-    public ReadOnlySpan<T> FinalCell => _cells.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden);
+    /// <summary>The last memory (for a cell with one), [B, H]; empty otherwise.</summary>
+    public ReadOnlySpan<T> FinalCell => TCell.HasMemory ? _memories.AsSpan((Reverse ? 0 : _steps) * _batch * Hidden, _batch * Hidden) : [];
 
-    /// <summary>dL/dh0 after <see cref="Backward"/>, [B, H].</summary>
-    public ReadOnlySpan<T> InitialStateGradient => _carry.AsSpan(0, _batch * Hidden);
+    /// <summary>dL/dh0 after <see cref="Backward"/>, [B, H]; for a cell that feeds back the output, dL/dy0, [B, O].</summary>
+    public ReadOnlySpan<T> InitialStateGradient => TCell.FeedsBackOutput ? _feedbackGradients.AsSpan(0, _batch * RecurrentWidth) : _carry.AsSpan(0, _batch * Hidden);
 
-    /// <summary>dL/dc0 after <see cref="Backward"/> (LSTM), [B, H].</summary>
-    public ReadOnlySpan<T> InitialCellGradient => _cellCarry.AsSpan(0, _batch * Hidden);
+    /// <summary>
+    /// For a cell that feeds back the output: the true outputs [T, B, O] fed back as y_{t-1} from the second step on
+    /// (teacher forcing; kept by reference), or null to feed back the head's own outputs.
+    /// </summary>
+    public void SetTeacher(T[]? teacher) => _teacher = teacher;
+
+    /// <summary>The output of the last <see cref="Step"/>: h_t (the state itself, or for a cell that feeds back the output, its hidden state).</summary>
+    public ReadOnlySpan<T> StepOutput(ReadOnlySpan<T> state) => TCell.FeedsBackOutput ? _stepHidden : state;
+
+    private static string RecurrentWeightName(int layer, bool reverse) =>
+        TCell.FeedsBackOutput ? ParameterNames.Recurrent("weight_yh", layer, reverse) : ParameterNames.WeightHh(layer, reverse);
+
+    /// <summary>dL/dc0 after <see cref="Backward"/> (for a cell with a memory), [B, H]; empty otherwise.</summary>
+    public ReadOnlySpan<T> InitialCellGradient => TCell.HasMemory ? _memoryCarry.AsSpan(0, _batch * Hidden) : [];
 
     /// <summary>
     /// Makes this direction read token ids (<paramref name="tokens"/>, [T, B], kept by reference) looked up in the
@@ -182,15 +203,10 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
         Span<T> output, int outputColumn, int outputWidth)
     {
         Allocate(steps, batch, lengths);
-        int hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, rows = steps * batch;
-        bool lstm = Cell == CellKind.Lstm, gru = Cell == CellKind.Gru;
-        var weightHh = _parameters.Value(WeightHh);
-        var biasIh = _parameters.Value(BiasIh);
-        var biasHh = _parameters.Value(BiasHh);
+        int hidden = Hidden, width = GateCount * hidden, block = batch * hidden, rows = steps * batch;
         var gates = _gates.AsSpan(0, rows * width);
 
-        // Before the loop, all T*B rows: gates = x W_ih^T + b_ih (+ b_hh, except for the GRU whose
-        // b_hh sits inside r * (W_hn h + b_hn)).
+        // Before the loop, all T*B rows: gates = x W_ih^T + b_ih (+ b_hh, unless the cell keeps the recurrent part apart).
         bool tokenInput = _embeddingName is not null;
         int projectedRows = tokenInput ? _vocabulary : rows;
         if (tokenInput)
@@ -199,25 +215,9 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
         }
 
         var projected = tokenInput ? _tokenTable.AsSpan(0, _vocabulary * width) : gates;
-        // The bias row is summed once and copied into every row, rather than re-added for each of the T*B rows.
-        if (projectedRows > 0)
-        {
-            var firstRow = projected[..width];
-            for (int j = 0; j < width; j++)
-            {
-                firstRow[j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
-            }
-
-            for (int r = 1; r < projectedRows; r++)
-            {
-                firstRow.CopyTo(projected.Slice(r * width, width));
-            }
-        }
-
-        // The same product either way, row for row: for tokens over the V embedding rows, then gathered.
         ReadOnlySpan<T> projectionInput = tokenInput ? _parameters.Value(_embeddingName!) : x[..(rows * InputSize)];
-        Gemm.Compute(Transpose.No, Transpose.Yes, projectedRows, width, InputSize,
-            T.One, projectionInput, InputSize, _parameters.Value(WeightIh), InputSize, T.One, projected, width);
+        // The same product either way, row for row: for tokens over the V embedding rows, then gathered.
+        ProjectInput(projectionInput, projectedRows, projected);
         if (tokenInput)
         {
             for (int r = 0; r < rows; r++)
@@ -226,16 +226,31 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
             }
         }
 
-        var states = _states.AsSpan(0, (steps + 1) * block);
-        var cells = lstm ? _cells.AsSpan(0, (steps + 1) * block) : Span<T>.Empty;
-        int initialBlock = Reverse ? steps : 0;
-        SetInitial(states.Slice(initialBlock * block, block), initialState);
-        if (lstm)
+        int initialBlock = Reverse ? steps : 0, recurrentWidth = RecurrentWidth;
+        if (TCell.FeedsBackOutput)
         {
-            SetInitial(cells.Slice(initialBlock * block, block), initialCell);
+            // y_{-1} = y0 (the initial state given); with teacher forcing y_{t-1} = target_{t-1} for t >= 1.
+            if (!lengths.IsEmpty)
+            {
+                throw new UnrollException($"{TCell.Name}: expected sequences of one length (the network feeds back its own output at every step), got varying lengths.");
+            }
+
+            int feedbackBlock = batch * recurrentWidth;
+            SetInitial(_feedback.AsSpan(0, feedbackBlock), initialState);
+            _states.AsSpan(initialBlock * block, block).Clear();
+            _teacher?.AsSpan(0, (steps - 1) * feedbackBlock).CopyTo(_feedback.AsSpan(feedbackBlock));
+        }
+        else
+        {
+            SetInitial(_states.AsSpan(initialBlock * block, block), initialState);
         }
 
-        _packedForward.Pack(Transpose.Yes, hidden, width, weightHh, hidden);
+        if (TCell.HasMemory)
+        {
+            SetInitial(_memories.AsSpan(initialBlock * block, block), initialCell);
+        }
+
+        _packedForward.Pack(Transpose.Yes, recurrentWidth, width, _parameters.Value(WeightHh), recurrentWidth);
         int parts = StepParts(batch);
         unsafe
         {
@@ -256,31 +271,40 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
 
     /// <summary>
     /// BPTT for the last <see cref="Forward"/>: reads dL/doutput from columns
-    /// [<paramref name="outputColumn"/>, +H) of <paramref name="outputGradient"/>, adds every parameter
-    /// gradient, and writes (or adds, when <paramref name="accumulateInputGradient"/>) dL/dx.
+    /// [<paramref name="outputColumn"/>, +H) of <paramref name="outputGradient"/> and dL/dh_n (and dL/dc_n) from
+    /// <paramref name="finalStateGradient"/> (<paramref name="finalCellGradient"/>), either empty for none; adds every
+    /// parameter gradient, and writes (or adds, when <paramref name="accumulateInputGradient"/>) dL/dx.
     /// </summary>
     public void Backward(
         ReadOnlySpan<T> x, ReadOnlySpan<T> outputGradient, int outputColumn, int outputWidth,
-        Span<T> inputGradient, bool accumulateInputGradient)
+        Span<T> inputGradient, bool accumulateInputGradient,
+        ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
     {
-        int steps = _steps, batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, rows = steps * batch;
-        bool lstm = Cell == CellKind.Lstm, gru = Cell == CellKind.Gru;
-        var weightHh = _parameters.Value(WeightHh);
+        int steps = _steps, batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, rows = steps * batch;
         var states = _states.AsSpan(0, (steps + 1) * block);
         var gateGradients = _gateGradients.AsSpan(0, rows * width);
-        var inputGateGradients = gru ? _inputGateGradients.AsSpan(0, rows * width) : gateGradients;
+        var inputGateGradients = TCell.SeparateRecurrentGates ? _inputGateGradients.AsSpan(0, rows * width) : gateGradients;
         var carry = _carry.AsSpan(0, block);
-        var cellCarry = _cellCarry.AsSpan(0, block);
+        var memoryCarry = _memoryCarry.AsSpan(0, block);
+
+        // h_n (c_n) is the state after the first step backward processes; rows that ended earlier carry it through
+        // their padded steps, so dL/dh_n starts the carry of every row alike.
+        SetInitial(carry, finalStateGradient);
+        SetInitial(memoryCarry, finalCellGradient);
+        if (TCell.FeedsBackOutput)
+        {
+            _feedbackGradients.AsSpan(0, rows * RecurrentWidth).Clear();
+        }
+
         var stateGradient = _stateGradient.AsSpan(0, block);
-        carry.Clear();
-        cellCarry.Clear();
         if (RecordStateGradientNorms)
         {
             Buffers.Grow(ref _stateGradients, rows * hidden);
-            Buffers.Grow(ref _cellGradients, lstm ? rows * hidden : 0);
+            Buffers.Grow(ref _cellGradients, TCell.HasMemory ? rows * hidden : 0);
         }
 
-        _packedBackward.Pack(Transpose.No, width, hidden, weightHh, hidden);
+        int recurrentWidth = RecurrentWidth;
+        _packedBackward.Pack(Transpose.No, width, recurrentWidth, _parameters.Value(WeightHh), recurrentWidth);
         int parts = StepParts(batch);
 
         // The loop runs against the forward order: the forward direction from t = T-1 down to 0. Step t's parts
@@ -295,11 +319,11 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
                 for (int s = steps - 1; s >= 0; s--)
                 {
                     int t = Reverse ? steps - 1 - s : s;
-                    if (RecordStateGradientNorms && lstm)
+                    if (RecordStateGradientNorms && TCell.HasMemory)
                     {
                         // dL/dc_t as it arrives from later steps, before this step's backward turns it into dL/dc_{t-1}.
-                        _cellGradientNorms[t] = GradientNorm(cellCarry);
-                        cellCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
+                        _cellGradientNorms[t] = RecurrentLayers.Norm<T>(memoryCarry);
+                        memoryCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
                     }
 
                     _stepTime = t;
@@ -310,7 +334,7 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
                     {
                         // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
                         // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
-                        _stateGradientNorms[t] = GradientNorm(stateGradient);
+                        _stateGradientNorms[t] = RecurrentLayers.Norm<T>(stateGradient);
                         stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
                     }
                 }
@@ -319,16 +343,27 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
             }
         }
 
-        // forward: gates_0 += h0 W_hh^T  =>  dL/dh0 = (direct part) + dGates_0 W_hh
+        // forward: gates_0 += h0 W_hh^T  =>  dL/dh0 = (direct part) + dGates_0 W_hh (dL/dy0 = dGates_0 W_yh when the output is fed back)
         if (productTime >= 0)
         {
             Gemm.ComputePacked(Transpose.No, batch, T.One, gateGradients.Slice(productTime * batch * width, batch * width), width,
-                _packedBackward, T.One, carry, hidden);
+                _packedBackward, T.One, TCell.FeedsBackOutput ? _feedbackGradients.AsSpan(0, batch * recurrentWidth) : carry, recurrentWidth);
         }
 
-        // After the loop, single GEMMs over all T*B rows.
-        var previousStates = states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
-        Gemm.Compute(Transpose.Yes, Transpose.No, width, hidden, rows, T.One, gateGradients, width, previousStates, hidden, T.One, _parameters.Gradient(WeightHh), hidden);
+        // After the loop, single GEMMs over all T*B rows: dW_hh against the previous states (or dW_yh against the outputs fed back).
+        var recurrentInputs = TCell.FeedsBackOutput ? _feedback.AsSpan(0, rows * recurrentWidth) : states.Slice((Reverse ? 1 : 0) * block, rows * hidden);
+        Gemm.Compute(Transpose.Yes, Transpose.No, width, recurrentWidth, rows, T.One, gateGradients, width, recurrentInputs, recurrentWidth, T.One,
+            _parameters.Gradient(WeightHh), recurrentWidth);
+        if (TCell.FeedsBackOutput && _teacher is null && steps > 1)
+        {
+            // forward: y_t = W h_t + b fed back to step t+1  =>  dW += dy_t^T h_t, db += dy_t over t = 0..T-2, with dy_t the
+            // gradient the feedback brought back (the loss's own dL/dy_t reaches the head through the model).
+            var fedBack = _feedbackGradients.AsSpan(batch * recurrentWidth, (rows - batch) * recurrentWidth);
+            Gemm.Compute(Transpose.Yes, Transpose.No, recurrentWidth, hidden, rows - batch, T.One, fedBack, recurrentWidth,
+                states.Slice(block, (rows - batch) * hidden), hidden, T.One, _parameters.Gradient(ParameterNames.HeadWeight), hidden);
+            Linear.AddColumnSums<T>(fedBack, rows - batch, recurrentWidth, _parameters.Gradient(ParameterNames.HeadBias));
+        }
+
         Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
         if (_embeddingName is null)
         {
@@ -353,6 +388,78 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     }
 
     /// <summary>
+    /// One step of inference for a batch, outside the saved-for-backward buffers:
+    /// <paramref name="state"/> (and <paramref name="cell"/> for a cell with a memory) hold h_{t-1} on entry and h_t on exit.
+    /// </summary>
+    public void Step(ReadOnlySpan<T> x, int batch, Span<T> state, Span<T> cell)
+    {
+        int hidden = Hidden, width = GateCount * hidden, block = batch * hidden, recurrentWidth = RecurrentWidth;
+        var gates = new T[batch * width];
+        var recurrentGates = TCell.SeparateRecurrentGates ? new T[batch * width] : gates;
+        ProjectInput(x, batch, gates);
+        var previous = state.ToArray();
+        var previousMemory = cell.ToArray();
+        if (TCell.SeparateRecurrentGates)
+        {
+            FillRows(_parameters.Value(BiasHh), batch, recurrentGates);
+        }
+
+        Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, recurrentWidth, T.One, previous, recurrentWidth, _parameters.Value(WeightHh), recurrentWidth,
+            T.One, recurrentGates, width);
+        var saved = new T[TCell.SavedBlocks * block];
+        // A cell that feeds back the output carries y (state, [B, O]); its hidden state goes to _stepHidden.
+        var hidden_t = TCell.FeedsBackOutput ? (_stepHidden = new T[block]).AsSpan() : state;
+        for (int b = 0; b < batch; b++)
+        {
+            int at = b * hidden;
+            _cell.Forward(new CellForwardRow<T>(
+                hidden, hidden, block, gates.AsSpan(b * width, width),
+                TCell.SeparateRecurrentGates ? recurrentGates.AsSpan(b * width, width) : [],
+                TCell.SavedBlocks == 0 ? [] : saved.AsSpan(at), TCell.FeedsBackOutput ? [] : previous.AsSpan(at, hidden),
+                TCell.HasMemory ? previousMemory.AsSpan(at, hidden) : [], hidden_t.Slice(at, hidden), TCell.HasMemory ? cell.Slice(at, hidden) : []));
+        }
+
+        if (TCell.FeedsBackOutput)
+        {
+            // y_t = W h_t + b, the next step's y_{t-1}.
+            Linear.Forward<T>(hidden_t, batch, hidden, _parameters.Value(ParameterNames.HeadWeight), _parameters.Value(ParameterNames.HeadBias), recurrentWidth, state);
+        }
+    }
+
+    /// <summary>
+    /// gates = input W_ih^T + b_ih (+ b_hh unless the cell keeps the recurrent part apart) for <paramref name="rows"/> rows.
+    /// The bias row is summed once and copied into every row, rather than re-added for each row.
+    /// </summary>
+    private void ProjectInput(ReadOnlySpan<T> input, int rows, Span<T> gates)
+    {
+        if (rows == 0)
+        {
+            return;
+        }
+
+        int width = GateCount * Hidden;
+        var biasIh = _parameters.Value(BiasIh);
+        var biasHh = _parameters.Value(BiasHh);
+        var firstRow = gates[..width];
+        for (int j = 0; j < width; j++)
+        {
+            firstRow[j] = TCell.SeparateRecurrentGates ? biasIh[j] : biasIh[j] + biasHh[j];
+        }
+
+        FillRows(firstRow, rows, gates);
+        Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, InputSize, T.One, input, InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
+    }
+
+    /// <summary>Copies <paramref name="row"/> into each of the first <paramref name="rows"/> rows of <paramref name="matrix"/>.</summary>
+    private static void FillRows(ReadOnlySpan<T> row, int rows, Span<T> matrix)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            row.CopyTo(matrix.Slice(r * row.Length, row.Length));
+        }
+    }
+
+    /// <summary>
     /// How many parts a time step is split into: one per thread, each a whole number of the GEMM's column panels of
     /// hidden units (so the parts' products are exactly the columns the whole product would give), when the step is
     /// big enough to pay for waking the workers; otherwise one part with every unit.
@@ -360,8 +467,10 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     private int StepParts(int batch)
     {
         int panel = Gemm.PanelWidth<T>(), threads = Parallelism.ThreadCount;
-        long work = (long)batch * _gateCount * Hidden * Hidden;
-        return threads <= 1 || Hidden % panel != 0 || work < MinParallelStepWork ? 1 : Math.Min(threads, Hidden / panel);
+        long work = (long)batch * GateCount * Hidden * Hidden;
+        // A fed-back output needs every unit of h_t before the next step: one part.
+        return TCell.FeedsBackOutput || threads <= 1 || Hidden % panel != 0 || work < RecurrentDirection.MinParallelStepWork
+            ? 1 : Math.Min(threads, Hidden / panel);
     }
 
     private unsafe void SetStepOutput(T* pointer, int length, int column, int width)
@@ -395,113 +504,128 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
 
     /// <summary>
     /// Forward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
-    /// every gate block of h_{t-1} W_hh^T, the cell, and their columns of the output.
+    /// every gate block of h_{t-1} W_hh^T (+ b_hh for a cell that keeps it apart), the cell on every active row, and
+    /// their columns of the output.
     /// </summary>
     private unsafe void ForwardUnits(int t, int firstUnit, int endUnit)
     {
-        int batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
+        int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         int previous = PreviousBlock(t), current = CurrentBlock(t);
         var hPrevious = _states.AsSpan(previous * block, block);
         var h = _states.AsSpan(current * block, block);
         var stepGates = _gates.AsSpan(t * batch * width, batch * width);
-        var rowsAtStep = new StepRows(_hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty, t);
-        switch (Cell)
+        var saved = _saved.AsSpan(t * TCell.SavedBlocks * block, TCell.SavedBlocks * block);
+        var recurrentGates = TCell.SeparateRecurrentGates ? _recurrentGates.AsSpan(0, batch * width) : stepGates;
+        if (TCell.SeparateRecurrentGates)
         {
-            case CellKind.Rnn:
-                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, stepGates, width, firstUnit, endUnit);
-                ElmanCell.Forward(Activation, rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hPrevious, h);
-                break;
-            case CellKind.Lstm:
-                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, stepGates, width, firstUnit, endUnit);
-                LstmCell.Forward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hPrevious, _cells.AsSpan(previous * block, block),
-                    h, _cells.AsSpan(current * block, block), _tanhCells.AsSpan(t * block, block));
-                break;
-            case CellKind.Gru:
-                // gh = h_{t-1} W_hh^T + b_hh, kept apart from gi because r multiplies its n block.
-                var hiddenGates = _hiddenGates.AsSpan(0, batch * width);
-                var biasHh = _parameters.Value(BiasHh);
-                for (int b = 0; b < batch; b++)
+            var biasHh = _parameters.Value(BiasHh);
+            for (int b = 0; b < batch; b++)
+            {
+                for (int g = 0; g < GateCount; g++)
                 {
-                    for (int g = 0; g < _gateCount; g++)
-                    {
-                        int column = (g * hidden) + firstUnit;
-                        biasHh.Slice(column, units).CopyTo(hiddenGates.Slice((b * width) + column, units));
-                    }
+                    int column = (g * hidden) + firstUnit;
+                    biasHh.Slice(column, units).CopyTo(recurrentGates.Slice((b * width) + column, units));
                 }
-
-                AddRecurrentProduct(batch, hPrevious, hidden, _packedForward, hiddenGates, width, firstUnit, endUnit);
-                GruCell.Forward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, hiddenGates, _hiddenCandidates.AsSpan(t * block, block), hPrevious, h);
-                break;
-            default:
-                throw new InvalidOperationException($"Unknown cell {Cell}.");
+            }
         }
 
+        int recurrentWidth = RecurrentWidth, feedbackBlock = batch * recurrentWidth;
+        ReadOnlySpan<T> recurrentInput = TCell.FeedsBackOutput ? _feedback.AsSpan(t * feedbackBlock, feedbackBlock) : hPrevious;
+        AddRecurrentProduct(batch, recurrentInput, recurrentWidth, _packedForward, recurrentGates, width, firstUnit, endUnit);
         var output = new Span<T>(_stepOutput, _stepOutputLength);
         for (int b = 0; b < batch; b++)
         {
+            int at = (b * hidden) + firstUnit;
             var destination = output.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units);
-            if (rowsAtStep.IsActive(b))
+            var memory = TCell.HasMemory ? _memories.AsSpan((current * block) + at, units) : [];
+            var previousMemory = TCell.HasMemory ? _memories.AsSpan((previous * block) + at, units) : [];
+            if (!IsActive(b, t))
             {
-                h.Slice((b * hidden) + firstUnit, units).CopyTo(destination);
-            }
-            else
-            {
+                // A padded step: the state (and memory) carry over, the output is zero.
+                hPrevious.Slice(at, units).CopyTo(h.Slice(at, units));
+                previousMemory.CopyTo(memory);
                 destination.Clear();
+                continue;
             }
+
+            int gateStart = (b * width) + firstUnit;
+            _cell.Forward(new CellForwardRow<T>(
+                units, hidden, block, stepGates[gateStart..], TCell.SeparateRecurrentGates ? recurrentGates[gateStart..] : [],
+                TCell.SavedBlocks == 0 ? [] : saved[at..], TCell.FeedsBackOutput ? [] : hPrevious.Slice(at, units), previousMemory,
+                h.Slice(at, units), memory));
+            h.Slice(at, units).CopyTo(destination);
+        }
+
+        if (TCell.FeedsBackOutput && _teacher is null && t + 1 < _steps)
+        {
+            // Running free: y_t = W h_t + b is the next step's y_{t-1} (one part holds every unit, see StepParts).
+            Linear.Forward<T>(h, batch, hidden, _parameters.Value(ParameterNames.HeadWeight), _parameters.Value(ParameterNames.HeadBias), recurrentWidth,
+                _feedback.AsSpan((t + 1) * feedbackBlock, feedbackBlock));
         }
     }
 
     /// <summary>
     /// Backward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
     /// dL/dh_t = (direct part carried from step t+1) + dGates_{t+1} W_hh (<paramref name="productTime"/> = t+1 in
-    /// processing order, or -1 at the first step) + dL/doutput_t, then the cell's backward for those units, which
-    /// writes their gate-gradient columns and overwrites their carries with the direct part of dL/dh_{t-1}.
+    /// processing order, or -1 at the first step) + dL/doutput_t, then the cell's backward on every active row, which
+    /// writes their gate-gradient columns and the direct part of dL/dh_{t-1} into their carries.
     /// </summary>
     private unsafe void BackwardUnits(int t, int productTime, int firstUnit, int endUnit)
     {
-        int batch = _batch, hidden = Hidden, width = _gateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
+        int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         var carry = _carry.AsSpan(0, block);
         var stateGradient = _stateGradient.AsSpan(0, block);
-        if (productTime >= 0)
+        if (productTime >= 0 && !TCell.FeedsBackOutput)
         {
             // forward: gates_{t+1} += h_t W_hh^T  =>  dh_t += dGates_{t+1} W_hh
             AddRecurrentProduct(batch, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
                 carry, hidden, firstUnit, endUnit);
         }
-
-        // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
-        var rowsAtStep = new StepRows(_hasLengths ? _lengths.AsSpan(0, batch) : ReadOnlySpan<int>.Empty, t);
-        var outputGradient = new ReadOnlySpan<T>(_stepOutput, _stepOutputLength);
-        for (int b = 0; b < batch; b++)
+        else if (productTime >= 0 && _teacher is null)
         {
-            int at = (b * hidden) + firstUnit;
-            var total = stateGradient.Slice(at, units);
-            carry.Slice(at, units).CopyTo(total);
-            if (rowsAtStep.IsActive(b))
-            {
-                AddRow(total, outputGradient.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units));
-            }
+            // forward: gates_{t+1} += y_t W_yh^T, y_t = h_t W^T + b  =>  dy_t = dGates_{t+1} W_yh (kept for dW and db), dh_t += dy_t W
+            int recurrentWidth = RecurrentWidth;
+            var fedBack = _feedbackGradients.AsSpan(productTime * batch * recurrentWidth, batch * recurrentWidth);
+            Gemm.ComputePacked(Transpose.No, batch, T.One, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
+                T.Zero, fedBack, recurrentWidth);
+            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, recurrentWidth, T.One, fedBack, recurrentWidth,
+                _parameters.Value(ParameterNames.HeadWeight), hidden, T.One, carry, hidden);
         }
 
         int previous = PreviousBlock(t);
+        var outputGradient = new ReadOnlySpan<T>(_stepOutput, _stepOutputLength);
         var stepGates = _gates.AsSpan(t * batch * width, batch * width);
-        var stepGateGradients = _gateGradients.AsSpan(t * batch * width, batch * width);
-        switch (Cell)
+        var saved = _saved.AsSpan(t * TCell.SavedBlocks * block, TCell.SavedBlocks * block);
+        var gateGradients = _gateGradients.AsSpan(t * batch * width, batch * width);
+        var inputGateGradients = TCell.SeparateRecurrentGates ? _inputGateGradients.AsSpan(t * batch * width, batch * width) : gateGradients;
+        var hPrevious = _states.AsSpan(previous * block, block);
+        for (int b = 0; b < batch; b++)
         {
-            case CellKind.Rnn:
-                ElmanCell.Backward(Activation, rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, stateGradient, stepGateGradients, carry);
-                break;
-            case CellKind.Lstm:
-                LstmCell.Backward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, _cells.AsSpan(previous * block, block),
-                    _tanhCells.AsSpan(t * block, block), stateGradient, _cellCarry.AsSpan(0, block), stepGateGradients, carry);
-                break;
-            case CellKind.Gru:
-                GruCell.Backward(rowsAtStep, batch, hidden, firstUnit, endUnit, stepGates, _hiddenCandidates.AsSpan(t * block, block),
-                    _states.AsSpan(previous * block, block), stateGradient,
-                    _inputGateGradients.AsSpan(t * batch * width, batch * width), stepGateGradients, carry);
-                break;
-            default:
-                throw new InvalidOperationException($"Unknown cell {Cell}.");
+            int at = (b * hidden) + firstUnit, gateStart = (b * width) + firstUnit;
+            // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
+            var total = stateGradient.Slice(at, units);
+            var direct = carry.Slice(at, units);
+            direct.CopyTo(total);
+            if (!IsActive(b, t))
+            {
+                // forward: h_t = h_{t-1}, c_t = c_{t-1} (padded step)  =>  both gradients pass through unchanged:
+                // the carries already hold them, and no gate saw this row.
+                for (int g = 0; g < GateCount; g++)
+                {
+                    gateGradients.Slice(gateStart + (g * hidden), units).Clear();
+                    inputGateGradients.Slice(gateStart + (g * hidden), units).Clear();
+                }
+
+                continue;
+            }
+
+            AddRow(total, outputGradient.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units));
+            direct.Clear();
+            _cell.Backward(new CellBackwardRow<T>(
+                units, hidden, block, stepGates[gateStart..], TCell.SavedBlocks == 0 ? [] : saved[at..], TCell.FeedsBackOutput ? [] : hPrevious.Slice(at, units),
+                TCell.HasMemory ? _memories.AsSpan((previous * block) + at, units) : [], total,
+                TCell.HasMemory ? _memoryCarry.AsSpan(at, units) : [], inputGateGradients[gateStart..],
+                TCell.SeparateRecurrentGates ? gateGradients[gateStart..] : [], direct));
         }
     }
 
@@ -544,66 +668,8 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
         }
     }
 
-    /// <summary>
-    /// One step of inference for a batch, outside the saved-for-backward buffers:
-    /// <paramref name="state"/> (and <paramref name="cell"/> for LSTM) hold h_{t-1} on entry and h_t on exit.
-    /// </summary>
-    public void Step(ReadOnlySpan<T> x, int batch, Span<T> state, Span<T> cell)
-    {
-        int hidden = Hidden, width = _gateCount * hidden;
-        bool gru = Cell == CellKind.Gru;
-        var biasIh = _parameters.Value(BiasIh);
-        var biasHh = _parameters.Value(BiasHh);
-        var gates = new T[batch * width];
-        for (int b = 0; b < batch; b++)
-        {
-            for (int j = 0; j < width; j++)
-            {
-                gates[(b * width) + j] = gru ? biasIh[j] : biasIh[j] + biasHh[j];
-            }
-        }
-
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, InputSize, T.One, x, InputSize, _parameters.Value(WeightIh), InputSize, T.One, gates, width);
-        var previous = state.ToArray();
-        var all = new StepRows(ReadOnlySpan<int>.Empty, 0);
-        var weightHh = _parameters.Value(WeightHh);
-        switch (Cell)
-        {
-            case CellKind.Rnn:
-                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
-                ElmanCell.Forward(Activation, all, batch, hidden, 0, hidden, gates, previous, state);
-                break;
-            case CellKind.Lstm:
-                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, gates, width);
-                var previousCell = cell.ToArray();
-                LstmCell.Forward(all, batch, hidden, 0, hidden, gates, previous, previousCell, state, cell, new T[batch * hidden]);
-                break;
-            case CellKind.Gru:
-                var hiddenGates = new T[batch * width];
-                for (int b = 0; b < batch; b++)
-                {
-                    biasHh.CopyTo(hiddenGates.AsSpan(b * width, width));
-                }
-
-                Gemm.Compute(Transpose.No, Transpose.Yes, batch, width, hidden, T.One, previous, hidden, weightHh, hidden, T.One, hiddenGates, width);
-                GruCell.Forward(all, batch, hidden, 0, hidden, gates, hiddenGates, new T[batch * hidden], previous, state);
-                break;
-            default:
-                throw new InvalidOperationException($"Unknown cell {Cell}.");
-        }
-    }
-
-    private static double GradientNorm(ReadOnlySpan<T> values)
-    {
-        double sum = 0;
-        foreach (T value in values)
-        {
-            double v = double.CreateChecked(value);
-            sum += v * v;
-        }
-
-        return Math.Sqrt(sum);
-    }
+    /// <summary>Whether row <paramref name="row"/> takes part in step <paramref name="t"/> (t &lt; its length).</summary>
+    private bool IsActive(int row, int t) => !_hasLengths || t < _lengths[row];
 
     private int PreviousBlock(int t) => Reverse ? t + 1 : t;
 
@@ -625,24 +691,29 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
     {
         _steps = steps;
         _batch = batch;
-        int hidden = Hidden, width = _gateCount * hidden, rows = steps * batch;
+        int hidden = Hidden, width = GateCount * hidden, rows = steps * batch;
         Buffers.Grow(ref _gates, rows * width);
         Buffers.Grow(ref _gateGradients, rows * width);
         Buffers.Grow(ref _states, (rows + batch) * hidden);
+        Buffers.Grow(ref _saved, TCell.SavedBlocks * rows * hidden);
         Buffers.Grow(ref _stateGradient, batch * hidden);
         Buffers.Grow(ref _carry, batch * hidden);
-        Buffers.Grow(ref _cellCarry, batch * hidden);
-        if (Cell == CellKind.Lstm)
+        Buffers.Grow(ref _memoryCarry, batch * hidden);
+        if (TCell.HasMemory)
         {
-            Buffers.Grow(ref _cells, (rows + batch) * hidden);
-            Buffers.Grow(ref _tanhCells, rows * hidden);
+            Buffers.Grow(ref _memories, (rows + batch) * hidden);
         }
 
-        if (Cell == CellKind.Gru)
+        if (TCell.SeparateRecurrentGates)
         {
-            Buffers.Grow(ref _hiddenGates, batch * width);
-            Buffers.Grow(ref _hiddenCandidates, rows * hidden);
+            Buffers.Grow(ref _recurrentGates, batch * width);
             Buffers.Grow(ref _inputGateGradients, rows * width);
+        }
+
+        if (TCell.FeedsBackOutput)
+        {
+            Buffers.Grow(ref _feedback, rows * RecurrentWidth);
+            Buffers.Grow(ref _feedbackGradients, rows * RecurrentWidth);
         }
 
         Buffers.Grow(ref _stateGradientNorms, steps);
@@ -651,14 +722,23 @@ internal sealed class RecurrentDirection<T> : IRecurrentLayer<T>
         if (_hasLengths)
         {
             Buffers.Grow(ref _lengths, batch);
-
             lengths.CopyTo(_lengths);
         }
     }
 
     /// <summary>One time step as a reusable job, so that dispatching a step allocates nothing.</summary>
-    private sealed class StepJob(RecurrentDirection<T> direction) : IParallelJob
+    private sealed class StepJob(RecurrentDirection<T, TCell> direction) : IParallelJob
     {
         public void Run(int part, int parts) => direction.RunStepPart(part, parts);
     }
+}
+
+/// <summary>The settings shared by every cell's time loop.</summary>
+internal static class RecurrentDirection
+{
+    /// <summary>
+    /// Below this batch * G * H * H (the per-step product's multiply-adds) a time step runs on the calling thread:
+    /// waking a worker would cost more than it saves. Settable so tests can force the split on small models.
+    /// </summary>
+    internal static long MinParallelStepWork { get; set; } = 64 * 64 * 64;
 }

@@ -1,9 +1,19 @@
-using System.Globalization;
 using System.Numerics;
 using Unroll.Cells;
 using Unroll.Kernels;
 
 namespace Unroll.Layers;
+
+/// <summary>How a model builds the layers of one kind of cell: each direction's parameter layout and its layer.</summary>
+/// <param name="Layout">The (name, shape) pairs of one direction (layer, reverse, input size, hidden size), in buffer order.</param>
+/// <param name="Create">The layer of one direction over the model's parameters.</param>
+/// <param name="HasMemory">Whether the cell carries a memory c beside h.</param>
+/// <typeparam name="T">float or double.</typeparam>
+internal sealed record LayerFamily<T>(
+    Func<int, bool, int, int, IEnumerable<(string Name, int[] Shape)>> Layout,
+    Func<Tensors.ParameterSet<T>, int, bool, int, int, IRecurrentLayer<T>> Create,
+    bool HasMemory)
+    where T : unmanaged, IFloatingPointIeee754<T>;
 
 /// <summary>
 /// The one place that maps a cell kind to its layer type, its parameter names and shapes, and its parameter count.
@@ -13,25 +23,32 @@ internal static class RecurrentLayers
     /// <summary>Whether the cell is trained by a scan over time (its gates do not read h): LRU, minGRU, minLSTM.</summary>
     public static bool IsScanCell(CellKind cell) => cell is CellKind.Lru or CellKind.MinGru or CellKind.MinLstm;
 
-    /// <summary>The layer for one direction of one layer.</summary>
-    public static IRecurrentLayer<T> Create<T>(
-        Tensors.ParameterSet<T> parameters, CellKind cell, Activation activation, int layer, bool reverse, int inputSize, int hidden)
+    /// <summary>The layers of a built-in cell kind; the Elman cell with <paramref name="activation"/>.</summary>
+    public static LayerFamily<T> Family<T>(CellKind cell, Activation activation)
         where T : unmanaged, IFloatingPointIeee754<T> => cell switch
         {
-            CellKind.Lru => new LruLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            CellKind.MinGru => new MinGruLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            CellKind.MinLstm => new MinLstmLayer<T>(parameters, layer, reverse, inputSize, hidden),
-            _ => new RecurrentDirection<T>(parameters, cell, activation, layer, reverse, inputSize, hidden),
+            CellKind.Rnn => OfCell<T, ElmanCell>(new ElmanCell(activation)),
+            CellKind.Lstm => OfCell<T, LstmCell>(default),
+            CellKind.Gru => OfCell<T, GruCell>(default),
+            CellKind.Lru => new(LruLayer<T>.Layout, static (p, layer, reverse, input, hidden) => new LruLayer<T>(p, layer, reverse, input, hidden), false),
+            CellKind.MinGru => new(
+                static (layer, reverse, input, hidden) => GatedScanLayer<T>.Layout(2, layer, reverse, input, hidden),
+                static (p, layer, reverse, input, hidden) => new MinGruLayer<T>(p, layer, reverse, input, hidden), false),
+            CellKind.MinLstm => new(
+                static (layer, reverse, input, hidden) => GatedScanLayer<T>.Layout(3, layer, reverse, input, hidden),
+                static (p, layer, reverse, input, hidden) => new MinLstmLayer<T>(p, layer, reverse, input, hidden), false),
+            _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Unknown cell."),
         };
 
-    /// <summary>The (name, shape) pairs of one direction's parameters, in the order they lie in the flat buffer.</summary>
-    public static IEnumerable<(string Name, int[] Shape)> Layout<T>(CellKind cell, int layer, bool reverse, int inputSize, int hidden)
-        where T : unmanaged, IFloatingPointIeee754<T> => cell switch
-        {
-            CellKind.Lru => LruLayer<T>.Layout(layer, reverse, inputSize, hidden),
-            CellKind.MinGru or CellKind.MinLstm => GatedScanLayer<T>.Layout(CellKinds.GateCount(cell), layer, reverse, inputSize, hidden),
-            _ => RecurrentDirection<T>.Layout(cell, layer, reverse, inputSize, hidden),
-        };
+    /// <summary>The layers of a cell behind the cell contract: one time loop, specialised for <typeparamref name="TCell"/>.</summary>
+    /// <remarks><paramref name="outputs"/> (O) sizes the recurrent weight of a cell that feeds back the network's output.</remarks>
+    public static LayerFamily<T> OfCell<T, TCell>(TCell cell, int outputs = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCell : struct, IRecurrentCell<TCell> =>
+        new(
+            (layer, reverse, input, hidden) => RecurrentDirection<T, TCell>.Layout(layer, reverse, input, hidden, outputs),
+            (p, layer, reverse, input, hidden) => new RecurrentDirection<T, TCell>(p, cell, layer, reverse, input, hidden),
+            TCell.HasMemory);
 
     /// <summary>
     /// The parameters of one direction of a scan cell with <paramref name="input"/> inputs and width
@@ -45,10 +62,6 @@ internal static class RecurrentLayers
         CellKind.MinGru or CellKind.MinLstm => CellKinds.GateCount(cell) * hidden * (input + 1),
         _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "Not a scan cell."),
     };
-
-    /// <summary>The state-dict suffix of a layer and direction: <c>_l1</c>, <c>_l0_reverse</c>.</summary>
-    public static string Suffix(int layer, bool reverse) =>
-        string.Create(CultureInfo.InvariantCulture, $"_l{layer}") + (reverse ? "_reverse" : string.Empty);
 
     /// <summary>
     /// dE[token_r] += dx_r for every row r: the first layer's input gradient sent back into the embedding rows it
@@ -65,6 +78,17 @@ internal static class RecurrentLayers
             {
                 target[j] += source[j];
             }
+        }
+    }
+
+    /// <summary>The scan-trained layers take no gradient on their final state: throws when one is given.</summary>
+    /// <exception cref="UnrollException">A final-state gradient is given.</exception>
+    public static void RejectFinalStateGradient<T>(string layer, ReadOnlySpan<T> finalStateGradient, ReadOnlySpan<T> finalCellGradient)
+    {
+        if (!finalStateGradient.IsEmpty || !finalCellGradient.IsEmpty)
+        {
+            throw new UnrollException(
+                $"backward: expected no gradient on the final states of a {layer} layer (they are trained by a scan over the outputs), got {finalStateGradient.Length + finalCellGradient.Length} values.");
         }
     }
 

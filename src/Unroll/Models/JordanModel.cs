@@ -1,6 +1,6 @@
 using System.Numerics;
+using Unroll.Cells;
 using Unroll.Kernels;
-using Unroll.Kernels.Gemm;
 using Unroll.Layers;
 using Unroll.Tensors;
 
@@ -18,24 +18,26 @@ namespace Unroll.Models;
 /// gradient flows back through it: <c>dL/dy~_t = dL_t/dy~_t + dL/da_{t+1} W_yh</c>. Both are exact BPTT.
 /// y_{-1} is y0 (zero unless given).
 /// </summary>
+/// <remarks>
+/// The recurrence is the <see cref="JordanCell"/> in the time loop every cell shares; this type adds the head, the
+/// teacher's targets and y0.
+/// </remarks>
 /// <typeparam name="T">float for training, double for gradient checks.</typeparam>
 internal sealed class JordanModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>State-dict name of W_yh, the output-to-hidden weights.</summary>
-    public const string WeightYhName = "rnn.weight_yh_l0";
+    public const string WeightYhName = ParameterNames.RecurrentPrefix + "weight_yh_l0";
 
+    private readonly RecurrentDirection<T, JordanCell> _layer;
     private T[] _inputs = [];
-    private T[] _feedback = [];        // [T, B, O]: y_{t-1} as fed at step t
-    private T[] _states = [];          // [T, B, H]: h_t
-    private T[] _predictions = [];     // [T, B, O]
-    private T[] _outputGradients = []; // [T, B, O]: total dL/dy~_t
-    private T[] _preactivationGradients = []; // [T, B, H]
-    private T[] _initialOutputGradient = [];
+    private T[] _teacher = [];
+    private T[] _states = [];               // [T, B, H]: h_t
+    private T[] _predictions = [];          // [T, B, O]
+    private T[] _stateGradients = [];       // [T, B, H]: dL/dh_t through the head at step t
     private T[] _inputGradients = [];
     private int _steps;
     private int _batch;
-    private bool _freeRunning;
     private bool _forwardDone;
 
     /// <summary>Creates the network with zero parameters.</summary>
@@ -53,13 +55,11 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
         int i = config.InputSize, h = config.HiddenSize, o = config.OutputSize;
         Parameters = new ParameterSet<T>(
         [
-            (SequenceModel<T>.WeightIhName, [h, i]),
-            (WeightYhName, [h, o]),
-            (SequenceModel<T>.BiasIhName, [h]),
-            (SequenceModel<T>.BiasHhName, [h]),
-            (SequenceModel<T>.HeadWeightName, [o, h]),
-            (SequenceModel<T>.HeadBiasName, [o]),
+            .. RecurrentDirection<T, JordanCell>.Layout(0, false, i, h, o),
+            (ParameterNames.HeadWeight, [o, h]),
+            (ParameterNames.HeadBias, [o]),
         ]);
+        _layer = new RecurrentDirection<T, JordanCell>(Parameters, new JordanCell(config.Activation), 0, false, i, h);
     }
 
     /// <inheritdoc/>
@@ -81,7 +81,7 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
     public ReadOnlySpan<T> States => _states.AsSpan(0, _steps * _batch * Config.HiddenSize);
 
     /// <summary>dL/dy0 from the last backward pass, [B, O].</summary>
-    public ReadOnlySpan<T> InitialOutputGradient => _initialOutputGradient.AsSpan(0, _batch * Config.OutputSize);
+    public ReadOnlySpan<T> InitialOutputGradient => _layer.InitialStateGradient;
 
     /// <summary>dL/dx from the last backward pass, [T, B, I], when <see cref="ComputeInputGradients"/> is set.</summary>
     public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients ? _steps * _batch * Config.InputSize : 0);
@@ -132,61 +132,24 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
             throw new ArgumentException($"Expected teacher outputs [T={steps}, B={batch}, O={outputs}] and y0 [B, O], got {teacher.Length} and {initialOutput.Length} values.");
         }
 
-        Allocate(steps, batch);
-        _freeRunning = teacher.IsEmpty;
+        _steps = steps;
+        _batch = batch;
+        Buffers.Grow(ref _inputs, rows * inputSize);
+        Buffers.Grow(ref _states, rows * hidden);
+        Buffers.Grow(ref _predictions, rows * outputs);
+        Buffers.Grow(ref _stateGradients, rows * hidden);
         inputs.CopyTo(_inputs);
-        var feedback = _feedback.AsSpan(0, rows * outputs);
-        var predictions = _predictions.AsSpan(0, rows * outputs);
+        if (!teacher.IsEmpty)
+        {
+            Buffers.Grow(ref _teacher, rows * outputs);
+            teacher.CopyTo(_teacher);
+        }
+
+        _layer.SetTeacher(teacher.IsEmpty ? null : _teacher);
         var states = _states.AsSpan(0, rows * hidden);
-        var weightYh = Parameters.Value(WeightYhName);
-        var headWeight = Parameters.Value(SequenceModel<T>.HeadWeightName);
-        var headBias = Parameters.Value(SequenceModel<T>.HeadBiasName);
-        int outputBlock = batch * outputs, stateBlock = batch * hidden;
-
-        // y_{-1} = y0; with teacher forcing y_{t-1} = target_{t-1} for t >= 1.
-        if (initialOutput.IsEmpty)
-        {
-            feedback[..outputBlock].Clear();
-        }
-        else
-        {
-            initialOutput.CopyTo(feedback);
-        }
-
-        if (!_freeRunning)
-        {
-            teacher[..((steps - 1) * outputBlock)].CopyTo(feedback[outputBlock..]);
-        }
-
-        // Before the loop, all rows: a = x W_ih^T + b_ih + b_hh.
-        var biasIh = Parameters.Value(SequenceModel<T>.BiasIhName);
-        var biasHh = Parameters.Value(SequenceModel<T>.BiasHhName);
-        for (int r = 0; r < rows; r++)
-        {
-            for (int j = 0; j < hidden; j++)
-            {
-                states[(r * hidden) + j] = biasIh[j] + biasHh[j];
-            }
-        }
-
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, hidden, inputSize, T.One, _inputs.AsSpan(0, rows * inputSize), inputSize,
-            Parameters.Value(SequenceModel<T>.WeightIhName), inputSize, T.One, states, hidden);
-
-        for (int t = 0; t < steps; t++)
-        {
-            var a = states.Slice(t * stateBlock, stateBlock);
-            var y = predictions.Slice(t * outputBlock, outputBlock);
-            // a_t += y_{t-1} W_yh^T;  h_t = f(a_t);  y~_t = h_t W^T + b
-            Gemm.Compute(Transpose.No, Transpose.Yes, batch, hidden, outputs, T.One, feedback.Slice(t * outputBlock, outputBlock), outputs,
-                weightYh, outputs, T.One, a, hidden);
-            Activations.ApplyInPlace(Config.Activation, a);
-            Linear.Forward<T>(a, batch, hidden, headWeight, headBias, outputs, y);
-            if (_freeRunning && t + 1 < steps)
-            {
-                y.CopyTo(feedback.Slice((t + 1) * outputBlock, outputBlock));
-            }
-        }
-
+        _layer.Forward(_inputs.AsSpan(0, rows * inputSize), steps, batch, [], initialOutput, [], states, 0, hidden);
+        Linear.Forward<T>(states, rows, hidden, Parameters.Value(ParameterNames.HeadWeight), Parameters.Value(ParameterNames.HeadBias), outputs,
+            _predictions.AsSpan(0, rows * outputs));
         _forwardDone = true;
     }
 
@@ -200,53 +163,22 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
 
         int steps = _steps, batch = _batch, rows = steps * batch;
         int inputSize = Config.InputSize, hidden = Config.HiddenSize, outputs = Config.OutputSize;
-        int outputBlock = batch * outputs, stateBlock = batch * hidden;
         if (predictionGradients.Length != rows * outputs)
         {
             throw new ArgumentException($"Expected prediction gradients of shape [T={steps}, B={batch}, O={outputs}], got {predictionGradients.Length} values.");
         }
 
-        var states = _states.AsSpan(0, rows * hidden);
-        var outputGradients = _outputGradients.AsSpan(0, rows * outputs);
-        var preactivationGradients = _preactivationGradients.AsSpan(0, rows * hidden);
-        var weightYh = Parameters.Value(WeightYhName);
-        var headWeight = Parameters.Value(SequenceModel<T>.HeadWeightName);
-        predictionGradients.CopyTo(outputGradients);
-        var initialOutputGradient = _initialOutputGradient.AsSpan(0, outputBlock);
-        for (int t = steps - 1; t >= 0; t--)
+        // forward: y~_t = W h_t + b  =>  dh_t = dy~_t W (the loss's part; the fed-back part is the recurrence's, in the layer)
+        var stateGradients = _stateGradients.AsSpan(0, rows * hidden);
+        Linear.Backward<T>(States, rows, hidden, Parameters.Value(ParameterNames.HeadWeight), outputs, predictionGradients,
+            Parameters.Gradient(ParameterNames.HeadWeight), Parameters.Gradient(ParameterNames.HeadBias), stateGradients);
+        if (ComputeInputGradients)
         {
-            var dy = outputGradients.Slice(t * outputBlock, outputBlock);
-            var da = preactivationGradients.Slice(t * stateBlock, stateBlock);
-            // forward: y~_t = h_t W^T + b  =>  dh_t = dy~_t W
-            Gemm.Compute(Transpose.No, Transpose.No, batch, hidden, outputs, T.One, dy, outputs, headWeight, hidden, T.Zero, da, hidden);
-            // forward: h_t = f(a_t)  =>  da_t = dh_t f'(a_t)
-            Activations.BackwardInPlace(Config.Activation, states.Slice(t * stateBlock, stateBlock), da);
-            // forward: a_t += y_{t-1} W_yh^T  =>  dy_{t-1} += da_t W_yh (into y~_{t-1} when running free, into y0 at t = 0)
-            if (t > 0 && _freeRunning)
-            {
-                Gemm.Compute(Transpose.No, Transpose.No, batch, outputs, hidden, T.One, da, hidden, weightYh, outputs, T.One,
-                    outputGradients.Slice((t - 1) * outputBlock, outputBlock), outputs);
-            }
-            else if (t == 0)
-            {
-                Gemm.Compute(Transpose.No, Transpose.No, batch, outputs, hidden, T.One, da, hidden, weightYh, outputs, T.Zero, initialOutputGradient, outputs);
-            }
+            Buffers.Grow(ref _inputGradients, rows * inputSize);
         }
 
-        // Weight gradients over all rows at once.
-        Linear.Backward<T>(states, rows, hidden, headWeight, outputs, outputGradients,
-            Parameters.Gradient(SequenceModel<T>.HeadWeightName), Parameters.Gradient(SequenceModel<T>.HeadBiasName), Span<T>.Empty);
-        Gemm.Compute(Transpose.Yes, Transpose.No, hidden, outputs, rows, T.One, preactivationGradients, hidden,
-            _feedback.AsSpan(0, rows * outputs), outputs, T.One, Parameters.Gradient(WeightYhName), outputs);
-        if (ComputeInputGradients && _inputGradients.Length < rows * inputSize)
-        {
-            _inputGradients = new T[rows * inputSize];
-        }
-
-        Linear.Backward<T>(_inputs.AsSpan(0, rows * inputSize), rows, inputSize, Parameters.Value(SequenceModel<T>.WeightIhName), hidden,
-            preactivationGradients, Parameters.Gradient(SequenceModel<T>.WeightIhName), Parameters.Gradient(SequenceModel<T>.BiasIhName),
-            ComputeInputGradients ? _inputGradients.AsSpan(0, rows * inputSize) : Span<T>.Empty);
-        Linear.AddColumnSums<T>(preactivationGradients, rows, hidden, Parameters.Gradient(SequenceModel<T>.BiasHhName));
+        _layer.Backward(_inputs.AsSpan(0, rows * inputSize), stateGradients, 0, hidden,
+            ComputeInputGradients ? _inputGradients.AsSpan(0, rows * inputSize) : Span<T>.Empty, accumulateInputGradient: false, [], []);
         _forwardDone = false;
     }
 
@@ -257,36 +189,8 @@ internal sealed class JordanModel<T> : IRecurrentModel<T>
     public void Step(ReadOnlySpan<T> input, RecurrentState<T> state, Span<T> output)
     {
         ArgumentNullException.ThrowIfNull(state);
-        int batch = state.Batch, hidden = Config.HiddenSize, outputs = Config.OutputSize, inputSize = Config.InputSize;
-        var biasIh = Parameters.Value(SequenceModel<T>.BiasIhName);
-        var biasHh = Parameters.Value(SequenceModel<T>.BiasHhName);
-        var a = new T[batch * hidden];
-        for (int b = 0; b < batch; b++)
-        {
-            for (int j = 0; j < hidden; j++)
-            {
-                a[(b * hidden) + j] = biasIh[j] + biasHh[j];
-            }
-        }
-
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, hidden, inputSize, T.One, input, inputSize, Parameters.Value(SequenceModel<T>.WeightIhName), inputSize, T.One, a, hidden);
-        Gemm.Compute(Transpose.No, Transpose.Yes, batch, hidden, outputs, T.One, state.Output, outputs, Parameters.Value(WeightYhName), outputs, T.One, a, hidden);
-        Activations.ApplyInPlace(Config.Activation, a.AsSpan());
-        Linear.Forward<T>(a, batch, hidden, Parameters.Value(SequenceModel<T>.HeadWeightName), Parameters.Value(SequenceModel<T>.HeadBiasName), outputs, output);
-        output.CopyTo(state.Output);
-    }
-
-    private void Allocate(int steps, int batch)
-    {
-        _steps = steps;
-        _batch = batch;
-        int rows = steps * batch;
-        Buffers.Grow(ref _inputs, rows * Config.InputSize);
-        Buffers.Grow(ref _feedback, rows * Config.OutputSize);
-        Buffers.Grow(ref _states, rows * Config.HiddenSize);
-        Buffers.Grow(ref _predictions, rows * Config.OutputSize);
-        Buffers.Grow(ref _outputGradients, rows * Config.OutputSize);
-        Buffers.Grow(ref _preactivationGradients, rows * Config.HiddenSize);
-        Buffers.Grow(ref _initialOutputGradient, batch * Config.OutputSize);
+        // The layer reads y_{t-1} from the state and leaves y_t = W h_t + b there.
+        _layer.Step(input, state.Batch, state.Output, []);
+        state.Output.CopyTo(output);
     }
 }

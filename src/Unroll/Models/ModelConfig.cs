@@ -18,6 +18,13 @@ public sealed record ModelConfig
     /// </summary>
     public Architecture Architecture { get; init; } = Architecture.Rnn;
 
+    /// <summary>
+    /// The name of a cell of your own (<see cref="SequenceModel{T}.Create{TCell}"/>), which then replaces
+    /// <see cref="Architecture"/>'s; null for the built-in cells. Left out of the JSON when null.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? CustomCell { get; init; }
+
     /// <summary>Features per input step (I); for token inputs, the embedding width.</summary>
     public int InputSize { get; init; }
 

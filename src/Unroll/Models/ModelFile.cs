@@ -73,10 +73,30 @@ public static class ModelFile
     }
 
     /// <summary>
+    /// Reads a model file of a model built with <see cref="SequenceModel{T}.Create{TCell}(ModelConfig, int)"/> around a cell of
+    /// your own: the file records the cell's name, and <typeparamref name="TCell"/> supplies its code.
+    /// </summary>
+    /// <typeparam name="T">The model's element type.</typeparam>
+    /// <typeparam name="TCell">The cell the file's model was built with.</typeparam>
+    /// <exception cref="UnrollException">As <see cref="Load{T}(string)"/>, or the file records another cell.</exception>
+    public static LoadedModel<T> Load<T, TCell>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCell : struct, Cells.IRecurrentCell<TCell>
+    {
+        var file = SafeTensors.Read(path);
+        return new LoadedModel<T>(ReadModel<T>(file, static _ => false, TCell.Name, SequenceModel<T>.CreateZeroed<TCell>), file.Metadata);
+    }
+
+    /// <summary>
     /// Builds the model a safetensors file describes; tensors for which <paramref name="belongsElsewhere"/>
     /// is true (a checkpoint's optimiser state, say) are left for the caller.
     /// </summary>
-    internal static IRecurrentModel<T> ReadModel<T>(SafeTensorsFile file, Func<string, bool> belongsElsewhere)
+    /// <param name="file">The file.</param>
+    /// <param name="belongsElsewhere">Which tensors are the caller's.</param>
+    /// <param name="customCell">The name of the custom cell <paramref name="create"/> builds, or null for the built-in architectures.</param>
+    /// <param name="create">Builds a model of a custom cell from its config; null for the built-in architectures.</param>
+    internal static IRecurrentModel<T> ReadModel<T>(
+        SafeTensorsFile file, Func<string, bool> belongsElsewhere, string? customCell = null, Func<ModelConfig, IRecurrentModel<T>>? create = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         string path = file.Path;
@@ -94,7 +114,7 @@ public static class ModelFile
         ModelConfig config;
         try
         {
-            config = ModelConfig.FromJson(configJson);
+            config = ReadConfig(configJson, customCell);
         }
         catch (UnrollException e)
         {
@@ -105,13 +125,15 @@ public static class ModelFile
         // before the tensors show that the file holds no such model. Small mismatches are left to the
         // per-tensor checks below, whose messages name the tensor; this bounds the allocation by the file.
         long stored = file.Tensors.Sum(t => (long)t.ElementCount);
-        if (config.ParameterCount > (4 * stored) + 65536)
+        // A custom cell's count is bounded below by the one-gate Elman network of the same sizes.
+        long parameterCount = config.ParameterCount;
+        if (parameterCount > (4 * stored) + 65536)
         {
             throw new UnrollException(
                 $"{path}: '{ConfigKey}' describes a {Describe(config)} with {config.ParameterCount} parameters, but the file holds {stored} values; expected the tensors of that model.");
         }
 
-        var model = RecurrentModels.Create<T>(config);
+        var model = create is null ? RecurrentModels.Create<T>(config) : create(config);
         var expected = model.Parameters.Views.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
         var unexpected = file.Tensors.Where(t => !expected.Contains(t.Name) && !belongsElsewhere(t.Name)).Select(t => t.Name).ToList();
         if (unexpected.Count > 0)
@@ -195,7 +217,21 @@ public static class ModelFile
         }
     }
 
+    /// <summary>The config a file records, which must name <paramref name="customCell"/> when given and no custom cell otherwise.</summary>
+    private static ModelConfig ReadConfig(string json, string? customCell)
+    {
+        var config = ModelConfig.FromJson(json);
+        if (config.CustomCell != customCell)
+        {
+            throw new UnrollException(customCell is null
+                ? $"model config: the model runs the custom cell '{config.CustomCell}'; expected ModelFile.Load<T, TCell> with that cell."
+                : $"model config: expected a model of the cell '{customCell}', got {(config.CustomCell is null ? $"the built-in architecture '{config.Architecture.Name()}'" : $"the cell '{config.CustomCell}'")}.");
+        }
+
+        return config;
+    }
+
     private static string Describe(ModelConfig config) =>
-        $"{(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}{config.Architecture.Name()} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}"
+        $"{(config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty)}{(config.Bidirectional ? "bidirectional " : string.Empty)}{config.CustomCell ?? config.Architecture.Name()} model with input {config.InputSize}, hidden {config.HiddenSize}, output {config.OutputSize}"
         + (config.VocabularySize > 0 ? $", vocabulary {config.VocabularySize}" : string.Empty);
 }

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Numerics;
 using Unroll.Cells;
+using Unroll.Tensors;
 
 namespace Unroll.Models;
 
@@ -42,7 +42,7 @@ internal static class RecurrentBlocks
             for (int direction = 0; direction < config.Directions; direction++)
             {
                 bool reverse = direction == 1;
-                string name = string.Create(CultureInfo.InvariantCulture, $"rnn.weight_hh_l{layer}{(reverse ? "_reverse" : "")}");
+                string name = ParameterNames.WeightHh(layer, reverse);
                 if (!model.Parameters.Contains(name))
                 {
                     throw new UnrollException($"spectra: expected a parameter '{name}' in the {config.Architecture.Name()} model, got none.");

@@ -66,29 +66,28 @@ internal static class ScanCellInitializers
             int inputSize = layer == 0 ? config.InputSize : width;
             for (int direction = 0; direction < config.Directions; direction++)
             {
-                string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}") + (direction == 1 ? "_reverse" : string.Empty);
                 if (config.Cell == CellKind.Lru)
                 {
-                    InitializeLru(model.Parameters, suffix, inputSize, hidden, random, ringMin, ringMax, maxPhase);
+                    InitializeLru(model.Parameters, layer, direction == 1, inputSize, hidden, random, ringMin, ringMax, maxPhase);
                 }
                 else
                 {
                     double bound = 1.0 / Math.Sqrt(inputSize);
-                    Initializers.Uniform(model.Parameters.Value("rnn.weight_ih" + suffix), -bound, bound, random);
-                    Initializers.Uniform(model.Parameters.Value("rnn.bias_ih" + suffix), -bound, bound, random);
+                    Initializers.Uniform(model.Parameters.Value(ParameterNames.WeightIh(layer, direction == 1)), -bound, bound, random);
+                    Initializers.Uniform(model.Parameters.Value(ParameterNames.BiasIh(layer, direction == 1)), -bound, bound, random);
                 }
             }
         }
     }
 
     private static void InitializeLru<T>(
-        ParameterSet<T> parameters, string suffix, int inputSize, int hidden, Random random, double ringMin, double ringMax, double maxPhase)
+        ParameterSet<T> parameters, int layer, bool reverse, int inputSize, int hidden, Random random, double ringMin, double ringMax, double maxPhase)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int units = hidden / 2;
-        var nu = parameters.Value("rnn.nu_log" + suffix);
-        var theta = parameters.Value("rnn.theta_log" + suffix);
-        var gamma = parameters.Value("rnn.gamma_log" + suffix);
+        var nu = parameters.Value(ParameterNames.Recurrent("nu_log", layer, reverse));
+        var theta = parameters.Value(ParameterNames.Recurrent("theta_log", layer, reverse));
+        var gamma = parameters.Value(ParameterNames.Recurrent("gamma_log", layer, reverse));
         for (int n = 0; n < units; n++)
         {
             // Draws in (0, 1], so that no logarithm below meets 0.
@@ -102,13 +101,13 @@ internal static class ScanCellInitializers
             gamma[n] = T.CreateChecked(Math.Log(Math.Sqrt(1 - (modulus * modulus))));
         }
 
-        Initializers.Normal(parameters.Value("rnn.B_re" + suffix), 0, 1.0 / Math.Sqrt(2.0 * inputSize), random);
-        Initializers.Normal(parameters.Value("rnn.B_im" + suffix), 0, 1.0 / Math.Sqrt(2.0 * inputSize), random);
-        Initializers.Normal(parameters.Value("rnn.D" + suffix), 0, 1.0 / Math.Sqrt(inputSize), random);
-        Initializers.Normal(parameters.Value("rnn.C_re" + suffix), 0, 1.0 / Math.Sqrt(units), random);
-        Initializers.Normal(parameters.Value("rnn.C_im" + suffix), 0, 1.0 / Math.Sqrt(units), random);
+        Initializers.Normal(parameters.Value(ParameterNames.Recurrent("B_re", layer, reverse)), 0, 1.0 / Math.Sqrt(2.0 * inputSize), random);
+        Initializers.Normal(parameters.Value(ParameterNames.Recurrent("B_im", layer, reverse)), 0, 1.0 / Math.Sqrt(2.0 * inputSize), random);
+        Initializers.Normal(parameters.Value(ParameterNames.Recurrent("D", layer, reverse)), 0, 1.0 / Math.Sqrt(inputSize), random);
+        Initializers.Normal(parameters.Value(ParameterNames.Recurrent("C_re", layer, reverse)), 0, 1.0 / Math.Sqrt(units), random);
+        Initializers.Normal(parameters.Value(ParameterNames.Recurrent("C_im", layer, reverse)), 0, 1.0 / Math.Sqrt(units), random);
         double bound = 1.0 / Math.Sqrt(hidden);
-        Initializers.Uniform(parameters.Value("rnn.weight_glu" + suffix), -bound, bound, random);
-        Initializers.Uniform(parameters.Value("rnn.bias_glu" + suffix), -bound, bound, random);
+        Initializers.Uniform(parameters.Value(ParameterNames.Recurrent("weight_glu", layer, reverse)), -bound, bound, random);
+        Initializers.Uniform(parameters.Value(ParameterNames.Recurrent("bias_glu", layer, reverse)), -bound, bound, random);
     }
 }

@@ -32,27 +32,28 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>State-dict name of the first layer's W_ih.</summary>
-    public const string WeightIhName = "rnn.weight_ih_l0";
+    public const string WeightIhName = ParameterNames.RecurrentPrefix + "weight_ih_l0";
 
     /// <summary>State-dict name of the first layer's W_hh.</summary>
-    public const string WeightHhName = "rnn.weight_hh_l0";
+    public const string WeightHhName = ParameterNames.RecurrentPrefix + "weight_hh_l0";
 
     /// <summary>State-dict name of the first layer's b_ih.</summary>
-    public const string BiasIhName = "rnn.bias_ih_l0";
+    public const string BiasIhName = ParameterNames.RecurrentPrefix + "bias_ih_l0";
 
     /// <summary>State-dict name of the first layer's b_hh.</summary>
-    public const string BiasHhName = "rnn.bias_hh_l0";
+    public const string BiasHhName = ParameterNames.RecurrentPrefix + "bias_hh_l0";
 
     /// <summary>State-dict name of the head's weight.</summary>
-    public const string HeadWeightName = "head.weight";
+    public const string HeadWeightName = ParameterNames.HeadWeight;
 
     /// <summary>State-dict name of the head's bias.</summary>
-    public const string HeadBiasName = "head.bias";
+    public const string HeadBiasName = ParameterNames.HeadBias;
 
     /// <summary>State-dict name of the token embedding.</summary>
-    public const string EmbeddingName = "embedding.weight";
+    public const string EmbeddingName = ParameterNames.Embedding;
 
     private readonly IRecurrentLayer<T>[][] _layers;
+    private readonly bool _hasMemory;
     private readonly int _outputWidth;
     private readonly SplitMix64 _dropoutRandom = new(0);
     private T[] _inputs = [];
@@ -88,14 +89,17 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
 
     /// <summary>Creates a model, with all parameters zero unless <paramref name="initialize"/> (for weights about to be loaded or set).</summary>
     internal SequenceModel(ModelConfig config, bool initialize, int seed = 0)
+        : this(config, BuiltInFamily(config))
     {
-        ArgumentNullException.ThrowIfNull(config);
-        config.Validate();
-        if (config.Architecture == Architecture.Jordan)
+        if (initialize)
         {
-            throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
+            Initializers.Default(this, new Random(seed));
         }
+    }
 
+    private SequenceModel(ModelConfig config, LayerFamily<T> family)
+    {
+        _hasMemory = family.HasMemory;
         Config = config;
         int directions = config.Directions, hidden = config.HiddenSize;
         _outputWidth = directions * hidden;
@@ -110,7 +114,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             int inputSize = layer == 0 ? config.InputSize : _outputWidth;
             for (int d = 0; d < directions; d++)
             {
-                layout.AddRange(RecurrentLayers.Layout<T>(config.Cell, layer, d == 1, inputSize, hidden));
+                layout.AddRange(family.Layout(layer, d == 1, inputSize, hidden));
             }
         }
 
@@ -124,7 +128,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             _layers[layer] = new IRecurrentLayer<T>[directions];
             for (int d = 0; d < directions; d++)
             {
-                _layers[layer][d] = RecurrentLayers.Create(Parameters, config.Cell, config.Activation, layer, d == 1, inputSize, hidden);
+                _layers[layer][d] = family.Create(Parameters, layer, d == 1, inputSize, hidden);
             }
         }
 
@@ -137,11 +141,66 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             _layerOutputGradients[layer] = [];
             _dropoutMasks[layer] = [];
         }
+    }
 
-        if (initialize)
+    /// <summary>
+    /// Creates a model whose layers run <typeparamref name="TCell"/>, a cell of your own behind
+    /// <see cref="IRecurrentCell{TSelf}"/> (docs/cells.md), initialised as PyTorch initialises its recurrent modules (every
+    /// weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)), the head as nn.Linear) from <paramref name="seed"/>. The model's
+    /// config records the cell's <see cref="IRecurrentCell{TSelf}.Name"/> in <see cref="ModelConfig.CustomCell"/>, and so
+    /// do its model files; load one with <see cref="ModelFile.Load{T, TCell}(string)"/>. The rest of
+    /// <paramref name="config"/> (sizes, layers, direction, head) is read as for a built-in cell; its
+    /// <see cref="ModelConfig.Architecture"/> is ignored.
+    /// </summary>
+    /// <typeparam name="TCell">The cell.</typeparam>
+    /// <exception cref="UnrollException">The config is invalid, names another custom cell, or the cell's name is a built-in architecture's.</exception>
+    public static SequenceModel<T> Create<TCell>(ModelConfig config, int seed = 0)
+        where TCell : struct, IRecurrentCell<TCell>
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (Architectures.Names.Contains(TCell.Name))
         {
-            Initializers.Default(this, new Random(seed));
+            throw new UnrollException($"model: expected a custom cell's name to differ from the built-in architectures ({Architectures.Listed}), got '{TCell.Name}' for {typeof(TCell).Name}.");
         }
+
+        if (config.CustomCell is not null && config.CustomCell != TCell.Name)
+        {
+            throw new UnrollException($"model: expected the custom cell '{TCell.Name}' (the name of {typeof(TCell).Name}), got a config of '{config.CustomCell}'.");
+        }
+
+        if (TCell.FeedsBackOutput)
+        {
+            throw new UnrollException($"model: the {TCell.Name} cell feeds back the network's output; expected a cell whose recurrence reads h (a SequenceModel carries hidden states).");
+        }
+
+        // Sizes, names and options are checked as for any hidden-state cell; the cell is the custom one.
+        var own = config with { Architecture = Architecture.Rnn, CustomCell = TCell.Name };
+        (own with { CustomCell = null }).Validate();
+        var model = new SequenceModel<T>(own, RecurrentLayers.OfCell<T, TCell>(TCell.Create(config.Activation)));
+        Initializers.PyTorchDefault(model, new Random(seed));
+        return model;
+    }
+
+    /// <summary>A custom-cell model with zero parameters, for weights about to be loaded.</summary>
+    internal static SequenceModel<T> CreateZeroed<TCell>(ModelConfig config)
+        where TCell : struct, IRecurrentCell<TCell>
+        => new(config, RecurrentLayers.OfCell<T, TCell>(TCell.Create(config.Activation)));
+
+    private static LayerFamily<T> BuiltInFamily(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.CustomCell is not null)
+        {
+            throw new UnrollException($"model: the config is of the custom cell '{config.CustomCell}'; expected SequenceModel<T>.Create<TCell> with that cell.");
+        }
+
+        if (config.Architecture == Architecture.Jordan)
+        {
+            throw new UnrollException("model: the jordan network is a JordanModel, not a SequenceModel.");
+        }
+
+        return RecurrentLayers.Family<T>(config.Cell, config.Activation);
     }
 
     /// <summary>The architecture and sizes.</summary>
@@ -150,7 +209,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>The parameters and their gradients.</summary>
     public ParameterSet<T> Parameters { get; }
 
-    /// <summary>When set, <see cref="Backward"/> also computes dL/dx for dense inputs.</summary>
+    /// <summary>When set, <see cref="Backward(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T})"/> also computes dL/dx for dense inputs.</summary>
     public bool ComputeInputGradients { get; set; }
 
     /// <summary>Training mode: dropout between layers is active. Off by default (evaluation).</summary>
@@ -175,13 +234,13 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     public ReadOnlySpan<T> FinalState => _finalStates.AsSpan(0, StateLength);
 
     /// <summary>The LSTM's last cell states, [L*D, B, H] (torch's c_n); empty for other cells.</summary>
-    public ReadOnlySpan<T> FinalCell => CellKinds.HasCellState(Config.Cell) ? _finalCells.AsSpan(0, StateLength) : [];
+    public ReadOnlySpan<T> FinalCell => _hasMemory ? _finalCells.AsSpan(0, StateLength) : [];
 
     /// <summary>dL/dh0 from the last backward pass, [L*D, B, H].</summary>
     public ReadOnlySpan<T> InitialStateGradient => _initialStateGradients.AsSpan(0, StateLength);
 
     /// <summary>dL/dc0 from the last backward pass (LSTM), [L*D, B, H].</summary>
-    public ReadOnlySpan<T> InitialCellGradient => CellKinds.HasCellState(Config.Cell) ? _initialCellGradients.AsSpan(0, StateLength) : [];
+    public ReadOnlySpan<T> InitialCellGradient => _hasMemory ? _initialCellGradients.AsSpan(0, StateLength) : [];
 
     /// <summary>dL/dx from the last backward pass, [T, B, I]; filled only when <see cref="ComputeInputGradients"/> is set.</summary>
     public ReadOnlySpan<T> InputGradients => _inputGradients.AsSpan(0, ComputeInputGradients && !_tokenInput ? _steps * _batch * Config.InputSize : 0);
@@ -189,7 +248,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     private int StateLength => Config.Layers * Config.Directions * _batch * Config.HiddenSize;
 
     /// <summary>
-    /// When set, <see cref="Backward"/> records the gradient flow through time: ||dL/dh_t|| for every
+    /// When set, <see cref="Backward(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T})"/> records the gradient flow through time: ||dL/dh_t|| for every
     /// step, layer and direction (see <see cref="StateGradientNorms"/>). Costs one pass over dL/dh_t per step.
     /// </summary>
     public bool RecordGradientFlow
@@ -302,7 +361,19 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     /// <see cref="ParameterSet{T}.Gradients"/> and sets the initial-state (and input) gradients.
     /// </summary>
     /// <param name="predictionGradients">dL/dy, shaped as <see cref="Predictions"/>.</param>
-    public void Backward(ReadOnlySpan<T> predictionGradients)
+    public void Backward(ReadOnlySpan<T> predictionGradients) => Backward(predictionGradients, default, default);
+
+    /// <summary>
+    /// Backpropagation through time for the last forward pass with a loss on the predictions, on the final states, or
+    /// on both: adds dL/dtheta for every parameter to <see cref="ParameterSet{T}.Gradients"/> and sets the
+    /// initial-state (and input) gradients. Any of the three gradients may be empty, for a loss that does not read it.
+    /// </summary>
+    /// <param name="predictionGradients">dL/dy, shaped as <see cref="Predictions"/>, or empty.</param>
+    /// <param name="finalStateGradients">dL/dh_n, shaped as <see cref="FinalState"/> ([L*D, B, H], torch's h_n), or empty.</param>
+    /// <param name="finalCellGradients">dL/dc_n for a cell with a memory, shaped as <see cref="FinalCell"/>, or empty.</param>
+    /// <exception cref="ArgumentException">A gradient is not empty and not shaped as what it differentiates.</exception>
+    /// <exception cref="UnrollException">The layers cannot take a gradient on their final states (the scan cells) and one is given.</exception>
+    public void Backward(ReadOnlySpan<T> predictionGradients, ReadOnlySpan<T> finalStateGradients, ReadOnlySpan<T> finalCellGradients)
     {
         if (!_forwardDone)
         {
@@ -311,9 +382,19 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
 
         int steps = _steps, batch = _batch, rows = steps * batch, width = _outputWidth, hidden = Config.HiddenSize;
         int outputs = Config.OutputSize, directions = Config.Directions;
-        if (predictionGradients.Length != PredictionRows * outputs)
+        if (!predictionGradients.IsEmpty && predictionGradients.Length != PredictionRows * outputs)
         {
             throw new ArgumentException($"Expected prediction gradients shaped as the predictions ({PredictionRows} x {outputs}), got {predictionGradients.Length} values.");
+        }
+
+        if (!finalStateGradients.IsEmpty && finalStateGradients.Length != StateLength)
+        {
+            throw new ArgumentException($"Expected final-state gradients shaped as h_n [L*D={Config.Layers * directions}, B={batch}, H={hidden}], got {finalStateGradients.Length} values.");
+        }
+
+        if (!finalCellGradients.IsEmpty && (FinalCell.IsEmpty || finalCellGradients.Length != StateLength))
+        {
+            throw new ArgumentException($"Expected final-cell gradients shaped as c_n [L*D={Config.Layers * directions}, B={batch}, H={hidden}] (for a cell with a memory), got {finalCellGradients.Length} values.");
         }
 
         if (ComputeInputGradients || _tokenInput)
@@ -321,9 +402,13 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             Buffers.Grow(ref _inputGradients, rows * Config.InputSize);
         }
 
-        // The head, over all rows at once.
+        // The head, over all rows at once (nothing reaches it from a loss on the final states alone).
         var topGradient = _layerOutputGradients[^1].AsSpan(0, rows * width);
-        if (Config.Pooling == Pooling.EveryStep)
+        if (predictionGradients.IsEmpty)
+        {
+            topGradient.Clear();
+        }
+        else if (Config.Pooling == Pooling.EveryStep)
         {
             Linear.Backward<T>(States, rows, width, Parameters.Value(HeadWeightName), outputs, predictionGradients,
                 Parameters.Gradient(HeadWeightName), Parameters.Gradient(HeadBiasName), topGradient);
@@ -349,7 +434,10 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
                 : wantInputGradient ? _inputGradients.AsSpan(0, rows * Config.InputSize) : Span<T>.Empty;
             for (int d = 0; d < directions; d++)
             {
-                _layers[layer][d].Backward(layerInput, outputGradient, d * hidden, width, inputGradient, accumulateInputGradient: d > 0);
+                int stateStart = ((layer * directions) + d) * batch * hidden;
+                _layers[layer][d].Backward(layerInput, outputGradient, d * hidden, width, inputGradient, accumulateInputGradient: d > 0,
+                    finalStateGradients.IsEmpty ? [] : finalStateGradients.Slice(stateStart, batch * hidden),
+                    finalCellGradients.IsEmpty ? [] : finalCellGradients.Slice(stateStart, batch * hidden));
             }
 
             if (layer > 0 && IsDropoutActive)
@@ -370,7 +458,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             {
                 int index = (layer * directions) + d;
                 _layers[layer][d].InitialStateGradient.CopyTo(_initialStateGradients.AsSpan(index * block, block));
-                if (CellKinds.HasCellState(Config.Cell))
+                if (_hasMemory)
                 {
                     _layers[layer][d].InitialCellGradient.CopyTo(_initialCellGradients.AsSpan(index * block, block));
                 }
@@ -397,7 +485,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
         }
 
         int hidden = Config.HiddenSize, block = batch * hidden;
-        bool lstm = CellKinds.HasCellState(Config.Cell);
+        bool lstm = _hasMemory;
         if (input.Length != batch * Config.InputSize || state.Length != Config.Layers * block || output.Length != batch * Config.OutputSize
             || (lstm && cell.Length != Config.Layers * block))
         {
@@ -459,7 +547,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     public RecurrentState<T> CreateState(int batch)
     {
         int length = Config.Layers * batch * Config.HiddenSize;
-        return new RecurrentState<T>(batch, length, CellKinds.HasCellState(Config.Cell) ? length : 0, batch * Config.OutputSize);
+        return new RecurrentState<T>(batch, length, _hasMemory ? length : 0, batch * Config.OutputSize);
     }
 
     /// <inheritdoc/>
@@ -497,7 +585,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
                 var direction = _layers[layer][d];
                 direction.Forward(layerInput, steps, batch, lengths, h0, c0, output, d * hidden, width);
                 direction.FinalState.CopyTo(_finalStates.AsSpan(index * block, block));
-                if (CellKinds.HasCellState(Config.Cell))
+                if (_hasMemory)
                 {
                     direction.FinalCell.CopyTo(_finalCells.AsSpan(index * block, block));
                 }
@@ -578,7 +666,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             throw new ArgumentException($"Expected an initial state of shape {StateShape()}, got {initialState.Length} values.");
         }
 
-        if (!initialCell.IsEmpty && (!CellKinds.HasCellState(Config.Cell) || initialCell.Length != stateLength))
+        if (!initialCell.IsEmpty && (!_hasMemory || initialCell.Length != stateLength))
         {
             throw new ArgumentException($"Expected an initial cell state of shape {StateShape()} (LSTM only), got {initialCell.Length} values.");
         }

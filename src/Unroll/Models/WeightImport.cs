@@ -1,6 +1,7 @@
 using Unroll.Cells;
 using Unroll.IO;
 using Unroll.Kernels;
+using Unroll.Tensors;
 
 namespace Unroll.Models;
 
@@ -106,13 +107,14 @@ internal static class WeightImport
             int layerInput = layer == 0 ? inputSize : width;
             for (int direction = 0; direction < (bidirectional ? 2 : 1); direction++)
             {
-                string suffix = $"_l{layer}" + (direction == 1 ? "_reverse" : string.Empty);
-                values["rnn.weight_ih" + suffix] = source.Need(prefix + "weight_ih" + suffix, [gates * hidden, layerInput]).Values;
-                values["rnn.weight_hh" + suffix] = source.Need(prefix + "weight_hh" + suffix, [gates * hidden, hidden]).Values;
+                bool reverse = direction == 1;
+                string suffix = ParameterNames.Suffix(layer, reverse);
+                values[ParameterNames.WeightIh(layer, reverse)] = source.Need(prefix + "weight_ih" + suffix, [gates * hidden, layerInput]).Values;
+                values[ParameterNames.WeightHh(layer, reverse)] = source.Need(prefix + "weight_hh" + suffix, [gates * hidden, hidden]).Values;
                 if (hasBias)
                 {
-                    values["rnn.bias_ih" + suffix] = source.Need(prefix + "bias_ih" + suffix, [gates * hidden]).Values;
-                    values["rnn.bias_hh" + suffix] = source.Need(prefix + "bias_hh" + suffix, [gates * hidden]).Values;
+                    values[ParameterNames.BiasIh(layer, reverse)] = source.Need(prefix + "bias_ih" + suffix, [gates * hidden]).Values;
+                    values[ParameterNames.BiasHh(layer, reverse)] = source.Need(prefix + "bias_hh" + suffix, [gates * hidden]).Values;
                 }
             }
         }
@@ -187,11 +189,11 @@ internal static class WeightImport
             for (int direction = 0; direction < (bidirectional ? 2 : 1); direction++)
             {
                 string key = $"{stem}{layer}" + (direction == 1 ? "_backward" : string.Empty);
-                string suffix = $"_l{layer}" + (direction == 1 ? "_reverse" : string.Empty);
+                bool reverse = direction == 1;
                 var k = source.Need(key + "/kernel", [layerInput, gates * hidden]);
                 var r = source.Need(key + "/recurrent_kernel", [hidden, gates * hidden]);
-                values["rnn.weight_ih" + suffix] = PermuteGateRows(Transpose(k), gates, hidden, layerInput, order);
-                values["rnn.weight_hh" + suffix] = PermuteGateRows(Transpose(r), gates, hidden, hidden, order);
+                values[ParameterNames.WeightIh(layer, reverse)] = PermuteGateRows(Transpose(k), gates, hidden, layerInput, order);
+                values[ParameterNames.WeightHh(layer, reverse)] = PermuteGateRows(Transpose(r), gates, hidden, hidden, order);
                 if (!source.Has(key + "/bias"))
                 {
                     continue; // use_bias=False
@@ -208,13 +210,13 @@ internal static class WeightImport
                     source.Need(bias.Name, [2, gates * hidden]);
                     // reset_after=True: row 0 is the input bias (b_ih), row 1 the recurrent bias (b_hh), and
                     // Keras' candidate tanh(x W_h + b_h0 + r * (h U_h + b_h1)) is PyTorch's n exactly.
-                    values["rnn.bias_ih" + suffix] = PermuteGateRows(bias.Values[..(gates * hidden)], gates, hidden, 1, order);
-                    values["rnn.bias_hh" + suffix] = PermuteGateRows(bias.Values[(gates * hidden)..], gates, hidden, 1, order);
+                    values[ParameterNames.BiasIh(layer, reverse)] = PermuteGateRows(bias.Values[..(gates * hidden)], gates, hidden, 1, order);
+                    values[ParameterNames.BiasHh(layer, reverse)] = PermuteGateRows(bias.Values[(gates * hidden)..], gates, hidden, 1, order);
                 }
                 else
                 {
                     source.Need(bias.Name, [gates * hidden]);
-                    values["rnn.bias_ih" + suffix] = PermuteGateRows(bias.Values, gates, hidden, 1, order);
+                    values[ParameterNames.BiasIh(layer, reverse)] = PermuteGateRows(bias.Values, gates, hidden, 1, order);
                 }
             }
         }
