@@ -222,13 +222,7 @@ internal static class RunReport
         private string Describe()
         {
             var config = run.Config;
-            string cell = config.Architecture switch
-            {
-                "lstm" => "LSTM",
-                "gru" => "GRU",
-                "jordan" => $"{Activations.Name(config.Activation)} Jordan network",
-                _ => $"{Activations.Name(config.Activation)} RNN",
-            };
+            string cell = Training.ModelDescription.CellName(config);
             string layers = config.Layers > 1 ? $"{config.Layers} layers of " : string.Empty;
             string direction = config.Bidirectional ? "bidirectional " : string.Empty;
             string inputs = config.InputNames.Count > 0 ? $" ({string.Join(", ", config.InputNames)})" : string.Empty;
