@@ -316,8 +316,9 @@ internal static class RunReport
             }
 
             using var document = ParseJson(json, run.MetadataSource, TrainingKey);
+            // A time-budgeted run plans as many steps as its budget holds (int.MaxValue in its options): no number to show.
             return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("steps", out var steps)
-                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) ? value : null;
+                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) && value != int.MaxValue ? value : null;
         }
 
         private static int? Best(double[] values)
