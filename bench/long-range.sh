@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The long-range grid: the adding problem and copy memory at T = 100, 500 and 1000 for the tanh RNN, the IRNN,
 # the LSTM and the three scan cells (LRU, minGRU, minLSTM), every run with the same training time on one thread,
-# one after the other; then the adding problem at T = 1000 for one model with a longer budget, and the LRU with
-# two layers (one LRU layer is linear in its inputs up to its read-out, see docs/results.md).
+# one after the other; first the adding problem at T = 1000 for one model with a longer budget, and at the end the
+# LRU with two layers at T = 1000 and 100, and for 10 minutes at T = 1000 (one LRU layer is linear in its inputs up
+# to its read-out, see docs/results.md).
 # Prints the CPU, the load before and after each part, and the tables `unroll experiment` writes.
 #
 # usage: bench/long-range.sh [--seconds S] [--copy-seconds S] [--long M] [--long-model NAME] [--output DIR]
@@ -53,3 +54,7 @@ fi
 part "adding grid, ${seconds} s per run" experiment adding --lengths 100,500,1000 --models "$models" --time-limit "${seconds}s" -o "$output/adding"
 part "copy grid, ${copy_seconds} s per run" experiment copy --lengths 100,500,1000 --models "$models" --time-limit "${copy_seconds}s" -o "$output/copy"
 part "adding, T = 1000, two LRU layers, ${seconds} s" experiment adding --lengths 1000 --models lru --layers 2 --time-limit "${seconds}s" -o "$output/adding-T1000-lru-2layers"
+part "adding, T = 100, two LRU layers, ${seconds} s" experiment adding --lengths 100 --models lru --layers 2 --time-limit "${seconds}s" -o "$output/adding-T100-lru-2layers"
+if [[ "$long" != 0 ]]; then
+    part "adding, T = 1000, two LRU layers, 10 min" experiment adding --lengths 1000 --models lru --layers 2 --time-limit 10m -o "$output/adding-T1000-lru-2layers-10m"
+fi
