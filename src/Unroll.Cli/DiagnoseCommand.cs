@@ -114,21 +114,53 @@ internal static class DiagnoseCommand
 
     private static SequenceModel<float> RequireHiddenStateModel(IRecurrentModel<float> model, string path) => model as SequenceModel<float>
         ?? throw new UnrollException(
-            $"{path}: expected a hidden-state network (rnn, lstm or gru), got a {model.Config.Architecture.Name()} network, whose recurrence runs through its output and has no W_hh to diagnose.");
+            $"{path}: expected a hidden-state network (rnn, lstm, gru, lru, mingru or minlstm), got a {model.Config.Architecture.Name()} network, whose recurrence runs through its output and has no W_hh to diagnose.");
+
+    private static string CellName(string architecture) => architecture switch
+    {
+        "lru" => "LRU",
+        "mingru" => "minGRU",
+        "minlstm" => "minLSTM",
+        _ => architecture,
+    };
+
+    private static bool IsScanCell(ModelConfig config) => Training.TrainOptions.IsScanCell(config.Architecture);
+
+    /// <summary>What the recurrence's Jacobian dh_t/dh_{t-1} is for a cell without W_hh; null for the others.</summary>
+    private static string? RecurrenceNote(ModelConfig config) => config.Architecture switch
+    {
+        Architecture.MinGru => "minGRU: no weight multiplies h, so there is no W_hh spectrum. h_t = (1 - z_t) * h_{t-1} + z_t * h~_t with z_t = sigmoid(W_z x_t + b_z) "
+            + "from the input alone: the Jacobian dh_t/dh_{t-1} is diag(a_t), a_t = 1 - z_t in (0, 1), and dh_t/dh_k = diag(a_t ... a_{k+1}). "
+            + "The gradient reaching step k decays unit by unit as the product of the a's in between, and survives where a unit keeps z near 0.",
+        Architecture.MinLstm => "minLSTM: no weight multiplies h, so there is no W_hh spectrum. h_t = f'_t * h_{t-1} + (1 - f'_t) * h~_t with f' = f / (f + i) "
+            + "from the input alone: the Jacobian dh_t/dh_{t-1} is diag(a_t), a_t = f'_t in (0, 1), and dh_t/dh_k = diag(a_t ... a_{k+1}). "
+            + "The gradient reaching step k decays unit by unit as the product of the a's in between, and survives where a unit keeps f' near 1.",
+        Architecture.Lru => "LRU: the recurrence v_t = diag(lambda) v_{t-1} + gamma * B x_t is diagonal and linear, so its Jacobian dv_t/dv_{t-1} = diag(lambda) "
+            + "for every input, dv_t/dv_k = diag(lambda^(t-k)), and ||dv_t/dv_k||_2 = max |lambda|^(t-k) exactly (the jacobian plot). "
+            + "|lambda| = exp(-exp(nu)) < 1 by construction: a unit with |lambda| = 1 - 1/n carries the gradient over about n steps.",
+        _ => null,
+    };
 
     private static Diagnosis Diagnose(SequenceModel<float> model, DiagnosisSample? sample, int endSteps, int? maxLag, string metricsPath)
     {
         var config = model.Config;
         var spectra = Spectra.Of(model).Select(s => new BlockDiagnosis(
             s.Parameter, s.Gate, s.Layer, s.Reverse, s.SpectralRadius, s.LargestSingularValue,
-            s.Gate.Length == 0 ? Regime(Spectra.Classify(s, config.Activation)) : "n/a (gated cell)",
+            s.Gate.Length == 0 ? Regime(Spectra.Classify(s, config.Activation)) : config.Architecture == Architecture.Lru ? "decays: |lambda| < 1 by construction" : "n/a (gated cell)",
             s.Eigenvalues.Select(e => new[] { e.Real, e.Imaginary }).ToArray(), s.SingularValues)).ToList();
         var flow = sample is null ? [] : GradientFlow.Measure(model, sample.Inputs, sample.Targets, sample.Steps, sample.Batch);
-        var jacobians = sample is null ? [] : JacobianProducts.Measure(model, sample.Inputs, sample.Steps, sample.Batch, endSteps, maxLag);
+        // The scan cells' Jacobians are diagonal and known in closed form (RecurrenceNote); the LRU's is drawn from lambda.
+        var jacobians = sample is null || IsScanCell(config) ? [] : JacobianProducts.Measure(model, sample.Inputs, sample.Steps, sample.Batch, endSteps, maxLag);
+        string directory = Path.GetDirectoryName(metricsPath)!;
         return new Diagnosis(
             config.Architecture.Name(), Activations.Name(config.Activation), config.Layers, config.HiddenSize, config.Bidirectional,
             sample?.Description ?? "no data (the model file names no data source: gradient flow and Jacobian products need one)",
-            sample?.Batch ?? 0, sample?.Steps ?? 0, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath));
+            sample?.Batch ?? 0, sample?.Steps ?? 0, spectra, flow, jacobians, ReadTrainingDiagnostics(metricsPath))
+        {
+            Recurrence = RecurrenceNote(config),
+            Lambda = config.Architecture == Architecture.Lru ? Training.LambdaHistory.Read(Path.Combine(directory, Training.LambdaHistory.FileName)) : [],
+            LambdaLags = sample is null ? Math.Min(maxLag ?? 1000, 1000) : Math.Min(maxLag ?? sample.Steps - 1, sample.Steps - 1),
+        };
     }
 
     private static string Regime(GradientRegime regime) => regime switch
@@ -161,16 +193,35 @@ internal static class DiagnoseCommand
 
     private static List<string> WritePlots(string directory, Diagnosis diagnosis)
     {
-        var written = new List<string> { EigenvaluesPlot };
-        var eigenvalues = new Chart { Title = "Eigenvalues of the recurrent weights W_hh", XLabel = "Re lambda", YLabel = "Im lambda", EqualAspect = true }
-            .AddCircle(0, 0, 1, "unit circle |lambda| = 1");
-        foreach (var block in diagnosis.Spectra)
+        var written = new List<string>();
+        bool lru = diagnosis.Architecture == "lru";
+        if (diagnosis.Spectra.Count > 0)
         {
-            string name = block.Gate.Length == 0 ? block.Parameter : $"{block.Parameter} {block.Gate}";
-            eigenvalues.AddScatter(name, block.Eigenvalues.Select(e => e[0]).ToList(), block.Eigenvalues.Select(e => e[1]).ToList());
+            // The min-cells have no spectrum (their Jacobian is diag(a_t), said in the table); an empty plot would say nothing.
+            var eigenvalues = new Chart
+            {
+                Title = lru ? "LRU eigenvalues lambda (the diagonal recurrence)" : "Eigenvalues of the recurrent weights W_hh",
+                XLabel = "Re lambda",
+                YLabel = "Im lambda",
+                EqualAspect = true,
+            }.AddCircle(0, 0, 1, "unit circle |lambda| = 1");
+            if (lru && diagnosis.Lambda.Count > 0 && diagnosis.Lambda[0].Step == 0)
+            {
+                var initial = diagnosis.Lambda[0].Units;
+                eigenvalues.AddScatter("at initialisation (lambda.csv)", [.. initial.Select(u => u.Real)], [.. initial.Select(u => u.Imaginary)]);
+            }
+
+            foreach (var block in diagnosis.Spectra)
+            {
+                string name = block.Gate.Length == 0 ? block.Parameter : $"{block.Parameter} {block.Gate}";
+                eigenvalues.AddScatter(lru ? $"{Where(block.Layer, block.Reverse)}, this model" : name, block.Eigenvalues.Select(e => e[0]).ToList(), block.Eigenvalues.Select(e => e[1]).ToList());
+            }
+
+            AtomicFile.WriteAllText(Path.Combine(directory, EigenvaluesPlot), eigenvalues.ToSvg(640, 560));
+            written.Add(EigenvaluesPlot);
         }
 
-        AtomicFile.WriteAllText(Path.Combine(directory, EigenvaluesPlot), eigenvalues.ToSvg(640, 560));
+        written.AddRange(Training.LambdaHistory.WritePlots(directory, diagnosis.Lambda));
 
         var flow = new Chart { Title = "Gradient flow through time: ||dL/dh_t||", XLabel = "step t", YLabel = "||dL/dh_t||", LogY = true };
         bool several = diagnosis.GradientFlow.Count > 1;
@@ -201,6 +252,24 @@ internal static class DiagnoseCommand
             }
         }
 
+        if (lru && diagnosis.Spectra.Count > 0 && diagnosis.LambdaLags > 0)
+        {
+            // Exact for the LRU: ||dv_t/dv_k||_2 = ||diag(lambda)^(t-k)||_2 = max |lambda|^(t-k), whatever the input.
+            var lags = Enumerable.Range(0, diagnosis.LambdaLags + 1).Select(l => (double)l).ToList();
+            foreach (var block in diagnosis.Spectra)
+            {
+                double largest = block.SpectralRadius;
+                double median = block.SingularValues.Length == 0 ? 0 : block.SingularValues[block.SingularValues.Length / 2];
+                string prefix = diagnosis.Spectra.Count > 1 ? $"{Where(block.Layer, block.Reverse)}: " : string.Empty;
+                jacobian.AddLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}max |lambda|^lag (max |lambda| = {largest:G4})"), lags, [.. lags.Select(l => Math.Pow(largest, l))]);
+                jacobian.AddLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}median unit, |lambda|^lag (|lambda| = {median:G4})"), lags, [.. lags.Select(l => Math.Max(Math.Pow(median, l), 1e-300))], dashed: true);
+            }
+
+            jacobian.Title = "LRU Jacobian products ||dv_t/dv_k||_2 = max |lambda|^(t-k) (exact)";
+            AtomicFile.WriteAllText(Path.Combine(directory, JacobianPlot), jacobian.ToSvg());
+            written.Add(JacobianPlot);
+        }
+
         if (diagnosis.Jacobians.Count > 0)
         {
             AtomicFile.WriteAllText(Path.Combine(directory, JacobianPlot), jacobian.ToSvg());
@@ -226,14 +295,44 @@ internal static class DiagnoseCommand
     private static void PrintTable(TextWriter output, Diagnosis d)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{d.Architecture} ({(d.Architecture == "rnn" ? d.Activation + ", " : string.Empty)}{d.Layers} layer{(d.Layers > 1 ? "s" : string.Empty)}{(d.Bidirectional ? ", bidirectional" : string.Empty)}, H={d.HiddenSize}); measured on {d.MeasuredOn}."));
+            $"{CellName(d.Architecture)} ({(d.Architecture == "rnn" ? d.Activation + ", " : string.Empty)}{d.Layers} layer{(d.Layers > 1 ? "s" : string.Empty)}{(d.Bidirectional ? ", bidirectional" : string.Empty)}, H={d.HiddenSize}); measured on {d.MeasuredOn}."));
         output.WriteLine();
-        output.WriteLine("Recurrent weights, per gate block (sigma_max vs 1/gamma: Pascanu, Mikolov and Bengio 2013):");
-        output.WriteLine($"  {"parameter",-26}{"gate",-6}{"rho",10}{"sigma_max",12}  regime");
-        foreach (var block in d.Spectra)
+        if (d.Recurrence is { } note)
         {
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {block.Parameter,-26}{(block.Gate.Length == 0 ? "-" : block.Gate),-6}{block.SpectralRadius,10:F4}{block.LargestSingularValue,12:F4}  {block.Regime}"));
+            output.WriteLine(note);
+            if (d.Spectra.Count > 0)
+            {
+                output.WriteLine();
+            }
+        }
+
+        if (d.Architecture == "lru")
+        {
+            output.WriteLine("Eigenvalues lambda, per layer and direction (memory: about 1 / (1 - |lambda|) steps):");
+            output.WriteLine($"  {"parameter",-26}{"max |lambda|",14}{"median",10}{"min",10}{"memory (max)",14}");
+            foreach (var block in d.Spectra)
+            {
+                var moduli = block.SingularValues;
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {block.Parameter,-26}{block.SpectralRadius,14:F5}{moduli[moduli.Length / 2],10:F5}{moduli[^1],10:F5}{1 / (1 - block.SpectralRadius),14:F0}"));
+            }
+
+            if (d.Lambda.Count > 0 && d.Lambda[0].Step == 0)
+            {
+                var initial = d.Lambda[0].Units.Select(u => u.Modulus).ToList();
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  at initialisation (lambda.csv): |lambda| from {initial.Min():F5} to {initial.Max():F5}; {d.Lambda.Count} snapshots up to step {d.Lambda[^1].Step}."));
+            }
+        }
+        else if (d.Spectra.Count > 0)
+        {
+            output.WriteLine("Recurrent weights, per gate block (sigma_max vs 1/gamma: Pascanu, Mikolov and Bengio 2013):");
+            output.WriteLine($"  {"parameter",-26}{"gate",-6}{"rho",10}{"sigma_max",12}  regime");
+            foreach (var block in d.Spectra)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {block.Parameter,-26}{(block.Gate.Length == 0 ? "-" : block.Gate),-6}{block.SpectralRadius,10:F4}{block.LargestSingularValue,12:F4}  {block.Regime}"));
+            }
         }
 
         output.WriteLine();
@@ -245,14 +344,17 @@ internal static class DiagnoseCommand
                 $"  {Where(profile.Layer, profile.Reverse),-18}{profile.TotalLossRatio,14:G4}{profile.LastStepLossRatio,20:G4}"));
         }
 
-        output.WriteLine();
-        output.WriteLine("Jacobian products ||dh_t/dh_k||_2, gain per step (fitted over the lags vs the bound beta_W gamma):");
-        output.WriteLine($"  {"layer",-18}{"fitted rate",14}{"bound rate",14}{"max lag",10}");
-        foreach (var profile in d.Jacobians)
+        if (d.Jacobians.Count > 0)
         {
-            string bound = double.IsFinite(profile.BoundRate) ? profile.BoundRate.ToString("G4", CultureInfo.InvariantCulture) : "n/a (gated)";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {Where(profile.Layer, profile.Reverse),-18}{profile.FittedRate,14:G4}{bound,14}{profile.MaxLag,10}"));
+            output.WriteLine();
+            output.WriteLine("Jacobian products ||dh_t/dh_k||_2, gain per step (fitted over the lags vs the bound beta_W gamma):");
+            output.WriteLine($"  {"layer",-18}{"fitted rate",14}{"bound rate",14}{"max lag",10}");
+            foreach (var profile in d.Jacobians)
+            {
+                string bound = double.IsFinite(profile.BoundRate) ? profile.BoundRate.ToString("G4", CultureInfo.InvariantCulture) : "n/a (gated)";
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {Where(profile.Layer, profile.Reverse),-18}{profile.FittedRate,14:G4}{bound,14}{profile.MaxLag,10}"));
+            }
         }
 
         if (d.Training.Count > 0)
@@ -284,7 +386,18 @@ internal static class DiagnoseCommand
         IReadOnlyList<BlockDiagnosis> Spectra,
         IReadOnlyList<GradientFlowProfile> GradientFlow,
         IReadOnlyList<JacobianProfile> Jacobians,
-        IReadOnlyList<TrainingDiagnostics> Training);
+        IReadOnlyList<TrainingDiagnostics> Training)
+    {
+        /// <summary>For the scan cells, what their Jacobian dh_t/dh_{t-1} is (they have no W_hh); null for the others.</summary>
+        public string? Recurrence { get; init; }
+
+        /// <summary>The LRU's eigenvalues during training (lambda.csv beside the model); empty otherwise.</summary>
+        public IReadOnlyList<Training.LambdaSnapshot> Lambda { get; init; } = [];
+
+        /// <summary>The lags the LRU's exact Jacobian plot spans.</summary>
+        [JsonIgnore]
+        public int LambdaLags { get; init; }
+    }
 
     internal sealed record BlockDiagnosis(
         string Parameter, string Gate, int Layer, bool Reverse, double SpectralRadius, double LargestSingularValue,

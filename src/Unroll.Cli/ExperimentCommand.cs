@@ -27,6 +27,8 @@ internal static class ExperimentCommand
     /// clipping. lstm: forget-gate bias 1 (Gers, Schmidhuber and Cummins 2000; Jozefowicz, Zaremba
     /// and Sutskever 2015). gru: PyTorch's initialisation. All use Adam and clip the gradient norm
     /// at 1; the irnn and lstm rates are those that solved the adding problem at T = 100 (docs/results.md).
+    /// lru, mingru, minlstm: the scan-trained cells, initialised as in their papers (<see cref="ScanCellInitializers"/>:
+    /// the LRU's eigenvalues on the ring 0.9 &lt;= |lambda| &lt;= 0.999 with phase up to pi/10), at Adam's 3e-3.
     /// </summary>
     public static IReadOnlyList<Preset> Presets { get; } =
     [
@@ -34,6 +36,9 @@ internal static class ExperimentCommand
         new("irnn", "rnn", Activation.Relu, new InitSettings(InitKind.Identity), null, true, 1e-3, "ReLU RNN, W_hh = I, recurrent biases 0 (IRNN)"),
         new("lstm", "lstm", Activation.Tanh, InitSettings.Default, 1.0, false, 1e-2, "LSTM, forget-gate bias 1"),
         new("gru", "gru", Activation.Tanh, InitSettings.Default, null, false, 1e-2, "GRU, PyTorch's initialisation"),
+        new("lru", "lru", Activation.Tanh, InitSettings.Default, null, false, 3e-3, "LRU, eigenvalues on the ring 0.9 <= |lambda| <= 0.999"),
+        new("mingru", "mingru", Activation.Tanh, InitSettings.Default, null, false, 3e-3, "minGRU, nn.Linear's initialisation"),
+        new("minlstm", "minlstm", Activation.Tanh, InitSettings.Default, null, false, 3e-3, "minLSTM, nn.Linear's initialisation"),
     ];
 
     public static Command Create(CliConsole console)
@@ -51,9 +56,10 @@ internal static class ExperimentCommand
     {
         var lengths = Options.Make("--lengths", "Comma-separated lengths T", "100");
         var models = Options.Make("--models", $"Comma-separated models: {string.Join(", ", Presets.Select(p => p.Name))}", "tanh,irnn,lstm");
-        var steps = Options.Make("--steps", "Optimiser steps per run", 4000);
-        var timeLimit = Options.Make("--time-limit", "Stop every run after this much training time (e.g. 15m); none by default", string.Empty);
+        var steps = Options.Optional<int>("--steps", "Optimiser steps per run (default 4000, or as many as --time-limit holds when it is given alone)");
+        var timeLimit = Options.Make("--time-limit", "Training time per run (e.g. 90s, 15m): alone, every run lasts exactly this long with the schedule laid over it; with --steps, it stops a run early", string.Empty);
         var hidden = Options.Make("--hidden", "Hidden units H of every model", 64);
+        var layers = Options.Make("--layers", "Stacked recurrent layers of every model", 1);
         var batchSize = Options.Make("--batch-size", "Sequences per minibatch", 32);
         var learningRate = Options.Optional<double>("--lr", "Use this learning rate for every model instead of each preset's");
         var clipNorm = Options.Make("--clip-norm", "Clip the global gradient norm to this value; 0 turns it off", 1.0);
@@ -67,7 +73,7 @@ internal static class ExperimentCommand
         output.Aliases.Add("-o");
         var command = new Command(taskName, new SyntheticSource(taskName).Description)
         {
-            lengths, models, steps, timeLimit, hidden, batchSize, learningRate, clipNorm, validateEvery, trainCount, validationCount, testCount, seed, output,
+            lengths, models, steps, timeLimit, hidden, layers, batchSize, learningRate, clipNorm, validateEvery, trainCount, validationCount, testCount, seed, output,
         };
         command.SetAction(parse =>
         {
@@ -91,6 +97,9 @@ internal static class ExperimentCommand
                 return description;
             }).ToList();
             var limit = TrainOptions.ParseDuration(parse.GetValue(timeLimit)!, "--time-limit");
+            int? stepCount = parse.GetValue(steps);
+            // --time-limit alone is every run's budget: the same training time for every model, whatever its speed.
+            double? budget = stepCount is null ? limit?.TotalSeconds : null;
             int hiddenSize = parse.GetValue(hidden);
             if (hiddenSize < 1)
             {
@@ -106,7 +115,8 @@ internal static class ExperimentCommand
             {
                 Optimizer = new OptimizerSettings { Kind = OptimizerKind.Adam, LearningRate = 0.01 },
                 ClipNorm = parse.GetValue(clipNorm) is var norm && norm == 0 ? null : norm,
-                Steps = parse.GetValue(steps),
+                Steps = stepCount ?? (budget is null ? 4000 : int.MaxValue),
+                TimeBudgetSeconds = budget,
                 BatchSize = parse.GetValue(batchSize),
                 Seed = parse.GetValue(seed),
                 ValidateEvery = parse.GetValue(validateEvery),
@@ -137,11 +147,13 @@ internal static class ExperimentCommand
 
                     var options = baseOptions with { Optimizer = baseOptions.Optimizer with { LearningRate = sharedRate ?? preset.LearningRate } };
                     options.Validate();
-                    var config = task.ModelConfig(Architectures.Parse(preset.Architecture), hiddenSize) with { Activation = preset.Activation };
+                    var config = task.ModelConfig(Architectures.Parse(preset.Architecture), hiddenSize) with { Activation = preset.Activation, Layers = parse.GetValue(layers) };
+                    config.Validate();
                     var model = CreateModel(config, preset, description.Seed);
+                    string length = budget is { } seconds ? $"{TimeSpan.FromSeconds(seconds)}" : $"up to {options.Steps} steps{(limit is { } l ? $" or {l}" : string.Empty)}";
                     string runDirectory = Path.Combine(directory, $"{task.Name}-T{task.Length}-{preset.Name}");
                     console.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"T = {task.Length}, {preset.Name} ({preset.Description}, H={hiddenSize}, lr {Options.Format(options.LearningRate)}): up to {options.Steps} steps{(limit is { } l ? $" or {l}" : string.Empty)} ..."));
+                        $"T = {task.Length}, {preset.Name} ({preset.Description}, H={hiddenSize}{(config.Layers > 1 ? $", {config.Layers} layers" : string.Empty)}, lr {Options.Format(options.LearningRate)}, {Kernels.Parallelism.ThreadCount} thread{(Kernels.Parallelism.ThreadCount == 1 ? string.Empty : "s")}): {length} ..."));
                     RunResult result;
                     using (var run = RunDirectory.CreateNew(runDirectory, task.Name, overwrite: false))
                     {
@@ -152,7 +164,7 @@ internal static class ExperimentCommand
                             Task = new SyntheticTask(description, monitorTest: true),
                             Model = model,
                             Options = options,
-                            Settings = new RunSettings { CheckpointEvery = Math.Max(options.Steps / 4, 1), TimeLimitSeconds = limit?.TotalSeconds },
+                            Settings = new RunSettings { CheckpointEvery = budget is null ? Math.Max(options.Steps / 4, 1) : RunSettings.DefaultCheckpointEvery, TimeLimitSeconds = limit?.TotalSeconds },
                             Quiet = true,
                         }.Execute(console);
                     }
@@ -166,7 +178,7 @@ internal static class ExperimentCommand
                 WritePlot(Path.Combine(directory, $"{task.Name}-T{task.Length}.svg"), task, rows.Where(r => r.Task.Length == task.Length).ToList());
             }
 
-            string table = Table(taskName, rows, hiddenSize, baseOptions, sharedRate, limit);
+            string table = Table(taskName, rows, hiddenSize, parse.GetValue(layers), baseOptions, sharedRate, limit);
             AtomicFile.WriteAllText(Path.Combine(directory, "results.md"), table);
             console.Output.WriteLine();
             console.Output.Write(table);
@@ -194,6 +206,12 @@ internal static class ExperimentCommand
     private static IRecurrentModel<float> CreateModel(ModelConfig config, Preset preset, int seed)
     {
         var model = RecurrentModels.Create<float>(config);
+        if (TrainOptions.IsScanCell(config.Architecture))
+        {
+            ScanCellInitializers.Initialize(model, new Random(seed));
+            return model;
+        }
+
         Initializers.Initialize(model, preset.HiddenInit, InitSettings.Default, new Random(seed));
         if (preset.ZeroBiases)
         {
@@ -228,16 +246,16 @@ internal static class ExperimentCommand
         return values;
     }
 
-    private static string Table(string taskName, List<Row> rows, int hidden, TrainingOptions options, double? sharedRate, TimeSpan? limit)
+    private static string Table(string taskName, List<Row> rows, int hidden, int layers, TrainingOptions options, double? sharedRate, TimeSpan? limit)
     {
         bool classification = rows.Count > 0 && rows[0].Task.Head == HeadKind.Classification;
         string metric = classification ? "cross-entropy" : "MSE";
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"# {taskName}: test {metric} after training\n\n");
         text.Append(CultureInfo.InvariantCulture,
-            $"H = {hidden}, Adam, batch {options.BatchSize}, clip-norm {(options.ClipNorm is { } c ? Options.Format(c) : "off")}, cosine schedule over {options.Steps} steps, ");
+            $"H = {hidden}{(layers > 1 ? $", {layers} layers" : string.Empty)}, Adam, batch {options.BatchSize}, clip-norm {(options.ClipNorm is { } c ? Options.Format(c) : "off")}, cosine schedule over {(options.TimeBudgetSeconds is { } b ? $"{TimeSpan.FromSeconds(b)} of training per run" : $"{options.Steps} steps")}, ");
         text.Append(CultureInfo.InvariantCulture,
-            $"learning rate {(sharedRate is { } r ? Options.Format(r) : "per preset")}{(limit is { } l ? $", at most {l} per run" : string.Empty)}, seed {options.Seed}. ");
+            $"learning rate {(sharedRate is { } r ? Options.Format(r) : "per preset")}{(limit is { } l && options.TimeBudgetSeconds is null ? $", at most {l} per run" : string.Empty)}, seed {options.Seed}, {Kernels.Parallelism.ThreadCount} thread{(Kernels.Parallelism.ThreadCount == 1 ? string.Empty : "s")}. ");
         text.Append("The baseline is the best predictor without memory of the relevant inputs (docs/tasks.md).\n\n");
         text.Append(classification
             ? "| T | model | lr | test cross-entropy | baseline | ratio | test accuracy | baseline accuracy | steps | time (s) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
@@ -247,7 +265,7 @@ internal static class ExperimentCommand
             var e = row.Result.Evaluation;
             string loss = e is null ? "diverged" : row.Loss.ToString("G4", CultureInfo.InvariantCulture);
             string ratio = e is null ? "" : (row.Loss / row.Task.BaselineLoss).ToString("G3", CultureInfo.InvariantCulture);
-            string steps = row.Result.History.Count < row.Options.Steps && e is not null ? $"{row.Result.History.Count} (stopped)" : row.Result.History.Count.ToString(CultureInfo.InvariantCulture);
+            string steps = row.Result.History.Count < row.Options.Steps && e is not null && row.Options.TimeBudgetSeconds is null ? $"{row.Result.History.Count} (stopped)" : row.Result.History.Count.ToString(CultureInfo.InvariantCulture);
             text.Append(CultureInfo.InvariantCulture, $"| {row.Task.Length} | {row.Preset.Name} | {Options.Format(row.Options.LearningRate)} | {loss} | {row.Task.BaselineLoss:G4} | {ratio} | ");
             if (classification)
             {

@@ -18,7 +18,19 @@ internal static class ImportCommand
         var from = new Option<string>("--from") { Description = "The framework the weights come from: pytorch or keras", Required = true };
         from.AcceptOnlyFromAmong("pytorch", "keras");
         var modelKind = new Option<string>("--model") { Description = "rnn, lstm or gru (default: inferred from the gate rows, 1, 4 or 3 blocks)" };
-        modelKind.AcceptOnlyFromAmong("rnn", "lstm", "gru");
+        modelKind.Validators.Add(result =>
+        {
+            string? kind = result.GetValueOrDefault<string>();
+            if (kind is "lru" or "mingru" or "minlstm" or "jordan")
+            {
+                // Unroll trains these cells, but neither framework has a module whose weights they could be read from.
+                result.AddError($"--model: PyTorch and Keras have no {kind} module to import weights from; expected rnn, lstm or gru, got {kind} (train one with unroll train --model {kind}).");
+            }
+            else if (kind is not (null or "rnn" or "lstm" or "gru"))
+            {
+                result.AddError($"--model: expected rnn, lstm or gru, got '{kind}'.");
+            }
+        });
         var activation = Options.Make("--activation", "The Elman cell's non-linearity (not stored in the weights): tanh, sigmoid, relu or identity", "tanh");
         var rnnPrefix = new Option<string>("--rnn-prefix") { Description = "The recurrent module's prefix: PyTorch e.g. lstm. (default: the one module with weight_ih_l0); Keras the key stem (default: layer)" };
         var headPrefix = new Option<string>("--head-prefix") { Description = "The linear head's prefix: PyTorch e.g. fc. (default: head., else the one other Linear); Keras (default: dense)" };

@@ -105,7 +105,7 @@ public static class OnnxExporter
     }
 
     /// <summary>The serialised ONNX model.</summary>
-    /// <exception cref="UnrollException">The model cannot be expressed in ONNX (the Jordan network).</exception>
+    /// <exception cref="UnrollException">The model cannot be expressed in ONNX (the Jordan network, the LRU, minGRU and minLSTM).</exception>
     public static byte[] ToBytes(IRecurrentModel<float> model, OnnxExportOptions? options = null) =>
         Build(model, options ?? new OnnxExportOptions()).ToByteArray();
 
@@ -122,6 +122,14 @@ public static class OnnxExporter
 
         var config = sequenceModel.Config;
         config.Validate();
+        if (config.Cell is CellKind.Lru or CellKind.MinGru or CellKind.MinLstm)
+        {
+            // ONNX has RNN, LSTM and GRU operators; a scan cell would need its own graph (a Scan body or T unrolled steps).
+            throw new UnrollException(
+                $"cannot export a {config.Architecture.Name()} model to ONNX: ONNX's recurrent operators are RNN, LSTM and GRU, and the {config.Architecture.Name()} cell is none of them; "
+                + "expected an rnn, lstm or gru model.");
+        }
+
         var builder = new OnnxGraphBuilder("unroll_" + config.Architecture);
         string current = AddInput(builder, sequenceModel);
         string lengths = string.Empty;

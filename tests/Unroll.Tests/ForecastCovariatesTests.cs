@@ -169,6 +169,9 @@ public class ForecastCovariatesTests
     [InlineData("rnn")]
     [InlineData("lstm")]
     [InlineData("gru")]
+    [InlineData("lru")]
+    [InlineData("mingru")]
+    [InlineData("minlstm")]
     public void EveryCellForecastsRecursivelyBetterThanTheNaive(string cell)
     {
         // Sines of period 10 with a phase per series: one step back says where the wave is going only with a memory.

@@ -30,9 +30,11 @@ internal static class RunReport
     [
         ("loss.svg", "Training (minibatch) and validation loss against the optimiser step, log scale."),
         ("forecast.svg", "The first test sequence: the truth x(t+dt), the one-step prediction (every input true) and the free-running forecast (the model's own x fed back)."),
-        ("eigenvalues.svg", "Eigenvalues of the recurrent weight blocks W_hh in the complex plane, with the unit circle: modes outside it grow under h_t = W h_{t-1}, modes inside decay."),
+        ("eigenvalues.svg", "Eigenvalues of the recurrent weight blocks W_hh (the LRU: its eigenvalues lambda) in the complex plane, with the unit circle: modes outside it grow under h_t = W h_{t-1}, modes inside decay."),
+        ("lambda.svg", "The LRU's eigenvalues lambda in the complex plane at initialisation and over training (lambda.csv), with the unit circle: the recurrence is v_t = diag(lambda) v_{t-1} + ..., so each unit keeps |lambda| of its state per step."),
+        ("lambda-decay.svg", "The LRU's decay per step 1 - |lambda| (log scale) against the phase arg lambda, at initialisation and over training: a unit at 1 - |lambda| = 1/n remembers about n steps and rotates by arg lambda per step."),
         ("gradient-flow.svg", "||dL/dh_t|| against t, log scale, for the total loss (solid) and the last step's loss alone (dashed): the dashed line's slope is the per-step decay (vanishing) or growth (exploding) of the gradient carried back through time."),
-        ("jacobian.svg", "Geometric mean of ||dh_t/dh_k||_2 against the lag t - k, log scale, with the fitted rate per step and, for the Elman cell, the bound (sigma_max(W_hh) gamma)^lag (dashed)."),
+        ("jacobian.svg", "Geometric mean of ||dh_t/dh_k||_2 against the lag t - k, log scale, with the fitted rate per step and, for the Elman cell, the bound (sigma_max(W_hh) gamma)^lag (dashed); for the LRU, the exact max |lambda|^lag."),
         ("spectra-over-training.svg", "The largest spectral radius and singular value over the W_hh blocks during training, from metrics.csv; 1 separates decay from growth."),
     ];
 
@@ -217,18 +219,20 @@ internal static class RunReport
             return _html.ToString();
         }
 
+        private static string? ScanCellNote(ModelConfig config) => config.Architecture switch
+        {
+            Architecture.MinGru => "The minGRU has no W_hh: its gate z_t = sigmoid(W_z x_t + b_z) reads the input alone, and its Jacobian dh_t/dh_{t-1} is diag(a_t) with a_t = 1 - z_t in (0, 1). The gradient reaching step k from step t is scaled unit by unit by a_t ... a_{k+1}: it survives where a unit keeps its gate closed.",
+            Architecture.MinLstm => "The minLSTM has no W_hh: its gates f, i read the input alone, and its Jacobian dh_t/dh_{t-1} is diag(a_t) with a_t = f / (f + i) in (0, 1). The gradient reaching step k from step t is scaled unit by unit by a_t ... a_{k+1}: it survives where a unit keeps f' near 1.",
+            Architecture.Lru => "The LRU has no W_hh: its recurrence v_t = diag(lambda) v_{t-1} + gamma B x_t is diagonal, so its Jacobian is diag(lambda) for every input, and ||dv_t/dv_k||_2 = max |lambda|^(t-k) exactly. Its eigenvalues lambda at initialisation and over training are in lambda.svg and lambda-decay.svg (from lambda.csv).",
+            _ => null,
+        };
+
         private bool HasDiagnostics => DiagnosticColumns.All(run.Metrics.Has);
 
         private string Describe()
         {
             var config = run.Config;
-            string cell = config.Architecture switch
-            {
-                Architecture.Lstm => "LSTM",
-                Architecture.Gru => "GRU",
-                Architecture.Jordan => $"{Activations.Name(config.Activation)} Jordan network",
-                _ => $"{Activations.Name(config.Activation)} RNN",
-            };
+            string cell = Training.ModelDescription.CellName(config);
             string layers = config.Layers > 1 ? $"{config.Layers} layers of " : string.Empty;
             string direction = config.Bidirectional ? "bidirectional " : string.Empty;
             string inputs = config.InputNames.Count > 0 ? $" ({string.Join(", ", config.InputNames)})" : string.Empty;
@@ -312,8 +316,9 @@ internal static class RunReport
             }
 
             using var document = ParseJson(json, run.MetadataSource, TrainingKey);
+            // A time-budgeted run plans as many steps as its budget holds (int.MaxValue in its options): no number to show.
             return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("steps", out var steps)
-                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) ? value : null;
+                && steps.ValueKind == JsonValueKind.Number && steps.TryGetInt32(out int value) && value != int.MaxValue ? value : null;
         }
 
         private static int? Best(double[] values)
@@ -431,17 +436,32 @@ internal static class RunReport
                 return;
             }
 
+            bool spectra = recorded.Any(i => !double.IsNaN(columns[0][i]));
+            if (ScanCellNote(run.Config) is { } note)
+            {
+                // The scan cells have no W_hh: say what their Jacobian is instead of showing empty spectra.
+                _html.Append("<p class=\"note\" id=\"recurrence\">").Append(Html.Encode(note)).Append("</p>\n");
+            }
+
             _html.Append("<p>Recorded at ").Append(recorded.Count).Append(recorded.Count == 1 ? " step" : " steps")
-                .Append(": the spectral radius and largest singular value of W_hh, the share of steps clipped since the previous record, and the gradient ratio ||dL/dh_1|| / ||dL/dh_T|| of the total loss (docs/diagnostics.md). A value above 1 in the first two allows the state, and so the gradient, to grow; below 1 it must shrink.</p>\n");
+                .Append(spectra
+                    ? ": the spectral radius and largest singular value of W_hh, the share of steps clipped since the previous record, and the gradient ratio ||dL/dh_1|| / ||dL/dh_T|| of the total loss (docs/diagnostics.md). A value above 1 in the first two allows the state, and so the gradient, to grow; below 1 it must shrink.</p>\n"
+                    : ": the share of steps clipped since the previous record and the gradient ratio ||dL/dh_1|| / ||dL/dh_T|| of the total loss (docs/diagnostics.md); the cell has no W_hh, so the spectral columns are empty.</p>\n");
             var x = recorded.Select(i => step[i]).ToList();
-            var chart = new Chart { Title = "W_hh over training", XLabel = "step", YLabel = "value (log scale)", LogY = true }
-                .AddLine("spectral radius", x, recorded.Select(i => columns[0][i]).ToList())
-                .AddLine("largest singular value", x, recorded.Select(i => columns[1][i]).ToList())
-                .AddLine("gradient ratio", x, recorded.Select(i => columns[3][i]).ToList(), dashed: true)
+            var chart = new Chart { Title = spectra ? "W_hh over training" : "Gradient ratio over training", XLabel = "step", YLabel = "value (log scale)", LogY = true };
+            if (spectra)
+            {
+                chart.AddLine("spectral radius", x, recorded.Select(i => columns[0][i]).ToList())
+                    .AddLine("largest singular value", x, recorded.Select(i => columns[1][i]).ToList());
+            }
+
+            chart.AddLine("gradient ratio", x, recorded.Select(i => columns[3][i]).ToList(), dashed: true)
                 .AddHorizontalLine(1, "1");
             _html.Append("<figure class=\"plot generated\" data-generated=\"diagnostics\">\n")
                 .Append(InlineSvg.Prepare(chart.ToSvg(720, 360), NextPrefix()))
-                .Append("\n<figcaption>Spectral radius, largest singular value and gradient ratio from metrics.csv against the step.</figcaption>\n</figure>\n");
+                .Append(spectra
+                    ? "\n<figcaption>Spectral radius, largest singular value and gradient ratio from metrics.csv against the step.</figcaption>\n</figure>\n"
+                    : "\n<figcaption>Gradient ratio from metrics.csv against the step.</figcaption>\n</figure>\n");
 
             // A long run records many rows; an even sample (always with the first and last) keeps the table readable.
             const int MaxRows = 25;

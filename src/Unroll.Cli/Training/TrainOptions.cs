@@ -22,13 +22,16 @@ internal sealed record SourceDefaults(string Model, int Hidden, int Steps, int B
 internal sealed class TrainOptions
 {
     /// <summary>The cells --model accepts.</summary>
-    public static readonly string[] Architectures = ["rnn", "lstm", "gru", "jordan"];
+    public static readonly string[] Architectures = ["rnn", "lstm", "gru", "jordan", "lru", "mingru", "minlstm"];
+
+    /// <summary>Whether <paramref name="architecture"/> is one of the scan-trained cells, which <see cref="ScanCellInitializers"/> initialises.</summary>
+    public static bool IsScanCell(Architecture architecture) => architecture is Architecture.Lru or Architecture.MinGru or Architecture.MinLstm;
 
     /// <summary>Creates the options with <paramref name="defaults"/>.</summary>
     public TrainOptions(SourceDefaults defaults)
     {
         ArgumentNullException.ThrowIfNull(defaults);
-        Model = Options.Make("--model", "Recurrent network: rnn (Elman), lstm, gru, or jordan (the previous output fed back; per-step regression only)", defaults.Model);
+        Model = Options.Make("--model", "Recurrent network: rnn (Elman), lstm, gru, jordan (the previous output fed back; per-step regression only), or a cell trained by a parallel scan: lru (Linear Recurrent Unit, even --hidden), mingru or minlstm", defaults.Model);
         Model.AcceptOnlyFromAmong(Architectures);
         Hidden = Options.Make("--hidden", "Hidden units H", defaults.Hidden);
         Optimizer = new OptimizerCliOptions(defaults.LearningRate);
@@ -54,6 +57,10 @@ internal sealed class TrainOptions
     public Option<string> InitHh { get; } = Options.Make("--init-hh", $"Initialisation of the hidden-to-hidden weights: {InitSettings.Accepted}", "default");
 
     public Option<string> InitIh { get; } = Options.Make("--init-ih", $"Initialisation of the input-to-hidden weights: {InitSettings.Accepted}", "default");
+
+    public Option<double?> RingMin { get; } = Options.Optional<double>("--ring-min", $"LRU only: the smallest initial eigenvalue modulus |lambda| (default {ScanCellInitializers.DefaultRingMin})");
+
+    public Option<double?> RingMax { get; } = Options.Optional<double>("--ring-max", $"LRU only: the largest initial eigenvalue modulus |lambda|, below 1 (default {ScanCellInitializers.DefaultRingMax}: a time constant of 1000 steps)");
 
     public Option<double?> ForgetBias { get; } = Options.Optional<double>("--forget-bias", "LSTM only: set the forget-gate bias (b_ih + b_hh) to this value, e.g. 1 as in Keras and char-rnn (default: PyTorch's uniform draw)");
 
@@ -106,7 +113,7 @@ internal sealed class TrainOptions
         ArgumentNullException.ThrowIfNull(command);
         foreach (Option option in new Option[]
         {
-            Model, Hidden, Layers, Bidirectional, Dropout, Activation, InitHh, InitIh, ForgetBias, Embedding,
+            Model, Hidden, Layers, Bidirectional, Dropout, Activation, InitHh, InitIh, RingMin, RingMax, ForgetBias, Embedding,
             ClipNorm, ClipValue, Steps, Epochs, BatchSize, Seed, ValidateEvery, DiagnoseEvery, Bptt, Patience, MaxLossGrowth,
             Output, Overwrite, CheckpointEvery, Resume, InitFrom, TimeLimit,
         })
@@ -147,7 +154,35 @@ internal sealed class TrainOptions
         var hiddenInit = InitSettings.Parse(parse.GetValue(InitHh)!, "--init-hh");
         var inputInit = InitSettings.Parse(parse.GetValue(InitIh)!, "--init-ih");
         var model = RecurrentModels.Create<float>(config);
-        Initializers.Initialize(model, hiddenInit, inputInit, new Random(parse.GetValue(Seed)));
+        double? ringMin = parse.GetValue(RingMin), ringMax = parse.GetValue(RingMax);
+        if ((ringMin ?? ringMax) is not null && config.Architecture != Architecture.Lru)
+        {
+            throw new UnrollException($"{(ringMin is not null ? "--ring-min" : "--ring-max")}: applies to the LRU's eigenvalues; the {config.Architecture.Name()} model has none.");
+        }
+
+        if (IsScanCell(config.Architecture))
+        {
+            // The scan cells have no weight_hh and initialise as their papers do (the LRU's eigenvalues on a ring).
+            if (hiddenInit.Kind != InitKind.Default || inputInit.Kind != InitKind.Default)
+            {
+                throw new UnrollException(
+                    $"{(hiddenInit.Kind != InitKind.Default ? "--init-hh" : "--init-ih")}: the {config.Architecture.Name()} model is initialised as in its paper (--ring-min and --ring-max set the LRU's eigenvalues); expected default, got {(hiddenInit.Kind != InitKind.Default ? parse.GetValue(InitHh) : parse.GetValue(InitIh))}.");
+            }
+
+            double low = ringMin ?? ScanCellInitializers.DefaultRingMin, high = ringMax ?? ScanCellInitializers.DefaultRingMax;
+            if (!(low >= 0 && low <= high && high > 0 && high < 1))
+            {
+                throw new UnrollException(string.Create(CultureInfo.InvariantCulture,
+                    $"--ring-min, --ring-max: expected 0 <= ring-min <= ring-max < 1 and ring-max > 0, got ring-min {low} and ring-max {high}."));
+            }
+
+            ScanCellInitializers.Initialize(model, new Random(parse.GetValue(Seed)), low, high);
+        }
+        else
+        {
+            Initializers.Initialize(model, hiddenInit, inputInit, new Random(parse.GetValue(Seed)));
+        }
+
         if (parse.GetValue(ForgetBias) is { } bias)
         {
             if (config.Architecture != Architecture.Lstm)

@@ -105,11 +105,16 @@ internal sealed class TrainingRun
         using var stop = new StopSignal(budgeted ? null : timeLimit);
         var checkpoints = new CheckpointObserver(Directory.CheckpointPath, Model, Settings.CheckpointEvery, Options.Steps, CheckpointMetadata);
         var best = new BestModelObserver(Directory.File(RunDirectory.BestModelFileName), Model, metadata);
+        string lambdaPath = Directory.File(LambdaHistory.FileName);
+        LambdaHistory.Start(lambdaPath, Model, ResumeFrom);
+        ITrainingObserver[] observers = Model.Config.Architecture == Architecture.Lru
+            ? [stop, checkpoints, best, new LambdaObserver(lambdaPath, Model)]
+            : [stop, checkpoints, best];
         TrainingDivergedException? diverged = null;
         try
         {
             Progress.Run(console, Quiet, Options, trainer, Task, (progress, token) =>
-                trainer.Run(source, validation, [stop, checkpoints, best, progress], token), stop.Token);
+                trainer.Run(source, validation, [.. observers, progress], token), stop.Token);
         }
         catch (TrainingDivergedException e)
         {
@@ -135,6 +140,12 @@ internal sealed class TrainingRun
 
             string failure = $"{diverged.Message} No model was written{(kept ? $"; the last good checkpoint ({Directory.CheckpointPath}) is kept" : string.Empty)}; metrics up to the failure are in {Directory.MetricsPath}.";
             return Quiet ? new RunResult(RunEnd.Diverged, null, history, seconds, failure) : throw new UnrollException(failure, diverged);
+        }
+
+        if (Model.Config.Architecture == Architecture.Lru && history.Count > 0 && !history[^1].HasDiagnostics)
+        {
+            // The final eigenvalues, when the last step was not a diagnostic one (a resumed run drops this row).
+            LambdaHistory.Record(lambdaPath, history[^1].Step, Model);
         }
 
         Checkpoint.Save(Directory.CheckpointPath, Model, trainer.CaptureState(), CheckpointMetadata());
@@ -257,15 +268,25 @@ internal static class ModelDescription
         ArgumentNullException.ThrowIfNull(config);
         string layers = config.Layers > 1 ? $"{config.Layers}-layer " : string.Empty;
         string direction = config.Bidirectional ? "bidirectional " : string.Empty;
-        string name = config.Architecture switch
-        {
-            Architecture.Jordan => $"{Activations.Name(config.Activation)} Jordan network",
-            Architecture.Lstm => $"{layers}{direction}LSTM",
-            Architecture.Gru => $"{layers}{direction}GRU",
-            _ => $"{layers}{direction}{Activations.Name(config.Activation)} RNN",
-        };
+        string name = config.Architecture == Architecture.Jordan ? CellName(config) : $"{layers}{direction}{CellName(config)}";
         string article = name[0] is 'L' or 'i' or 'e' or 'a' or 'o' or 'u' ? "an" : "a";
         return string.Create(CultureInfo.InvariantCulture, $"{article} {name} (H={config.HiddenSize})");
+    }
+
+    /// <summary>The cell as the papers name it: "LSTM", "GRU", "tanh RNN", "relu Jordan network", "LRU", "minGRU", "minLSTM".</summary>
+    public static string CellName(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.Architecture switch
+        {
+            Architecture.Jordan => $"{Activations.Name(config.Activation)} Jordan network",
+            Architecture.Lstm => "LSTM",
+            Architecture.Gru => "GRU",
+            Architecture.Lru => "LRU",
+            Architecture.MinGru => "minGRU",
+            Architecture.MinLstm => "minLSTM",
+            _ => $"{Activations.Name(config.Activation)} RNN",
+        };
     }
 }
 

@@ -140,7 +140,9 @@ public sealed record ModelConfig
     internal double TrainingBytes(int steps, int batch)
     {
         double rows = (double)steps * batch, h = HiddenSize, directions = Directions;
-        double gates = Architecture == Architecture.Jordan ? 1 : CellKinds.GateCount(Cell);
+        // The LRU has no gate blocks, but keeps about 11 H floats per row (B x, v, y, GELU, GLU and their gradients),
+        // what three gate blocks count for below.
+        double gates = Architecture == Architecture.Jordan ? 1 : Cell == CellKind.Lru ? 3 : CellKinds.GateCount(Cell);
         double perDirection = rows * ((3 * gates * h) + (4 * h));
         double perLayer = (directions * perDirection) + (3 * rows * directions * h);
         double tokens = (double)VocabularySize * gates * h * directions;

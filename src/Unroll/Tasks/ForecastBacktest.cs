@@ -21,7 +21,7 @@ internal static class ForecastBacktest
 {
     /// <summary>
     /// Trains a fresh model for a fold's task as a training run does (<paramref name="architecture"/>, PyTorch's default
-    /// initialisation from the options' seed, the one training loop) and keeps, as a run keeps best.safetensors, the
+    /// initialisation from the options' seed, or the scan cells' own (<see cref="ScanCellInitializers"/>), the one training loop) and keeps, as a run keeps best.safetensors, the
     /// weights of the step with the lowest validation loss on the fold's own validation part (the H steps before its
     /// origin); the last weights when no validation improved on the start.
     /// </summary>
@@ -30,7 +30,16 @@ internal static class ForecastBacktest
         ArgumentNullException.ThrowIfNull(fold);
         ArgumentNullException.ThrowIfNull(training);
         var model = RecurrentModels.Create<float>(fold.ModelConfig(architecture));
-        Initializers.PyTorchDefault(model, new Random(training.Seed));
+        if (Layers.RecurrentLayers.IsScanCell(model.Config.Cell))
+        {
+            // As a training run initialises them: the LRU's eigenvalues on its default ring, the min-cells as nn.Linear.
+            ScanCellInitializers.Initialize(model, new Random(training.Seed));
+        }
+        else
+        {
+            Initializers.PyTorchDefault(model, new Random(training.Seed));
+        }
+
         var best = new BestWeights(model);
         var trainer = new Trainer(model, training);
         trainer.Run(fold.TrainingBatches(training), fold.Validation(training), [best]);
