@@ -91,16 +91,8 @@ public sealed class ScanCellModelTests
                 firstLoss = i == 0 ? lastLoss : firstLoss;
             }
 
-            long callerBefore = GC.GetAllocatedBytesForCurrentThread();
-            long workersBefore = WorkerPool.WorkerAllocatedBytes;
             long splitBefore = LinearScan<float>.SplitRuns;
-            for (int i = 0; i < 3; i++)
-            {
-                Step();
-            }
-
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - callerBefore);
-            Assert.Equal(0, WorkerPool.WorkerAllocatedBytes - workersBefore);
+            SteadyAllocation.AssertSettles(Step);
             if (threads > 1)
             {
                 Assert.True(LinearScan<float>.SplitRuns > splitBefore, "no scan was split over the worker threads");

@@ -6,7 +6,7 @@ namespace Unroll.Tests;
 
 /// <summary>
 /// A training step (forward, loss, BPTT, clipping, Adam) allocates nothing once its buffers have grown:
-/// checked on the calling thread and, with two threads, on the kernel worker threads too.
+/// checked on the calling thread and, with two threads, on the kernel worker threads too (<see cref="SteadyAllocation"/>).
 /// </summary>
 [Collection("Gemm")]
 public sealed class TrainingStepAllocationTests
@@ -57,16 +57,8 @@ public sealed class TrainingStepAllocationTests
                 firstLoss = i == 0 ? lastLoss : firstLoss;
             }
 
-            long callerBefore = GC.GetAllocatedBytesForCurrentThread();
-            long workersBefore = WorkerPool.WorkerAllocatedBytes;
             long partsBefore = WorkerPool.SplitParts;
-            for (int i = 0; i < 4; i++)
-            {
-                Step();
-            }
-
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - callerBefore);
-            Assert.Equal(0, WorkerPool.WorkerAllocatedBytes - workersBefore);
+            SteadyAllocation.AssertSettles(Step);
             if (threads > 1)
             {
                 Assert.True(WorkerPool.SplitParts > partsBefore, "no product was handed to the worker pool");
