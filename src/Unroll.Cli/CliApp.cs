@@ -46,7 +46,7 @@ internal static partial class CliApp
         if (parse.Errors.Count > 0)
         {
             // One line for one mistake: the first error is the one to fix (later ones often follow from it).
-            error.WriteLine($"error: {Describe(parse.Errors[0].Message, parse.CommandResult.Command)}");
+            error.WriteLine($"error: {Describe(parse.Errors[0].Message, parse.CommandResult.Command, OptionOf(parse.Errors[0]))}");
             error.WriteLine("Run 'unroll --help' (or 'unroll COMMAND --help') for the options.");
             return UsageError;
         }
@@ -132,10 +132,32 @@ internal static partial class CliApp
 
 internal static partial class CliApp
 {
+    // The option a parse error is about, when it is about one's value.
+    private static string? OptionOf(System.CommandLine.Parsing.ParseError error) => error.SymbolResult switch
+    {
+        System.CommandLine.Parsing.OptionResult o => o.Option.Name,
+        System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option.Name,
+        _ => null,
+    };
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^Argument '([^']*)' not recognized\. Must be one of:")]
+    private static partial System.Text.RegularExpressions.Regex NotAChoicePattern();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"'([^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex ChoicePattern();
+
     // The parser's messages, in the words of the rest of the tool: an unknown option with the nearest one the
     // command has, and a value of the wrong type named by what was expected rather than by a .NET type.
-    private static string Describe(string message, Command command)
+    private static string Describe(string message, Command command, string? option = null)
     {
+        var choice = NotAChoicePattern().Match(message);
+        if (choice.Success && option is not null)
+        {
+            var accepted = ChoicePattern().Matches(message[choice.Length..]).Select(m => m.Groups[1].Value).ToList();
+            string listed = accepted.Count > 1 ? string.Join(", ", accepted.Take(accepted.Count - 1)) + " or " + accepted[^1] : string.Join(string.Empty, accepted);
+            return $"{option}: expected {listed}, got '{choice.Groups[1].Value}'.";
+        }
+
         var unknown = UnknownOptionPattern().Match(message);
         if (unknown.Success)
         {

@@ -275,6 +275,7 @@ public sealed class SafetyTests : IDisposable
         Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
         Refused(["train", "--hiden", "4"], "unknown option '--hiden'; did you mean '--hidden'?", expectedCode: 2);
         Refused(["eval", "m", "--jsn"], "did you mean '--json'?", expectedCode: 2);
+        Refused(["train", "adding", "--model", "transformer"], "error: --model: expected rnn, lstm, gru, jordan, lru, mingru or minlstm, got 'transformer'.", expectedCode: 2);
     }
 
     [Fact]
