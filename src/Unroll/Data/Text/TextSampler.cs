@@ -1,6 +1,5 @@
 using Unroll.Models;
-using Unroll.Training;
-using Unroll.Tensors;
+using Unroll.Inference;
 
 namespace Unroll.Data.Text;
 
@@ -8,7 +7,8 @@ namespace Unroll.Data.Text;
 /// Generates text from a language model: the prime is read token by token to set the state, then
 /// each next token is drawn from softmax(logits / temperature), fed back, and so on. With
 /// temperature 0 the most likely token is taken every time (greedy; ties go to the lower id).
-/// &lt;unk&gt; is never drawn: its probability is set to zero and the others renormalised.
+/// &lt;unk&gt; is never drawn: its probability is set to zero and the others renormalised. The model runs in a
+/// <see cref="Predictor{T}"/> session, which draws with <see cref="Predictor{T}.Sample"/>.
 /// </summary>
 public static class TextSampler
 {
@@ -60,21 +60,21 @@ public static class TextSampler
 
         var ids = vocabulary.Encode(primeTokens, out _);
         int vocabularySize = vocabulary.Count;
-        var state = new float[config.Layers * config.HiddenSize];
-        var cell = new float[Cells.CellKinds.HasCellState(config.Cell) ? state.Length : 0];
-        var random = new SplitMix64(seed);
-        var probabilities = new double[vocabularySize];
+        // A session of one stream carries the state; it reads the prime in one chunk, then one token per step.
+        var session = new Predictor<float>(model).CreateSession(1, seed);
+        var primeLogits = new float[ids.Length * vocabularySize];
+        session.Run(ids, ids.Length, primeLogits);
+        var logits = primeLogits.AsSpan((ids.Length - 1) * vocabularySize, vocabularySize).ToArray();
+        var next = new int[1];
         var generated = new List<int>(length);
-        model.Training = false;
-        model.ForwardTokens(ids, ids.Length, 1, state, default, cell);
         for (int i = 0; i < length; i++)
         {
-            var logits = model.Predictions.Slice(model.Predictions.Length - vocabularySize, vocabularySize);
-            int next = temperature == 0 ? Greedy(logits) : Draw(logits, temperature, probabilities, random);
-            generated.Add(next);
-            model.FinalState.CopyTo(state);
-            model.FinalCell.CopyTo(cell);
-            model.ForwardTokens([next], 1, 1, state, default, cell);
+            session.Sample(logits, temperature, next, excludedToken: Vocabulary.UnknownId);
+            generated.Add(next[0]);
+            if (i < length - 1)
+            {
+                session.Step(next, logits);
+            }
         }
 
         return prime + vocabulary.Decode(generated) switch
@@ -102,58 +102,5 @@ public static class TextSampler
         }
 
         return text.Append('\'').ToString();
-    }
-
-    private static int Greedy(ReadOnlySpan<float> logits)
-    {
-        int best = -1;
-        for (int j = 0; j < logits.Length; j++)
-        {
-            if (j != Vocabulary.UnknownId && (best < 0 || logits[j] > logits[best]))
-            {
-                best = j;
-            }
-        }
-
-        return best;
-    }
-
-    // Inverse-CDF draw from softmax(z / temperature) without <unk>, in double, max subtracted.
-    private static int Draw(ReadOnlySpan<float> logits, double temperature, double[] probabilities, SplitMix64 random)
-    {
-        double max = double.NegativeInfinity;
-        for (int j = 0; j < logits.Length; j++)
-        {
-            if (j != Vocabulary.UnknownId)
-            {
-                max = Math.Max(max, logits[j] / temperature);
-            }
-        }
-
-        double total = 0;
-        for (int j = 0; j < logits.Length; j++)
-        {
-            probabilities[j] = j == Vocabulary.UnknownId ? 0 : Math.Exp((logits[j] / temperature) - max);
-            total += probabilities[j];
-        }
-
-        double u = random.NextDouble() * total;
-        int last = -1;
-        for (int j = 0; j < logits.Length; j++)
-        {
-            if (probabilities[j] == 0)
-            {
-                continue;
-            }
-
-            last = j;
-            u -= probabilities[j];
-            if (u < 0)
-            {
-                return j;
-            }
-        }
-
-        return last;
     }
 }
