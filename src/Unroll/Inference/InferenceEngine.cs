@@ -112,7 +112,7 @@ internal static class InferenceEngine
             return;
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, count, width, T.One, states, width, weights.HeadWeights, width, T.Zero, outputs, count);
+        MultiplyTransposed(rows, states, width, weights.HeadWeights, weights.HeadGemm, count, T.Zero, outputs);
         AddRowBias(outputs[..(rows * count)], weights.HeadBias);
     }
 
@@ -151,7 +151,7 @@ internal static class InferenceEngine
             return;
         }
 
-        Gemm.Compute(Transpose.No, Transpose.Yes, rows, gates, inputSize, T.One, input, inputSize, layer.InputWeights, inputSize, T.Zero, projection, gates);
+        MultiplyTransposed(rows, input, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, projection);
         AddRowBias(projection, layer.InputBias);
     }
 
@@ -240,12 +240,12 @@ internal static class InferenceEngine
 
         if (gru)
         {
-            Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, hidden, T.One, h, hidden, layer.HiddenWeights, hidden, T.Zero, hiddenGates, width);
+            MultiplyTransposed(rows, h, hidden, layer.HiddenWeights, layer.HiddenGemm, width, T.Zero, hiddenGates);
             AddRowBias(hiddenGates, layer.HiddenBias);
         }
         else
         {
-            Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, hidden, T.One, h, hidden, layer.HiddenWeights, hidden, T.One, gates, width);
+            MultiplyTransposed(rows, h, hidden, layer.HiddenWeights, layer.HiddenGemm, width, T.One, gates);
         }
     }
 
@@ -336,6 +336,22 @@ internal static class InferenceEngine
                 T z = resetUpdate[hidden + j];
                 hRow[j] = ((T.One - z) * candidate[j]) + (z * hRow[j]);
             }
+        }
+    }
+
+    // c = a W^T + beta c for a [rows, depth] and W [width, depth]: with W^T packed beforehand when it was packed for the
+    // GEMM variant in use (always, unless a test forces another variant after the predictor was made).
+    private static void MultiplyTransposed<T>(
+        int rows, ReadOnlySpan<T> a, int depth, T[] weights, PackedOperand<T> packed, int width, T beta, Span<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (packed.PackedFor == Gemm.Variant)
+        {
+            Gemm.ComputePacked(Transpose.No, rows, T.One, a[..(rows * depth)], depth, packed, beta, c[..(rows * width)], width);
+        }
+        else
+        {
+            Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, depth, T.One, a, depth, weights, depth, beta, c, width);
         }
     }
 

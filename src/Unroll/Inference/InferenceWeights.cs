@@ -28,11 +28,17 @@ internal sealed class InferenceLayer<T>
     /// <summary>W_ih packed for the GEMV.</summary>
     public required GemvMatrix<T> InputPacked { get; init; }
 
+    /// <summary>W_ih^T packed once in the GEMM's panels, for the input projection of many rows.</summary>
+    public required PackedOperand<T> InputGemm { get; init; }
+
     /// <summary>W_hh [G H, H], row-major.</summary>
     public required T[] HiddenWeights { get; init; }
 
     /// <summary>W_hh packed for the GEMV.</summary>
     public required GemvMatrix<T> HiddenPacked { get; init; }
+
+    /// <summary>W_hh^T packed once in the GEMM's panels, for the recurrent product of many rows at every step.</summary>
+    public required PackedOperand<T> HiddenGemm { get; init; }
 
     /// <summary>b_ih + b_hh for the Elman cell and the LSTM; b_ih for the GRU. [G H].</summary>
     public required T[] InputBias { get; init; }
@@ -85,6 +91,7 @@ internal sealed class InferenceWeights<T>
 
         HeadWeights = parameters.Value(SequenceModel<T>.HeadWeightName).ToArray();
         HeadPacked = new GemvMatrix<T>(HeadWeights, config.OutputSize, Width);
+        HeadGemm = Pack(HeadWeights, config.OutputSize, Width);
         HeadBias = parameters.Value(SequenceModel<T>.HeadBiasName).ToArray();
     }
 
@@ -116,6 +123,9 @@ internal sealed class InferenceWeights<T>
     public T[] HeadWeights { get; }
 
     public GemvMatrix<T> HeadPacked { get; }
+
+    /// <summary>head.weight^T packed for the GEMM.</summary>
+    public PackedOperand<T> HeadGemm { get; }
 
     /// <summary>head.bias [O].</summary>
     public T[] HeadBias { get; }
@@ -158,12 +168,22 @@ internal sealed class InferenceWeights<T>
             InputSize = inputSize,
             InputWeights = inputWeights,
             InputPacked = new GemvMatrix<T>(inputWeights, Gates, inputSize),
+            InputGemm = Pack(inputWeights, Gates, inputSize),
             HiddenWeights = hiddenWeights,
             HiddenPacked = new GemvMatrix<T>(hiddenWeights, Gates, Hidden),
+            HiddenGemm = Pack(hiddenWeights, Gates, Hidden),
             InputBias = inputBias,
             HiddenBias = hiddenBias,
             TokenTable = table,
         };
+    }
+
+    // W [rows, columns] as the GEMM's right-hand operand W^T (columns x rows), packed once.
+    private static PackedOperand<T> Pack(T[] weights, int rows, int columns)
+    {
+        var packed = new PackedOperand<T>();
+        packed.Pack(Transpose.Yes, columns, rows, weights, Math.Max(1, columns));
+        return packed;
     }
 
     private static T[] Read(ParameterSet<T> parameters, string name, int length)
