@@ -13,7 +13,7 @@ namespace Unroll.Bench;
 /// inputs: per-step latency at batch 1, whole-sequence latency at batch 1, throughput at batch 64; 1 and 2 threads.
 /// The contestants run in turns (round-robin), so a change in the machine's load reaches both.
 /// </summary>
-internal static class InferenceBenchmark
+internal static partial class InferenceBenchmark
 {
     /// <summary>One measured workload: <paramref name="Steps"/> steps of <paramref name="Batch"/> streams per call.</summary>
     private sealed record Case(string Name, ModelConfig Config, int Steps, int Batch, string Unit);
@@ -75,8 +75,8 @@ internal static class InferenceBenchmark
         Console.WriteLine($"# inference: Predictor vs ONNX Runtime {typeof(InferenceSession).Assembly.GetName().Version} (CPU provider), {rounds} rounds of ~{seconds} s per contestant, interleaved");
         Console.WriteLine($"# GEMV {Gemv.Variant}, GEMM {Kernels.Gemm.Gemm.Variant}; load average at start: {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| case | threads | contestant | best | median | ORT / Predictor (best) | ORT / Predictor (median) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| case | threads | contestant | best | median | CPU time, median | ORT / Predictor (best) | ORT / Predictor (median) | ORT / Predictor (CPU time) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
         int saved = Parallelism.ThreadCount;
         try
         {
@@ -237,6 +237,7 @@ internal static class InferenceBenchmark
 
             Contestant[] contestants = [new("Predictor", PredictorCall), new($"ONNX Runtime", OrtCall)];
             var times = contestants.Select(_ => new List<double>()).ToArray();
+            var cpuTimes = contestants.Select(_ => new List<double>()).ToArray();
             var iterations = contestants.Select(c => Calibrate(c.Call, seconds)).ToArray();
             for (int round = 0; round < rounds; round++)
             {
@@ -244,6 +245,7 @@ internal static class InferenceBenchmark
                 {
                     // Alternate who goes first, so neither always runs on a cache the other warmed.
                     int index = (round % 2 == 0) ? c : contestants.Length - 1 - c;
+                    double cpu = ThreadCpuMicroseconds();
                     var clock = Stopwatch.StartNew();
                     for (int i = 0; i < iterations[index]; i++)
                     {
@@ -251,15 +253,20 @@ internal static class InferenceBenchmark
                     }
 
                     times[index].Add(clock.Elapsed.TotalMicroseconds / iterations[index]);
+                    cpuTimes[index].Add((ThreadCpuMicroseconds() - cpu) / iterations[index]);
                 }
             }
 
             var best = times.Select(t => t.Min()).ToArray();
             var median = times.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
+            var cpuMedian = cpuTimes.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
             for (int c = 0; c < contestants.Length; c++)
             {
-                string ratio = c == 0 ? $"{best[1] / best[0]:F2}x | {median[1] / median[0]:F2}x" : " | ";
-                Console.WriteLine($"| {workload.Name} ({workload.Unit}) | {threads} | {contestants[c].Name} | {Format(best[c])} | {Format(median[c])} | {ratio} |");
+                // The calling thread's CPU time leaves out the time the scheduler gave to others; with 2 threads the work
+                // of the second is not in it, so it is shown at 1 thread only.
+                string cpu = threads == 1 ? Format(cpuMedian[c]) : "n/a";
+                string ratio = c == 0 ? $"{best[1] / best[0]:F2}x | {median[1] / median[0]:F2}x | {(threads == 1 ? $"{cpuMedian[1] / cpuMedian[0]:F2}x" : "n/a")}" : " | | ";
+                Console.WriteLine($"| {workload.Name} ({workload.Unit}) | {threads} | {contestants[c].Name} | {Format(best[c])} | {Format(median[c])} | {cpu} | {ratio} |");
             }
         }
         finally
@@ -285,6 +292,27 @@ internal static class InferenceBenchmark
 
         return Math.Max(1, (int)(count * seconds / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
     }
+
+    // CLOCK_THREAD_CPUTIME_ID: the calling thread's CPU time, in nanoseconds of resolution (Linux); NaN elsewhere.
+    private static double ThreadCpuMicroseconds()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return double.NaN;
+        }
+
+        return ClockGetTime(3, out var time) == 0 ? (time.Seconds * 1e6) + (time.Nanoseconds / 1e3) : double.NaN;
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
 
     private static string Format(double microseconds) => microseconds >= 1000
         ? $"{microseconds / 1000:F2} ms"
