@@ -492,3 +492,60 @@ public sealed class PredictorTests
         Assert.Contains("expected a temperature > 0", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>A large batch-1 GEMV split over two kernel threads gives the bits of one thread, and still allocates nothing.</summary>
+[Collection("Gemm")]
+public sealed class PredictorThreadsTests
+{
+    [Fact]
+    public void TwoThreadsGiveTheBitsOfOneAndAStepStillAllocatesNothing()
+    {
+        // W_hh is [4H, H] = 1024 x 256: large enough to be split.
+        var config = new ModelConfig { Architecture = "lstm", InputSize = 4, HiddenSize = 256, OutputSize = 3 };
+        Assert.True(4L * config.HiddenSize * config.HiddenSize >= Inference.GemvJob<float>.SplitValues);
+        var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 30));
+        int saved = Kernels.Parallelism.ThreadCount;
+        try
+        {
+            float[] Stream(int threads, out long allocated, out long splits)
+            {
+                Kernels.Parallelism.ThreadCount = threads;
+                var session = predictor.CreateSession();
+                var input = new float[4];
+                var output = new float[3];
+                var all = new float[300];
+                for (int t = 0; t < 10; t++)
+                {
+                    input[t % 4] = 0.1f * t;
+                    session.Step(input, output);
+                    output.CopyTo(all, 3 * t);
+                }
+
+                long before = GC.GetAllocatedBytesForCurrentThread(), splitBefore = Kernels.WorkerPool.SplitParts;
+                for (int t = 10; t < 100; t++)
+                {
+                    input[t % 4] = 0.1f * t;
+                    session.Step(input, output);
+                    output.CopyTo(all, 3 * t);
+                }
+
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                splits = Kernels.WorkerPool.SplitParts - splitBefore;
+                return all;
+            }
+
+            var one = Stream(1, out long allocatedOne, out long splitsOne);
+            var two = Stream(2, out long allocatedTwo, out long splitsTwo);
+            Assert.Equal(one, two);
+            Assert.Equal(0, allocatedOne);
+            Assert.Equal(0, allocatedTwo);
+            Assert.Equal(0, splitsOne);
+            // 90 steps, each W_hh product in two parts (unless the pool was busy with another caller, which runs them inline).
+            Assert.True(splitsTwo > 0, "no GEMV was split over two threads");
+        }
+        finally
+        {
+            Kernels.Parallelism.ThreadCount = saved;
+        }
+    }
+}

@@ -23,6 +23,9 @@ internal sealed class InferenceWorkspace<T>
     public T[] Pooled = [];
     public T[] Outputs = [];
 
+    /// <summary>The job that splits a large GEMV over the kernel threads, kept so that a step allocates nothing.</summary>
+    public readonly GemvJob<T> Job = new();
+
     /// <summary>Grows every buffer for <paramref name="steps"/> steps of <paramref name="rows"/> sequences.</summary>
     public void Ensure(InferenceWeights<T> weights, int steps, int rows)
     {
@@ -34,6 +37,65 @@ internal sealed class InferenceWorkspace<T>
         Buffers.Grow(ref LayerOutput, cells * weights.Width);
         Buffers.Grow(ref Pooled, rows * weights.Width);
         Buffers.Grow(ref Outputs, cells * weights.Config.OutputSize);
+    }
+}
+
+/// <summary>
+/// One GEMV split by panels of rows over the kernel workers (<see cref="WorkerPool"/>): each part computes whole
+/// panels, which depend on nothing but their own rows, so the bits are those of one call on one thread.
+/// </summary>
+internal sealed unsafe class GemvJob<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private GemvMatrix<T>? _matrix;
+    private T* _x;
+    private T* _addend;
+    private T* _y;
+
+    /// <summary>The products at least this large (values of W) are split when there are several threads: 1 MB of float, where the GEMV takes some 10 us.</summary>
+    internal const int SplitValues = 1 << 18;
+
+    /// <summary>y = W x + addend, over <see cref="Parallelism.ThreadCount"/> threads when W is large enough.</summary>
+    public void Multiply(GemvMatrix<T> matrix, ReadOnlySpan<T> x, ReadOnlySpan<T> addend, Span<T> y)
+    {
+        int parts = Math.Min(Parallelism.ThreadCount, matrix.PanelCount);
+        if (parts < 2 || (long)matrix.Rows * matrix.Columns < SplitValues || x.Length != matrix.Columns || y.Length != matrix.Rows
+            || (!addend.IsEmpty && addend.Length != matrix.Rows))
+        {
+            Gemv.Multiply(matrix, x, addend, y);
+            return;
+        }
+
+        // The spans stay pinned until every part is done: WorkerPool.Run returns only then.
+        fixed (T* xs = x)
+        fixed (T* adds = addend)
+        fixed (T* ys = y)
+        {
+            _matrix = matrix;
+            _x = xs;
+            _addend = adds;
+            _y = ys;
+            try
+            {
+                WorkerPool.Run(this, parts);
+            }
+            finally
+            {
+                _matrix = null;
+                _x = _addend = _y = null;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Run(int part, int parts)
+    {
+        var matrix = _matrix!;
+        int panels = matrix.PanelCount;
+        int first = (int)((long)panels * part / parts), end = (int)((long)panels * (part + 1) / parts);
+        Gemv.Multiply(
+            Gemv.Variant, matrix, new ReadOnlySpan<T>(_x, matrix.Columns), _addend == null ? default : new ReadOnlySpan<T>(_addend, matrix.Rows),
+            new Span<T>(_y, matrix.Rows), first, end);
     }
 }
 
@@ -85,7 +147,7 @@ internal static class InferenceEngine
                 int index = (layer * directions) + d;
                 var parameters = weights.Layers[index];
                 var projection = workspace.Projection.AsSpan(0, steps * batch * weights.Gates);
-                Project(weights, parameters, input, layer == 0 ? tokens : default, steps * batch, projection);
+                Project(weights, parameters, workspace, input, layer == 0 ? tokens : default, steps * batch, projection);
                 RunDirection(
                     weights, parameters, workspace, projection, steps, batch, lengths, reverse: d == 1,
                     state.Slice(index * block, block), weights.Cell == CellKind.Lstm ? cell.Slice(index * block, block) : default,
@@ -98,7 +160,7 @@ internal static class InferenceEngine
     /// The head over the rows of <paramref name="states"/> ([rows, D H]): <c>y = W states + b</c> into
     /// <paramref name="outputs"/> [rows, O].
     /// </summary>
-    public static void Head<T>(InferenceWeights<T> weights, ReadOnlySpan<T> states, int rows, Span<T> outputs)
+    public static void Head<T>(InferenceWeights<T> weights, InferenceWorkspace<T> workspace, ReadOnlySpan<T> states, int rows, Span<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = weights.Width, count = weights.Config.OutputSize;
@@ -106,7 +168,7 @@ internal static class InferenceEngine
         {
             for (int r = 0; r < rows; r++)
             {
-                Gemv.Multiply(weights.HeadPacked, states.Slice(r * width, width), weights.HeadBias, outputs.Slice(r * count, count));
+                workspace.Job.Multiply(weights.HeadPacked, states.Slice(r * width, width), weights.HeadBias, outputs.Slice(r * count, count));
             }
 
             return;
@@ -118,7 +180,8 @@ internal static class InferenceEngine
 
     // projection[r] = W_ih x_r + bias for every row r of [T B] (tokens: the table's row, or W_ih E[token] + bias).
     private static void Project<T>(
-        InferenceWeights<T> weights, InferenceLayer<T> layer, ReadOnlySpan<T> input, ReadOnlySpan<int> tokens, int rows, Span<T> projection)
+        InferenceWeights<T> weights, InferenceLayer<T> layer, InferenceWorkspace<T> workspace, ReadOnlySpan<T> input, ReadOnlySpan<int> tokens, int rows,
+        Span<T> projection)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int gates = weights.Gates, inputSize = layer.InputSize;
@@ -134,7 +197,7 @@ internal static class InferenceEngine
                 }
                 else
                 {
-                    Gemv.Multiply(layer.InputPacked, weights.Embedding.AsSpan(token * inputSize, inputSize), layer.InputBias, target);
+                    workspace.Job.Multiply(layer.InputPacked, weights.Embedding.AsSpan(token * inputSize, inputSize), layer.InputBias, target);
                 }
             }
 
@@ -145,7 +208,7 @@ internal static class InferenceEngine
         {
             for (int r = 0; r < rows; r++)
             {
-                Gemv.Multiply(layer.InputPacked, input.Slice(r * inputSize, inputSize), layer.InputBias, projection.Slice(r * gates, gates));
+                workspace.Job.Multiply(layer.InputPacked, input.Slice(r * inputSize, inputSize), layer.InputBias, projection.Slice(r * gates, gates));
             }
 
             return;
@@ -191,7 +254,7 @@ internal static class InferenceEngine
 
             var h = state[..(active * hidden)];
             var hiddenGates = weights.Cell == CellKind.Gru ? workspace.HiddenGates.AsSpan(0, active * gates) : default;
-            Recurrent(weights, layer, h, active, stepGates, hiddenGates);
+            Recurrent(weights, layer, workspace.Job, h, active, stepGates, hiddenGates);
             switch (weights.Cell)
             {
                 case CellKind.Rnn:
@@ -214,7 +277,8 @@ internal static class InferenceEngine
     }
 
     // Elman and LSTM: gates += W_hh h. GRU: hiddenGates = W_hh h + b_hh.
-    private static void Recurrent<T>(InferenceWeights<T> weights, InferenceLayer<T> layer, ReadOnlySpan<T> h, int rows, Span<T> gates, Span<T> hiddenGates)
+    private static void Recurrent<T>(
+        InferenceWeights<T> weights, InferenceLayer<T> layer, GemvJob<T> job, ReadOnlySpan<T> h, int rows, Span<T> gates, Span<T> hiddenGates)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = weights.Gates, hidden = weights.Hidden;
@@ -226,12 +290,12 @@ internal static class InferenceEngine
                 var x = h.Slice(b * hidden, hidden);
                 if (gru)
                 {
-                    Gemv.Multiply(layer.HiddenPacked, x, layer.HiddenBias, hiddenGates.Slice(b * width, width));
+                    job.Multiply(layer.HiddenPacked, x, layer.HiddenBias, hiddenGates.Slice(b * width, width));
                 }
                 else
                 {
                     var row = gates.Slice(b * width, width);
-                    Gemv.Multiply(layer.HiddenPacked, x, row, row);
+                    job.Multiply(layer.HiddenPacked, x, row, row);
                 }
             }
 

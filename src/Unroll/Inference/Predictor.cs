@@ -370,11 +370,11 @@ public sealed class Predictor<T>
                     }
                 }
 
-                InferenceEngine.Head(_weights, pooled, batch, predictions);
+                InferenceEngine.Head(_weights, workspace, pooled, batch, predictions);
             }
             else
             {
-                InferenceEngine.Head(_weights, layerOutput, steps * batch, predictions);
+                InferenceEngine.Head(_weights, workspace, layerOutput, steps * batch, predictions);
             }
 
             for (int b = 0; b < batch; b++)
@@ -405,7 +405,7 @@ public sealed class Predictor<T>
         int streams = Streams, rows = steps * streams;
         workspace.Ensure(_weights, steps, streams);
         InferenceEngine.RunLayers(_weights, workspace, dense, tokens, steps, streams, default, _state, _cell);
-        InferenceEngine.Head(_weights, workspace.LayerOutput.AsSpan(0, rows * _weights.Width), rows, outputs);
+        InferenceEngine.Head(_weights, workspace, workspace.LayerOutput.AsSpan(0, rows * _weights.Width), rows, outputs);
     }
 
     private void CheckChunk(int steps, int inputLength, int perStep, string what, string perStepName, int outputLength)
