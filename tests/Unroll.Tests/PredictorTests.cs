@@ -447,6 +447,34 @@ public sealed class PredictorTests
     }
 
     [Fact]
+    public void PredictingLeavesTheModelsForwardPassAsItWas()
+    {
+        // The model's last forward pass (its predictions, states and the buffers backward reads) is untouched by the
+        // predictor, which has buffers of its own.
+        var config = Config("lstm", layers: 2);
+        var model = Model<double>(config, 27);
+        var inputs = Enumerable.Range(0, 5 * 2 * config.InputSize).Select(i => Math.Sin(i)).ToArray();
+        model.Forward(inputs, 5, 2);
+        var predictions = model.Predictions.ToArray();
+        var states = model.States.ToArray();
+        var finalState = model.FinalState.ToArray();
+        var predictor = new Predictor<double>(model);
+        predictor.Predict(DenseSequences<double>(6, config.InputSize, 28));
+        var session = predictor.CreateSession(3);
+        session.Run(new double[4 * 3 * config.InputSize], 4, new double[4 * 3 * config.OutputSize]);
+        Assert.Equal(predictions, model.Predictions.ToArray());
+        Assert.Equal(states, model.States.ToArray());
+        Assert.Equal(finalState, model.FinalState.ToArray());
+        Assert.Equal(5, model.Steps);
+        Assert.Equal(2, model.Batch);
+
+        // The forward pass can still be differentiated.
+        model.Parameters.ZeroGradients();
+        model.Backward(Enumerable.Repeat(1.0, predictions.Length).ToArray());
+        Assert.Contains(model.Parameters.Gradients, g => g != 0);
+    }
+
+    [Fact]
     public void WhatThePredictorCannotRunIsRefusedInOneLine()
     {
         var lru = new SequenceModel<float>(new ModelConfig { Architecture = "lru", InputSize = 2, HiddenSize = 4, OutputSize = 1 });
@@ -472,6 +500,7 @@ public sealed class PredictorTests
         var predictor = new Predictor<float>(Model<float>(Config("lstm"), 25));
         error = Assert.Throws<UnrollException>(() => predictor.Step(new float[3], new float[2]));
         Assert.Contains("expected a session", error.Message, StringComparison.Ordinal);
+        Assert.Throws<UnrollException>(predictor.Reset);
         Assert.Throws<UnrollException>(() => predictor.CreateSession(0));
         var session = predictor.CreateSession(2);
         error = Assert.Throws<UnrollException>(() => session.Step(new float[3], new float[4]));

@@ -109,8 +109,10 @@ public sealed class Predictor<T>
     }
 
     /// <summary>Sets every stream's state back to zero.</summary>
+    /// <exception cref="UnrollException">This is not a session.</exception>
     public void Reset()
     {
+        RequireSession();
         Array.Clear(_state);
         Array.Clear(_cell);
     }
