@@ -22,6 +22,7 @@ internal sealed class InferenceWorkspace<T>
     public T[] LayerOutput = [];
     public T[] Pooled = [];
     public T[] Outputs = [];
+    public T[] StepInputs = [];
 
     /// <summary>The job that splits a large GEMV over the kernel threads, kept so that a step allocates nothing.</summary>
     public readonly GemvJob<T> Job = new();
@@ -37,6 +38,7 @@ internal sealed class InferenceWorkspace<T>
         Buffers.Grow(ref LayerOutput, cells * weights.Width);
         Buffers.Grow(ref Pooled, rows * weights.Width);
         Buffers.Grow(ref Outputs, cells * weights.Config.OutputSize);
+        Buffers.Grow(ref StepInputs, rows * Math.Max(weights.Config.InputSize, weights.Width));
     }
 }
 
@@ -146,10 +148,19 @@ internal static class InferenceEngine
             {
                 int index = (layer * directions) + d;
                 var parameters = weights.Layers[index];
-                var projection = workspace.Projection.AsSpan(0, steps * batch * weights.Gates);
-                Project(weights, parameters, workspace, input, layer == 0 ? tokens : default, steps * batch, projection);
+                // A batch of dense rows projects each step's inputs just before its recurrent product, into a buffer that
+                // stays in cache; hoisting every step's projection would write [T, B, G H] (26 MB for 64 x 100 steps
+                // of an H = 256 LSTM) and read it back from memory one step at a time. Tokens read a table row either way,
+                // and a GEMV runs per row either way, so those are hoisted.
+                bool perStep = steps > 1 && batch > GemvRows && (layer > 0 || tokens.IsEmpty);
+                var projection = perStep ? default : workspace.Projection.AsSpan(0, steps * batch * weights.Gates);
+                if (!perStep)
+                {
+                    Project(weights, parameters, workspace, input, layer == 0 ? tokens : default, steps * batch, projection);
+                }
+
                 RunDirection(
-                    weights, parameters, workspace, projection, steps, batch, lengths, reverse: d == 1,
+                    weights, parameters, workspace, projection, perStep ? input : default, steps, batch, lengths, reverse: d == 1,
                     state.Slice(index * block, block), weights.Cell == CellKind.Lstm ? cell.Slice(index * block, block) : default,
                     output, d * hidden);
             }
@@ -219,7 +230,7 @@ internal static class InferenceEngine
     }
 
     private static void RunDirection<T>(
-        InferenceWeights<T> weights, InferenceLayer<T> layer, InferenceWorkspace<T> workspace, Span<T> projection,
+        InferenceWeights<T> weights, InferenceLayer<T> layer, InferenceWorkspace<T> workspace, Span<T> projection, ReadOnlySpan<T> input,
         int steps, int batch, ReadOnlySpan<int> lengths, bool reverse, Span<T> state, Span<T> cell, Span<T> output, int column)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -237,7 +248,28 @@ internal static class InferenceEngine
             }
 
             Span<T> stepGates;
-            if (!reverse)
+            if (projection.IsEmpty)
+            {
+                // This step's projection, W_ih x + b for the active rows (each row at its own time when reversed).
+                int inputSize = layer.InputSize;
+                ReadOnlySpan<T> rows = input.Slice(k * batch * inputSize, active * inputSize);
+                if (reverse)
+                {
+                    var gathered = workspace.StepInputs.AsSpan(0, active * inputSize);
+                    for (int b = 0; b < active; b++)
+                    {
+                        int time = (lengths.IsEmpty ? steps : lengths[b]) - 1 - k;
+                        input.Slice(((time * batch) + b) * inputSize, inputSize).CopyTo(gathered.Slice(b * inputSize, inputSize));
+                    }
+
+                    rows = gathered;
+                }
+
+                stepGates = workspace.Gates.AsSpan(0, active * gates);
+                MultiplyTransposed(active, rows, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, stepGates);
+                AddRowBias(stepGates, layer.InputBias);
+            }
+            else if (!reverse)
             {
                 stepGates = projection.Slice(k * batch * gates, active * gates);
             }
