@@ -414,6 +414,38 @@ public sealed class PredictorTests
     }
 
     [Fact]
+    public void GreedyTextFromTheSamplerIsWhatTheModelsForwardPassPicks()
+    {
+        // TextSampler runs in a predictor session; greedy decoding must pick, step by step, the tokens the model's own
+        // forward pass ranks first (never <unk>, id 0).
+        var vocabulary = Data.Text.Vocabulary.Build(Data.Text.Vocabulary.Tokenize("the quick brown fox jumps over a lazy dog\n", Data.Text.TextLevel.Char), Data.Text.TextLevel.Char);
+        int size = vocabulary.Count;
+        var model = Model<float>(new ModelConfig
+        {
+            Architecture = "gru", InputSize = 6, HiddenSize = 24, OutputSize = size, VocabularySize = size, Head = HeadKind.Classification, Layers = 2,
+        }, 29);
+        string text = Data.Text.TextSampler.Sample(model, vocabulary, "the ", 30, 0, seed: 1);
+
+        var ids = new List<int>(vocabulary.Encode(Data.Text.Vocabulary.Tokenize("the ", Data.Text.TextLevel.Char), out _));
+        var expected = new List<int>();
+        for (int i = 0; i < 30; i++)
+        {
+            model.ForwardTokens(ids.ToArray(), ids.Count, 1);
+            var logits = model.Predictions.Slice((ids.Count - 1) * size, size);
+            int best = 1;
+            for (int j = 2; j < size; j++)
+            {
+                best = logits[j] > logits[best] ? j : best;
+            }
+
+            expected.Add(best);
+            ids.Add(best);
+        }
+
+        Assert.Equal("the " + vocabulary.Decode(expected), text);
+    }
+
+    [Fact]
     public void APredictorLoadedFromAFileGivesTheModelsPredictions()
     {
         var model = Model<float>(Config("gru", layers: 2), 20);

@@ -31,7 +31,9 @@ internal sealed class InferenceWorkspace<T>
     public void Ensure(InferenceWeights<T> weights, int steps, int rows)
     {
         int cells = steps * rows;
-        Buffers.Grow(ref Projection, cells * weights.Gates);
+        // Every step's projection at once only where RunLayers hoists it (tokens, few rows, one step); see there.
+        bool hoisted = steps == 1 || rows <= InferenceEngine.GemvRows || weights.Vocabulary > 0;
+        Buffers.Grow(ref Projection, hoisted ? cells * weights.Gates : 0);
         Buffers.Grow(ref Gates, rows * weights.Gates);
         Buffers.Grow(ref HiddenGates, weights.Cell == CellKind.Gru ? rows * weights.Gates : 0);
         Buffers.Grow(ref LayerInput, weights.Config.Layers > 1 ? cells * weights.Width : 0);
