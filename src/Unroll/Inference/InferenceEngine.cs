@@ -397,7 +397,18 @@ internal static class InferenceEngine
             // tanh(c) into the spent candidate block, then h = o tanh(c).
             cRow.CopyTo(candidate);
             Activations.TanhInPlace(candidate);
-            for (j = 0; j < hidden; j++)
+            ref T o0 = ref MemoryMarshal.GetReference(output);
+            ref T h0 = ref MemoryMarshal.GetReference(hRow);
+            j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    (Vector.LoadUnsafe(ref o0, (nuint)j) * Vector.LoadUnsafe(ref g0, (nuint)j)).StoreUnsafe(ref h0, (nuint)j);
+                }
+            }
+
+            for (; j < hidden; j++)
             {
                 hRow[j] = output[j] * candidate[j];
             }
