@@ -20,6 +20,10 @@ internal static class Program
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
           lstm-512 | lstm-256 | lstm-128 | gru-512 | gru-128 | rnn-512 | rnn-128 [--threads N]... [--seconds S]
                                                training throughput (forward + loss + BPTT + clip + Adam), characters/s
+          inference [--threads N]... [--case NAME]... [--rounds R] [--seconds S]
+                                               the predictor beside ONNX Runtime: per-step and whole-sequence latency at
+                                               batch 1, throughput at batch 64, interleaved
+          gemv [ROUNDS]                        the packed GEMV alone (an LSTM's W_hh times h) per variant, time and GB/s
           scan-step | scan-kernel [--steps T]... [--threads N]... [--hidden H] [--batch B] [--rounds R]
                                                LRU/minGRU/minLSTM steps against GRU/LSTM; the chunked scan against the sequential one
         """;
@@ -40,6 +44,8 @@ internal static class Program
                 "gemm" => GemmBenchmark.Run(args[1..]),
                 "activations" => ActivationBenchmark.Run(args[1..]),
                 "dispatch" => DispatchBenchmark.Run(args[1..]),
+                "inference" => InferenceBenchmark.Run(args[1..]),
+                "gemv" => InferenceBenchmark.RunGemv(args[1..]),
                 "scan-step" => ScanBenchmark.RunSteps(args[1..]),
                 "scan-kernel" => ScanBenchmark.RunKernel(args[1..]),
                 var suite when TrainBenchmark.Names.Contains(suite) => TrainBenchmark.Run(suite, args[1..]),

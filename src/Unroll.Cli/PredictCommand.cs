@@ -9,23 +9,51 @@ namespace Unroll.Cli;
 /// `unroll predict MODEL --input FILE [--output FILE|-]`: run a trained model of any kind over new data.
 /// The input format follows the model: CSV long format (seq,t,&lt;inputs&gt;) for sequence models, the training
 /// CSV's columns for a CSV model, a text for a language model, IDX images or a CSV of pixels for an image classifier.
+/// `unroll predict MODEL --stream [--input FILE|-]`: one step per line, from standard input by default, each prediction
+/// written as soon as its line is read (<see cref="PredictStream"/>).
 /// </summary>
 internal static class PredictCommand
 {
     public static Command Create(CliConsole console)
     {
         var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
-        var input = new Option<string>("--input") { Description = "The data to predict for (its format follows the model: see docs/cli.md)", Required = true };
+        var input = new Option<string>("--input") { Description = "The data to predict for (its format follows the model: see docs/cli.md); with --stream, - (the default) reads standard input" };
         var output = Options.Make("--output", "Where to write the predictions as CSV; - writes them to standard output", "-");
+        var stream = new Option<bool>("--stream") { Description = "Read one step's inputs per line and write each prediction as soon as its line is read, the state carried from line to line (an empty line starts a new sequence)" };
         var command = new Command("predict", "Run a trained model over new data: per-step values or classes, one answer per sequence, token log-probabilities, image classes")
         {
-            modelPath, input, output,
+            modelPath, input, output, stream,
         };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(input) is null && result.GetResult(stream) is null)
+            {
+                result.AddError("predict: expected --input FILE (the data to predict for), or --stream to read steps from standard input.");
+            }
+        });
         command.SetAction(parse =>
         {
-            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console), inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console), inputPath = parse.GetValue(input) ?? "-", outputPath = parse.GetValue(output)!;
             OutputPaths.RefuseOverwritingInputs(outputPath, "--output", path, inputPath);
             var loaded = ModelFile.Load(path);
+            if (parse.GetValue(stream))
+            {
+                if (outputPath != "-")
+                {
+                    throw new UnrollException($"--stream writes each prediction to standard output as it comes; expected --output - (the default), got '{outputPath}'.");
+                }
+
+                using var reader = inputPath == "-" ? new StreamReader(Console.OpenStandardInput()) : new StreamReader(IO.InputFile.Open(inputPath, "the steps to predict for, one per line"));
+                long steps = PredictStream.Run(path, loaded, reader, console.Output);
+                console.Error.WriteLine($"Predicted {steps} steps.");
+                return CliApp.Success;
+            }
+
+            if (inputPath == "-")
+            {
+                throw new UnrollException("--input: expected a file (standard input is read with --stream), got '-'.");
+            }
+
             ForecastTask.Reader ??= Forecasts.ForecastFiles.Read;
             var task = TrainingTask.FromMetadata(loaded.Metadata, path);
             task?.CheckModel(loaded.Model.Config, path);

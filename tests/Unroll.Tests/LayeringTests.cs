@@ -17,7 +17,7 @@ public sealed class LayeringTests
     private static readonly string[] Layers =
     [
         "Unroll", "Unroll.IO", "Unroll.Tensors", "Unroll.Kernels", "Unroll.Cells", "Unroll.Layers",
-        "Unroll.Models", "Unroll.Training", "Unroll.Diagnostics", "Unroll.Data", "Unroll.Forecasts", "Unroll.Tasks",
+        "Unroll.Models", "Unroll.Inference", "Unroll.Training", "Unroll.Diagnostics", "Unroll.Data", "Unroll.Forecasts", "Unroll.Tasks",
     ];
 
     [Fact]

@@ -1,5 +1,5 @@
+using Unroll.Inference;
 using Unroll.Models;
-using Unroll.Training;
 using Unroll.Tensors;
 
 namespace Unroll.Data.Text;
@@ -8,7 +8,8 @@ namespace Unroll.Data.Text;
 /// Generates text from a language model: the prime is read token by token to set the state, then
 /// each next token is drawn from softmax(logits / temperature), fed back, and so on. With
 /// temperature 0 the most likely token is taken every time (greedy; ties go to the lower id).
-/// &lt;unk&gt; is never drawn: its probability is set to zero and the others renormalised.
+/// &lt;unk&gt; is never drawn: its probability is set to zero and the others renormalised. The model runs in a
+/// <see cref="Predictor{T}"/> session, which draws with <see cref="Predictor{T}.Sample"/>.
 /// </summary>
 public static class TextSampler
 {
@@ -60,6 +61,44 @@ public static class TextSampler
 
         var ids = vocabulary.Encode(primeTokens, out _);
         int vocabularySize = vocabulary.Count;
+        if (config.CustomCell is not null || config.Cell is not (Cells.CellKind.Rnn or Cells.CellKind.Lstm or Cells.CellKind.Gru))
+        {
+            // The predictor runs the Elman, LSTM and GRU cells; the scan cells and cells of your own run the model itself.
+            return prime + Joined(vocabulary, prime, SampleWithModel(model, ids, length, temperature, seed));
+        }
+
+        // A session of one stream carries the state; it reads the prime in one chunk, then one token per step.
+        var session = new Predictor<float>(model).CreateSession(1, seed);
+        var primeLogits = new float[ids.Length * vocabularySize];
+        session.Run(ids, ids.Length, primeLogits);
+        var logits = primeLogits.AsSpan((ids.Length - 1) * vocabularySize, vocabularySize).ToArray();
+        var next = new int[1];
+        var generated = new List<int>(length);
+        for (int i = 0; i < length; i++)
+        {
+            session.Sample(logits, temperature, next, excludedToken: Vocabulary.UnknownId);
+            generated.Add(next[0]);
+            if (i < length - 1)
+            {
+                session.Step(next, logits);
+            }
+        }
+
+        return prime + Joined(vocabulary, prime, generated);
+    }
+
+    // The generated tokens as text to append to the prime: words after a word prime are separated by a space.
+    private static string Joined(Vocabulary vocabulary, string prime, List<int> generated) => vocabulary.Decode(generated) switch
+    {
+        var text when vocabulary.Level == TextLevel.Word && text.Length > 0 && !prime.EndsWith('\n') && text[0] != '\n' => " " + text,
+        var text => text,
+    };
+
+    // Runs the model step by step from its own final states (the path for cells the predictor does not run).
+    private static List<int> SampleWithModel(SequenceModel<float> model, int[] ids, int length, double temperature, long seed)
+    {
+        var config = model.Config;
+        int vocabularySize = config.VocabularySize;
         var state = new float[config.Layers * config.HiddenSize];
         var cell = new float[Cells.CellKinds.HasCellState(config.Cell) ? state.Length : 0];
         var random = new SplitMix64(seed);
@@ -77,11 +116,7 @@ public static class TextSampler
             model.ForwardTokens([next], 1, 1, state, default, cell);
         }
 
-        return prime + vocabulary.Decode(generated) switch
-        {
-            var text when vocabulary.Level == TextLevel.Word && text.Length > 0 && !prime.EndsWith('\n') && text[0] != '\n' => " " + text,
-            var text => text,
-        };
+        return generated;
     }
 
     /// <summary>A token as shown in messages: quoted, with control characters escaped.</summary>

@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Text;
+using Unroll.Inference;
+using Unroll.Models;
+using Unroll.Tasks;
+
+namespace Unroll.Cli;
+
+/// <summary>
+/// `unroll predict MODEL --stream`: one step per input line (the model's inputs, comma-separated, or a token id), one
+/// prediction per output line, written and flushed as soon as its line is read, the state carried from line to line
+/// by a <see cref="Predictor{T}"/> session. An empty line starts a new sequence (the state goes back to zero).
+/// </summary>
+internal static class PredictStream
+{
+    /// <summary>The longest input line read (a million characters is far beyond any row of numbers).</summary>
+    private const int MaxLineLength = 1 << 20;
+
+    /// <summary>Streams <paramref name="input"/> through the model at <paramref name="path"/>; returns the steps predicted.</summary>
+    /// <exception cref="UnrollException">The model cannot stream, or a line is malformed (named by its number).</exception>
+    public static long Run(string path, LoadedModel<float> loaded, TextReader input, TextWriter output)
+    {
+        var task = TrainingTask.FromMetadata(loaded.Metadata, path);
+        if (task is TextTask or ImageTask or CsvTask or ForecastTask)
+        {
+            throw new UnrollException(
+                $"--stream: expected a model that reads its inputs as they are (a sequence model, an oscillator or a long-range task), got a model of a {task.GetType().Name.Replace("Task", string.Empty, StringComparison.Ordinal).ToLowerInvariant()} task, whose inputs are encoded first; use --input FILE.");
+        }
+
+        task?.CheckModel(loaded.Model.Config, path);
+        if (loaded.Model is not SequenceModel<float> model)
+        {
+            throw new UnrollException($"--stream: expected an rnn, lstm or gru model, got {loaded.Model.Config.Architecture.Name()}; use --input FILE.");
+        }
+
+        var config = model.Config;
+        var session = new Predictor<float>(model).CreateSession();
+        bool tokens = config.VocabularySize > 0, classification = config.Head == HeadKind.Classification;
+        var inputNames = LongFormatData.InputNames(config);
+        var inputs = new float[config.InputSize];
+        var token = new int[1];
+        var outputs = new float[config.OutputSize];
+        var line = new StringBuilder();
+        long number = 0, steps = 0;
+        while (ReadLine(input, line, number + 1) is { } text)
+        {
+            number++;
+            if (text.Trim().Length == 0)
+            {
+                session.Reset();
+                continue;
+            }
+
+            var fields = text.Split(',');
+            if (number == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+            {
+                // A header: it must name the model's inputs, and the output gets one too.
+                var names = fields.Select(f => f.Trim()).ToArray();
+                if (!names.SequenceEqual(inputNames, StringComparer.Ordinal))
+                {
+                    throw new UnrollException($"--stream: line 1 is a header '{text.Trim()}'; expected the model's inputs '{string.Join(",", inputNames)}' (or no header).");
+                }
+
+                output.Write(Header(config) + "\n");
+                output.Flush();
+                continue;
+            }
+
+            if (fields.Length != inputNames.Count)
+            {
+                throw new UnrollException($"--stream: line {number} has {fields.Length} values; expected {inputNames.Count} ({string.Join(",", inputNames)}).");
+            }
+
+            if (tokens)
+            {
+                if (!int.TryParse(fields[0].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out token[0]) || (uint)token[0] >= (uint)config.VocabularySize)
+                {
+                    throw new UnrollException($"--stream: line {number} is '{fields[0].Trim()}'; expected a token id in [0, {config.VocabularySize}).");
+                }
+
+                session.Step(token, outputs);
+            }
+            else
+            {
+                for (int i = 0; i < fields.Length; i++)
+                {
+                    if (!double.TryParse(fields[i], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value) || !float.IsFinite((float)value))
+                    {
+                        throw new UnrollException($"--stream: line {number}, column {i + 1} ({inputNames[i]}) is '{fields[i].Trim()}'; expected a finite number.");
+                    }
+
+                    inputs[i] = (float)value;
+                }
+
+                session.Step(inputs, outputs);
+            }
+
+            output.Write(Answer(outputs, classification) + "\n");
+            output.Flush();
+            steps++;
+        }
+
+        return steps;
+    }
+
+    /// <summary>The output header: the outputs' names, or for a classifier the class and each class's probability.</summary>
+    private static string Header(ModelConfig config)
+    {
+        bool classification = config.Head == HeadKind.Classification;
+        var names = config.OutputNames.Count > 0 ? config.OutputNames : [.. Enumerable.Range(0, config.OutputSize).Select(i => classification ? $"class{i}" : $"output{i}")];
+        return classification ? "class," + string.Join(",", names.Select(n => "p_" + n)) : string.Join(",", names);
+    }
+
+    /// <summary>A regression head's values (round-trip precision), or a classifier's most likely class and its softmax.</summary>
+    private static string Answer(ReadOnlySpan<float> row, bool classification)
+    {
+        var text = new StringBuilder();
+        if (!classification)
+        {
+            for (int o = 0; o < row.Length; o++)
+            {
+                text.Append(o > 0 ? "," : string.Empty).Append(((double)row[o]).ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            return text.ToString();
+        }
+
+        float max = float.NegativeInfinity;
+        int best = 0;
+        for (int c = 0; c < row.Length; c++)
+        {
+            (max, best) = row[c] > max ? (row[c], c) : (max, best);
+        }
+
+        double sum = 0;
+        for (int c = 0; c < row.Length; c++)
+        {
+            sum += Math.Exp(row[c] - max);
+        }
+
+        text.Append(best.ToString(CultureInfo.InvariantCulture));
+        for (int c = 0; c < row.Length; c++)
+        {
+            text.Append(',').Append((Math.Exp(row[c] - max) / sum).ToString("G9", CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
+    }
+
+    // One line without its end (\n or \r\n), or null at the end of the input; a line longer than MaxLineLength is refused
+    // before it is held in memory.
+    private static string? ReadLine(TextReader input, StringBuilder line, long number)
+    {
+        line.Clear();
+        while (true)
+        {
+            int c = input.Read();
+            if (c < 0)
+            {
+                return line.Length == 0 ? null : line.ToString();
+            }
+
+            if (c == '\n')
+            {
+                return line.ToString().TrimEnd('\r');
+            }
+
+            if (line.Length >= MaxLineLength)
+            {
+                throw new UnrollException($"--stream: line {number} is longer than {MaxLineLength} characters; expected one step's inputs per line.");
+            }
+
+            line.Append((char)c);
+        }
+    }
+}

@@ -1,0 +1,479 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Unroll.Cells;
+using Unroll.Kernels;
+using Unroll.Kernels.Gemm;
+using Unroll.Models;
+using Unroll.Tensors;
+
+namespace Unroll.Inference;
+
+/// <summary>
+/// The buffers of one inference caller: a stateless call makes its own, a session keeps one and reuses it, so a step
+/// allocates nothing once the buffers have grown to the largest chunk seen. Sized per (steps, rows).
+/// </summary>
+internal sealed class InferenceWorkspace<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public T[] Projection = [];
+    public T[] Gates = [];
+    public T[] HiddenGates = [];
+    public T[] LayerInput = [];
+    public T[] LayerOutput = [];
+    public T[] Pooled = [];
+    public T[] Outputs = [];
+    public T[] StepInputs = [];
+
+    /// <summary>The job that splits a large GEMV over the kernel threads, kept so that a step allocates nothing.</summary>
+    public readonly GemvJob<T> Job = new();
+
+    /// <summary>Grows every buffer for <paramref name="steps"/> steps of <paramref name="rows"/> sequences.</summary>
+    public void Ensure(InferenceWeights<T> weights, int steps, int rows)
+    {
+        int cells = steps * rows;
+        // Every step's projection at once only where RunLayers hoists it (tokens, few rows, one step); see there.
+        bool hoisted = steps == 1 || rows <= InferenceEngine.GemvRows || weights.Vocabulary > 0;
+        Buffers.Grow(ref Projection, hoisted ? cells * weights.Gates : 0);
+        Buffers.Grow(ref Gates, rows * weights.Gates);
+        Buffers.Grow(ref HiddenGates, weights.Cell == CellKind.Gru ? rows * weights.Gates : 0);
+        Buffers.Grow(ref LayerInput, weights.Config.Layers > 1 ? cells * weights.Width : 0);
+        Buffers.Grow(ref LayerOutput, cells * weights.Width);
+        Buffers.Grow(ref Pooled, rows * weights.Width);
+        Buffers.Grow(ref Outputs, cells * weights.Config.OutputSize);
+        Buffers.Grow(ref StepInputs, rows * Math.Max(weights.Config.InputSize, weights.Width));
+    }
+}
+
+/// <summary>
+/// One GEMV split by panels of rows over the kernel workers (<see cref="WorkerPool"/>): each part computes whole
+/// panels, which depend on nothing but their own rows, so the bits are those of one call on one thread.
+/// </summary>
+internal sealed unsafe class GemvJob<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private GemvMatrix<T>? _matrix;
+    private T* _x;
+    private T* _addend;
+    private T* _y;
+
+    /// <summary>The products at least this large (values of W) are split when there are several threads: 1 MB of float, where the GEMV takes some 10 us.</summary>
+    internal const int SplitValues = 1 << 18;
+
+    /// <summary>y = W x + addend, over <see cref="Parallelism.ThreadCount"/> threads when W is large enough.</summary>
+    public void Multiply(GemvMatrix<T> matrix, ReadOnlySpan<T> x, ReadOnlySpan<T> addend, Span<T> y)
+    {
+        int parts = Math.Min(Parallelism.ThreadCount, matrix.PanelCount);
+        if (parts < 2 || (long)matrix.Rows * matrix.Columns < SplitValues || x.Length != matrix.Columns || y.Length != matrix.Rows
+            || (!addend.IsEmpty && addend.Length != matrix.Rows))
+        {
+            Gemv.Multiply(matrix, x, addend, y);
+            return;
+        }
+
+        // The spans stay pinned until every part is done: WorkerPool.Run returns only then.
+        fixed (T* xs = x)
+        fixed (T* adds = addend)
+        fixed (T* ys = y)
+        {
+            _matrix = matrix;
+            _x = xs;
+            _addend = adds;
+            _y = ys;
+            try
+            {
+                WorkerPool.Run(this, parts);
+            }
+            finally
+            {
+                _matrix = null;
+                _x = _addend = _y = null;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Run(int part, int parts)
+    {
+        var matrix = _matrix!;
+        int panels = matrix.PanelCount;
+        int first = (int)((long)panels * part / parts), end = (int)((long)panels * (part + 1) / parts);
+        Gemv.Multiply(
+            Gemv.Variant, matrix, new ReadOnlySpan<T>(_x, matrix.Columns), _addend == null ? default : new ReadOnlySpan<T>(_addend, matrix.Rows),
+            new Span<T>(_y, matrix.Rows), first, end);
+    }
+}
+
+/// <summary>
+/// Runs a model's layers for inference over a time-major batch [T, B] whose sequences are sorted by length, longest
+/// first, so that at step k the sequences still running are the first <c>active(k)</c> rows: each step's recurrent
+/// product covers exactly them, and padded steps cost nothing. No backward buffer is kept.
+/// </summary>
+/// <remarks>
+/// Per layer and direction: the input projection of every step at once (one GEMM, or a table row per token), then the
+/// time loop with the recurrent product (a GEMV per row when a step has at most <see cref="GemvRows"/> rows, else one
+/// GEMM) and the gate math fused per row. The reverse direction walks each sequence from its own last step.
+/// </remarks>
+internal static class InferenceEngine
+{
+    /// <summary>Rows up to which a product runs as one GEMV per row rather than a GEMM (whose packing costs more for so few rows).</summary>
+    internal const int GemvRows = 4;
+
+    /// <summary>
+    /// Runs every layer: <paramref name="dense"/> [T, B, I] or <paramref name="tokens"/> [T, B] in, the last layer's
+    /// outputs [T, B, D H] left in <see cref="InferenceWorkspace{T}.LayerOutput"/> (zero at padded steps).
+    /// <paramref name="state"/> and <paramref name="cell"/> ([L D, B, H]) hold h0 and c0 on entry and each sequence's
+    /// final state on exit.
+    /// </summary>
+    public static void RunLayers<T>(
+        InferenceWeights<T> weights, InferenceWorkspace<T> workspace, ReadOnlySpan<T> dense, ReadOnlySpan<int> tokens,
+        int steps, int batch, ReadOnlySpan<int> lengths, Span<T> state, Span<T> cell)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int hidden = weights.Hidden, width = weights.Width, directions = weights.Directions, block = batch * hidden;
+        int layers = weights.Config.Layers;
+        for (int layer = 0; layer < layers; layer++)
+        {
+            // Layer l reads layer l-1's outputs: swap so that LayerInput holds them and LayerOutput is free.
+            if (layer > 0)
+            {
+                (workspace.LayerInput, workspace.LayerOutput) = (workspace.LayerOutput, workspace.LayerInput);
+            }
+
+            ReadOnlySpan<T> input = layer == 0 ? dense : workspace.LayerInput.AsSpan(0, steps * batch * width);
+            var output = workspace.LayerOutput.AsSpan(0, steps * batch * width);
+            if (directions > 1 || !lengths.IsEmpty)
+            {
+                output.Clear();
+            }
+
+            for (int d = 0; d < directions; d++)
+            {
+                int index = (layer * directions) + d;
+                var parameters = weights.Layers[index];
+                // A batch of dense rows projects each step's inputs just before its recurrent product, into a buffer that
+                // stays in cache; hoisting every step's projection would write [T, B, G H] (26 MB for 64 x 100 steps
+                // of an H = 256 LSTM) and read it back from memory one step at a time. Tokens read a table row either way,
+                // and a GEMV runs per row either way, so those are hoisted.
+                bool perStep = steps > 1 && batch > GemvRows && (layer > 0 || tokens.IsEmpty);
+                var projection = perStep ? default : workspace.Projection.AsSpan(0, steps * batch * weights.Gates);
+                if (!perStep)
+                {
+                    Project(weights, parameters, workspace, input, layer == 0 ? tokens : default, steps * batch, projection);
+                }
+
+                RunDirection(
+                    weights, parameters, workspace, projection, perStep ? input : default, steps, batch, lengths, reverse: d == 1,
+                    state.Slice(index * block, block), weights.Cell == CellKind.Lstm ? cell.Slice(index * block, block) : default,
+                    output, d * hidden);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The head over the rows of <paramref name="states"/> ([rows, D H]): <c>y = W states + b</c> into
+    /// <paramref name="outputs"/> [rows, O].
+    /// </summary>
+    public static void Head<T>(InferenceWeights<T> weights, InferenceWorkspace<T> workspace, ReadOnlySpan<T> states, int rows, Span<T> outputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = weights.Width, count = weights.Config.OutputSize;
+        if (rows <= GemvRows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                workspace.Job.Multiply(weights.HeadPacked, states.Slice(r * width, width), weights.HeadBias, outputs.Slice(r * count, count));
+            }
+
+            return;
+        }
+
+        MultiplyTransposed(rows, states, width, weights.HeadWeights, weights.HeadGemm, count, T.Zero, outputs);
+        AddRowBias(outputs[..(rows * count)], weights.HeadBias);
+    }
+
+    // projection[r] = W_ih x_r + bias for every row r of [T B] (tokens: the table's row, or W_ih E[token] + bias).
+    private static void Project<T>(
+        InferenceWeights<T> weights, InferenceLayer<T> layer, InferenceWorkspace<T> workspace, ReadOnlySpan<T> input, ReadOnlySpan<int> tokens, int rows,
+        Span<T> projection)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int gates = weights.Gates, inputSize = layer.InputSize;
+        if (weights.Vocabulary > 0 && layer.InputSize == weights.Config.InputSize && !tokens.IsEmpty)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                int token = tokens[r];
+                var target = projection.Slice(r * gates, gates);
+                if (layer.TokenTable.Length > 0)
+                {
+                    layer.TokenTable.AsSpan(token * gates, gates).CopyTo(target);
+                }
+                else
+                {
+                    workspace.Job.Multiply(layer.InputPacked, weights.Embedding.AsSpan(token * inputSize, inputSize), layer.InputBias, target);
+                }
+            }
+
+            return;
+        }
+
+        if (rows <= GemvRows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                workspace.Job.Multiply(layer.InputPacked, input.Slice(r * inputSize, inputSize), layer.InputBias, projection.Slice(r * gates, gates));
+            }
+
+            return;
+        }
+
+        MultiplyTransposed(rows, input, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, projection);
+        AddRowBias(projection, layer.InputBias);
+    }
+
+    private static void RunDirection<T>(
+        InferenceWeights<T> weights, InferenceLayer<T> layer, InferenceWorkspace<T> workspace, Span<T> projection, ReadOnlySpan<T> input,
+        int steps, int batch, ReadOnlySpan<int> lengths, bool reverse, Span<T> state, Span<T> cell, Span<T> output, int column)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int gates = weights.Gates, hidden = weights.Hidden, width = weights.Width;
+        int active = batch;
+        for (int k = 0; k < steps; k++)
+        {
+            // Sorted longest first: the rows still running at step k are a prefix.
+            if (!lengths.IsEmpty)
+            {
+                while (active > 0 && lengths[active - 1] <= k)
+                {
+                    active--;
+                }
+            }
+
+            Span<T> stepGates;
+            if (projection.IsEmpty)
+            {
+                // This step's projection, W_ih x + b for the active rows (each row at its own time when reversed).
+                int inputSize = layer.InputSize;
+                ReadOnlySpan<T> rows = input.Slice(k * batch * inputSize, active * inputSize);
+                if (reverse)
+                {
+                    var gathered = workspace.StepInputs.AsSpan(0, active * inputSize);
+                    for (int b = 0; b < active; b++)
+                    {
+                        int time = (lengths.IsEmpty ? steps : lengths[b]) - 1 - k;
+                        input.Slice(((time * batch) + b) * inputSize, inputSize).CopyTo(gathered.Slice(b * inputSize, inputSize));
+                    }
+
+                    rows = gathered;
+                }
+
+                stepGates = workspace.Gates.AsSpan(0, active * gates);
+                MultiplyTransposed(active, rows, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, stepGates);
+                AddRowBias(stepGates, layer.InputBias);
+            }
+            else if (!reverse)
+            {
+                stepGates = projection.Slice(k * batch * gates, active * gates);
+            }
+            else
+            {
+                // Sequence b runs backwards from its own last step: at step k it reads time len_b - 1 - k.
+                stepGates = workspace.Gates.AsSpan(0, active * gates);
+                for (int b = 0; b < active; b++)
+                {
+                    int time = (lengths.IsEmpty ? steps : lengths[b]) - 1 - k;
+                    projection.Slice(((time * batch) + b) * gates, gates).CopyTo(stepGates.Slice(b * gates, gates));
+                }
+            }
+
+            var h = state[..(active * hidden)];
+            var hiddenGates = weights.Cell == CellKind.Gru ? workspace.HiddenGates.AsSpan(0, active * gates) : default;
+            Recurrent(weights, layer, workspace.Job, h, active, stepGates, hiddenGates);
+            switch (weights.Cell)
+            {
+                case CellKind.Rnn:
+                    ElmanRows(weights.Config.Activation, stepGates, h, active, hidden);
+                    break;
+                case CellKind.Lstm:
+                    LstmRows(stepGates, h, cell[..(active * hidden)], active, hidden);
+                    break;
+                default:
+                    GruRows(stepGates, hiddenGates, h, active, hidden);
+                    break;
+            }
+
+            for (int b = 0; b < active; b++)
+            {
+                int time = reverse ? (lengths.IsEmpty ? steps : lengths[b]) - 1 - k : k;
+                h.Slice(b * hidden, hidden).CopyTo(output.Slice((((time * batch) + b) * width) + column, hidden));
+            }
+        }
+    }
+
+    // Elman and LSTM: gates += W_hh h. GRU: hiddenGates = W_hh h + b_hh.
+    private static void Recurrent<T>(
+        InferenceWeights<T> weights, InferenceLayer<T> layer, GemvJob<T> job, ReadOnlySpan<T> h, int rows, Span<T> gates, Span<T> hiddenGates)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = weights.Gates, hidden = weights.Hidden;
+        bool gru = weights.Cell == CellKind.Gru;
+        if (rows <= GemvRows)
+        {
+            for (int b = 0; b < rows; b++)
+            {
+                var x = h.Slice(b * hidden, hidden);
+                if (gru)
+                {
+                    job.Multiply(layer.HiddenPacked, x, layer.HiddenBias, hiddenGates.Slice(b * width, width));
+                }
+                else
+                {
+                    var row = gates.Slice(b * width, width);
+                    job.Multiply(layer.HiddenPacked, x, row, row);
+                }
+            }
+
+            return;
+        }
+
+        if (gru)
+        {
+            MultiplyTransposed(rows, h, hidden, layer.HiddenWeights, layer.HiddenGemm, width, T.Zero, hiddenGates);
+            AddRowBias(hiddenGates, layer.HiddenBias);
+        }
+        else
+        {
+            MultiplyTransposed(rows, h, hidden, layer.HiddenWeights, layer.HiddenGemm, width, T.One, gates);
+        }
+    }
+
+    // h = f(a) (the Elman cell)
+    private static void ElmanRows<T>(Activation activation, Span<T> gates, Span<T> h, int rows, int hidden)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var all = gates[..(rows * hidden)];
+        Activations.ApplyInPlace(activation, all);
+        all.CopyTo(h);
+    }
+
+    // i, f, o = sigmoid; g = tanh; c = f c + i g; h = o tanh(c) (the LSTM cell, PyTorch's gate order i, f, g, o)
+    private static void LstmRows<T>(Span<T> gates, Span<T> h, Span<T> c, int rows, int hidden)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = 4 * hidden;
+        for (int b = 0; b < rows; b++)
+        {
+            var row = gates.Slice(b * width, width);
+            Activations.SigmoidInPlace(row[..(2 * hidden)]);
+            var candidate = row.Slice(2 * hidden, hidden);
+            Activations.TanhInPlace(candidate);
+            var output = row.Slice(3 * hidden, hidden);
+            Activations.SigmoidInPlace(output);
+            var input = row[..hidden];
+            var forget = row.Slice(hidden, hidden);
+            var cRow = c.Slice(b * hidden, hidden);
+            var hRow = h.Slice(b * hidden, hidden);
+            ref T i0 = ref MemoryMarshal.GetReference(input);
+            ref T f0 = ref MemoryMarshal.GetReference(forget);
+            ref T g0 = ref MemoryMarshal.GetReference(candidate);
+            ref T c0 = ref MemoryMarshal.GetReference(cRow);
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    var f = Vector.LoadUnsafe(ref f0, (nuint)j);
+                    var i = Vector.LoadUnsafe(ref i0, (nuint)j);
+                    var g = Vector.LoadUnsafe(ref g0, (nuint)j);
+                    ((f * Vector.LoadUnsafe(ref c0, (nuint)j)) + (i * g)).StoreUnsafe(ref c0, (nuint)j);
+                }
+            }
+
+            for (; j < hidden; j++)
+            {
+                cRow[j] = (forget[j] * cRow[j]) + (input[j] * candidate[j]);
+            }
+
+            // tanh(c) into the spent candidate block, then h = o tanh(c).
+            cRow.CopyTo(candidate);
+            Activations.TanhInPlace(candidate);
+            ref T o0 = ref MemoryMarshal.GetReference(output);
+            ref T h0 = ref MemoryMarshal.GetReference(hRow);
+            j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    (Vector.LoadUnsafe(ref o0, (nuint)j) * Vector.LoadUnsafe(ref g0, (nuint)j)).StoreUnsafe(ref h0, (nuint)j);
+                }
+            }
+
+            for (; j < hidden; j++)
+            {
+                hRow[j] = output[j] * candidate[j];
+            }
+        }
+    }
+
+    // r = sigmoid(gi_r + gh_r); z = sigmoid(gi_z + gh_z); n = tanh(gi_n + r gh_n); h = (1 - z) n + z h (PyTorch's GRU)
+    private static void GruRows<T>(Span<T> inputGates, ReadOnlySpan<T> hiddenGates, Span<T> h, int rows, int hidden)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = 3 * hidden;
+        for (int b = 0; b < rows; b++)
+        {
+            var gi = inputGates.Slice(b * width, width);
+            var gh = hiddenGates.Slice(b * width, width);
+            var resetUpdate = gi[..(2 * hidden)];
+            for (int j = 0; j < resetUpdate.Length; j++)
+            {
+                resetUpdate[j] += gh[j];
+            }
+
+            Activations.SigmoidInPlace(resetUpdate);
+            var candidate = gi.Slice(2 * hidden, hidden);
+            var hiddenCandidate = gh.Slice(2 * hidden, hidden);
+            for (int j = 0; j < hidden; j++)
+            {
+                candidate[j] += resetUpdate[j] * hiddenCandidate[j];
+            }
+
+            Activations.TanhInPlace(candidate);
+            var hRow = h.Slice(b * hidden, hidden);
+            for (int j = 0; j < hidden; j++)
+            {
+                T z = resetUpdate[hidden + j];
+                hRow[j] = ((T.One - z) * candidate[j]) + (z * hRow[j]);
+            }
+        }
+    }
+
+    // c = a W^T + beta c for a [rows, depth] and W [width, depth]: with W^T packed beforehand when it was packed for the
+    // GEMM variant in use (always, unless a test forces another variant after the predictor was made).
+    private static void MultiplyTransposed<T>(
+        int rows, ReadOnlySpan<T> a, int depth, T[] weights, PackedOperand<T> packed, int width, T beta, Span<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (packed.PackedFor == Gemm.Variant)
+        {
+            Gemm.ComputePacked(Transpose.No, rows, T.One, a[..(rows * depth)], depth, packed, beta, c[..(rows * width)], width);
+        }
+        else
+        {
+            Gemm.Compute(Transpose.No, Transpose.Yes, rows, width, depth, T.One, a, depth, weights, depth, beta, c, width);
+        }
+    }
+
+    private static void AddRowBias<T>(Span<T> rows, ReadOnlySpan<T> bias)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int start = 0; start < rows.Length; start += bias.Length)
+        {
+            var row = rows.Slice(start, bias.Length);
+            for (int j = 0; j < row.Length; j++)
+            {
+                row[j] += bias[j];
+            }
+        }
+    }
+}

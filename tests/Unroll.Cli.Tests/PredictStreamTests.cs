@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Globalization;
+using Unroll.Models;
+
+namespace Unroll.Cli.Tests;
+
+/// <summary>
+/// unroll predict --stream: one line in, one prediction out, as it arrives; the same predictions as predict --input
+/// over the whole sequences; an empty line starts a new sequence; a bad line is named.
+/// </summary>
+public sealed class PredictStreamTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+    private readonly string _model;
+
+    public PredictStreamTests()
+    {
+        var model = new SequenceModel<float>(new ModelConfig
+        {
+            Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 8, OutputSize = 1, Layers = 2, InputNames = ["x", "force"], OutputNames = ["x_next"],
+        }, seed: 3);
+        _model = _temp.File("model.safetensors");
+        ModelFile.Save(_model, model);
+    }
+
+    public void Dispose() => _temp.Dispose();
+
+    private static readonly double[][] First = [[1.0, 0], [0.99, 0.1], [0.95, -0.2], [0.9, 0.3]];
+    private static readonly double[][] Second = [[-0.5, 0.2], [-0.45, 0]];
+
+    private static string Row(double[] values) => string.Join(",", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
+
+    private static double[] Values(string line) => [.. line.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture))];
+
+    [Fact]
+    public void StreamedLinesGiveWhatPredictGivesForTheWholeSequences()
+    {
+        // Long format: two sequences, each from a zero state.
+        string csv = _temp.File("in.csv");
+        File.WriteAllText(csv, "seq,t,x,force\n"
+            + string.Concat(First.Select((row, t) => $"a,{t},{Row(row)}\n"))
+            + string.Concat(Second.Select((row, t) => $"b,{t},{Row(row)}\n")));
+        var whole = CliRunner.Run("predict", _model, "--input", csv);
+        Assert.True(whole.ExitCode == 0, whole.Error);
+        var expected = whole.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => double.Parse(line.Split(',')[2], CultureInfo.InvariantCulture)).ToList();
+
+        // Streamed: a header, the first sequence, an empty line (a new sequence), the second.
+        string lines = _temp.File("steps.csv");
+        File.WriteAllText(lines, "x,force\n" + string.Concat(First.Select(r => Row(r) + "\n")) + "\n" + string.Concat(Second.Select(r => Row(r) + "\n")));
+        var streamed = CliRunner.Run("predict", _model, "--stream", "--input", lines);
+        Assert.True(streamed.ExitCode == 0, streamed.Error);
+        var output = streamed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("x_next", output[0]);
+        Assert.Equal(expected.Count, output.Length - 1);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            double actual = Values(output[i + 1])[0];
+            Assert.True(Math.Abs(actual - expected[i]) <= 1e-6 * (1 + Math.Abs(expected[i])), $"step {i}: predict {expected[i]}, stream {actual}");
+        }
+
+        Assert.Contains("Predicted 6 steps.", streamed.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ABadLineIsNamedAndTheLinesBeforeItWereAnswered()
+    {
+        string lines = _temp.File("bad.csv");
+        File.WriteAllText(lines, "1,0\n0.5,0.1\n0.2,oops\n");
+        var (code, output, error) = CliRunner.Run("predict", _model, "--stream", "--input", lines);
+        Assert.Equal(1, code);
+        Assert.Contains("line 3, column 2 (force) is 'oops'; expected a finite number", error, StringComparison.Ordinal);
+        Assert.Equal(2, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        File.WriteAllText(lines, "1,0,3\n");
+        (code, _, error) = CliRunner.Run("predict", _model, "--stream", "--input", lines);
+        Assert.Equal(1, code);
+        Assert.Contains("line 1 has 3 values; expected 2 (x,force)", error, StringComparison.Ordinal);
+
+        File.WriteAllText(lines, "force,x\n1,0\n");
+        (code, _, error) = CliRunner.Run("predict", _model, "--stream", "--input", lines);
+        Assert.Equal(1, code);
+        Assert.Contains("expected the model's inputs 'x,force'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void StreamingNeedsStandardOutputAndPredictNeedsAnInputOrAStream()
+    {
+        var (code, _, error) = CliRunner.Run("predict", _model, "--stream", "--output", _temp.File("out.csv"));
+        Assert.Equal(1, code);
+        Assert.Contains("expected --output - (the default)", error, StringComparison.Ordinal);
+        (code, _, error) = CliRunner.Run("predict", _model);
+        Assert.Equal(2, code);
+        Assert.Contains("expected --input FILE", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EachPredictionIsWrittenBeforeTheNextLineIsRead()
+    {
+        // A separate process reading its standard input: each answer must arrive while the input is still open.
+        string cli = Path.Combine(AppContext.BaseDirectory, "Unroll.Cli.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { cli, "predict", _model, "--stream" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            foreach (var row in First)
+            {
+                process.StandardInput.WriteLine(Row(row));
+                process.StandardInput.Flush();
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+                // Cancelled (a failure) if no answer arrives while the input stays open: the prediction was not flushed.
+                string? answer = await process.StandardOutput.ReadLineAsync(timeout.Token);
+                Assert.Single(Values(answer!));
+            }
+
+            process.StandardInput.Close();
+            using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(exit.Token);
+            string errors = await stderr;
+            Assert.True(process.ExitCode == 0, errors);
+            Assert.Contains("Predicted 4 steps.", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+    }
+}
