@@ -242,29 +242,8 @@ public sealed class Predictor<T>
     public T[][,] Predict(IReadOnlyList<T[,]> sequences)
     {
         ArgumentNullException.ThrowIfNull(sequences);
-        if (Config.VocabularySize > 0)
-        {
-            throw new UnrollException($"Predict: this model reads token ids (a vocabulary of {Config.VocabularySize}); expected int[] sequences of token ids.");
-        }
-
+        PredictInputs.CheckDense(Config, sequences);
         int features = Config.InputSize;
-        for (int s = 0; s < sequences.Count; s++)
-        {
-            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected a [T, {features}] array.");
-            if (sequence.GetLength(0) == 0 || sequence.GetLength(1) != features)
-            {
-                throw new UnrollException($"Predict: sequence {s} is [{sequence.GetLength(0)}, {sequence.GetLength(1)}]; expected [T, {features}] with T >= 1 (a row per step, a column per input feature).");
-            }
-
-            foreach (T value in sequence)
-            {
-                if (!T.IsFinite(value))
-                {
-                    throw new UnrollException($"Predict: sequence {s} holds {value}; expected finite numbers.");
-                }
-            }
-        }
-
         return PredictInBatches(sequences.Count, s => sequences[s].GetLength(0), (order, steps, batch, lengths, workspace, state, cell) =>
         {
             var inputs = new T[steps * batch * features];
@@ -297,27 +276,7 @@ public sealed class Predictor<T>
     public T[][,] Predict(IReadOnlyList<int[]> sequences)
     {
         ArgumentNullException.ThrowIfNull(sequences);
-        int vocabulary = Config.VocabularySize;
-        if (vocabulary == 0)
-        {
-            throw new UnrollException($"Predict: this model reads dense inputs ({Config.InputSize} features per step); expected [T, {Config.InputSize}] arrays, not token ids.");
-        }
-
-        for (int s = 0; s < sequences.Count; s++)
-        {
-            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected token ids.");
-            if (sequence.Length == 0)
-            {
-                throw new UnrollException($"Predict: sequence {s} is empty; expected at least one token id.");
-            }
-
-            int bad = Array.FindIndex(sequence, token => (uint)token >= (uint)vocabulary);
-            if (bad >= 0)
-            {
-                throw new UnrollException($"Predict: sequence {s}, step {bad} is token {sequence[bad]}; expected an id in [0, {vocabulary}).");
-            }
-        }
-
+        PredictInputs.CheckTokens(Config, sequences);
         return PredictInBatches(sequences.Count, s => sequences[s].Length, (order, steps, batch, lengths, workspace, state, cell) =>
         {
             var tokens = new int[steps * batch];

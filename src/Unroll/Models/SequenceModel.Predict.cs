@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Unroll.Models;
 
 /// <summary>Inference over plain arrays, one array per sequence, so a caller never lays out a time-major batch.</summary>
@@ -29,32 +31,8 @@ public sealed partial class SequenceModel<T>
     public T[][,] Predict(IReadOnlyList<T[,]> sequences)
     {
         ArgumentNullException.ThrowIfNull(sequences);
-        if (Config.VocabularySize > 0)
-        {
-            throw new UnrollException($"Predict: this model reads token ids (a vocabulary of {Config.VocabularySize}); expected int[] sequences of token ids.");
-        }
-
+        PredictInputs.CheckDense(Config, sequences);
         int features = Config.InputSize;
-        for (int s = 0; s < sequences.Count; s++)
-        {
-            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected a [T, {features}] array.");
-            if (sequence.GetLength(0) == 0 || sequence.GetLength(1) != features)
-            {
-                throw new UnrollException($"Predict: sequence {s} is [{sequence.GetLength(0)}, {sequence.GetLength(1)}]; expected [T, {features}] with T >= 1 (a row per step, a column per input feature).");
-            }
-
-            for (int t = 0; t < sequence.GetLength(0); t++)
-            {
-                for (int i = 0; i < features; i++)
-                {
-                    if (!T.IsFinite(sequence[t, i]))
-                    {
-                        throw new UnrollException($"Predict: sequence {s}, step {t}, feature {i} is {sequence[t, i]}; expected a finite number.");
-                    }
-                }
-            }
-        }
-
         return PredictInBatches(sequences.Count, s => sequences[s].GetLength(0), (first, count, steps, lengths) =>
         {
             var inputs = new T[steps * count * features];
@@ -90,27 +68,7 @@ public sealed partial class SequenceModel<T>
     public T[][,] Predict(IReadOnlyList<int[]> sequences)
     {
         ArgumentNullException.ThrowIfNull(sequences);
-        int vocabulary = Config.VocabularySize;
-        if (vocabulary == 0)
-        {
-            throw new UnrollException($"Predict: this model reads dense inputs ({Config.InputSize} features per step); expected [T, {Config.InputSize}] arrays, not token ids.");
-        }
-
-        for (int s = 0; s < sequences.Count; s++)
-        {
-            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected token ids.");
-            if (sequence.Length == 0)
-            {
-                throw new UnrollException($"Predict: sequence {s} is empty; expected at least one token id.");
-            }
-
-            int bad = Array.FindIndex(sequence, token => (uint)token >= (uint)vocabulary);
-            if (bad >= 0)
-            {
-                throw new UnrollException($"Predict: sequence {s}, step {bad} is token {sequence[bad]}; expected an id in [0, {vocabulary}).");
-            }
-        }
-
+        PredictInputs.CheckTokens(Config, sequences);
         return PredictInBatches(sequences.Count, s => sequences[s].Length, (first, count, steps, lengths) =>
         {
             var tokens = new int[steps * count];
@@ -173,5 +131,67 @@ public sealed partial class SequenceModel<T>
         }
 
         return results;
+    }
+}
+
+/// <summary>The checks of <c>Predict</c>'s inputs, shared by the model and the predictor: every message names the sequence.</summary>
+internal static class PredictInputs
+{
+    /// <summary>Dense sequences, each [T, I] with T &gt;= 1 and finite values, for a model without a vocabulary.</summary>
+    public static void CheckDense<T>(ModelConfig config, IReadOnlyList<T[,]> sequences)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (config.VocabularySize > 0)
+        {
+            throw new UnrollException($"Predict: this model reads token ids (a vocabulary of {config.VocabularySize}); expected int[] sequences of token ids.");
+        }
+
+        int features = config.InputSize;
+        for (int s = 0; s < sequences.Count; s++)
+        {
+            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected a [T, {features}] array.");
+            if (sequence.GetLength(0) == 0 || sequence.GetLength(1) != features)
+            {
+                throw new UnrollException($"Predict: sequence {s} is [{sequence.GetLength(0)}, {sequence.GetLength(1)}]; expected [T, {features}] with T >= 1 (a row per step, a column per input feature).");
+            }
+
+            for (int t = 0; t < sequence.GetLength(0); t++)
+            {
+                for (int i = 0; i < features; i++)
+                {
+                    if (!T.IsFinite(sequence[t, i]))
+                    {
+                        throw new UnrollException($"Predict: sequence {s}, step {t}, feature {i} is {sequence[t, i]}; expected a finite number.");
+                    }
+                }
+            }
+        }
+
+    }
+
+    /// <summary>Token sequences, each non-empty with ids in [0, V), for a model with a vocabulary of V.</summary>
+    public static void CheckTokens(ModelConfig config, IReadOnlyList<int[]> sequences)
+    {
+        int vocabulary = config.VocabularySize;
+        if (vocabulary == 0)
+        {
+            throw new UnrollException($"Predict: this model reads dense inputs ({config.InputSize} features per step); expected [T, {config.InputSize}] arrays, not token ids.");
+        }
+
+        for (int s = 0; s < sequences.Count; s++)
+        {
+            var sequence = sequences[s] ?? throw new UnrollException($"Predict: sequence {s} is null; expected token ids.");
+            if (sequence.Length == 0)
+            {
+                throw new UnrollException($"Predict: sequence {s} is empty; expected at least one token id.");
+            }
+
+            int bad = Array.FindIndex(sequence, token => (uint)token >= (uint)vocabulary);
+            if (bad >= 0)
+            {
+                throw new UnrollException($"Predict: sequence {s}, step {bad} is token {sequence[bad]}; expected an id in [0, {vocabulary}).");
+            }
+        }
+
     }
 }
