@@ -220,22 +220,22 @@ internal static unsafe class Gemv
             var x1 = Vector512.Create(x[k + 1]);
             var x2 = Vector512.Create(x[k + 2]);
             var x3 = Vector512.Create(x[k + 3]);
-            a0 = MultiplyAdd(Vector512.Load(w), x0, a0);
-            a1 = MultiplyAdd(Vector512.Load(w + lanes), x0, a1);
-            b0 = MultiplyAdd(Vector512.Load(w + height), x1, b0);
-            b1 = MultiplyAdd(Vector512.Load(w + height + lanes), x1, b1);
-            c0 = MultiplyAdd(Vector512.Load(w + (2 * height)), x2, c0);
-            c1 = MultiplyAdd(Vector512.Load(w + (2 * height) + lanes), x2, c1);
-            d0 = MultiplyAdd(Vector512.Load(w + (3 * height)), x3, d0);
-            d1 = MultiplyAdd(Vector512.Load(w + (3 * height) + lanes), x3, d1);
+            a0 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w), x0, a0);
+            a1 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + lanes), x0, a1);
+            b0 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + height), x1, b0);
+            b1 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + height + lanes), x1, b1);
+            c0 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + (2 * height)), x2, c0);
+            c1 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + (2 * height) + lanes), x2, c1);
+            d0 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + (3 * height)), x3, d0);
+            d1 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + (3 * height) + lanes), x3, d1);
         }
 
         for (; k < columns; k++)
         {
             T* w = weights + (k * height);
             var xk = Vector512.Create(x[k]);
-            a0 = MultiplyAdd(Vector512.Load(w), xk, a0);
-            a1 = MultiplyAdd(Vector512.Load(w + lanes), xk, a1);
+            a0 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w), xk, a0);
+            a1 = Gemm.VectorGemm.MultiplyAdd(Vector512.Load(w + lanes), xk, a1);
         }
 
         var s0 = (a0 + b0) + (c0 + d0);
@@ -262,24 +262,24 @@ internal static unsafe class Gemv
             T* w = weights + (k * height);
             var x0 = Vector256.Create(x[k]);
             var x1 = Vector256.Create(x[k + 1]);
-            a0 = MultiplyAdd(Vector256.Load(w), x0, a0);
-            a1 = MultiplyAdd(Vector256.Load(w + lanes), x0, a1);
-            a2 = MultiplyAdd(Vector256.Load(w + (2 * lanes)), x0, a2);
-            a3 = MultiplyAdd(Vector256.Load(w + (3 * lanes)), x0, a3);
-            b0 = MultiplyAdd(Vector256.Load(w + height), x1, b0);
-            b1 = MultiplyAdd(Vector256.Load(w + height + lanes), x1, b1);
-            b2 = MultiplyAdd(Vector256.Load(w + height + (2 * lanes)), x1, b2);
-            b3 = MultiplyAdd(Vector256.Load(w + height + (3 * lanes)), x1, b3);
+            a0 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w), x0, a0);
+            a1 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + lanes), x0, a1);
+            a2 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + (2 * lanes)), x0, a2);
+            a3 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + (3 * lanes)), x0, a3);
+            b0 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + height), x1, b0);
+            b1 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + height + lanes), x1, b1);
+            b2 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + height + (2 * lanes)), x1, b2);
+            b3 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + height + (3 * lanes)), x1, b3);
         }
 
         for (; k < columns; k++)
         {
             T* w = weights + (k * height);
             var xk = Vector256.Create(x[k]);
-            a0 = MultiplyAdd(Vector256.Load(w), xk, a0);
-            a1 = MultiplyAdd(Vector256.Load(w + lanes), xk, a1);
-            a2 = MultiplyAdd(Vector256.Load(w + (2 * lanes)), xk, a2);
-            a3 = MultiplyAdd(Vector256.Load(w + (3 * lanes)), xk, a3);
+            a0 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w), xk, a0);
+            a1 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + lanes), xk, a1);
+            a2 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + (2 * lanes)), xk, a2);
+            a3 = Gemm.VectorGemm.MultiplyAdd(Vector256.Load(w + (3 * lanes)), xk, a3);
         }
 
         a0 += b0;
@@ -298,42 +298,5 @@ internal static unsafe class Gemv
         a1.Store(y + lanes);
         a2.Store(y + (2 * lanes));
         a3.Store(y + (3 * lanes));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> MultiplyAdd<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (typeof(T) == typeof(float))
-        {
-            return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
-        }
-
-        if (typeof(T) == typeof(double))
-        {
-            return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
-        }
-
-        return (x * y) + z;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> MultiplyAdd<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (Fma.IsSupported)
-        {
-            if (typeof(T) == typeof(float))
-            {
-                return Fma.MultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
-            }
-
-            if (typeof(T) == typeof(double))
-            {
-                return Fma.MultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
-            }
-        }
-
-        return (x * y) + z;
     }
 }

@@ -1345,7 +1345,7 @@ internal static unsafe class VectorGemm
 
     /// <summary>x * y + z in 512-bit lanes: fused with AVX-512F (the only way the wide variant is chosen), else a multiply and an add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> MultiplyAdd<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z)
+    internal static Vector512<T> MultiplyAdd<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (Avx512F.IsSupported)
@@ -1470,7 +1470,7 @@ internal static unsafe class VectorGemm
 
     /// <summary>x * y + z, fused when the CPU has FMA (the JIT removes the type tests per instantiation).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> MultiplyAdd<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z)
+    internal static Vector256<T> MultiplyAdd<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (Fma.IsSupported)
