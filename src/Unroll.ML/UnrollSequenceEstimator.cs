@@ -49,6 +49,7 @@ public sealed class UnrollSequenceEstimator : IEstimator<UnrollSequenceTransform
             Layers = _options.Layers,
             Bidirectional = _options.Bidirectional,
             Dropout = _options.Dropout,
+            HeadDropout = _options.HeadDropout,
             Head = _target == SequenceTarget.SequenceClassification ? HeadKind.Classification : HeadKind.Regression,
             Pooling = _target is SequenceTarget.SequenceRegression or SequenceTarget.SequenceClassification ? Pooling.LastStep : Pooling.EveryStep,
         };

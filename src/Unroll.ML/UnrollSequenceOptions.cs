@@ -46,6 +46,9 @@ public sealed record UnrollSequenceOptions
     /// <summary>Dropout between stacked layers while training, in [0, 1).</summary>
     public double Dropout { get; init; }
 
+    /// <summary>Dropout on the last layer's outputs before the head while training, in [0, 1) (Keras's Dropout before Dense).</summary>
+    public double HeadDropout { get; init; }
+
     /// <summary>Optimiser steps (minibatches); with <see cref="TimeLimit"/> alone, training runs until the time is spent.</summary>
     public int? Steps { get; init; }
 

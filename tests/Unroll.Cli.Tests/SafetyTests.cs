@@ -279,6 +279,13 @@ public sealed class SafetyTests : IDisposable
     }
 
     [Fact]
+    public void DropoutOutsideZeroToOneIsRefusedNamingTheOption()
+    {
+        Refused(["train", "--head-dropout", "1", "-o", _temp.File("run")], "--head-dropout: expected a probability in [0, 1), got 1.");
+        Refused(["train", "--dropout", "-0.5", "-o", _temp.File("run")], "--dropout: expected a probability in [0, 1), got -0.5.");
+    }
+
+    [Fact]
     public void LabelErrorsNameTheLabelsFile()
     {
         DataSourceCommandTests.WriteImages(_temp.Path, train: 20, test: 10);

@@ -148,15 +148,22 @@ public class RecurrentGradientTests
         }
     }
 
-    [Fact]
-    public void DropoutGradientsMatchFiniteDifferencesWithTheMaskHeldFixed()
+    [Theory]
+    [InlineData(3, 0.4, 0.0, Pooling.EveryStep)]
+    [InlineData(1, 0.0, 0.5, Pooling.EveryStep)]
+    [InlineData(2, 0.3, 0.3, Pooling.LastStep)]
+    public void DropoutGradientsMatchFiniteDifferencesWithTheMaskHeldFixed(int layers, double dropout, double headDropout, Pooling pooling)
     {
-        var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = 3, Dropout = 0.4 };
+        var config = new ModelConfig
+        {
+            Architecture = Architecture.Lstm, InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs, Layers = layers,
+            Dropout = dropout, HeadDropout = headDropout, Pooling = pooling,
+        };
         var random = new Random(7);
         var model = NewModel(config, random);
         model.Training = true;
         var inputs = SequenceModelGradientTests.RandomArray(random, Steps * Batch * InputSize, 1.0);
-        var targets = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Outputs, 1.0);
+        var targets = SequenceModelGradientTests.RandomArray(random, (pooling == Pooling.EveryStep ? Steps : 1) * Batch * Outputs, 1.0);
 
         double Loss()
         {

@@ -52,6 +52,8 @@ internal sealed class TrainOptions
 
     public Option<double> Dropout { get; } = Options.Make("--dropout", "Dropout probability between stacked layers (training only)", 0.0);
 
+    public Option<double> HeadDropout { get; } = Options.Make("--head-dropout", "Dropout probability on the last layer's outputs before the head (training only; nn.Dropout before nn.Linear)", 0.0);
+
     public Option<string> Activation { get; } = Options.Make("--activation", "Recurrent non-linearity of the rnn and jordan cells: tanh, sigmoid, relu or identity", "tanh");
 
     public Option<string> InitHh { get; } = Options.Make("--init-hh", $"Initialisation of the hidden-to-hidden weights: {InitSettings.Accepted}", "default");
@@ -113,7 +115,7 @@ internal sealed class TrainOptions
         ArgumentNullException.ThrowIfNull(command);
         foreach (Option option in new Option[]
         {
-            Model, Hidden, Layers, Bidirectional, Dropout, Activation, InitHh, InitIh, RingMin, RingMax, ForgetBias, Embedding,
+            Model, Hidden, Layers, Bidirectional, Dropout, HeadDropout, Activation, InitHh, InitIh, RingMin, RingMax, ForgetBias, Embedding,
             ClipNorm, ClipValue, Steps, Epochs, BatchSize, Seed, ValidateEvery, DiagnoseEvery, Bptt, Patience, MaxLossGrowth,
             Output, Overwrite, CheckpointEvery, Resume, InitFrom, TimeLimit,
         })
@@ -134,6 +136,15 @@ internal sealed class TrainOptions
             throw new UnrollException($"--hidden: expected a positive number of hidden units, got {hidden}.");
         }
 
+        foreach (var probability in new[] { Dropout, HeadDropout })
+        {
+            double p = parse.GetValue(probability);
+            if (!(p >= 0 && p < 1))
+            {
+                throw new UnrollException($"{probability.Name}: expected a probability in [0, 1), got {p.ToString(CultureInfo.InvariantCulture)}.");
+            }
+        }
+
         return new ModelConfig
         {
             Architecture = Unroll.Models.Architectures.Parse(parse.GetValue(Model), "--model"),
@@ -141,6 +152,7 @@ internal sealed class TrainOptions
             Layers = parse.GetValue(Layers),
             Bidirectional = parse.GetValue(Bidirectional),
             Dropout = parse.GetValue(Dropout),
+            HeadDropout = parse.GetValue(HeadDropout),
             Activation = Activations.Parse(parse.GetValue(Activation)!),
             InputSize = 1,
             OutputSize = 1,

@@ -43,6 +43,13 @@ public sealed record ModelConfig
     /// <summary>Inverted dropout on the outputs of every layer but the last, during training only.</summary>
     public double Dropout { get; init; }
 
+    /// <summary>
+    /// Inverted dropout on the last layer's outputs where the head reads them, during training only: PyTorch's
+    /// <c>nn.Dropout</c> before <c>nn.Linear</c>, Keras's <c>Dropout</c> before <c>Dense</c>, char-rnn's dropout
+    /// before the softmax. It regularises a one-layer network, which <see cref="Dropout"/> cannot reach.
+    /// </summary>
+    public double HeadDropout { get; init; }
+
     /// <summary>The recurrent non-linearity f of the Elman cell (LSTM and GRU have fixed gates).</summary>
     public Activation Activation { get; init; } = Activation.Tanh;
 
@@ -173,6 +180,11 @@ public sealed record ModelConfig
         if (!(Dropout >= 0 && Dropout < 1))
         {
             throw new UnrollException($"dropout: expected a probability in [0, 1), got {Dropout}.");
+        }
+
+        if (!(HeadDropout >= 0 && HeadDropout < 1))
+        {
+            throw new UnrollException($"head dropout: expected a probability in [0, 1), got {HeadDropout}.");
         }
 
         if (VocabularySize < 0)

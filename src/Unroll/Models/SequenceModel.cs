@@ -212,7 +212,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     /// <summary>When set, <see cref="Backward(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T})"/> also computes dL/dx for dense inputs.</summary>
     public bool ComputeInputGradients { get; set; }
 
-    /// <summary>Training mode: dropout between layers is active. Off by default (evaluation).</summary>
+    /// <summary>Training mode: dropout (between layers and before the head) is active. Off by default (evaluation).</summary>
     public bool Training { get; set; }
 
     /// <summary>Steps of the last forward pass.</summary>
@@ -422,6 +422,16 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
             ScatterLastStep(pooledGradient, topGradient);
         }
 
+        if (IsHeadDropoutActive)
+        {
+            // forward: head input = mask * y^{L-1}  =>  dy^{L-1} = mask * d(head input)
+            var mask = _dropoutMasks[^1].AsSpan(0, rows * width);
+            for (int i = 0; i < topGradient.Length; i++)
+            {
+                topGradient[i] *= mask[i];
+            }
+        }
+
         // The layers, top to bottom; each direction adds its part of dL/d(layer input).
         for (int layer = Config.Layers - 1; layer >= 0; layer--)
         {
@@ -563,6 +573,10 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
 
     private bool IsDropoutActive => Training && Config.Dropout > 0 && Config.Layers > 1;
 
+    private bool IsHeadDropoutActive => Training && Config.HeadDropout > 0;
+
+    private bool HasDropoutMask(int layer) => layer < Config.Layers - 1 ? IsDropoutActive : IsHeadDropoutActive;
+
     private void Run(ReadOnlySpan<T> initialState, ReadOnlySpan<T> initialCell)
     {
         int steps = _steps, batch = _batch, rows = steps * batch, width = _outputWidth, hidden = Config.HiddenSize;
@@ -591,14 +605,16 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
                 }
             }
 
-            if (layer < Config.Layers - 1 && IsDropoutActive)
+            double dropout = !HasDropoutMask(layer) ? 0 : layer < Config.Layers - 1 ? Config.Dropout : Config.HeadDropout;
+            if (dropout > 0)
             {
                 // Inverted dropout: keep with probability 1-p and scale by 1/(1-p), so evaluation needs no rescaling.
+                // In place: each layer keeps its own states for BPTT, so only the next layer (or the head) reads this.
                 var mask = _dropoutMasks[layer].AsSpan(0, rows * width);
-                T scale = T.CreateChecked(1.0 / (1.0 - Config.Dropout));
+                T scale = T.CreateChecked(1.0 / (1.0 - dropout));
                 for (int i = 0; i < mask.Length; i++)
                 {
-                    mask[i] = _dropoutRandom.NextDouble() < Config.Dropout ? T.Zero : scale;
+                    mask[i] = _dropoutRandom.NextDouble() < dropout ? T.Zero : scale;
                     output[i] *= mask[i];
                 }
             }
@@ -709,7 +725,7 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
         {
             Buffers.Grow(ref _layerOutputs[layer], rows * width);
             Buffers.Grow(ref _layerOutputGradients[layer], rows * width);
-            if (IsDropoutActive && layer < Config.Layers - 1)
+            if (HasDropoutMask(layer))
             {
                 Buffers.Grow(ref _dropoutMasks[layer], rows * width);
             }
