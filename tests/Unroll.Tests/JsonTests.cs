@@ -36,6 +36,10 @@ public sealed class JsonTests
         // Written by the reflection-based serializer of the previous release.
         const string config = "{\"architecture\":\"lstm\",\"inputSize\":2,\"hiddenSize\":4,\"outputSize\":3,\"layers\":2,\"bidirectional\":true,\"dropout\":0.25,\"activation\":\"tanh\",\"vocabularySize\":0,\"head\":\"classification\",\"pooling\":\"lastStep\",\"inputNames\":[\"a\",\"b\"],\"outputNames\":[]}";
         Assert.Equal(config, ModelConfig.FromJson(config).ToJson());
+        // A member added since is written only when it is set.
+        var withHeadDropout = ModelConfig.FromJson(config) with { HeadDropout = 0.5 };
+        Assert.Contains("\"headDropout\":0.5", withHeadDropout.ToJson(), StringComparison.Ordinal);
+        Assert.Equal(0.5, ModelConfig.FromJson(withHeadDropout.ToJson()).HeadDropout);
     }
 
     [Fact]

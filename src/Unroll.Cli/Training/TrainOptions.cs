@@ -86,7 +86,7 @@ internal sealed class TrainOptions
 
     public Option<int> ValidateEvery { get; }
 
-    public Option<int> DiagnoseEvery { get; } = Options.Make("--diagnose-every", "Record spectral_radius, largest_singular_value, clipped_share and gradient_ratio in metrics.csv every N steps (and at the first and last); 0 turns it off", new TrainingOptions().DiagnoseEvery);
+    public Option<int?> DiagnoseEvery { get; } = Options.Optional<int>("--diagnose-every", "Record spectral_radius, largest_singular_value, clipped_share and gradient_ratio in metrics.csv every N steps (and at the first and last); 0 turns it off. Default: every 100 steps, fewer for large recurrent weights, so that they cost about 5% of the time");
 
     public Option<string> Bptt { get; } = Options.Make("--bptt", "Truncated BPTT: K (windows of K steps, state carried across) or K1,K2 (update every K1 steps, back-propagate K2); text reads its streams in windows of K (default 50)", string.Empty);
 

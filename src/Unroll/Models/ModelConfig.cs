@@ -48,6 +48,8 @@ public sealed record ModelConfig
     /// <c>nn.Dropout</c> before <c>nn.Linear</c>, Keras's <c>Dropout</c> before <c>Dense</c>, char-rnn's dropout
     /// before the softmax. It regularises a one-layer network, which <see cref="Dropout"/> cannot reach.
     /// </summary>
+    /// <remarks>Left out of the JSON when 0, so a model without it writes the text it always wrote.</remarks>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public double HeadDropout { get; init; }
 
     /// <summary>The recurrent non-linearity f of the Elman cell (LSTM and GRU have fixed gates).</summary>
