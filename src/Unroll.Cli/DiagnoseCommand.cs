@@ -102,13 +102,27 @@ internal static class DiagnoseCommand
 
     /// <summary>
     /// Writes the diagnostic plots of a finished training run into its directory, measured on the
-    /// task's validation data as `unroll diagnose` does with its defaults; nothing for the Jordan network.
+    /// task's validation data as `unroll diagnose` does with its defaults (for H of 256 and more, on one
+    /// sequence at one end step: see <see cref="LargeHidden"/>); nothing for the Jordan network.
     /// </summary>
     /// <returns>The names of the files written.</returns>
-    public static IReadOnlyList<string> WriteRunPlots(string runDirectory, IRecurrentModel<float> model, TrainingTask task) =>
-        model is SequenceModel<float> sequenceModel
-            ? WritePlots(runDirectory, Diagnose(sequenceModel, task.Sample(4, new EvaluationOptions()), 3, null, Path.Combine(runDirectory, "metrics.csv")))
-            : [];
+    public static IReadOnlyList<string> WriteRunPlots(string runDirectory, IRecurrentModel<float> model, TrainingTask task)
+    {
+        if (model is not SequenceModel<float> sequenceModel)
+        {
+            return [];
+        }
+
+        bool large = model.Config.HiddenSize >= LargeHidden;
+        return WritePlots(runDirectory, Diagnose(sequenceModel, task.Sample(large ? 1 : 4, new EvaluationOptions()), large ? 1 : 3, null, Path.Combine(runDirectory, "metrics.csv")));
+    }
+
+    /// <summary>
+    /// From this H on, a run's own plots measure the Jacobian products on one sequence at one end step instead of
+    /// four at three: each end step costs H backward sweeps and a power iteration per lag, so an H = 512 two-layer
+    /// LSTM spent 2.5 minutes on them after a 10-minute budget. `unroll diagnose` measures as many as asked.
+    /// </summary>
+    internal const int LargeHidden = 256;
 
     private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 
