@@ -143,6 +143,14 @@ public class CustomCellTests
     }
 
     [Fact]
+    public void TheTrainersDefaultDiagnosticIntervalTakesACellWithoutSquareGateBlocks()
+    {
+        // The CIFG cell's W_hh is [3H, H]: not the blocks the spectra read, which once failed every Trainer.Run on it.
+        var model = SequenceModel<float>.Create<CifgLstmCell>(Config(16));
+        Assert.Equal(100, Trainer.AutomaticDiagnosticInterval(model, 10 * 8));
+    }
+
+    [Fact]
     public void TrainsSavesAndLoads()
     {
         const int steps = 12, batch = 8;

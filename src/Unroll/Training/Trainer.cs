@@ -436,7 +436,18 @@ public sealed class Trainer
     {
         const int Base = 100;
         const double TrainingFlopsPerCubedUnit = 1000, Share = 0.05;
-        double cubes = RecurrentBlocks.Of(model).Sum(b => Math.Pow(b.Size, 3));
+        double cubes;
+        try
+        {
+            cubes = RecurrentBlocks.Of(model).Sum(b => Math.Pow(b.Size, 3));
+        }
+        catch (UnrollException)
+        {
+            // A custom cell's recurrent weight need not be square gate blocks: its spectra are NaN (LargestSpectra), and cost nothing.
+            return Base;
+        }
+
+
         double stepFlops = 6.0 * Math.Max(1, rowsPerStep) * model.Parameters.Count;
         double steps = TrainingFlopsPerCubedUnit * cubes / (Share * stepFlops);
         return steps <= Base ? Base : (int)Math.Min(Math.Ceiling(steps / Base) * Base, 1_000_000);
