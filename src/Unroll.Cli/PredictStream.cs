@@ -95,7 +95,9 @@ internal static class PredictStream
                 session.Step(inputs, outputs);
             }
 
-            output.Write(Answer(outputs, classification) + "\n");
+            var answer = new StringBuilder();
+            Predictions.AppendAnswer(answer, outputs, classification);
+            output.Write(answer.ToString());
             output.Flush();
             steps++;
         }
@@ -111,44 +113,6 @@ internal static class PredictStream
         return classification ? "class," + string.Join(",", names.Select(n => "p_" + n)) : string.Join(",", names);
     }
 
-    /// <summary>A regression head's values (round-trip precision), or a classifier's most likely class and its softmax.</summary>
-    private static string Answer(ReadOnlySpan<float> row, bool classification)
-    {
-        var text = new StringBuilder();
-        if (!classification)
-        {
-            for (int o = 0; o < row.Length; o++)
-            {
-                text.Append(o > 0 ? "," : string.Empty).Append(((double)row[o]).ToString("R", CultureInfo.InvariantCulture));
-            }
-
-            return text.ToString();
-        }
-
-        float max = float.NegativeInfinity;
-        int best = 0;
-        for (int c = 0; c < row.Length; c++)
-        {
-            (max, best) = row[c] > max ? (row[c], c) : (max, best);
-        }
-
-        double sum = 0;
-        for (int c = 0; c < row.Length; c++)
-        {
-            sum += Math.Exp(row[c] - max);
-        }
-
-        text.Append(best.ToString(CultureInfo.InvariantCulture));
-        for (int c = 0; c < row.Length; c++)
-        {
-            text.Append(',').Append((Math.Exp(row[c] - max) / sum).ToString("G9", CultureInfo.InvariantCulture));
-        }
-
-        return text.ToString();
-    }
-
-    // One line without its end (\n or \r\n), or null at the end of the input; a line longer than MaxLineLength is refused
-    // before it is held in memory.
     private static string? ReadLine(TextReader input, StringBuilder line, long number)
     {
         line.Clear();

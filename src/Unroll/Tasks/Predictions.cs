@@ -149,7 +149,8 @@ internal static class Predictions
         return (text.ToString(), $"Predicted {string.Join(", ", series.Targets)} {series.Shift} row(s) ahead for {data.Rows} rows.");
     }
 
-    private static void AppendAnswer(StringBuilder text, ReadOnlySpan<float> row, bool classification, IReadOnlyList<string>? names = null)
+    /// <summary>One line of answers: a regression head's values (round-trip precision), or a classifier's most likely class (and its name) and its softmax.</summary>
+    internal static void AppendAnswer(StringBuilder text, ReadOnlySpan<float> row, bool classification, IReadOnlyList<string>? names = null)
     {
         if (!classification)
         {
