@@ -1,7 +1,7 @@
 """Writes tests/Unroll.Tests/Golden/optimizers.json: the reference trajectories of torch.optim's
 SGD, Adagrad, RMSprop, Adam and AdamW (several configurations each) applied to fixed parameters
 with a fixed sequence of gradients, the optimiser state torch holds at the end of each run, and the
-learning rates of torch.optim.lr_scheduler's StepLR, CosineAnnealingLR, LinearLR and SequentialLR
+learning rates of torch.optim.lr_scheduler's StepLR, CosineAnnealingLR, PolynomialLR, LinearLR and SequentialLR
 (linear warm-up followed by another schedule).
 
 Everything runs in float64 with the single-tensor (foreach=False) code path, torch 1.13's default.
@@ -47,6 +47,10 @@ def make_scheduler(optimizer, schedule):
         main = lambda: torch.optim.lr_scheduler.StepLR(optimizer, step_size=schedule["StepSize"], gamma=schedule.get("Gamma", 0.1))
     elif kind == "cosine":
         main = lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=remaining, eta_min=schedule.get("MinRate", 0.0))
+    elif kind == "linear":
+        # PolynomialLR(power=1) has no eta_min: the fixture's linear schedules decay to 0.
+        assert schedule.get("MinRate", 0.0) == 0.0
+        main = lambda: torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=remaining, power=1.0)
     else:
         raise ValueError(kind)
     if warmup == 0:
@@ -156,6 +160,8 @@ schedules = {
     "warmup_default_start": rates({"Kind": "constant", "TotalSteps": TOTAL, "WarmupSteps": 4}),
     "warmup_cosine": rates({"Kind": "cosine", "TotalSteps": TOTAL, "WarmupSteps": 4, "WarmupStartFactor": 0.1,
                             "MinRate": 1e-4}, base_rate=0.02),
+    "linear": rates({"Kind": "linear", "TotalSteps": TOTAL}),
+    "warmup_linear": rates({"Kind": "linear", "TotalSteps": TOTAL, "WarmupSteps": 4, "WarmupStartFactor": 0.1}, base_rate=0.02),
     "warmup_step": rates({"Kind": "step", "TotalSteps": TOTAL, "WarmupSteps": 3, "WarmupStartFactor": 0.2,
                           "StepSize": 4, "Gamma": 0.3}),
 }

@@ -32,7 +32,7 @@ public class OptimizerTests
             "rmsprop_momentum", "adam", "adam_amsgrad", "adam_weight_decay", "adamw", "adam_cosine", "adamw_warmup_cosine",
             "sgd_momentum_warmup_step",
         ];
-        string[] schedules = ["constant", "step", "cosine", "cosine_min_rate", "warmup_constant", "warmup_cosine", "warmup_step"];
+        string[] schedules = ["constant", "step", "cosine", "cosine_min_rate", "linear", "warmup_constant", "warmup_cosine", "warmup_linear", "warmup_step"];
         Assert.All(optimizers, name => Assert.True(Fixture.GetProperty("optimizers").TryGetProperty(name, out _), name));
         Assert.All(schedules, name => Assert.True(Fixture.GetProperty("schedules").TryGetProperty(name, out _), name));
         Assert.True(Gradients.Length >= 6);
@@ -326,7 +326,7 @@ public class OptimizerTests
     public void UnknownNamesAreNamed()
     {
         Assert.Equal("optimizer: expected sgd, adam, adamw, adagrad or rmsprop, got 'lbfgs'.", Assert.Throws<UnrollException>(() => Optimizers.Parse("lbfgs")).Message);
-        Assert.Equal("lr-schedule: expected constant, step or cosine, got 'cyclic'.", Assert.Throws<UnrollException>(() => LearningRateSchedules.Parse("cyclic")).Message);
+        Assert.Equal("lr-schedule: expected constant, step, cosine or linear, got 'cyclic'.", Assert.Throws<UnrollException>(() => LearningRateSchedules.Parse("cyclic")).Message);
         Assert.Equal(LearningRateSchedule.Step, LearningRateSchedules.Parse("Step"));
     }
 
@@ -398,17 +398,36 @@ public class OptimizerTests
     [InlineData(LearningRateSchedule.Step, 5, 0.0, 0.0, 0, 1.0 / 3, 10, "lr-gamma: expected a finite factor > 0, got 0.")]
     [InlineData(LearningRateSchedule.Constant, 0, 0.5, 0.0, 0, 1.0 / 3, 10, "lr-gamma: expected only with the step schedule, got it with constant.")]
     [InlineData(LearningRateSchedule.Cosine, 0, 0.1, -1.0, 0, 1.0 / 3, 10, "lr-min: expected a finite rate >= 0, got -1.")]
-    [InlineData(LearningRateSchedule.Step, 3, 0.1, 0.01, 0, 1.0 / 3, 10, "lr-min: expected only with the cosine schedule, got it with step.")]
+    [InlineData(LearningRateSchedule.Step, 3, 0.1, 0.01, 0, 1.0 / 3, 10, "lr-min: expected only with the cosine and linear schedules, got it with step.")]
     [InlineData(LearningRateSchedule.Constant, 0, 0.1, 0.0, -2, 1.0 / 3, 10, "warmup: expected a number of steps >= 0, got -2.")]
     [InlineData(LearningRateSchedule.Constant, 0, 0.1, 0.0, 3, 0.0, 10, "warmup-start: expected a factor in (0, 1], got 0.")]
     [InlineData(LearningRateSchedule.Constant, 0, 0.1, 0.0, 0, 0.5, 10, "warmup-start: expected only with warmup > 0, got it without warm-up.")]
     [InlineData(LearningRateSchedule.Cosine, 0, 0.1, 0.0, 10, 1.0 / 3, 10, "warmup: expected fewer warm-up steps than the 10 steps of the run for the cosine schedule, got 10.")]
+    [InlineData(LearningRateSchedule.Linear, 0, 0.1, 0.0, 12, 1.0 / 3, 10, "warmup: expected fewer warm-up steps than the 10 steps of the run for the linear schedule, got 12.")]
+    [InlineData(LearningRateSchedule.Linear, 2, 0.1, 0.0, 0, 1.0 / 3, 10, "lr-step: expected only with the step schedule, got it with linear.")]
     [InlineData(LearningRateSchedule.Constant, 0, 0.1, 0.0, 0, 1.0 / 3, 0, "steps: expected at least 1, got 0.")]
     public void InvalidSchedulesAreRejectedWithTheOptionName(
         LearningRateSchedule kind, int stepSize, double gamma, double minRate, int warmup, double startFactor, int totalSteps, string message)
     {
         var schedule = new ScheduleSettings { Kind = kind, StepSize = stepSize, Gamma = gamma, MinRate = minRate, WarmupSteps = warmup, WarmupStartFactor = startFactor };
         Assert.Equal(message, Assert.Throws<UnrollException>(() => schedule.RateAt(0.1, 1, totalSteps)).Message);
+    }
+
+    [Fact]
+    public void TheLinearScheduleFallsByEqualStepsToItsFloor()
+    {
+        // eta_min + (lr - eta_min)(1 - e/S), S = 10, lr = 0.1, eta_min = 0.01: 0.1, 0.091, ..., 0.019 at step 10.
+        var schedule = new ScheduleSettings { Kind = LearningRateSchedule.Linear, MinRate = 0.01 };
+        Assert.Equal(0.1, schedule.RateAt(0.1, 1, 10), 15);
+        Assert.Equal(0.055, schedule.RateAt(0.1, 6, 10), 15);
+        Assert.Equal(0.019, schedule.RateAt(0.1, 10, 10), 15);
+        for (int step = 2; step <= 10; step++)
+        {
+            Assert.Equal(-0.009, schedule.RateAt(0.1, step, 10) - schedule.RateAt(0.1, step - 1, 10), 14);
+        }
+
+        Assert.Equal(LearningRateSchedule.Linear, LearningRateSchedules.Parse(" Linear "));
+        Assert.Equal("linear", LearningRateSchedules.Name(LearningRateSchedule.Linear));
     }
 
     [Fact]

@@ -19,6 +19,14 @@ public enum LearningRateSchedule
     /// Step decay as torch.optim.lr_scheduler.StepLR: <c>lr_s = lr gamma^floor((s - 1) / step_size)</c>.
     /// </summary>
     Step,
+
+    /// <summary>
+    /// Linear decay over the steps after warm-up, S, as torch.optim.lr_scheduler.PolynomialLR(total_iters = S,
+    /// power = 1) with a floor: <c>lr_s = eta_min + (lr - eta_min) (1 - (s - 1) / S)</c> for step s = 1..S. With a
+    /// fixed budget of steps it ends lower than cosine does over its last tenth, and spends more of the run near
+    /// the base rate (Bergsma et al. 2025, "Straight to zero: why linearly decaying the learning rate to zero works best").
+    /// </summary>
+    Linear,
 }
 
 /// <summary>
@@ -40,7 +48,7 @@ public sealed record ScheduleSettings
     /// <summary>Step schedule only: the factor applied every <see cref="StepSize"/> steps (torch's default 0.1), &gt; 0.</summary>
     public double Gamma { get; init; } = 0.1;
 
-    /// <summary>Cosine schedule only: the rate reached at the end (torch: eta_min), an absolute rate &gt;= 0.</summary>
+    /// <summary>Cosine and linear schedules only: the rate reached at the end (torch: eta_min), an absolute rate &gt;= 0.</summary>
     public double MinRate { get; init; }
 
     /// <summary>Steps of linear warm-up before the base schedule, &gt;= 0 (0: none).</summary>
@@ -90,9 +98,9 @@ public sealed record ScheduleSettings
             throw new UnrollException($"lr-min: expected a finite rate >= 0, got {Format(MinRate)}.");
         }
 
-        if (Kind != LearningRateSchedule.Cosine && MinRate != 0)
+        if (Kind is not (LearningRateSchedule.Cosine or LearningRateSchedule.Linear) && MinRate != 0)
         {
-            throw new UnrollException($"lr-min: expected only with the cosine schedule, got it with {kind}.");
+            throw new UnrollException($"lr-min: expected only with the cosine and linear schedules, got it with {kind}.");
         }
 
         if (WarmupSteps < 0)
@@ -111,10 +119,10 @@ public sealed record ScheduleSettings
             throw new UnrollException("warmup-start: expected only with warmup > 0, got it without warm-up.");
         }
 
-        if (Kind == LearningRateSchedule.Cosine && WarmupSteps >= totalSteps)
+        if (Kind is LearningRateSchedule.Cosine or LearningRateSchedule.Linear && WarmupSteps >= totalSteps)
         {
             throw new UnrollException(
-                $"warmup: expected fewer warm-up steps than the {totalSteps} steps of the run for the cosine schedule, got {WarmupSteps}.");
+                $"warmup: expected fewer warm-up steps than the {totalSteps} steps of the run for the {kind} schedule, got {WarmupSteps}.");
         }
     }
 
@@ -143,6 +151,7 @@ public sealed record ScheduleSettings
             LearningRateSchedule.Constant => baseRate,
             LearningRateSchedule.Step => baseRate * Math.Pow(Gamma, epoch / StepSize),
             LearningRateSchedule.Cosine => MinRate + ((baseRate - MinRate) * (1 + Math.Cos(Math.PI * epoch / period)) / 2),
+            LearningRateSchedule.Linear => MinRate + ((baseRate - MinRate) * (1 - ((double)Math.Min(epoch, period) / period))),
             _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "Unknown schedule."),
         };
     }
@@ -154,7 +163,7 @@ public sealed record ScheduleSettings
 internal static class LearningRateSchedules
 {
     /// <summary>The accepted names, for messages and help text.</summary>
-    public const string Names = "constant, step or cosine";
+    public const string Names = "constant, step, cosine or linear";
 
     /// <summary>
     /// The learning rate at 1-based <paramref name="step"/> of <paramref name="totalSteps"/> for a schedule with
@@ -173,13 +182,14 @@ internal static class LearningRateSchedules
         return schedule.RateAt(baseRate, step, totalSteps);
     }
 
-    /// <summary>Parses a schedule name (constant, step, cosine; case-insensitive).</summary>
+    /// <summary>Parses a schedule name (constant, step, cosine, linear; case-insensitive).</summary>
     /// <exception cref="UnrollException">Unknown name.</exception>
     public static LearningRateSchedule Parse(string name) => name.Trim().ToUpperInvariant() switch
     {
         "CONSTANT" => LearningRateSchedule.Constant,
         "COSINE" => LearningRateSchedule.Cosine,
         "STEP" => LearningRateSchedule.Step,
+        "LINEAR" => LearningRateSchedule.Linear,
         _ => throw new UnrollException($"lr-schedule: expected {Names}, got '{name}'."),
     };
 
@@ -189,6 +199,7 @@ internal static class LearningRateSchedules
         LearningRateSchedule.Constant => "constant",
         LearningRateSchedule.Cosine => "cosine",
         LearningRateSchedule.Step => "step",
+        LearningRateSchedule.Linear => "linear",
         _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Unknown schedule."),
     };
 }
