@@ -117,7 +117,17 @@ public class DataSourceStopTests
         using var temp = new TempDirectory();
         string run = temp.File("run");
         string cli = Path.Combine(AppContext.BaseDirectory, "Unroll.Cli.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        // A background job of a non-interactive shell (`cmd &` in a script) starts with SIGINT ignored, the tests
+        // inherit that, and so would the run: exec keeps an ignored signal ignored, and .NET then leaves Ctrl-C alone,
+        // as it should. Start the run with SIGINT at its default, as a terminal would, so the test checks the handler.
+        bool inheritedIgnore = OperatingSystem.IsLinux() && SigIntIgnoredHere();
+        var start = new ProcessStartInfo(inheritedIgnore ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        if (inheritedIgnore)
+        {
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add("dotnet");
+        }
+
         foreach (var arg in new[] { cli }.Concat(CsvRun(temp, run)))
         {
             start.ArgumentList.Add(arg);
@@ -161,5 +171,12 @@ public class DataSourceStopTests
         AssertStoppedEarly(text, run, "by the user");
         var evaluation = CliRunner.Run("eval", Path.Combine(run, "model.safetensors"), "--json");
         Assert.True(evaluation.ExitCode == 0, evaluation.Error);
+    }
+
+    /// <summary>Whether this process ignores SIGINT (signal 2: bit 1 of the SigIgn mask in /proc/self/status).</summary>
+    private static bool SigIntIgnoredHere()
+    {
+        string? mask = File.ReadLines("/proc/self/status").FirstOrDefault(line => line.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return mask is not null && (ulong.Parse(mask["SigIgn:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & 0x2) != 0;
     }
 }
