@@ -22,9 +22,10 @@ public enum LearningRateSchedule
 
     /// <summary>
     /// Linear decay over the steps after warm-up, S, as torch.optim.lr_scheduler.PolynomialLR(total_iters = S,
-    /// power = 1) with a floor: <c>lr_s = eta_min + (lr - eta_min) (1 - (s - 1) / S)</c> for step s = 1..S. With a
-    /// fixed budget of steps it ends lower than cosine does over its last tenth, and spends more of the run near
-    /// the base rate (Bergsma et al. 2025, "Straight to zero: why linearly decaying the learning rate to zero works best").
+    /// power = 1) with a floor: <c>lr_s = eta_min + (lr - eta_min) (1 - (s - 1) / S)</c> for step s = 1..S. Against
+    /// cosine over the same steps it is lower through the first half and higher through the second, and meets the floor
+    /// at a constant slope instead of flattening onto it (Bergsma et al. 2025, "Straight to zero: why linearly decaying
+    /// the learning rate to zero works best").
     /// </summary>
     Linear,
 }
