@@ -41,6 +41,7 @@ internal static class PredictStream
         var token = new int[1];
         var outputs = new float[config.OutputSize];
         var line = new StringBuilder();
+        var answer = new StringBuilder();
         long number = 0, steps = 0;
         while (ReadLine(input, line, number + 1) is { } text)
         {
@@ -95,7 +96,7 @@ internal static class PredictStream
                 session.Step(inputs, outputs);
             }
 
-            var answer = new StringBuilder();
+            answer.Clear();
             Predictions.AppendAnswer(answer, outputs, classification);
             output.Write(answer.ToString());
             output.Flush();

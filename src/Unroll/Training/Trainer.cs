@@ -422,8 +422,6 @@ public sealed class Trainer
         return _truncated;
     }
 
-    // The largest spectral radius and singular value over every recurrent block; NaN when there is
-    // none (Jordan) or the weights are no longer finite.
     /// <summary>
     /// Every 100 steps, or the multiple of 100 at which the diagnostics cost about 5% of the steps between them.
     /// A diagnostic step takes the eigenvalues (Hessenberg QR, scalar double: about 10 n^3 flops) and a power
@@ -447,12 +445,13 @@ public sealed class Trainer
             return Base;
         }
 
-
         double stepFlops = 6.0 * Math.Max(1, rowsPerStep) * model.Parameters.Count;
         double steps = TrainingFlopsPerCubedUnit * cubes / (Share * stepFlops);
         return steps <= Base ? Base : (int)Math.Min(Math.Ceiling(steps / Base) * Base, 1_000_000);
     }
 
+    // The largest spectral radius and singular value over every recurrent block; NaN when there is
+    // none (Jordan), the weights are not square gate blocks (a custom cell) or are no longer finite.
     private (double Radius, double Largest) LargestSpectra()
     {
         try
