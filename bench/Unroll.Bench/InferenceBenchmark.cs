@@ -245,6 +245,16 @@ internal static partial class InferenceBenchmark
                 {
                     // Alternate who goes first, so neither always runs on a cache the other warmed.
                     int index = (round % 2 == 0) ? c : contestants.Length - 1 - c;
+
+                    // Let the last round's workers go idle first: both runtimes keep theirs spinning for a while after a
+                    // call, and a spinning worker of one contestant would take the second core from the other. The calling
+                    // thread waits busily, so that its core does not idle down before the round.
+                    var pause = Stopwatch.StartNew();
+                    while (pause.ElapsedMilliseconds < IdleMilliseconds)
+                    {
+                        Thread.SpinWait(100);
+                    }
+
                     double cpu = ThreadCpuMicroseconds();
                     var clock = Stopwatch.StartNew();
                     for (int i = 0; i < iterations[index]; i++)
@@ -277,6 +287,9 @@ internal static partial class InferenceBenchmark
             }
         }
     }
+
+    /// <summary>The pause before every round, longer than either runtime's workers spin after a call (ONNX Runtime's spun for more than 20 ms here).</summary>
+    private const int IdleMilliseconds = 50;
 
     // Iterations that take about `seconds` (at least 1).
     private static int Calibrate(Action call, double seconds)

@@ -603,4 +603,106 @@ public sealed class PredictorThreadsTests
             Kernels.Parallelism.ThreadCount = saved;
         }
     }
+
+    [Theory]
+    [InlineData(Architecture.Lstm)]
+    [InlineData(Architecture.Gru)]
+    [InlineData(Architecture.Rnn)]
+    public void ABatchStepsGateMathSplitByRowsGivesTheBitsOfOneThreadAndAllocatesNothing(Architecture architecture)
+    {
+        // 24 streams of H = 256: 6,144 units a step, above the split threshold, so the cell update runs in parts (3 threads:
+        // more than this machine's cores, uneven rows per part).
+        const int streams = 24, inputs = 5, outputs = 2;
+        var config = new ModelConfig { Architecture = architecture, InputSize = inputs, HiddenSize = 256, OutputSize = outputs, Layers = 2 };
+        Assert.True(streams * config.HiddenSize >= Inference.CellRowsJob<float>.SplitUnits);
+        var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 31));
+        int saved = Kernels.Parallelism.ThreadCount;
+        try
+        {
+            float[] Stream(int threads, out long allocated, out long splits)
+            {
+                Kernels.Parallelism.ThreadCount = threads;
+                var session = predictor.CreateSession(streams);
+                var input = new float[streams * inputs];
+                var output = new float[streams * outputs];
+                var all = new float[40 * output.Length];
+                long before = 0, splitBefore = 0;
+                for (int t = 0; t < 40; t++)
+                {
+                    if (t == 5)
+                    {
+                        before = GC.GetAllocatedBytesForCurrentThread();
+                        splitBefore = Kernels.WorkerPool.SplitParts;
+                    }
+
+                    for (int i = 0; i < input.Length; i++)
+                    {
+                        input[i] = MathF.Sin((0.37f * i) + (0.11f * t));
+                    }
+
+                    session.Step(input, output);
+                    output.CopyTo(all, t * output.Length);
+                }
+
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                splits = Kernels.WorkerPool.SplitParts - splitBefore;
+                return all;
+            }
+
+            var one = Stream(1, out long allocatedOne, out long splitsOne);
+            var three = Stream(3, out long allocatedThree, out long splitsThree);
+            // The step's products could be split without the gate math; that the gate math splits is the test below.
+            Assert.Equal(one, three);
+            Assert.Equal(0, allocatedOne);
+            Assert.Equal(0, allocatedThree);
+            Assert.Equal(0, splitsOne);
+            Assert.True(splitsThree > 0, "no product or cell update was split over the threads");
+        }
+        finally
+        {
+            Kernels.Parallelism.ThreadCount = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(Architecture.Lstm, 4)]
+    [InlineData(Architecture.Gru, 3)]
+    [InlineData(Architecture.Rnn, 1)]
+    public void TheCellUpdateSplitByRowsGivesTheBitsOfOneThread(Architecture architecture, int gateCount)
+    {
+        const int rows = 23, hidden = 200;
+        Assert.True(rows * hidden >= Inference.CellRowsJob<float>.SplitUnits);
+        var cell = new ModelConfig { Architecture = architecture }.Cell;
+        var random = new Random(32);
+        float[] Values(int count) => Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 8) - 4)).ToArray();
+        float[] gates = Values(rows * gateCount * hidden), hiddenGates = Values(architecture == Architecture.Gru ? gates.Length : 0);
+        float[] h = Values(rows * hidden), c = Values(architecture == Architecture.Lstm ? rows * hidden : 0);
+        var (serialGates, serialH, serialC) = ((float[])gates.Clone(), (float[])h.Clone(), (float[])c.Clone());
+        Inference.InferenceEngine.UpdateRows<float>(cell, Kernels.Activation.Tanh, serialGates, hiddenGates, serialH, serialC, rows, hidden);
+
+        int saved = Kernels.Parallelism.ThreadCount;
+        try
+        {
+            Kernels.Parallelism.ThreadCount = 3;
+            var job = new Inference.CellRowsJob<float>();
+            long splits = 0;
+            for (int attempt = 0; attempt < 20 && splits == 0; attempt++)
+            {
+                var (splitGates, splitH, splitC) = ((float[])gates.Clone(), (float[])h.Clone(), (float[])c.Clone());
+                long before = Kernels.WorkerPool.SplitParts;
+                job.Update(cell, Kernels.Activation.Tanh, splitGates, hiddenGates, splitH, splitC, rows, hidden);
+                splits = Kernels.WorkerPool.SplitParts - before;
+                Assert.Equal(serialH, splitH);
+                Assert.Equal(serialC, splitC);
+                Assert.Equal(serialGates, splitGates);
+            }
+
+            // Three parts of 7 or 8 rows each (a dispatch runs inline only while another caller holds the pool).
+            Assert.Equal(3, splits);
+        }
+        finally
+        {
+            Kernels.Parallelism.ThreadCount = saved;
+        }
+    }
 }

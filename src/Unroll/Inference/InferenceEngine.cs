@@ -27,6 +27,9 @@ internal sealed class InferenceWorkspace<T>
     /// <summary>The job that splits a large GEMV over the kernel threads, kept so that a step allocates nothing.</summary>
     public readonly GemvJob<T> Job = new();
 
+    /// <summary>The job that splits a batch step's gate math by rows over the kernel threads, kept for the same reason.</summary>
+    public readonly CellRowsJob<T> Cells = new();
+
     /// <summary>Grows every buffer for <paramref name="steps"/> steps of <paramref name="rows"/> sequences.</summary>
     public void Ensure(InferenceWeights<T> weights, int steps, int rows)
     {
@@ -100,6 +103,77 @@ internal sealed unsafe class GemvJob<T> : IParallelJob
         Gemv.Multiply(
             Gemv.Variant, matrix, new ReadOnlySpan<T>(_x, matrix.Columns), _addend == null ? default : new ReadOnlySpan<T>(_addend, matrix.Rows),
             new Span<T>(_y, matrix.Rows), first, end);
+    }
+}
+
+/// <summary>
+/// One batch step's gate math split by rows over the kernel workers (<see cref="WorkerPool"/>): a row's update reads
+/// and writes that row alone, so each part computes exactly what one thread would, bit for bit, and on two cores the
+/// element-wise work between two recurrent products no longer waits on one thread.
+/// </summary>
+internal sealed unsafe class CellRowsJob<T> : IParallelJob
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Rows times hidden units below which the update runs on the calling thread (a few microseconds of work).</summary>
+    internal const int SplitUnits = 1 << 12;
+
+    /// <summary>The fewest rows a part gets, so that a dispatch is worth its cost.</summary>
+    private const int MinRowsPerPart = 4;
+
+    private CellKind _cell;
+    private Activation _activation;
+    private int _hidden;
+    private int _rows;
+    private T* _gates;
+    private T* _hiddenGates;
+    private T* _h;
+    private T* _c;
+
+    /// <summary>
+    /// The cell update of <paramref name="rows"/> rows: h (and c) from the summed gate pre-activations (GRU: input-side
+    /// gates and <paramref name="hiddenGates"/> apart), over <see cref="Parallelism.ThreadCount"/> threads when large enough.
+    /// </summary>
+    public void Update(CellKind cell, Activation activation, Span<T> gates, ReadOnlySpan<T> hiddenGates, Span<T> h, Span<T> c, int rows, int hidden)
+    {
+        int parts = Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart);
+        if (parts < 2 || rows * hidden < SplitUnits)
+        {
+            InferenceEngine.UpdateRows(cell, activation, gates, hiddenGates, h, c, rows, hidden);
+            return;
+        }
+
+        // The spans stay pinned until every part is done: WorkerPool.Run returns only then.
+        fixed (T* gatesStart = gates)
+        fixed (T* hiddenGatesStart = hiddenGates)
+        fixed (T* hStart = h)
+        fixed (T* cStart = c)
+        {
+            (_cell, _activation, _hidden, _rows) = (cell, activation, hidden, rows);
+            _gates = gatesStart;
+            _hiddenGates = hiddenGatesStart;
+            _h = hStart;
+            _c = cStart;
+            try
+            {
+                WorkerPool.Run(this, parts);
+            }
+            finally
+            {
+                _gates = _hiddenGates = _h = _c = null;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Run(int part, int parts)
+    {
+        int first = (int)((long)_rows * part / parts), rows = (int)((long)_rows * (part + 1) / parts) - first;
+        int hidden = _hidden, width = CellKinds.GateCount(_cell) * hidden;
+        InferenceEngine.UpdateRows(
+            _cell, _activation, new Span<T>(_gates + ((long)first * width), rows * width),
+            _hiddenGates == null ? default : new ReadOnlySpan<T>(_hiddenGates + ((long)first * width), rows * width),
+            new Span<T>(_h + ((long)first * hidden), rows * hidden), _c == null ? default : new Span<T>(_c + ((long)first * hidden), rows * hidden),
+            rows, hidden);
     }
 }
 
@@ -289,18 +363,9 @@ internal static class InferenceEngine
             var h = state[..(active * hidden)];
             var hiddenGates = weights.Cell == CellKind.Gru ? workspace.HiddenGates.AsSpan(0, active * gates) : default;
             Recurrent(weights, layer, workspace.Job, h, active, stepGates, hiddenGates);
-            switch (weights.Cell)
-            {
-                case CellKind.Rnn:
-                    ElmanRows(weights.Config.Activation, stepGates, h, active, hidden);
-                    break;
-                case CellKind.Lstm:
-                    LstmRows(stepGates, h, cell[..(active * hidden)], active, hidden);
-                    break;
-                default:
-                    GruRows(stepGates, hiddenGates, h, active, hidden);
-                    break;
-            }
+            workspace.Cells.Update(
+                weights.Cell, weights.Config.Activation, stepGates, hiddenGates, h, weights.Cell == CellKind.Lstm ? cell[..(active * hidden)] : default,
+                active, hidden);
 
             for (int b = 0; b < active; b++)
             {
@@ -344,6 +409,25 @@ internal static class InferenceEngine
         else
         {
             MultiplyTransposed(rows, h, hidden, layer.HiddenWeights, layer.HiddenGemm, width, T.One, gates);
+        }
+    }
+
+    /// <summary>The cell update of <paramref name="rows"/> rows on the calling thread (see <see cref="CellRowsJob{T}"/>).</summary>
+    internal static void UpdateRows<T>(
+        CellKind cell, Activation activation, Span<T> gates, ReadOnlySpan<T> hiddenGates, Span<T> h, Span<T> c, int rows, int hidden)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (cell)
+        {
+            case CellKind.Rnn:
+                ElmanRows(activation, gates, h, rows, hidden);
+                break;
+            case CellKind.Lstm:
+                LstmRows(gates, h, c, rows, hidden);
+                break;
+            default:
+                GruRows(gates, hiddenGates, h, rows, hidden);
+                break;
         }
     }
 
@@ -470,9 +554,11 @@ internal static class InferenceEngine
         for (int start = 0; start < rows.Length; start += bias.Length)
         {
             var row = rows.Slice(start, bias.Length);
-            for (int j = 0; j < row.Length; j++)
+            ref T r0 = ref MemoryMarshal.GetReference(row);
+            ref T b0 = ref MemoryMarshal.GetReference(bias);
+            for (var lane = new Lanes<T>(row.Length); lane.Next();)
             {
-                row[j] += bias[j];
+                lane.Store(lane.Load(ref r0) + lane.Load(ref b0), ref r0);
             }
         }
     }
