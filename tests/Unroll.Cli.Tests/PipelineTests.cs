@@ -411,4 +411,34 @@ public class PipelineTests
         Assert.Equal("mine", File.ReadAllText(Path.Combine(run, "notes.txt")));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
     }
+
+    [Fact]
+    public void ARunKilledBeforeItsFirstCheckpointKeepsItsBestModelAndResumeSaysWhyItCannotContinue()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.File("run");
+        string[] args = ["train", "adding", "--length", "8", "--hidden", "4", "--train-count", "32", "--validation-count", "8", "--test-count", "8", "--validate-every", "5"];
+        Assert.Equal(0, CliRunner.Run([.. args, "--steps", "10", "-o", run]).ExitCode);
+        // As a run killed after a validation and before its first checkpoint: only the best model and the metrics so far.
+        foreach (string name in new[] { "model.safetensors", "checkpoint.safetensors", "evaluation.json" })
+        {
+            File.Delete(Path.Combine(run, name));
+        }
+
+        byte[] best = File.ReadAllBytes(Path.Combine(run, "best.safetensors"));
+        var (code, output, error) = CliRunner.Run("train", "--resume", run);
+        Assert.Equal(1, code);
+        Assert.Empty(output);
+        Assert.Contains($"'{run}' holds no checkpoint.safetensors: the run stopped before its first checkpoint", error, StringComparison.Ordinal);
+        Assert.Contains($"start it again with --output {run} --overwrite", error, StringComparison.Ordinal);
+
+        (code, _, error) = CliRunner.Run([.. args, "--steps", "10", "-o", run]);
+        Assert.Equal(1, code);
+        Assert.Contains($"'{run}' holds a run that stopped before its first checkpoint (its best.safetensors, no checkpoint.safetensors)", error, StringComparison.Ordinal);
+        Assert.Equal(best, File.ReadAllBytes(Path.Combine(run, "best.safetensors")));
+
+        (code, _, error) = CliRunner.Run([.. args, "--steps", "10", "-o", run, "--overwrite"]);
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(run, "checkpoint.safetensors")));
+    }
 }

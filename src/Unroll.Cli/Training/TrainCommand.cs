@@ -97,6 +97,13 @@ internal static class TrainCommand
     {
         using var directory = RunDirectory.OpenForResume(path);
         string checkpointPath = directory.CheckpointPath;
+        if (!File.Exists(checkpointPath))
+        {
+            throw new UnrollException(File.Exists(directory.ModelPath)
+                ? $"--resume: '{path}' holds a finished run's {RunDirectory.ModelFileName} but no {Checkpoint.FileName}; there is nothing to continue from."
+                : $"--resume: '{path}' holds no {Checkpoint.FileName}: the run stopped before its first checkpoint (written every --checkpoint-every steps, 500 by default), so there is nothing to continue from; start it again with --output {path} --overwrite.");
+        }
+
         var checkpoint = Checkpoint.Load(checkpointPath);
         string Require(string key) => checkpoint.Metadata.TryGetValue(key, out var value)
             ? value
