@@ -509,25 +509,30 @@ internal static class InferenceEngine
             var gi = inputGates.Slice(b * width, width);
             var gh = hiddenGates.Slice(b * width, width);
             var resetUpdate = gi[..(2 * hidden)];
-            for (int j = 0; j < resetUpdate.Length; j++)
+            var hRow = h.Slice(b * hidden, hidden);
+            // A lane walk stores only lanes it has not stored before, so the in-place updates are safe; it reads the spans
+            // through their first elements, unchecked, and each holds at least the count it walks (sliced from the row).
+            ref T r0 = ref MemoryMarshal.GetReference(resetUpdate), gh0 = ref MemoryMarshal.GetReference(gh);
+            for (var lane = new Lanes<T>(2 * hidden); lane.Next();)
             {
-                resetUpdate[j] += gh[j];
+                lane.Store(lane.Load(ref r0) + lane.Load(ref gh0), ref r0);
             }
 
             Activations.SigmoidInPlace(resetUpdate);
             var candidate = gi.Slice(2 * hidden, hidden);
-            var hiddenCandidate = gh.Slice(2 * hidden, hidden);
-            for (int j = 0; j < hidden; j++)
+            ref T n0 = ref MemoryMarshal.GetReference(candidate), hn0 = ref MemoryMarshal.GetReference(gh.Slice(2 * hidden, hidden));
+            for (var lane = new Lanes<T>(hidden); lane.Next();)
             {
-                candidate[j] += resetUpdate[j] * hiddenCandidate[j];
+                lane.Store(lane.Load(ref n0) + (lane.Load(ref r0) * lane.Load(ref hn0)), ref n0);
             }
 
             Activations.TanhInPlace(candidate);
-            var hRow = h.Slice(b * hidden, hidden);
-            for (int j = 0; j < hidden; j++)
+            ref T z0 = ref MemoryMarshal.GetReference(resetUpdate.Slice(hidden, hidden)), h0 = ref MemoryMarshal.GetReference(hRow);
+            var one = new Vector<T>(T.One);
+            for (var lane = new Lanes<T>(hidden); lane.Next();)
             {
-                T z = resetUpdate[hidden + j];
-                hRow[j] = ((T.One - z) * candidate[j]) + (z * hRow[j]);
+                var z = lane.Load(ref z0);
+                lane.Store(((one - z) * lane.Load(ref n0)) + (z * lane.Load(ref h0)), ref h0);
             }
         }
     }
