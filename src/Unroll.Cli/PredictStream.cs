@@ -21,11 +21,14 @@ internal static class PredictStream
     public static long Run(string path, LoadedModel<float> loaded, TextReader input, TextWriter output)
     {
         var task = TrainingTask.FromMetadata(loaded.Metadata, path);
-        if (task is TextTask or ImageTask or CsvTask or ForecastTask)
+        if (task is TextTask or ImageTask or ForecastTask)
         {
             throw new UnrollException(
-                $"--stream: expected a model that reads its inputs as they are (a sequence model, an oscillator or a long-range task), got a model of a {task.GetType().Name.Replace("Task", string.Empty, StringComparison.Ordinal).ToLowerInvariant()} task, whose inputs are encoded first; use --input FILE.");
+                $"--stream: expected a model that reads its inputs as rows of numbers (a sequence model, an oscillator, a long-range or a CSV task), got a model of a {task.GetType().Name.Replace("Task", string.Empty, StringComparison.Ordinal).ToLowerInvariant()} task, whose inputs are encoded first; use --input FILE.");
         }
+
+        // A CSV model reads its columns in their own units: each is normalised as in training, and the targets come back in theirs.
+        var series = (task as CsvTask)?.Series;
 
         task?.CheckModel(loaded.Model.Config, path);
         if (loaded.Model is not SequenceModel<float> model)
@@ -36,7 +39,7 @@ internal static class PredictStream
         var config = model.Config;
         var session = new Predictor<float>(model).CreateSession();
         bool tokens = config.VocabularySize > 0, classification = config.Head == HeadKind.Classification;
-        var inputNames = LongFormatData.InputNames(config);
+        IReadOnlyList<string> inputNames = series?.Inputs ?? LongFormatData.InputNames(config);
         var inputs = new float[config.InputSize];
         var token = new int[1];
         var outputs = new float[config.OutputSize];
@@ -62,7 +65,7 @@ internal static class PredictStream
                     throw new UnrollException($"--stream: line 1 is a header '{text.Trim()}'; expected the model's inputs '{string.Join(",", inputNames)}' (or no header).");
                 }
 
-                output.Write(Header(config) + "\n");
+                output.Write((series is null ? Header(config) : string.Join(",", series.Targets)) + "\n");
                 output.Flush();
                 continue;
             }
@@ -90,10 +93,25 @@ internal static class PredictStream
                         throw new UnrollException($"--stream: line {number}, column {i + 1} ({inputNames[i]}) is '{fields[i].Trim()}'; expected a finite number.");
                     }
 
-                    inputs[i] = (float)value;
+                    inputs[i] = (float)(series is null ? value : series.Normalise(value, i));
                 }
 
                 session.Step(inputs, outputs);
+            }
+
+            if (series is not null)
+            {
+                // In the targets' own units, as `predict --input` writes them.
+                answer.Clear();
+                for (int o = 0; o < outputs.Length; o++)
+                {
+                    answer.Append(o > 0 ? "," : string.Empty).Append(series.Denormalise(outputs[o], o).ToString("R", CultureInfo.InvariantCulture));
+                }
+
+                output.Write(answer.Append('\n').ToString());
+                output.Flush();
+                steps++;
+                continue;
             }
 
             answer.Clear();

@@ -62,6 +62,51 @@ public sealed class PredictStreamTests : IDisposable
     }
 
     [Fact]
+    public void ACsvModelStreamsRowsInTheirOwnUnitsAndATextModelIsRefused()
+    {
+        // A CSV run: the model normalises its columns; streaming reads and writes them in their own units.
+        string data = _temp.File("sensor.csv");
+        File.WriteAllText(data, "temp,load\n" + string.Concat(Enumerable.Range(0, 120).Select(t =>
+            string.Create(CultureInfo.InvariantCulture, $"{20 + (5 * Math.Sin(t / 4.0))},{50 + (10 * Math.Cos(t / 4.0))}\n"))));
+        string run = _temp.File("csv-run");
+        var trained = CliRunner.Run("train", "csv", data, "--inputs", "temp,load", "--targets", "temp", "--hidden", "8", "--window", "20", "--steps", "20", "-o", run);
+        Assert.True(trained.ExitCode == 0, trained.Error);
+        string model = Path.Combine(run, "model.safetensors");
+
+        string rows = _temp.File("rows.csv");
+        File.WriteAllLines(rows, File.ReadAllLines(data).Take(11));
+        var whole = CliRunner.Run("predict", model, "--input", rows);
+        Assert.True(whole.ExitCode == 0, whole.Error);
+        var expected = whole.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => double.Parse(line.Split(',')[2], CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(10, expected.Count);
+
+        var streamed = CliRunner.Run("predict", model, "--stream", "--input", rows);
+        Assert.True(streamed.ExitCode == 0, streamed.Error);
+        var output = streamed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("temp", output[0]);
+        Assert.Equal(expected.Count, output.Length - 1);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            double actual = Values(output[i + 1])[0];
+            // In degrees, not in the model's normalised units: the two agree to float precision.
+            Assert.True(Math.Abs(actual - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"row {i}: predict {expected[i]}, stream {actual}");
+        }
+
+        File.WriteAllText(rows, "temp,load\n21,oops\n");
+        var (code, _, error) = CliRunner.Run("predict", model, "--stream", "--input", rows);
+        Assert.Equal(1, code);
+        Assert.Contains("line 2, column 2 (load) is 'oops'; expected a finite number", error, StringComparison.Ordinal);
+
+        string text = _temp.File("text.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Repeat("to be or not to be, that is the question. ", 20)));
+        string textRun = _temp.File("text-run");
+        Assert.Equal(0, CliRunner.Run("train", "text", text, "--hidden", "8", "--steps", "2", "-o", textRun).ExitCode);
+        (code, _, error) = CliRunner.Run("predict", Path.Combine(textRun, "model.safetensors"), "--stream", "--input", rows);
+        Assert.Equal(1, code);
+        Assert.Contains("got a model of a text task, whose inputs are encoded first; use --input FILE", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ABadLineIsNamedAndTheLinesBeforeItWereAnswered()
     {
         string lines = _temp.File("bad.csv");

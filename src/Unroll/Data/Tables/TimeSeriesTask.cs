@@ -174,7 +174,7 @@ internal sealed record TimeSeriesTask
         {
             for (int i = 0; i < inputColumns.Length; i++)
             {
-                inputs[(t * inputColumns.Length) + i] = (data[t, inputColumns[i]] - InputMeans[i]) / InputStds[i];
+                inputs[(t * inputColumns.Length) + i] = Normalise(data[t, inputColumns[i]], i);
             }
 
             for (int o = 0; o < targetColumns.Length; o++)
@@ -196,12 +196,15 @@ internal sealed record TimeSeriesTask
         {
             for (int i = 0; i < columns.Length; i++)
             {
-                inputs[(t * columns.Length) + i] = (data[t, columns[i]] - InputMeans[i]) / InputStds[i];
+                inputs[(t * columns.Length) + i] = Normalise(data[t, columns[i]], i);
             }
         }
 
         return inputs;
     }
+
+    /// <summary>An input value in the column's own units, normalised as the model was trained.</summary>
+    public double Normalise(double value, int input) => (value - InputMeans[input]) / InputStds[input];
 
     /// <summary>A normalised target value in the column's own units.</summary>
     public double Denormalise(double value, int target) => (value * TargetStds[target]) + TargetMeans[target];
