@@ -32,6 +32,34 @@ public sealed class PredictStreamTests : IDisposable
 
     private static double[] Values(string line) => [.. line.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture))];
 
+    /// <summary>The first predicted column of <c>predict MODEL --input FILE</c> (after its step columns).</summary>
+    private static List<double> Predicted(string model, string input)
+    {
+        var whole = CliRunner.Run("predict", model, "--input", input);
+        Assert.True(whole.ExitCode == 0, whole.Error);
+        return [.. whole.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => double.Parse(line.Split(',')[2], CultureInfo.InvariantCulture))];
+    }
+
+    /// <summary>
+    /// <c>predict MODEL --stream --input LINES</c> answers with <paramref name="header"/> and then <paramref name="expected"/>,
+    /// each within <paramref name="tolerance"/> x (1 + |value|); returns its standard error.
+    /// </summary>
+    private static string AssertStreamed(string model, string lines, string header, List<double> expected, double tolerance)
+    {
+        var streamed = CliRunner.Run("predict", model, "--stream", "--input", lines);
+        Assert.True(streamed.ExitCode == 0, streamed.Error);
+        var output = streamed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(header, output[0]);
+        Assert.Equal(expected.Count, output.Length - 1);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            double actual = Values(output[i + 1])[0];
+            Assert.True(Math.Abs(actual - expected[i]) <= tolerance * (1 + Math.Abs(expected[i])), $"line {i + 1}: predict {expected[i]}, stream {actual}");
+        }
+
+        return streamed.Error;
+    }
+
     [Fact]
     public void StreamedLinesGiveWhatPredictGivesForTheWholeSequences()
     {
@@ -40,25 +68,13 @@ public sealed class PredictStreamTests : IDisposable
         File.WriteAllText(csv, "seq,t,x,force\n"
             + string.Concat(First.Select((row, t) => $"a,{t},{Row(row)}\n"))
             + string.Concat(Second.Select((row, t) => $"b,{t},{Row(row)}\n")));
-        var whole = CliRunner.Run("predict", _model, "--input", csv);
-        Assert.True(whole.ExitCode == 0, whole.Error);
-        var expected = whole.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => double.Parse(line.Split(',')[2], CultureInfo.InvariantCulture)).ToList();
+        var expected = Predicted(_model, csv);
 
         // Streamed: a header, the first sequence, an empty line (a new sequence), the second.
         string lines = _temp.File("steps.csv");
         File.WriteAllText(lines, "x,force\n" + string.Concat(First.Select(r => Row(r) + "\n")) + "\n" + string.Concat(Second.Select(r => Row(r) + "\n")));
-        var streamed = CliRunner.Run("predict", _model, "--stream", "--input", lines);
-        Assert.True(streamed.ExitCode == 0, streamed.Error);
-        var output = streamed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("x_next", output[0]);
-        Assert.Equal(expected.Count, output.Length - 1);
-        for (int i = 0; i < expected.Count; i++)
-        {
-            double actual = Values(output[i + 1])[0];
-            Assert.True(Math.Abs(actual - expected[i]) <= 1e-6 * (1 + Math.Abs(expected[i])), $"step {i}: predict {expected[i]}, stream {actual}");
-        }
-
-        Assert.Contains("Predicted 6 steps.", streamed.Error, StringComparison.Ordinal);
+        string error = AssertStreamed(_model, lines, "x_next", expected, tolerance: 1e-6);
+        Assert.Contains("Predicted 6 steps.", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -75,22 +91,11 @@ public sealed class PredictStreamTests : IDisposable
 
         string rows = _temp.File("rows.csv");
         File.WriteAllLines(rows, File.ReadAllLines(data).Take(11));
-        var whole = CliRunner.Run("predict", model, "--input", rows);
-        Assert.True(whole.ExitCode == 0, whole.Error);
-        var expected = whole.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => double.Parse(line.Split(',')[2], CultureInfo.InvariantCulture)).ToList();
+        var expected = Predicted(model, rows);
         Assert.Equal(10, expected.Count);
 
-        var streamed = CliRunner.Run("predict", model, "--stream", "--input", rows);
-        Assert.True(streamed.ExitCode == 0, streamed.Error);
-        var output = streamed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("temp", output[0]);
-        Assert.Equal(expected.Count, output.Length - 1);
-        for (int i = 0; i < expected.Count; i++)
-        {
-            double actual = Values(output[i + 1])[0];
-            // In degrees, not in the model's normalised units: the two agree to float precision.
-            Assert.True(Math.Abs(actual - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"row {i}: predict {expected[i]}, stream {actual}");
-        }
+        // In degrees, not in the model's normalised units: the two agree to float precision.
+        AssertStreamed(model, rows, "temp", expected, tolerance: 1e-5);
 
         File.WriteAllText(rows, "temp,load\n21,oops\n");
         var (code, _, error) = CliRunner.Run("predict", model, "--stream", "--input", rows);

@@ -559,42 +559,13 @@ public sealed class PredictorThreadsTests
         var config = new ModelConfig { Architecture = Architecture.Lstm, InputSize = 4, HiddenSize = 256, OutputSize = 3 };
         Assert.True(4L * config.HiddenSize * config.HiddenSize >= Inference.GemvJob<float>.SplitValues);
         var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 30));
-        int saved = Kernels.Parallelism.ThreadCount;
-        try
-        {
-            float[] Stream(int threads, out long splits)
-            {
-                Kernels.Parallelism.ThreadCount = threads;
-                var session = predictor.CreateSession();
-                var input = new float[4];
-                var output = new float[3];
-                var all = new float[300];
-                long splitBefore = Kernels.WorkerPool.SplitParts;
-                for (int t = 0; t < 100; t++)
-                {
-                    input[t % 4] = 0.1f * t;
-                    session.Step(input, output);
-                    output.CopyTo(all, 3 * t);
-                }
-
-                splits = Kernels.WorkerPool.SplitParts - splitBefore;
-
-                // Step by step, so that a collection set off by another test's thread is not counted (SteadyAllocation).
-                SteadyAllocation.AssertSettles(() => session.Step(input, output));
-                return all;
-            }
-
-            var one = Stream(1, out long splitsOne);
-            var two = Stream(2, out long splitsTwo);
-            Assert.Equal(one, two);
-            Assert.Equal(0, splitsOne);
-            // 100 steps, each W_hh product in two parts (unless the pool was busy with another caller, which runs them inline).
-            Assert.True(splitsTwo > 0, "no GEMV was split over two threads");
-        }
-        finally
-        {
-            Kernels.Parallelism.ThreadCount = saved;
-        }
+        static void Fill(float[] input, int t) => input[t % 4] = 0.1f * t;
+        var (one, splitsOne) = Stream(predictor, threads: 1, streams: 1, steps: 100, Fill);
+        var (two, splitsTwo) = Stream(predictor, threads: 2, streams: 1, steps: 100, Fill);
+        Assert.Equal(one, two);
+        Assert.Equal(0, splitsOne);
+        // 100 steps, each W_hh product in two parts (unless the pool was busy with another caller, which runs them inline).
+        Assert.True(splitsTwo > 0, "no GEMV was split over two threads");
     }
 
     [Theory]
@@ -605,45 +576,53 @@ public sealed class PredictorThreadsTests
     {
         // 24 streams of H = 256: 6,144 units a step, above the split threshold, so the cell update runs in parts (3 threads:
         // more than this machine's cores, uneven rows per part).
-        const int streams = 24, inputs = 5, outputs = 2;
-        var config = new ModelConfig { Architecture = architecture, InputSize = inputs, HiddenSize = 256, OutputSize = outputs, Layers = 2 };
+        const int streams = 24;
+        var config = new ModelConfig { Architecture = architecture, InputSize = 5, HiddenSize = 256, OutputSize = 2, Layers = 2 };
         Assert.True(streams * config.HiddenSize >= Inference.CellRowsJob<float>.SplitUnits);
         var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 31));
+        static void Fill(float[] input, int t)
+        {
+            for (int i = 0; i < input.Length; i++)
+            {
+                input[i] = MathF.Sin((0.37f * i) + (0.11f * t));
+            }
+        }
+
+        var (one, splitsOne) = Stream(predictor, threads: 1, streams, steps: 40, Fill);
+        var (three, splitsThree) = Stream(predictor, threads: 3, streams, steps: 40, Fill);
+        // The step's products could be split without the gate math; that the gate math splits is the test below.
+        Assert.Equal(one, three);
+        Assert.Equal(0, splitsOne);
+        Assert.True(splitsThree > 0, "no product or cell update was split over the threads");
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> steps of a session of <paramref name="streams"/> at <paramref name="threads"/> kernel threads,
+    /// the inputs of step t set by <paramref name="fill"/>: every step's outputs, and the parts handed to the workers. Then
+    /// checks that the step settles into allocating nothing, on the caller and the workers (step by step, so that a
+    /// collection set off by another test's thread is not counted: see SteadyAllocation).
+    /// </summary>
+    private static (float[] Outputs, long Splits) Stream(Predictor<float> predictor, int threads, int streams, int steps, Action<float[], int> fill)
+    {
         int saved = Kernels.Parallelism.ThreadCount;
         try
         {
-            float[] Stream(int threads, out long splits)
+            Kernels.Parallelism.ThreadCount = threads;
+            var session = predictor.CreateSession(streams);
+            var input = new float[streams * predictor.Config.InputSize];
+            var output = new float[streams * predictor.Config.OutputSize];
+            var all = new float[steps * output.Length];
+            long splitBefore = Kernels.WorkerPool.SplitParts;
+            for (int t = 0; t < steps; t++)
             {
-                Kernels.Parallelism.ThreadCount = threads;
-                var session = predictor.CreateSession(streams);
-                var input = new float[streams * inputs];
-                var output = new float[streams * outputs];
-                var all = new float[40 * output.Length];
-                long splitBefore = Kernels.WorkerPool.SplitParts;
-                for (int t = 0; t < 40; t++)
-                {
-                    for (int i = 0; i < input.Length; i++)
-                    {
-                        input[i] = MathF.Sin((0.37f * i) + (0.11f * t));
-                    }
-
-                    session.Step(input, output);
-                    output.CopyTo(all, t * output.Length);
-                }
-
-                splits = Kernels.WorkerPool.SplitParts - splitBefore;
-
-                // The step settles into allocating nothing, on the caller and the workers (step by step: see SteadyAllocation).
-                SteadyAllocation.AssertSettles(() => session.Step(input, output));
-                return all;
+                fill(input, t);
+                session.Step(input, output);
+                output.CopyTo(all, t * output.Length);
             }
 
-            var one = Stream(1, out long splitsOne);
-            var three = Stream(3, out long splitsThree);
-            // The step's products could be split without the gate math; that the gate math splits is the test below.
-            Assert.Equal(one, three);
-            Assert.Equal(0, splitsOne);
-            Assert.True(splitsThree > 0, "no product or cell update was split over the threads");
+            long splits = Kernels.WorkerPool.SplitParts - splitBefore;
+            SteadyAllocation.AssertSettles(() => session.Step(input, output));
+            return (all, splits);
         }
         finally
         {

@@ -163,14 +163,14 @@ internal sealed class RunDirectory : IDisposable
             directory.RemoveStaleTemporaryFiles();
             bool finished = System.IO.File.Exists(directory.ModelPath), started = System.IO.File.Exists(directory.CheckpointPath);
             // A run stopped (killed) before its first checkpoint leaves only what it writes at a validation: its best model.
-            bool begun = System.IO.File.Exists(directory.File(BestModelFileName)) || System.IO.File.Exists(directory.MetricsPath);
+            bool best = System.IO.File.Exists(directory.File(BestModelFileName)), begun = best || System.IO.File.Exists(directory.MetricsPath);
             if ((finished || started || begun) && !overwrite)
             {
                 throw new UnrollException(finished
                     ? $"--output: '{requested}' already holds a finished run ({ModelFileName}); choose another directory or pass --overwrite to replace it."
                     : started
                         ? $"--output: '{requested}' holds an unfinished run ({Checkpoint.FileName}); continue it with --resume {requested}, or pass --overwrite to replace it."
-                        : $"--output: '{requested}' holds a run that stopped before its first checkpoint (its {(System.IO.File.Exists(directory.File(BestModelFileName)) ? BestModelFileName : MetricsFileName)}, no {Checkpoint.FileName}); choose another directory or pass --overwrite to replace it.");
+                        : $"--output: '{requested}' holds a run that stopped before its first checkpoint (its {(best ? BestModelFileName : MetricsFileName)}, no {Checkpoint.FileName}); choose another directory or pass --overwrite to replace it.");
             }
 
             if (overwrite)
