@@ -27,7 +27,7 @@ internal sealed class InferenceWorkspace<T>
     /// <summary>The job that splits a large GEMV over the kernel threads, kept so that a step allocates nothing.</summary>
     public readonly GemvJob<T> Job = new();
 
-    /// <summary>The job that splits a batch step's gate math by rows over the kernel threads, kept for the same reason.</summary>
+    /// <summary>The job that splits a batch step by rows over the kernel threads, kept for the same reason.</summary>
     public readonly CellRowsJob<T> Cells = new();
 
     /// <summary>Grows every buffer for <paramref name="steps"/> steps of <paramref name="rows"/> sequences.</summary>
@@ -107,14 +107,17 @@ internal sealed unsafe class GemvJob<T> : IParallelJob
 }
 
 /// <summary>
-/// One batch step's gate math split by rows over the kernel workers (<see cref="WorkerPool"/>): a row's update reads
-/// and writes that row alone, so each part computes exactly what one thread would, bit for bit, and on two cores the
-/// element-wise work between two recurrent products no longer waits on one thread.
+/// One batch step split by rows over the kernel workers (<see cref="WorkerPool"/>): each part takes whole rows through
+/// the step (the input projection when it is made per step, the recurrent product, the gate math), since a row's new
+/// state reads that row's inputs and state alone. One dispatch per step instead of one per product and one for the gate
+/// math, and a row's gates are made and used on the same core. Each element of a product is the same chain of fused
+/// multiply-adds over k in every kernel, so each part computes exactly what one thread would, bit for bit; part bounds
+/// fall on the GEMM's row tiles (<see cref="Gemm.RowTile{T}"/>) so that no part packs rows one thread reads in place.
 /// </summary>
 internal sealed unsafe class CellRowsJob<T> : IParallelJob
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Rows times hidden units below which the update runs on the calling thread (a few microseconds of work).</summary>
+    /// <summary>Rows times hidden units below which the step runs on the calling thread (a few microseconds of work).</summary>
     internal const int SplitUnits = 1 << 12;
 
     /// <summary>The fewest rows a part gets, so that a dispatch is worth its cost.</summary>
@@ -124,42 +127,76 @@ internal sealed unsafe class CellRowsJob<T> : IParallelJob
     private Activation _activation;
     private int _hidden;
     private int _rows;
+    private int _inputSize;
+    private int _rowTile;
+    private PackedOperand<T>? _hiddenGemm;
+    private PackedOperand<T>? _inputGemm;
+    private T* _x;
+    private T* _inputBias;
+    private T* _hiddenBias;
     private T* _gates;
     private T* _hiddenGates;
     private T* _h;
     private T* _c;
 
     /// <summary>
-    /// The cell update of <paramref name="rows"/> rows: h (and c) from the summed gate pre-activations (GRU: input-side
-    /// gates and <paramref name="hiddenGates"/> apart), over <see cref="Parallelism.ThreadCount"/> threads when large enough.
+    /// Whether <see cref="Step"/> can run a layer's step: its weights are packed for the GEMM variant in use (always,
+    /// unless a test forces another variant after the predictor was made).
     /// </summary>
-    public void Update(CellKind cell, Activation activation, Span<T> gates, ReadOnlySpan<T> hiddenGates, Span<T> h, Span<T> c, int rows, int hidden)
+    public static bool CanStep(InferenceLayer<T> layer)
+        => layer.HiddenGemm.PackedFor == Gemm.Variant && layer.InputGemm.PackedFor == Gemm.Variant;
+
+    /// <summary>
+    /// One step of <paramref name="rows"/> rows, over <see cref="Parallelism.ThreadCount"/> threads when large enough:
+    /// with <paramref name="x"/> given, gates = x W_ih^T + b_ih first (else <paramref name="gates"/> already holds the
+    /// projection); then the recurrent product (Elman and LSTM: gates += h W_hh^T; GRU: hiddenGates = h W_hh^T + b_hh)
+    /// and the cell update of h (and c).
+    /// </summary>
+    public void Step(
+        CellKind cell, Activation activation, InferenceLayer<T> layer, ReadOnlySpan<T> x, Span<T> gates, Span<T> hiddenGates,
+        Span<T> h, Span<T> c, int rows, int hidden)
     {
-        int parts = Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart);
-        if (parts < 2 || rows * hidden < SplitUnits)
+        _rowTile = Gemm.RowTile<T>();
+        int tiles = (rows + _rowTile - 1) / _rowTile;
+        int parts = Math.Min(Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart), tiles);
+        if (rows * hidden < SplitUnits)
         {
-            InferenceEngine.UpdateRows(cell, activation, gates, hiddenGates, h, c, rows, hidden);
-            return;
+            parts = 1;
         }
 
         // The spans stay pinned until every part is done: WorkerPool.Run returns only then.
+        fixed (T* xStart = x)
+        fixed (T* inputBias = layer.InputBias)
+        fixed (T* hiddenBias = layer.HiddenBias)
         fixed (T* gatesStart = gates)
         fixed (T* hiddenGatesStart = hiddenGates)
         fixed (T* hStart = h)
         fixed (T* cStart = c)
         {
-            (_cell, _activation, _hidden, _rows) = (cell, activation, hidden, rows);
+            (_cell, _activation, _hidden, _rows, _inputSize) = (cell, activation, hidden, rows, layer.InputSize);
+            (_hiddenGemm, _inputGemm) = (layer.HiddenGemm, layer.InputGemm);
+            _x = x.IsEmpty ? null : xStart;
+            _inputBias = inputBias;
+            _hiddenBias = hiddenBias;
             _gates = gatesStart;
             _hiddenGates = hiddenGatesStart;
             _h = hStart;
             _c = cStart;
             try
             {
-                WorkerPool.Run(this, parts);
+                if (parts < 2)
+                {
+                    Run(0, 1);
+                }
+                else
+                {
+                    WorkerPool.Run(this, parts);
+                }
             }
             finally
             {
-                _gates = _hiddenGates = _h = _c = null;
+                _hiddenGemm = _inputGemm = null;
+                _x = _inputBias = _hiddenBias = _gates = _hiddenGates = _h = _c = null;
             }
         }
     }
@@ -167,13 +204,36 @@ internal sealed unsafe class CellRowsJob<T> : IParallelJob
     /// <inheritdoc/>
     public void Run(int part, int parts)
     {
-        int first = (int)((long)_rows * part / parts), rows = (int)((long)_rows * (part + 1) / parts) - first;
+        int tiles = (_rows + _rowTile - 1) / _rowTile;
+        int first = (int)((long)tiles * part / parts) * _rowTile;
+        int rows = Math.Min(_rows, (int)((long)tiles * (part + 1) / parts) * _rowTile) - first;
+        if (rows <= 0)
+        {
+            return;
+        }
+
         int hidden = _hidden, width = CellKinds.GateCount(_cell) * hidden;
+        var gates = new Span<T>(_gates + ((long)first * width), rows * width);
+        var h = new Span<T>(_h + ((long)first * hidden), rows * hidden);
+        if (_x != null)
+        {
+            Gemm.ComputePackedColumns(rows, T.One, new ReadOnlySpan<T>(_x + ((long)first * _inputSize), rows * _inputSize), _inputSize, _inputGemm!, T.Zero, gates, width, 0, width);
+            InferenceEngine.AddRowBias(gates, new ReadOnlySpan<T>(_inputBias, width));
+        }
+
+        var hiddenGates = _hiddenGates == null ? default : new Span<T>(_hiddenGates + ((long)first * width), rows * width);
+        if (_cell == CellKind.Gru)
+        {
+            Gemm.ComputePackedColumns(rows, T.One, h, hidden, _hiddenGemm!, T.Zero, hiddenGates, width, 0, width);
+            InferenceEngine.AddRowBias(hiddenGates, new ReadOnlySpan<T>(_hiddenBias, width));
+        }
+        else
+        {
+            Gemm.ComputePackedColumns(rows, T.One, h, hidden, _hiddenGemm!, T.One, gates, width, 0, width);
+        }
+
         InferenceEngine.UpdateRows(
-            _cell, _activation, new Span<T>(_gates + ((long)first * width), rows * width),
-            _hiddenGates == null ? default : new ReadOnlySpan<T>(_hiddenGates + ((long)first * width), rows * width),
-            new Span<T>(_h + ((long)first * hidden), rows * hidden), _c == null ? default : new Span<T>(_c + ((long)first * hidden), rows * hidden),
-            rows, hidden);
+            _cell, _activation, gates, hiddenGates, h, _c == null ? default : new Span<T>(_c + ((long)first * hidden), rows * hidden), rows, hidden);
     }
 }
 
@@ -324,6 +384,7 @@ internal static class InferenceEngine
             }
 
             Span<T> stepGates;
+            ReadOnlySpan<T> stepInput = default;
             if (projection.IsEmpty)
             {
                 // This step's projection, W_ih x + b for the active rows (each row at its own time when reversed).
@@ -342,8 +403,16 @@ internal static class InferenceEngine
                 }
 
                 stepGates = workspace.Gates.AsSpan(0, active * gates);
-                MultiplyTransposed(active, rows, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, stepGates);
-                AddRowBias(stepGates, layer.InputBias);
+                if (active > GemvRows && CellRowsJob<T>.CanStep(layer))
+                {
+                    // The projection is made in the step itself, row by row with the rest of it.
+                    stepInput = rows;
+                }
+                else
+                {
+                    MultiplyTransposed(active, rows, inputSize, layer.InputWeights, layer.InputGemm, gates, T.Zero, stepGates);
+                    AddRowBias(stepGates, layer.InputBias);
+                }
             }
             else if (!reverse)
             {
@@ -362,10 +431,16 @@ internal static class InferenceEngine
 
             var h = state[..(active * hidden)];
             var hiddenGates = weights.Cell == CellKind.Gru ? workspace.HiddenGates.AsSpan(0, active * gates) : default;
-            Recurrent(weights, layer, workspace.Job, h, active, stepGates, hiddenGates);
-            workspace.Cells.Update(
-                weights.Cell, weights.Config.Activation, stepGates, hiddenGates, h, weights.Cell == CellKind.Lstm ? cell[..(active * hidden)] : default,
-                active, hidden);
+            var c = weights.Cell == CellKind.Lstm ? cell[..(active * hidden)] : default;
+            if (active > GemvRows && CellRowsJob<T>.CanStep(layer))
+            {
+                workspace.Cells.Step(weights.Cell, weights.Config.Activation, layer, stepInput, stepGates, hiddenGates, h, c, active, hidden);
+            }
+            else
+            {
+                Recurrent(weights, layer, workspace.Job, h, active, stepGates, hiddenGates);
+                UpdateRows(weights.Cell, weights.Config.Activation, stepGates, hiddenGates, h, c, active, hidden);
+            }
 
             for (int b = 0; b < active; b++)
             {
@@ -553,7 +628,7 @@ internal static class InferenceEngine
         }
     }
 
-    private static void AddRowBias<T>(Span<T> rows, ReadOnlySpan<T> bias)
+    internal static void AddRowBias<T>(Span<T> rows, ReadOnlySpan<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int start = 0; start < rows.Length; start += bias.Length)

@@ -179,6 +179,14 @@ internal static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
         => Variant is GemmVariant.Vector or GemmVariant.Vector512 && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) ? VectorGemm.MicroColumns<T>() : 1;
 
+    /// <summary>
+    /// The row granularity of <see cref="ComputePackedColumns{T}"/> over a row-major A: rows are read in place in tiles of
+    /// this many and the last few are packed, so a split of the rows on these bounds packs no more than the whole does.
+    /// </summary>
+    internal static int RowTile<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => PanelWidth<T>() == 1 ? 1 : VectorGemm.InPlaceRowTile;
+
     internal static void Validate(
         Transpose transA, Transpose transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)

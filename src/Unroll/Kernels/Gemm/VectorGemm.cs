@@ -1111,6 +1111,9 @@ internal static unsafe class VectorGemm
     /// <summary>Whether the micro-kernels run in 512-bit vectors (<see cref="GemmVariant.Vector512"/>), on panels of 32 floats.</summary>
     private static bool Wide => Gemm.Variant == GemmVariant.Vector512;
 
+    /// <summary>Rows of a row-major A that <see cref="PrepackedPart{T}"/> reads in place per tile under the current variant.</summary>
+    internal static int InPlaceRowTile => Wide ? WideRowMajorRows : MicroRows;
+
     /// <summary>
     /// The 6 x NR micro-kernel in 512-bit vectors: NR = 32 floats (16 doubles), two registers per row of the tile, twelve
     /// accumulators. Per step of k: two B loads and six broadcasts of A (folded into the FMAs) for twelve FMAs, so the
