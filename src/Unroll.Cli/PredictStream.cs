@@ -23,8 +23,9 @@ internal static class PredictStream
         var task = TrainingTask.FromMetadata(loaded.Metadata, path);
         if (task is TextTask or ImageTask or ForecastTask)
         {
+            string kind = task switch { TextTask => "a text", ImageTask => "an image", _ => "a forecasting" };
             throw new UnrollException(
-                $"--stream: expected a model that reads its inputs as rows of numbers (a sequence model, an oscillator, a long-range or a CSV task), got a model of a {task.GetType().Name.Replace("Task", string.Empty, StringComparison.Ordinal).ToLowerInvariant()} task, whose inputs are encoded first; use --input FILE.");
+                $"--stream: expected a model that reads its inputs as rows of numbers (a sequence model, an oscillator, a long-range or a CSV task), got a model of {kind} task, whose inputs are encoded first; use --input FILE.");
         }
 
         // A CSV model reads its columns in their own units: each is normalised as in training, and the targets come back in theirs.

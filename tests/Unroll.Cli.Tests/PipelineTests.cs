@@ -404,6 +404,14 @@ public class PipelineTests
         (code, _, error) = CliRunner.Run("train", "adding", "--resume", run, "--checkpoint-every", "3");
         Assert.True(code == 0, error);
 
+        // A finished run has nothing to continue: resuming it says so and how to train it further, which works.
+        (code, var output, error) = CliRunner.Run("train", "--resume", run);
+        Assert.True(code == 0, error);
+        string model = Path.Combine(run, "model.safetensors");
+        Assert.Contains($"holds a finished run (20 of 20 steps); nothing to continue. To train it further, start a new run from its weights: the command that made it, with --init-from {model}", output, StringComparison.Ordinal);
+        (code, _, error) = CliRunner.Run([.. args, "--steps", "5", "--init-from", model, "-o", temp.File("further")]);
+        Assert.True(code == 0, error);
+
         // --overwrite replaces the run's files and only those.
         File.WriteAllText(Path.Combine(run, "notes.txt"), "mine");
         (code, _, error) = CliRunner.Run([.. args, "-o", run, "--overwrite", "--steps", "3"]);

@@ -149,7 +149,9 @@ internal static class TrainCommand
         if (checkpoint.State.Step >= training.Steps && File.Exists(directory.ModelPath))
         {
             // Resuming a finished run is a no-op, so scripts may resume unconditionally.
-            console.Output.WriteLine($"{path} holds a finished run ({training.Steps} of {training.Steps} steps); nothing to continue.");
+            console.Output.WriteLine(
+                $"{path} holds a finished run ({training.Steps} of {training.Steps} steps); nothing to continue. To train it further, start a new run " +
+                $"from its weights: the command that made it, with --init-from {directory.ModelPath}, a new --output and the steps or --time-limit to add.");
             return new RunResult(RunEnd.Finished, null, checkpoint.State.History, 0, null);
         }
 
