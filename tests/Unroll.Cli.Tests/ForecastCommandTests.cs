@@ -97,7 +97,8 @@ public class BacktestCommandTests
         var origins = folds.RootElement.EnumerateArray().Select(f => f.GetProperty("origins").EnumerateArray().Select(o => o.GetInt32()).ToArray()).ToArray();
         Assert.Equal([[52, 52], [56, 56]], origins);
         (code, _, error) = CliRunner.Run("backtest", temp.File("run/model.safetensors"), "--folds", "20");
-        Assert.NotEqual(0, code);
-        Assert.Contains("series 'a' has", error, StringComparison.Ordinal);
+        Assert.Equal(1, code);
+        Assert.Contains("--folds: 20 folds of 4 steps leave series 'a' (60 steps) only 0 steps before the first fold's origin", error, StringComparison.Ordinal);
+        Assert.Contains("use fewer --folds", error, StringComparison.Ordinal);
     }
 }

@@ -127,7 +127,13 @@ public class ForecastBacktestTests
     public void TooManyFoldsAreRefusedByName()
     {
         var spec = new ForecastSpec { Horizon = 10, Context = 6, Season = 1 };
+        // Series of 40 steps; a fold trains on a context of 6, a target of 10 and 10 held out: 26 steps before its origin.
         var error = Assert.Throws<UnrollException>(() => ForecastBacktest.Run(spec, Panel((_, t) => t), 4, task => Train(task, [])));
-        Assert.Contains("4 folds of 10 steps need series longer than 40 steps; series 'a' has 40", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--folds: 4 folds of 10 steps leave series 'a' (40 steps) only 0 steps before the first fold's origin; training a fold needs at least 26", error.Message, StringComparison.Ordinal);
+        Assert.Contains("At most 1 fold fits it: use fewer --folds", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<UnrollException>(() => ForecastBacktest.Run(spec, Panel((_, t) => t), 2, task => Train(task, [])));
+        Assert.Contains("leave series 'a' (40 steps) only 20 steps before the first fold's origin", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<UnrollException>(() => ForecastBacktest.Run(spec with { Context = 25 }, Panel((_, t) => t), 1, task => Train(task, [])));
+        Assert.Contains("No fold fits it: leave it out of the file, or backtest a model with a shorter --context.", error.Message, StringComparison.Ordinal);
     }
 }

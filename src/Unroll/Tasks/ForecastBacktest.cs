@@ -61,6 +61,23 @@ internal static class ForecastBacktest
 
         int h = spec.Horizon;
         spec = spec with { HoldOutTest = false }; // a fold's test is the H steps after its origin
+
+        // The first fold cuts every series shortest: each must still hold a context, a training target and a validation part.
+        int minimum = spec.FirstOrigin + h + spec.Reserved;
+        foreach (var s in series)
+        {
+            int origin = s.Length - (folds * h);
+            if (origin < minimum)
+            {
+                int fit = (s.Length - minimum) / h;
+                throw new UnrollException(string.Create(CultureInfo.InvariantCulture,
+                    $"--folds: {folds} folds of {h} steps leave series '{s.Id}' ({s.Length} steps) only {Math.Max(0, origin)} steps before the first fold's origin; training a fold needs at least {minimum} (the context of {spec.FirstOrigin}, a training target of {h} and {h} held out for validation). ") +
+                    (s.Length >= minimum + h
+                        ? string.Create(CultureInfo.InvariantCulture, $"At most {fit} {(fit == 1 ? "fold fits" : "folds fit")} it: use fewer --folds, or a model with a shorter --context.")
+                        : "No fold fits it: leave it out of the file, or backtest a model with a shorter --context."));
+            }
+        }
+
         var results = new List<BacktestFold>(folds);
         for (int k = 1; k <= folds; k++)
         {
@@ -68,11 +85,6 @@ internal static class ForecastBacktest
             var seen = new Series[series.Count];
             for (int i = 0; i < series.Count; i++)
             {
-                if (origins[i] < 1)
-                {
-                    throw new UnrollException($"--folds: {folds} folds of {h} steps need series longer than {folds * h} steps; series '{series[i].Id}' has {series[i].Length}.");
-                }
-
                 // Only the steps before the origin exist for this fold.
                 seen[i] = series[i].Take(origins[i]);
             }
