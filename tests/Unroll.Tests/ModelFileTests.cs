@@ -129,4 +129,20 @@ public sealed class ModelFileTests : IDisposable
         Assert.Contains("\"activation\":\"relu\"", config.ToJson(), StringComparison.Ordinal);
         Assert.Equal(config.Activation, ModelConfig.FromJson(config.ToJson()).Activation);
     }
+
+    [Theory]
+    [InlineData("lstm model with input 1", "an lstm model with input 1")]
+    [InlineData("rnn", "an rnn")]
+    [InlineData("lru", "an lru")]
+    [InlineData("gru model", "a gru model")]
+    [InlineData("mingru", "a mingru")]
+    [InlineData("2-layer lstm model", "a 2-layer lstm model")]
+    [InlineData("8-layer gru model", "an 8-layer gru model")]
+    [InlineData("18-layer gru model", "an 18-layer gru model")]
+    [InlineData("80-layer gru model", "an 80-layer gru model")]
+    [InlineData("11-layer gru model", "an 11-layer gru model")]
+    [InlineData("110-layer gru model", "a 110-layer gru model")]
+    [InlineData("bidirectional lstm", "a bidirectional lstm")]
+    public void AModelIsNamedWithTheArticleItIsReadWith(string phrase, string expected) =>
+        Assert.Equal(expected, ModelFile.WithArticle(phrase));
 }

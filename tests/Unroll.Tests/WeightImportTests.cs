@@ -109,7 +109,7 @@ public sealed class WeightImportTests : IDisposable
         // Asking for another cell than the shapes hold.
         Npz.Write(path, keras);
         e = Assert.Throws<UnrollException>(() => WeightImport.FromKeras(Npz.Read(path), new ImportOptions { Architecture = "lstm" }));
-        Assert.Contains("a gru; expected a lstm", e.Message, StringComparison.Ordinal);
+        Assert.Contains("a gru; expected an lstm", e.Message, StringComparison.Ordinal);
 
         // An array nobody uses.
         Npz.Write(path, [.. keras, new StoredTensor("optimizer/m", TensorDType.F32, [1], [0])]);

@@ -162,7 +162,7 @@ public static class ModelFile
             || theirs.OutputSize != ours.OutputSize || theirs.Layers != ours.Layers || theirs.Bidirectional != ours.Bidirectional
             || theirs.VocabularySize != ours.VocabularySize)
         {
-            throw new UnrollException($"{path}: holds a {Describe(theirs)}; expected a {Describe(ours)}.");
+            throw new UnrollException($"{path}: holds {WithArticle(Describe(theirs))}; expected {WithArticle(Describe(ours))}.");
         }
 
         loaded.Parameters.Values.CopyTo(model.Parameters.Values, 0);
@@ -229,6 +229,19 @@ public static class ModelFile
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// <paramref name="phrase"/> after "a" or "an" as it is read aloud: the cell names lstm, rnn and lru are spelled out
+    /// (an lstm), and so is a leading number (an 8-layer, an 80-layer, an 11-layer, an 18-layer, but a 110-layer).
+    /// </summary>
+    internal static string WithArticle(string phrase)
+    {
+        int digits = phrase.TakeWhile(char.IsAsciiDigit).Count();
+        bool vowel = digits > 0
+            ? phrase[0] == '8' || (digits == 2 && (phrase.StartsWith("11", StringComparison.Ordinal) || phrase.StartsWith("18", StringComparison.Ordinal)))
+            : new[] { "lstm", "rnn", "lru", "a", "e", "i", "o", "u" }.Any(start => phrase.StartsWith(start, StringComparison.OrdinalIgnoreCase));
+        return (vowel ? "an " : "a ") + phrase;
     }
 
     private static string Describe(ModelConfig config) =>

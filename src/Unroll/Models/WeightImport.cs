@@ -256,7 +256,7 @@ internal static class WeightImport
     {
         if (cell != CellKind.Rnn && options.Activation != Activation.Tanh)
         {
-            throw new UnrollException($"{path}: holds a {CellName(cell)}, whose gates are fixed; the activation {Activations.Name(options.Activation)} applies to rnn only");
+            throw new UnrollException($"{path}: holds {ModelFile.WithArticle(CellName(cell))}, whose gates are fixed; the activation {Activations.Name(options.Activation)} applies to rnn only");
         }
 
         var config = new ModelConfig
@@ -318,7 +318,7 @@ internal static class WeightImport
         var cell = (rows / hidden) switch { 1 => CellKind.Rnn, 3 => CellKind.Gru, _ => CellKind.Lstm };
         if (requested is not null && requested != CellName(cell))
         {
-            throw source.Error($"'{name}' holds {rows / hidden} gate block(s) of {hidden}, a {CellName(cell)}; expected a {requested} (--model {requested}) with {(requested == "lstm" ? 4 : requested == "gru" ? 3 : 1)}");
+            throw source.Error($"'{name}' holds {rows / hidden} gate block(s) of {hidden}, {ModelFile.WithArticle(CellName(cell))}; expected {ModelFile.WithArticle(requested)} (--model {requested}) with {(requested == "lstm" ? 4 : requested == "gru" ? 3 : 1)}");
         }
 
         return (cell, hidden);
