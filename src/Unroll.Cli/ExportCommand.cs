@@ -51,7 +51,7 @@ internal static class ExportCommand
 
     public static Command Create(CliConsole console)
     {
-        var modelPath = new Argument<string>("model") { Description = "A model.safetensors written by unroll train" };
+        var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
         var command = new Command("export", "Write a trained model in another format (ONNX), to run it without Unroll") { modelPath };
         var options = Formats.Select(format => (Format: format, Option: new Option<string>(format.OptionName) { Description = format.Description, HelpName = "path" })).ToList();
         var switches = Formats.SelectMany(format => format.Switches.Select(entry => (Format: format, Switch: new Option<bool>(entry.Name) { Description = entry.Description }))).ToList();
@@ -83,7 +83,7 @@ internal static class ExportCommand
         });
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(modelPath)!;
+            string path = ModelPaths.Resolve(parse.GetValue(modelPath)!, console);
             var loaded = ModelFile.Load(path);
             foreach (var (format, option) in options)
             {

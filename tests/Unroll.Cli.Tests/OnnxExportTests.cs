@@ -262,6 +262,24 @@ public class OnnxExportTests(OnnxExportFixture fixture, ITestOutputHelper log) :
     }
 
     [Fact]
+    public void ARunDirectoryExportsItsModelAsEveryCommandReadsIt()
+    {
+        using var temp = new TempDirectory();
+        Directory.CreateDirectory(temp.File("run"));
+        string model = Save(temp, "run/model.safetensors", new ModelConfig { Architecture = Architecture.Lstm, InputSize = 2, HiddenSize = 3, OutputSize = 1 });
+        Assert.Equal(0, CliRunner.Run("export", model, "--onnx", temp.File("file.onnx")).ExitCode);
+        var (code, _, error) = CliRunner.Run("export", temp.File("run"), "--onnx", temp.File("run.onnx"));
+        Assert.True(code == 0, error);
+        Assert.Contains($"Using {model}, the run's last model", error, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllBytes(temp.File("file.onnx")), File.ReadAllBytes(temp.File("run.onnx")));
+
+        Directory.CreateDirectory(temp.File("empty"));
+        (code, _, error) = CliRunner.Run("export", temp.File("empty"), "--onnx", temp.File("empty.onnx"));
+        Assert.Equal(1, code);
+        Assert.Contains("a directory without model.safetensors or best.safetensors", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ExportOfAMissingModelFailsNamingTheFile()
     {
         using var temp = new TempDirectory();
