@@ -411,6 +411,10 @@ public class PipelineTests
         Assert.Contains($"holds a finished run (20 of 20 steps); nothing to continue. To train it further, start a new run from its weights: the command that made it, with --init-from {model}", output, StringComparison.Ordinal);
         (code, _, error) = CliRunner.Run([.. args, "--steps", "5", "--init-from", model, "-o", temp.File("further")]);
         Assert.True(code == 0, error);
+        // A run directory gives its best model, as to every command that reads a model, and says so.
+        (code, _, error) = CliRunner.Run([.. args, "--steps", "5", "--init-from", run, "-o", temp.File("from-best")]);
+        Assert.True(code == 0, error);
+        Assert.Contains($"Using {Path.Combine(run, "best.safetensors")}, the best model of the run", error, StringComparison.Ordinal);
 
         // --overwrite replaces the run's files and only those.
         File.WriteAllText(Path.Combine(run, "notes.txt"), "mine");

@@ -69,7 +69,7 @@ internal static class TrainCommand
             var batches = task.TrainingBatches(training);
             MemoryBudget.Check(config.TrainingBytes(batches.MaxSteps, batches.BatchSize),
                 $"training: batches of {batches.BatchSize} sequences of {batches.MaxSteps} steps through {config.Layers} layer(s) of {config.HiddenSize} units");
-            var model = options.CreateModel(parse, config);
+            var model = options.CreateModel(parse, config, console);
             using var directory = RunDirectory.CreateNew(parse.GetValue(options.Output)!, source.Name, parse.GetValue(options.Overwrite));
             return Finish(new TrainingRun
             {

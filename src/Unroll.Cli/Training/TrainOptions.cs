@@ -102,7 +102,7 @@ internal sealed class TrainOptions
 
     public Option<string> Resume { get; } = Options.Make("--resume", "Continue the run in this directory from its checkpoint, with its own options", string.Empty);
 
-    public Option<string> InitFrom { get; } = Options.Make("--init-from", "Start from the weights of this model file (same architecture and sizes)", string.Empty);
+    public Option<string> InitFrom { get; } = Options.Make("--init-from", "Start from the weights of this model file, or of a run directory's model (its best.safetensors, else its model.safetensors); same architecture and sizes", string.Empty);
 
     public Option<string> TimeLimit { get; } = Options.Make("--time-limit", "Train for this much time (e.g. 90s, 15m, 1h30m): without --steps the run lasts exactly this long and the learning-rate schedule is laid over it; with --steps it stops the run early, saving the model and a checkpoint", string.Empty);
 
@@ -159,8 +159,11 @@ internal sealed class TrainOptions
         };
     }
 
-    /// <summary>A model for <paramref name="config"/>, initialised from the seed and the --init-*, --forget-bias and --init-from options.</summary>
-    public IRecurrentModel<float> CreateModel(ParseResult parse, ModelConfig config)
+    /// <summary>
+    /// A model for <paramref name="config"/>, initialised from the seed and the --init-*, --forget-bias and --init-from
+    /// options (a model file, or a run directory read as every model command reads it, saying which on <paramref name="console"/>).
+    /// </summary>
+    public IRecurrentModel<float> CreateModel(ParseResult parse, ModelConfig config, CliConsole console)
     {
         ArgumentNullException.ThrowIfNull(parse);
         var hiddenInit = InitSettings.Parse(parse.GetValue(InitHh)!, "--init-hh");
@@ -208,7 +211,7 @@ internal sealed class TrainOptions
         string initFrom = parse.GetValue(InitFrom)!;
         if (initFrom.Length > 0)
         {
-            ModelFile.LoadWeightsInto(initFrom, model);
+            ModelFile.LoadWeightsInto(ModelPaths.Resolve(initFrom, console), model);
         }
 
         return model;
