@@ -578,7 +578,7 @@ public sealed class PredictorThreadsTests
         // more than this machine's cores, uneven rows per part).
         const int streams = 24;
         var config = new ModelConfig { Architecture = architecture, InputSize = 5, HiddenSize = 256, OutputSize = 2, Layers = 2 };
-        Assert.True(streams * config.HiddenSize >= Inference.CellRowsJob<float>.SplitUnits);
+        Assert.True(streams * config.HiddenSize >= Inference.BatchStepJob<float>.SplitUnits);
         var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 31));
         static void Fill(float[] input, int t)
         {
@@ -641,7 +641,7 @@ public sealed class PredictorThreadsTests
         // tile, and some are too small to split), at 3 threads, more than this machine's cores.
         const int count = 23, inputSize = 5;
         var config = new ModelConfig { Architecture = architecture, InputSize = inputSize, HiddenSize = 200, OutputSize = 2, Layers = 2 };
-        Assert.True(count * config.HiddenSize >= Inference.CellRowsJob<float>.SplitUnits);
+        Assert.True(count * config.HiddenSize >= Inference.BatchStepJob<float>.SplitUnits);
         var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 32));
         var random = new Random(33);
         var sequences = Enumerable.Range(0, count).Select(b =>

@@ -126,6 +126,10 @@ internal sealed record ForecastSpec
     [JsonIgnore]
     public int FirstOrigin => Context + (Head == ForecastHead.Recursive && RelativeTo == ForecastBaseline.SeasonalNaive ? Season - 1 : 0);
 
+    /// <summary>The fewest steps a series needs: the first origin, one training target and the held-out parts.</summary>
+    [JsonIgnore]
+    public int MinimumLength => FirstOrigin + Horizon + Reserved;
+
     /// <summary>The columns a reader must give, in <see cref="SeriesTable.Columns"/> order.</summary>
     [JsonIgnore]
     public IReadOnlyList<string> ValueColumns => [Target, .. PastCovariates, .. FutureCovariates];

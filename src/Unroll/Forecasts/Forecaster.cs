@@ -40,7 +40,7 @@ internal static class Forecaster
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(series);
-        int width = spec.RowWidth, minimum = spec.FirstOrigin + spec.Horizon + spec.Reserved;
+        int width = spec.RowWidth, minimum = spec.MinimumLength;
         var scales = new Dictionary<string, double[]>(StringComparer.Ordinal);
         var sums = new double[width];
         var squares = new double[width];

@@ -28,7 +28,7 @@ internal sealed class InferenceWorkspace<T>
     public readonly GemvJob<T> Job = new();
 
     /// <summary>The job that splits a batch step by rows over the kernel threads, kept for the same reason.</summary>
-    public readonly CellRowsJob<T> Cells = new();
+    public readonly BatchStepJob<T> BatchStep = new();
 
     /// <summary>Grows every buffer for <paramref name="steps"/> steps of <paramref name="rows"/> sequences.</summary>
     public void Ensure(InferenceWeights<T> weights, int steps, int rows)
@@ -114,7 +114,7 @@ internal sealed unsafe class GemvJob<T> : IParallelJob
 /// multiply-adds over k in every kernel, so each part computes exactly what one thread would, bit for bit; part bounds
 /// fall on the GEMM's row tiles (<see cref="Gemm.RowTile{T}"/>) so that no part packs rows one thread reads in place.
 /// </summary>
-internal sealed unsafe class CellRowsJob<T> : IParallelJob
+internal sealed unsafe class BatchStepJob<T> : IParallelJob
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Rows times hidden units below which the step runs on the calling thread (a few microseconds of work).</summary>
@@ -383,6 +383,8 @@ internal static class InferenceEngine
                 }
             }
 
+            // A step of more than a GEMV's rows runs as one job split by rows, its projection included when made per step.
+            bool byRows = active > GemvRows && BatchStepJob<T>.CanStep(layer);
             Span<T> stepGates;
             ReadOnlySpan<T> stepInput = default;
             if (projection.IsEmpty)
@@ -403,9 +405,8 @@ internal static class InferenceEngine
                 }
 
                 stepGates = workspace.Gates.AsSpan(0, active * gates);
-                if (active > GemvRows && CellRowsJob<T>.CanStep(layer))
+                if (byRows)
                 {
-                    // The projection is made in the step itself, row by row with the rest of it.
                     stepInput = rows;
                 }
                 else
@@ -432,9 +433,9 @@ internal static class InferenceEngine
             var h = state[..(active * hidden)];
             var hiddenGates = weights.Cell == CellKind.Gru ? workspace.HiddenGates.AsSpan(0, active * gates) : default;
             var c = weights.Cell == CellKind.Lstm ? cell[..(active * hidden)] : default;
-            if (active > GemvRows && CellRowsJob<T>.CanStep(layer))
+            if (byRows)
             {
-                workspace.Cells.Step(weights.Cell, weights.Config.Activation, layer, stepInput, stepGates, hiddenGates, h, c, active, hidden);
+                workspace.BatchStep.Step(weights.Cell, weights.Config.Activation, layer, stepInput, stepGates, hiddenGates, h, c, active, hidden);
             }
             else
             {
@@ -487,7 +488,7 @@ internal static class InferenceEngine
         }
     }
 
-    /// <summary>The cell update of <paramref name="rows"/> rows on the calling thread (see <see cref="CellRowsJob{T}"/>).</summary>
+    /// <summary>The cell update of <paramref name="rows"/> rows on the calling thread (see <see cref="BatchStepJob{T}"/>).</summary>
     internal static void UpdateRows<T>(
         CellKind cell, Activation activation, Span<T> gates, ReadOnlySpan<T> hiddenGates, Span<T> h, Span<T> c, int rows, int hidden)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -63,7 +63,7 @@ internal static class ForecastBacktest
         spec = spec with { HoldOutTest = false }; // a fold's test is the H steps after its origin
 
         // The first fold cuts every series shortest: each must still hold a context, a training target and a validation part.
-        int minimum = spec.FirstOrigin + h + spec.Reserved;
+        int minimum = spec.MinimumLength;
         foreach (var s in series)
         {
             int origin = s.Length - (folds * h);
@@ -72,7 +72,7 @@ internal static class ForecastBacktest
                 int fit = (s.Length - minimum) / h;
                 throw new UnrollException(string.Create(CultureInfo.InvariantCulture,
                     $"--folds: {folds} folds of {h} steps leave series '{s.Id}' ({s.Length} steps) only {Math.Max(0, origin)} steps before the first fold's origin; training a fold needs at least {minimum} (a history of {spec.FirstOrigin} for the first window (--context), a training target of {h} and {h} held out for validation). ") +
-                    (s.Length >= minimum + h
+                    (fit >= 1
                         ? string.Create(CultureInfo.InvariantCulture, $"At most {fit} {(fit == 1 ? "fold fits" : "folds fit")} it: use fewer --folds, or a model with a shorter --context.")
                         : "No fold fits it: leave it out of the file, or backtest a model with a shorter --context."));
             }
