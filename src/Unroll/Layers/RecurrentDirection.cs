@@ -46,6 +46,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     private string? _embeddingName;
     private int _vocabulary;
     private T[] _tokenTable = [];
+    private bool _gatherTokens;
 
     // Per step t: the gates [B, G*H] as the cell left them, the cell's saved blocks [S, B, H], and the states
     // (and memories) in T+1 blocks of [B, H]; the recurrent part [B, G*H] of the step being run for a cell that keeps
@@ -218,13 +219,10 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         ReadOnlySpan<T> projectionInput = tokenInput ? _parameters.Value(_embeddingName!) : x[..(rows * InputSize)];
         // The same product either way, row for row: for tokens over the V embedding rows, then gathered.
         ProjectInput(projectionInput, projectedRows, projected);
-        if (tokenInput)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                projected.Slice(_tokens![r] * width, width).CopyTo(gates.Slice(r * width, width));
-            }
-        }
+
+        // Token rows are gathered from the table by each step's parts, for their own units: the core that runs the
+        // cell on those columns writes them just before, rather than the calling thread copying all T*B rows up front.
+        _gatherTokens = tokenInput;
 
         int initialBlock = Reverse ? steps : 0, recurrentWidth = RecurrentWidth;
         if (TCell.FeedsBackOutput)
@@ -303,6 +301,12 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             Buffers.Grow(ref _cellGradients, TCell.HasMemory ? rows * hidden : 0);
         }
 
+        if (_embeddingName is not null)
+        {
+            // The step parts scatter-add their gate-gradient columns into S[token] (see BackwardUnits).
+            _tokenTable.AsSpan(0, _vocabulary * width).Clear();
+        }
+
         int recurrentWidth = RecurrentWidth;
         _packedBackward.Pack(Transpose.No, width, recurrentWidth, _parameters.Value(WeightHh), recurrentWidth);
         int parts = StepParts(batch);
@@ -364,7 +368,6 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             Linear.AddColumnSums<T>(fedBack, rows - batch, recurrentWidth, _parameters.Gradient(ParameterNames.HeadBias));
         }
 
-        Linear.AddColumnSums<T>(gateGradients, rows, width, _parameters.Gradient(BiasHh));
         if (_embeddingName is null)
         {
             Linear.Backward<T>(x[..(rows * InputSize)], rows, InputSize, _parameters.Value(WeightIh), width, inputGateGradients,
@@ -375,12 +378,6 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         // forward: gates_r += (E W_ih^T + b_ih)[token_r]  =>  S[v] = sum of dGates_r over rows with token v, then
         // dW_ih += S^T E, db_ih += column sums of S, dE += S W_ih: single products with K = V and K = G*H.
         var tokenGradients = _tokenTable.AsSpan(0, _vocabulary * width);
-        tokenGradients.Clear();
-        for (int r = 0; r < rows; r++)
-        {
-            AddRow(tokenGradients.Slice(_tokens![r] * width, width), inputGateGradients.Slice(r * width, width));
-        }
-
         var embedding = _parameters.Value(_embeddingName);
         Gemm.Compute(Transpose.Yes, Transpose.No, width, InputSize, _vocabulary, T.One, tokenGradients, width, embedding, InputSize, T.One, _parameters.Gradient(WeightIh), InputSize);
         Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasIh));
@@ -529,6 +526,21 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             }
         }
 
+        if (_gatherTokens)
+        {
+            // gates_r = (E W_ih^T + b)[token_r], this part's columns of every gate block.
+            var table = _tokenTable.AsSpan(0, _vocabulary * width);
+            for (int b = 0; b < batch; b++)
+            {
+                int tokenRow = _tokens![(t * batch) + b] * width;
+                for (int g = 0; g < GateCount; g++)
+                {
+                    int column = (g * hidden) + firstUnit;
+                    table.Slice(tokenRow + column, units).CopyTo(stepGates.Slice((b * width) + column, units));
+                }
+            }
+        }
+
         int recurrentWidth = RecurrentWidth, feedbackBlock = batch * recurrentWidth;
         ReadOnlySpan<T> recurrentInput = TCell.FeedsBackOutput ? _feedback.AsSpan(t * feedbackBlock, feedbackBlock) : hPrevious;
         AddRecurrentProduct(batch, recurrentInput, recurrentWidth, _packedForward, recurrentGates, width, firstUnit, endUnit);
@@ -626,6 +638,29 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
                 TCell.HasMemory ? _memories.AsSpan((previous * block) + at, units) : [], total,
                 TCell.HasMemory ? _memoryCarry.AsSpan(at, units) : [], inputGateGradients[gateStart..],
                 TCell.SeparateRecurrentGates ? gateGradients[gateStart..] : [], direct));
+        }
+
+        // While this step's gate gradients are in cache: db_hh += their column sums and, for token input,
+        // S[token_r] += the input side's row r (the scatter-add behind dW_ih, db_ih and dE; see Backward). Each column
+        // belongs to one part and takes its rows in the same order for any part count.
+        var biasGradient = _parameters.Gradient(BiasHh);
+        var tokenGradients = _embeddingName is null ? [] : _tokenTable.AsSpan(0, _vocabulary * width);
+        for (int b = 0; b < batch; b++)
+        {
+            if (!IsActive(b, t))
+            {
+                continue;
+            }
+
+            for (int g = 0; g < GateCount; g++)
+            {
+                int column = (g * hidden) + firstUnit, at = (b * width) + column;
+                AddRow(biasGradient.Slice(column, units), gateGradients.Slice(at, units));
+                if (!tokenGradients.IsEmpty)
+                {
+                    AddRow(tokenGradients.Slice((_tokens![(t * batch) + b] * width) + column, units), inputGateGradients.Slice(at, units));
+                }
+            }
         }
     }
 
