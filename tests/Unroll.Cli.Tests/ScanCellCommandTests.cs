@@ -35,6 +35,8 @@ public class ScanCellCommandTests
         var (code, output, error) = CliRunner.Run(["train", "adding", "--model", model, "-o", run, .. Tiny]);
         Assert.True(code == 0, error);
         Assert.Contains($"Training {described}", output, StringComparison.Ordinal);
+        // The first lines say which kernels train: a build that lost its wide vectors shows it.
+        Assert.Contains($"({Unroll.Kernels.Gemm.Gemm.VariantDescription})", output, StringComparison.Ordinal);
 
         var evaluation = CliRunner.Run("eval", run, "--json");
         Assert.True(evaluation.ExitCode == 0, evaluation.Error);

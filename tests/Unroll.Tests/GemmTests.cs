@@ -324,6 +324,23 @@ public sealed class GemmTests
     }
 
     [Fact]
+    public void TheVariantIsDescribedByItsVectorWidth()
+    {
+        WithVariant(GemmVariant.Vector128, () => Assert.Equal("128-bit kernels", Gemm.VariantDescription));
+        WithVariant(GemmVariant.Reference, () => Assert.Equal("scalar kernels", Gemm.VariantDescription));
+        if (Gemm.IsSupported(GemmVariant.Vector))
+        {
+            WithVariant(GemmVariant.Vector, () => Assert.Equal(
+                System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 kernels" : "256-bit kernels", Gemm.VariantDescription));
+        }
+
+        if (Gemm.IsSupported(GemmVariant.Vector512))
+        {
+            WithVariant(GemmVariant.Vector512, () => Assert.Equal("AVX-512 kernels", Gemm.VariantDescription));
+        }
+    }
+
+    [Fact]
     public void ForcingAVariantTheCpuCannotRunFailsWithOneMessage()
     {
         var error = Assert.Throws<UnrollException>(() => Gemm.ChooseVariant("vector512", v => v != GemmVariant.Vector512));

@@ -211,13 +211,13 @@ internal sealed class TrainingRun
         string budget = Options.TimeBudgetSeconds is { } time
             ? string.Create(CultureInfo.InvariantCulture, $", the schedule laid over {TimeSpan.FromSeconds(time)}")
             : Settings.TimeLimitSeconds is { } limit ? string.Create(CultureInfo.InvariantCulture, $", at most {TimeSpan.FromSeconds(limit)}") : string.Empty;
-        string length = Options.TimeBudgetSeconds is { } seconds ? string.Create(CultureInfo.InvariantCulture, $"{TimeSpan.FromSeconds(seconds)}") : string.Create(CultureInfo.InvariantCulture, $"{Options.Steps} steps");
+        string length = Options.TimeBudgetSeconds is { } seconds ? string.Create(CultureInfo.InvariantCulture, $"{TimeSpan.FromSeconds(seconds)}") : string.Create(CultureInfo.InvariantCulture, $"{Options.Steps} step{(Options.Steps == 1 ? string.Empty : "s")}");
         string batches = source.CarriesState
             ? $"windows of {source.MaxSteps} steps x {source.BatchSize} streams"
             : $"batches of {source.BatchSize}";
         string resumed = ResumeFrom is { } state ? string.Create(CultureInfo.InvariantCulture, $"Resuming {Directory.Path} at step {state.Step} of {Options.Steps}.\n") : string.Empty;
         return resumed + $"Data: {Task.Describe()}.\n" + string.Create(CultureInfo.InvariantCulture,
-            $"Training {ModelDescription.Of(config)} ({Model.Parameters.Count} parameters) for {length}: {batches}, {Optimizers.Name(Options.Optimizer.Kind)} lr={Cli.Options.Format(Options.LearningRate)}, {Parallelism.ThreadCount} thread{(Parallelism.ThreadCount == 1 ? string.Empty : "s")}{budget}.");
+            $"Training {ModelDescription.Of(config)} ({Model.Parameters.Count} parameters) for {length}: {batches}, {Optimizers.Name(Options.Optimizer.Kind)} lr={Cli.Options.Format(Options.LearningRate)}, {Parallelism.ThreadCount} thread{(Parallelism.ThreadCount == 1 ? string.Empty : "s")} ({Unroll.Kernels.Gemm.Gemm.VariantDescription}){budget}.");
     }
 
     /// <summary>Writes a checkpoint every N steps (the last step's is written by the run itself, with the model).</summary>

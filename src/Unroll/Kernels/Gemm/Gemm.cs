@@ -66,6 +66,18 @@ internal static class Gemm
         set => variant = IsSupported(value) ? value : throw Unsupported(value.ToString(), IsSupported);
     }
 
+    /// <summary>
+    /// The vector width the kernels run at, in a user's words ("AVX-512 kernels", "AVX2 kernels", ...): a Native AOT
+    /// build for a baseline CPU, for one, has no 256-bit vectors and says so.
+    /// </summary>
+    public static string VariantDescription => Variant switch
+    {
+        GemmVariant.Vector512 => "AVX-512 kernels",
+        GemmVariant.Vector => Avx2.IsSupported ? "AVX2 kernels" : "256-bit kernels",
+        GemmVariant.Vector128 => "128-bit kernels",
+        _ => "scalar kernels",
+    };
+
     /// <summary>Whether this CPU can run <paramref name="candidate"/> (the reference and the 128-bit variant run anywhere).</summary>
     public static bool IsSupported(GemmVariant candidate) => candidate switch
     {

@@ -15,6 +15,10 @@ namespace Unroll.Kernels.Gemm;
 /// <c>Vector128.MultiplyAddEstimate</c>: fused where the CPU has FMA, a multiply and an add elsewhere.
 /// Types other than float and double defer to <see cref="ReferenceGemm"/>.
 /// </remarks>
+// No zeroing of the kernels' stackalloc tiles (each is written before it is read): a zeroing helper call after the k
+// loop, with every accumulator live, made the JIT spill the accumulators inside the loop when it had no profile to
+// tell the loop is hot (Native AOT, or tiering off), and the kernels ran three times slower.
+[SkipLocalsInit]
 internal static unsafe class Vector128Gemm
 {
     /// <summary>Rows of C per micro-tile.</summary>

@@ -22,6 +22,10 @@ namespace Unroll.Kernels.Gemm;
 /// the wide kernels (<see cref="MicroKernelWide{T}"/> and its kin) hold the tile in ZMM registers.
 /// Types other than float and double defer to <see cref="ReferenceGemm"/>.
 /// </remarks>
+// No zeroing of the kernels' stackalloc tiles (each is written before it is read): a zeroing helper call after the k
+// loop, with every accumulator live, made the JIT spill the accumulators inside the loop when it had no profile to
+// tell the loop is hot (Native AOT, or tiering off), and the kernels ran three times slower.
+[SkipLocalsInit]
 internal static unsafe class VectorGemm
 {
     /// <summary>Rows of C per micro-tile (MR).</summary>
