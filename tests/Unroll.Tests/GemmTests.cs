@@ -94,7 +94,7 @@ public sealed class GemmTests
     }
 
     /// <summary>Shapes above the threaded-split threshold, with a tall, a wide and a deep case, and partial tiles everywhere.</summary>
-    private static readonly (int M, int N, int K)[] ParallelShapes = [(70, 83, 65), (200, 37, 90), (13, 300, 70), (33, 129, 300), (7, 2049, 17), (20, 48, 300), (146, 40, 520), (32, 200, 260), (300, 40, 300)];
+    private static readonly (int M, int N, int K)[] ParallelShapes = [(70, 83, 65), (200, 37, 90), (13, 300, 70), (33, 129, 300), (7, 2049, 17), (20, 48, 300), (146, 40, 520), (32, 200, 260), (300, 40, 300), (9, 301, 260)];
 
     public static TheoryData<string, int> VariantsAndThreads()
     {

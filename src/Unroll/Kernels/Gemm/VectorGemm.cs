@@ -265,20 +265,74 @@ internal static unsafe class VectorGemm
         }
     }
 
-    /// <summary>Packs all of op(B) (k x n) in the layout <see cref="PrepackedPart{T}"/> reads: per k-block of <see cref="DepthBlock"/>, NR-column panels.</summary>
+    /// <summary>
+    /// Packs all of op(B) (k x n) in the layout <see cref="PrepackedPart{T}"/> reads: per k-block of <see cref="DepthBlock"/>,
+    /// NR-column panels. A large operand (the recurrent weight, packed before every sequence's loop) is split by panels
+    /// over the kernel threads: packing is a copy, so the result is the same for any split.
+    /// </summary>
     internal static void PackAll<T>(Transpose transB, int k, int n, ReadOnlySpan<T> b, int ldb, Span<T> destination)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nPadded = RoundUp(n, MicroColumns<T>());
+        int panels = (n + MicroColumns<T>() - 1) / MicroColumns<T>();
+        int parts = (long)k * n < MinParallelPackElements ? 1 : Math.Min(Parallelism.ThreadCount, panels);
         fixed (T* pb = b)
         fixed (T* pd = destination)
         {
-            for (int pcol = 0; pcol < k; pcol += DepthBlock)
+            if (parts <= 1)
             {
-                int kc = Math.Min(DepthBlock, k - pcol);
-                PackB(transB, pb, ldb, pcol, 0, kc, n, pd + ((long)pcol * nPadded), kc * MicroColumns<T>());
+                PackPanels(transB, k, n, pb, ldb, pd, 0, panels);
+                return;
             }
+
+            var job = PackJob<T>.ForThisThread();
+            job.Set(transB, k, n, pb, ldb, pd, panels);
+            WorkerPool.Run(job, parts);
         }
+    }
+
+    /// <summary>Below this many elements an operand is packed on the calling thread alone (a wake-up costs more).</summary>
+    private const long MinParallelPackElements = 1 << 16;
+
+    /// <summary>Panels [<paramref name="firstPanel"/>, <paramref name="endPanel"/>) of <see cref="PackAll{T}"/>, every k-block.</summary>
+    private static void PackPanels<T>(Transpose transB, int k, int n, T* b, int ldb, T* destination, int firstPanel, int endPanel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = MicroColumns<T>(), nPadded = RoundUp(n, nr);
+        int firstColumn = firstPanel * nr, endColumn = Math.Min(n, endPanel * nr);
+        if (firstColumn >= endColumn)
+        {
+            return;
+        }
+
+        for (int pcol = 0; pcol < k; pcol += DepthBlock)
+        {
+            int kc = Math.Min(DepthBlock, k - pcol);
+            PackB(transB, b, ldb, pcol, firstColumn, kc, endColumn - firstColumn, destination + ((long)pcol * nPadded) + ((long)firstPanel * kc * nr), kc * nr);
+        }
+    }
+
+    /// <summary>The work of a threaded <see cref="PackAll{T}"/>, reused per calling thread so a call allocates nothing.</summary>
+    private sealed class PackJob<T> : IParallelJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic]
+        private static PackJob<T>? perThread;
+
+        private Transpose _transB;
+        private int _k, _n, _ldb, _panels;
+        private T* _b, _destination;
+
+        public static PackJob<T> ForThisThread() => perThread ??= new PackJob<T>();
+
+        public void Set(Transpose transB, int k, int n, T* b, int ldb, T* destination, int panels)
+        {
+            (_transB, _k, _n, _ldb, _panels) = (transB, k, n, ldb, panels);
+            _b = b;
+            _destination = destination;
+        }
+
+        public void Run(int part, int parts) => PackPanels(
+            _transB, _k, _n, _b, _ldb, _destination, (int)((long)_panels * part / parts), (int)((long)_panels * (part + 1) / parts));
     }
 
     /// <summary>Elements of the packed form of a k x n op(B).</summary>
