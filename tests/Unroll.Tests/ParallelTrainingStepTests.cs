@@ -51,6 +51,25 @@ public sealed class ParallelTrainingStepTests
     }
 
     [Fact]
+    public void ClearingManyElementsZeroesEachOneForAnyThreadCount()
+    {
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            // A span inside a larger array: every element of it cleared, none beside it touched.
+            float[] values = RandomFloats(100_005, seed: 43).Select(v => v + 2).ToArray();
+            var (_, parts) = WithThreadsCountingParts(threads, () =>
+            {
+                ParallelReductions.Clear<float>(values.AsSpan(1, 100_003));
+                return 0;
+            });
+            Assert.True(threads == 1 || parts > 0, "the clear was not split");
+            Assert.All(values.AsSpan(1, 100_003).ToArray(), v => Assert.Equal(0f, v));
+            Assert.NotEqual(0f, values[0]);
+            Assert.NotEqual(0f, values[^1]);
+        }
+    }
+
+    [Fact]
     public void ClipByValueOverManyElementsMatchesTheScalarClampForAnyThreadCount()
     {
         var values = RandomFloats(70_001, seed: 40).Select(v => v * 3).ToArray();

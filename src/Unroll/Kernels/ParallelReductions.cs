@@ -72,6 +72,25 @@ internal static unsafe class ParallelReductions
         }
     }
 
+    /// <summary>x_i &lt;- 0 for every element, split over the kernel threads when the span is large (the gradients before a step).</summary>
+    public static void Clear<T>(Span<T> values)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int parts = PartsFor(values.Length);
+        if (parts == 1)
+        {
+            values.Clear();
+            return;
+        }
+
+        fixed (T* target = values)
+        {
+            var job = ClearJob<T>.ForThisThread();
+            job.Set(target, values.Length);
+            WorkerPool.Run(job, parts);
+        }
+    }
+
     /// <summary>
     /// x_i &lt;- upper where x_i &gt; upper, lower where x_i &lt; lower (NaN stays NaN); returns whether any
     /// element changed.
@@ -387,6 +406,32 @@ internal static unsafe class ParallelReductions
             int lanes = Lanes<T>();
             var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
             ScaleRange(_values, first * lanes, Math.Min(_length, end * lanes), _scale);
+        }
+    }
+
+    private sealed class ClearJob<T> : IParallelJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic]
+        private static ClearJob<T>? perThread;
+
+        private T* _values;
+        private int _length;
+
+        public static ClearJob<T> ForThisThread() => perThread ??= new ClearJob<T>();
+
+        public void Set(T* values, int length)
+        {
+            _values = values;
+            _length = length;
+        }
+
+        public void Run(int part, int parts)
+        {
+            int lanes = Lanes<T>();
+            var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
+            int start = first * lanes, stop = Math.Min(_length, end * lanes);
+            new Span<T>(_values + start, Math.Max(0, stop - start)).Clear();
         }
     }
 
