@@ -244,7 +244,7 @@ internal static class ScanBenchmark
         {
             TimeSpan cpuStart = Environment.CpuUsage.TotalTime;
             LinearScan<float>.Sequential = _sequentialScan;
-            _model.Parameters.ZeroGradients();
+            ParallelReductions.Clear<float>(_model.Parameters.Gradients); // as the trainer clears them
             _model.Forward(_inputs, _steps, _batch);
             Losses.MeanSquaredError<float>(_model.Predictions, _targets, _predictionGradients);
             _model.Backward(_predictionGradients);

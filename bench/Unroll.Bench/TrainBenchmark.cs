@@ -119,7 +119,7 @@ internal static class TrainBenchmark
 
         void Step()
         {
-            model.Parameters.ZeroGradients();
+            ParallelReductions.Clear<float>(model.Parameters.Gradients); // as the trainer clears them
             if (tokens)
             {
                 model.ForwardTokens(inputTokens, config.Steps, config.Batch);

@@ -74,7 +74,7 @@ public sealed class ParameterSet<T>
     public Span<T> Gradient(string name) => Slice(Gradients, View(name));
 
     /// <summary>Sets every gradient to zero.</summary>
-    public void ZeroGradients() => Kernels.ParallelReductions.Clear<T>(Gradients);
+    public void ZeroGradients() => Array.Clear(Gradients);
 
     private static Span<T> Slice(T[] buffer, ParameterView view) => buffer.AsSpan(view.Offset, view.Length);
 }

@@ -488,7 +488,7 @@ public sealed class Trainer
         int steps = batch.Steps, size = batch.Size;
         var targets = batch.CurrentTargets;
         var gradients = predictionGradients.AsSpan(0, HeadLoss.PredictionLength(_model.Config, steps, size));
-        _model.Parameters.ZeroGradients();
+        Kernels.ParallelReductions.Clear<float>(_model.Parameters.Gradients);
         _model.Training = true;
         _model.Run(batch.CurrentInputs, targets, steps, size, batch.CurrentLengths);
         double loss = HeadLoss.Compute<float>(_model.Config, _model.Predictions, targets, steps, size, gradients, batch.CurrentLengths).Loss;

@@ -207,7 +207,7 @@ internal sealed class TruncatedBptt<T>
             _model.FinalCell.CopyTo(_nextStartCell);
         }
 
-        _model.Parameters.ZeroGradients();
+        Kernels.ParallelReductions.Clear<T>(_model.Parameters.Gradients);
         _model.ForwardColumns(runInputs, total, batch, _historyStartState, CellOrEmpty(_historyStartCell));
         var gradients = _predictionGradients.AsSpan(0, total * outputWidth);
         gradients[..(history * outputWidth)].Clear();
