@@ -19,6 +19,7 @@ internal static class PredictCommand
         var modelPath = new Argument<string>("model") { Description = "A model file, or a run directory (its best.safetensors, else its model.safetensors)" };
         var input = new Option<string>("--input") { Description = "The data to predict for (its format follows the model: see docs/cli.md); with --stream, - (the default) reads standard input" };
         var output = Options.Make("--output", "Where to write the predictions as CSV; - writes them to standard output", "-");
+        output.Aliases.Add("-o");
         var stream = new Option<bool>("--stream") { Description = "Read one step's inputs per line and write each prediction as soon as its line is read, the state carried from line to line (an empty line starts a new sequence)" };
         var command = new Command("predict", "Run a trained model over new data: per-step values or classes, one answer per sequence, token log-probabilities, image classes")
         {

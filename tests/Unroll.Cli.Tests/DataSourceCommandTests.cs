@@ -187,6 +187,11 @@ public class DataSourceCommandTests
         double first = double.Parse(lines[1].Split(',')[2], CultureInfo.InvariantCulture);
         Assert.InRange(first, 900, 1100);
 
+        // -o is --output, as for train.
+        var shortOption = CliRunner.Run("predict", temp.File("run/model.safetensors"), "--input", temp.File("new.csv"), "-o", temp.File("short.csv"));
+        Assert.True(shortOption.ExitCode == 0, shortOption.Error);
+        Assert.Equal(lines, File.ReadAllLines(temp.File("short.csv")));
+
         File.WriteAllText(temp.File("bad.csv"), "u,y\n0,1\nNaN,2\n");
         var (badCode, _, badError) = CliRunner.Run("eval", temp.File("run/model.safetensors"), "--input", temp.File("bad.csv"));
         AssertOneCleanError(badCode, badError, "bad.csv:3:1: column 'u' is 'NaN'");

@@ -36,6 +36,11 @@ public class ForecastCommandTests
             Assert.True(q[0] <= q[1] && q[1] <= q[2], line);
         }
 
+        // -o is --output, as for train.
+        (code, _, error) = CliRunner.Run("forecast", temp.File("run/model.safetensors"), "--input", data, "--horizon", "3", "-o", temp.File("short.csv"));
+        Assert.True(code == 0, error);
+        Assert.Equal(lines, File.ReadAllLines(temp.File("short.csv")));
+
         (code, _, error) = CliRunner.Run("forecast", temp.File("run/model.safetensors"), "--input", data, "--horizon", "7");
         Assert.NotEqual(0, code);
         Assert.Contains("--horizon: expected 1 to 6 steps", error, StringComparison.Ordinal);

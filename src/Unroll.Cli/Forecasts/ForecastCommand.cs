@@ -21,6 +21,7 @@ internal static class ForecastCommand
         var input = new Option<string>("--input") { Description = "Series in long format with the training file's columns; each is forecast from its last row with a target (rows after it, target empty, give the future covariates)", Required = true };
         var horizon = Options.Optional<int>("--horizon", "Steps to forecast, at most the model's horizon (default: the model's)");
         var output = Options.Make("--output", "Where to write the forecasts as CSV; - writes them to standard output", "-");
+        output.Aliases.Add("-o");
         var command = new Command("forecast", "Forecast the steps after the end of every series of a file: point forecasts and quantiles") { modelPath, input, horizon, output };
         command.SetAction(parse =>
         {

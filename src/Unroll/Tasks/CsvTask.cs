@@ -58,7 +58,7 @@ internal sealed class CsvTask : TrainingTask
     public override string Describe()
     {
         var s = Series;
-        string columns = $"inputs {string.Join(", ", s.Inputs)} -> targets {string.Join(", ", s.Targets)} {s.Shift} row(s) later";
+        string columns = $"inputs {string.Join(", ", s.Inputs)} -> targets {string.Join(", ", s.Targets)} {s.Shift} row{(s.Shift == 1 ? string.Empty : "s")} later";
         return _splits is { } splits
             ? string.Create(CultureInfo.InvariantCulture, $"{s.Source}: {columns}; {splits.Train.Count} training windows of {s.Window} steps, {splits.Validation.Length} validation steps")
             : $"{s.Source}: {columns}";

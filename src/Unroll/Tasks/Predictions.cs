@@ -146,7 +146,7 @@ internal static class Predictions
             text.Append('\n');
         }
 
-        return (text.ToString(), $"Predicted {string.Join(", ", series.Targets)} {series.Shift} row(s) ahead for {data.Rows} rows.");
+        return (text.ToString(), $"Predicted {string.Join(", ", series.Targets)} {series.Shift} row{(series.Shift == 1 ? string.Empty : "s")} ahead for {data.Rows} row{(data.Rows == 1 ? string.Empty : "s")}.");
     }
 
     /// <summary>One line of answers: a regression head's values (round-trip precision), or a classifier's most likely class (and its name) and its softmax.</summary>
