@@ -207,6 +207,7 @@ internal static unsafe class Gemv
 
     // A 128-byte panel is two 512-bit vectors per column; four columns per iteration keep eight sums in flight, enough to
     // cover the multiply-add latency (4 cycles, 2 per cycle). The sums of columns k = 0, 1, 2, 3 (mod 4) are added last.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panel512<T>(T* weights, T* x, int columns, T* add, T* y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -251,6 +252,7 @@ internal static unsafe class Gemv
     }
 
     // Four 256-bit vectors per column, two columns per iteration: eight sums in flight.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panel256<T>(T* weights, T* x, int columns, T* add, T* y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
