@@ -685,4 +685,65 @@ public sealed class PredictorThreadsTests
             Kernels.Parallelism.ThreadCount = saved;
         }
     }
+
+    [Theory]
+    [InlineData(Architecture.Lstm, false)]
+    [InlineData(Architecture.Gru, false)]
+    [InlineData(Architecture.Rnn, false)]
+    [InlineData(Architecture.Lstm, true)]
+    [InlineData(Architecture.Gru, true)]
+    public void SequencesOfOneLengthRunByRowsThroughEveryStepGiveTheBitsOfOneThread(Architecture architecture, bool tokens)
+    {
+        // 23 sequences of 13 steps, two bidirectional layers: the forward direction takes each part's rows through all
+        // 13 steps in one dispatch (dense input projected per step; tokens read from the hoisted projection), the
+        // reverse direction one step at a time; at 3 threads, more than this machine's cores.
+        const int count = 23, steps = 13, inputSize = 5, vocabulary = 11;
+        var config = new ModelConfig
+        {
+            Architecture = architecture, InputSize = tokens ? 6 : inputSize, HiddenSize = 200, OutputSize = tokens ? vocabulary : 2,
+            Layers = 2, Bidirectional = true, VocabularySize = tokens ? vocabulary : 0, Head = tokens ? HeadKind.Classification : HeadKind.Regression,
+        };
+        var predictor = new Predictor<float>(new SequenceModel<float>(config, seed: 34));
+        var random = new Random(35);
+        var dense = Enumerable.Range(0, count).Select(_ =>
+        {
+            var sequence = new float[steps, inputSize];
+            for (int t = 0; t < steps; t++)
+            {
+                for (int i = 0; i < inputSize; i++)
+                {
+                    sequence[t, i] = (float)((random.NextDouble() * 4) - 2);
+                }
+            }
+
+            return sequence;
+        }).ToArray();
+        var ids = Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, steps).Select(_ => random.Next(vocabulary)).ToArray()).ToArray();
+        float[][,] Run() => tokens ? predictor.Predict(ids) : predictor.Predict(dense);
+
+        int saved = Kernels.Parallelism.ThreadCount;
+        try
+        {
+            Kernels.Parallelism.ThreadCount = 1;
+            var one = Run();
+            Kernels.Parallelism.ThreadCount = 3;
+            long splits = 0;
+            for (int attempt = 0; attempt < 20 && splits < 2 * steps; attempt++)
+            {
+                long before = Kernels.WorkerPool.SplitParts;
+                var three = Run();
+                splits = Kernels.WorkerPool.SplitParts - before;
+                for (int b = 0; b < count; b++)
+                {
+                    Assert.Equal(one[b], three[b]);
+                }
+            }
+
+            Assert.True(splits >= 2 * steps, $"only {splits} parts were handed to the workers");
+        }
+        finally
+        {
+            Kernels.Parallelism.ThreadCount = saved;
+        }
+    }
 }
