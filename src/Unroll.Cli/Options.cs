@@ -9,6 +9,13 @@ internal static class Options
     public static Option<T> Make<T>(string name, string description, T defaultValue) =>
         new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
 
+    /// <summary>Adds <paramref name="alias"/> to <paramref name="option"/>'s names and returns it.</summary>
+    public static Option<T> WithAlias<T>(this Option<T> option, string alias)
+    {
+        option.Aliases.Add(alias);
+        return option;
+    }
+
     public static Option<T?> Optional<T>(string name, string description)
         where T : struct =>
         new(name) { Description = description };

@@ -12,6 +12,20 @@ public class ForecastCommandTests
     }
 
     [Fact]
+    public void TheSeriesColumnCanBeNamedWithId()
+    {
+        // As forecasting libraries call it (unique_id, item_id): --id is --series.
+        using var temp = new TempDirectory();
+        string data = Write(temp, "panel.csv", PipelineTests.Panel(["a", "b"], 40).Replace("series,time,", "unique_id,time,", StringComparison.Ordinal));
+        var (code, output, error) = CliRunner.Run("train", "forecast", data, "--id", "unique_id", "--horizon", "3", "--context", "12", "--hidden", "4", "--steps", "2", "-o", temp.File("run"));
+        Assert.True(code == 0, error);
+        Assert.Contains("2 series", output, StringComparison.Ordinal);
+        var (missing, _, missingError) = CliRunner.Run("train", "forecast", data, "--horizon", "3", "--context", "12", "--steps", "2", "-o", temp.File("run2"));
+        Assert.NotEqual(0, missing);
+        Assert.Contains("'series'", missingError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TrainsForecastsAndScoresBesideTheSeasonalNaive()
     {
         using var temp = new TempDirectory();

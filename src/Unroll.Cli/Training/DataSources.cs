@@ -269,7 +269,8 @@ internal sealed class ForecastSource : DataSource
 {
     private static readonly ForecastSpec Defaults_ = new();
     private readonly Argument<string> _file = new("file") { Description = "A CSV or Parquet file in long format: a series id, a time, the target and covariates per row" };
-    private readonly Option<string> _series = Options.Make("--series", "The column of series ids", Defaults_.SeriesColumn);
+    // --id too: the name forecasting libraries give the column (unique_id, item_id).
+    private readonly Option<string> _series = Options.Make("--series", "The column of series ids (also --id)", Defaults_.SeriesColumn).WithAlias("--id");
     private readonly Option<string> _time = Options.Make("--time", "The column of times: integer steps or ISO dates (2024-01-31, 2024-01-31T13:30)", Defaults_.TimeColumn);
     private readonly Option<string> _target = Options.Make("--target", "The column to forecast", Defaults_.Target);
     private readonly Option<string> _past = Options.Make("--past", "Comma-separated past covariates: columns known up to the forecast origin only", string.Empty);
