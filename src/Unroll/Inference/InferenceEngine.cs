@@ -165,12 +165,7 @@ internal sealed unsafe class BatchStepJob<T> : IParallelJob
         Span<T> h, Span<T> c, int rows, int hidden)
     {
         _rowTile = Gemm.RowTile<T>();
-        int tiles = (rows + _rowTile - 1) / _rowTile;
-        int parts = Math.Min(Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart), tiles);
-        if (rows * hidden < SplitUnits)
-        {
-            parts = 1;
-        }
+        int parts = Parts(rows, hidden);
 
         // The spans stay pinned until every part is done: WorkerPool.Run returns only then.
         fixed (T* xStart = x)
@@ -243,8 +238,17 @@ internal sealed unsafe class BatchStepJob<T> : IParallelJob
     }
 
     /// <summary>Whether <see cref="Sequence"/> splits <paramref name="rows"/> rows of <paramref name="hidden"/> units over more than one thread.</summary>
-    public static bool Splits(int rows, int hidden)
-        => rows * hidden >= SplitUnits && Math.Min(Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart), (rows + Gemm.RowTile<T>() - 1) / Gemm.RowTile<T>()) > 1;
+    public static bool Splits(int rows, int hidden) => Parts(rows, hidden) > 1;
+
+    /// <summary>
+    /// Parts of a step of <paramref name="rows"/> rows: one per thread, each at least <see cref="MinRowsPerPart"/> rows
+    /// and a whole number of row tiles; one when the step is too small to pay for a dispatch.
+    /// </summary>
+    private static int Parts(int rows, int hidden)
+    {
+        int rowTile = Gemm.RowTile<T>();
+        return rows * hidden < SplitUnits ? 1 : Math.Min(Math.Min(Parallelism.ThreadCount, rows / MinRowsPerPart), (rows + rowTile - 1) / rowTile);
+    }
 
     /// <inheritdoc/>
     public void Run(int part, int parts)

@@ -161,6 +161,16 @@ internal static unsafe class ParallelReductions
     private static int ColumnVectors<T>(int columns)
         where T : unmanaged => (columns + Lanes<T>() - 1) / Lanes<T>();
 
+    // Elements [start, end) of a span of `length` that part `part` of `parts` owns: whole vectors per part (any split gives
+    // the same values; this one keeps the parts' stores apart), the ragged end in the last part.
+    private static (int Start, int End) SplitVectors<T>(int length, int part, int parts)
+        where T : unmanaged
+    {
+        int lanes = Lanes<T>();
+        var (first, end) = Split(ColumnVectors<T>(length), part, parts);
+        return (Math.Min(length, first * lanes), Math.Min(length, end * lanes));
+    }
+
     // Two double accumulators of four lanes each, lanes combined in a fixed order; the tail of a short last chunk is added one by one.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double ChunkSumOfSquares<T>(T* values, int length, int chunk)
@@ -402,10 +412,8 @@ internal static unsafe class ParallelReductions
 
         public void Run(int part, int parts)
         {
-            // Whole vectors per part (any split gives the same values; this one keeps the parts' stores apart).
-            int lanes = Lanes<T>();
-            var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
-            ScaleRange(_values, first * lanes, Math.Min(_length, end * lanes), _scale);
+            var (start, end) = SplitVectors<T>(_length, part, parts);
+            ScaleRange(_values, start, end, _scale);
         }
     }
 
@@ -428,10 +436,8 @@ internal static unsafe class ParallelReductions
 
         public void Run(int part, int parts)
         {
-            int lanes = Lanes<T>();
-            var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
-            int start = first * lanes, stop = Math.Min(_length, end * lanes);
-            new Span<T>(_values + start, Math.Max(0, stop - start)).Clear();
+            var (start, end) = SplitVectors<T>(_length, part, parts);
+            new Span<T>(_values + start, end - start).Clear();
         }
     }
 
@@ -462,9 +468,8 @@ internal static unsafe class ParallelReductions
 
         public void Run(int part, int parts)
         {
-            int lanes = Lanes<T>();
-            var (first, end) = Split((_length + lanes - 1) / lanes, part, parts);
-            _changed[part] = ClampRange(_values, first * lanes, Math.Min(_length, end * lanes), _lower, _upper);
+            var (start, end) = SplitVectors<T>(_length, part, parts);
+            _changed[part] = ClampRange(_values, start, end, _lower, _upper);
         }
 
         public bool AnyChanged(int parts)
@@ -495,10 +500,9 @@ internal static unsafe class ParallelReductions
 
         public void Run(int part, int parts)
         {
-            // Whole vectors per part, so only the last part has the ragged columns.
-            int lanes = Lanes<T>();
-            var (first, end) = Split(ColumnVectors<T>(_columns), part, parts);
-            AddColumnSumsRange(_matrix, _rows, _columns, _sums, first * lanes, Math.Min(_columns, end * lanes));
+            // Whole vectors of columns per part, so only the last part has the ragged columns.
+            var (start, end) = SplitVectors<T>(_columns, part, parts);
+            AddColumnSumsRange(_matrix, _rows, _columns, _sums, start, end);
         }
     }
 }
