@@ -48,6 +48,42 @@ public class JacobianProductsTests
         }
     }
 
+    [Theory]
+    [InlineData("lstm")]
+    [InlineData("gru")]
+    public void JacobiansDoNotDependOnHowManySeedsAPassCarries(string cell)
+    {
+        // H = 3 seeds as one pass of three copies, and as passes of 2 + 1 and of 1 + 1 + 1: the same rows.
+        var random = new Random(40 + cell.Length);
+        var model = new SequenceModel<double>(new ModelConfig { Architecture = Architectures.Parse(cell), InputSize = Inputs, HiddenSize = Hidden, OutputSize = 1, Layers = 2 }, initialize: false);
+        Initializers.Uniform<double>(model.Parameters.Values, -0.9, 0.9, random);
+        var x = SequenceModelGradientTests.RandomArray(random, Steps * Batch * Inputs, 1);
+        var whole = JacobianProducts.Jacobians(model, x, Steps, Batch, 1, 0, Steps - 1);
+        int saved = JacobianProducts.SeedsPerPass;
+        try
+        {
+            foreach (int seeds in new[] { 2, 1 })
+            {
+                JacobianProducts.SeedsPerPass = seeds;
+                var split = JacobianProducts.Jacobians(model, x, Steps, Batch, 1, 0, Steps - 1);
+                Assert.Equal(whole.Length, split.Length);
+                for (int lag = 0; lag < whole.Length; lag++)
+                {
+                    for (int i = 0; i < whole[lag].Length; i++)
+                    {
+                        Assert.Equal(whole[lag][i], split[lag][i], 1e-14);
+                    }
+                }
+
+                Assert.Contains(whole[^1], v => v != 0);
+            }
+        }
+        finally
+        {
+            JacobianProducts.SeedsPerPass = saved;
+        }
+    }
+
     [Fact]
     public void ReverseDirectionJacobiansEqualFiniteDifferences()
     {

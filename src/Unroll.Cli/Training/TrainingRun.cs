@@ -150,15 +150,25 @@ internal sealed class TrainingRun
 
         Checkpoint.Save(Directory.CheckpointPath, Model, trainer.CaptureState(), CheckpointMetadata());
         ModelFile.Save(Directory.ModelPath, Model, metadata);
+        var end = !stop.StopRequested || history.Count >= Options.Steps ? RunEnd.Finished : stop.UserStopped ? RunEnd.Interrupted : RunEnd.TimeLimit;
+        var (bestStep, bestLoss) = trainer.Best;
+        if (!Quiet)
+        {
+            // Said before the evaluations and plots below, which take a while for a large model.
+            PrintEnd(console.Output, end, trainer.PatienceExhausted, history, startStep, seconds, bestStep, bestLoss);
+        }
+
         var evaluation = Task.Evaluate(Model, new EvaluationOptions());
         AtomicFile.WriteAllText(Directory.File(RunDirectory.EvaluationFileName), evaluation.ToJson());
         var written = new List<string> { RunDirectory.ModelFileName, Checkpoint.FileName, RunDirectory.MetricsFileName, RunDirectory.EvaluationFileName, "loss.svg" };
         Evaluation? bestEvaluation = null;
-        var (bestStep, bestLoss) = trainer.Best;
         if (bestStep > 0 && File.Exists(Directory.File(RunDirectory.BestModelFileName)))
         {
-            // The kept model: the weights of the step with the lowest validation loss, scored as the last model is.
-            bestEvaluation = Task.Evaluate(ModelFile.Load(Directory.File(RunDirectory.BestModelFileName)).Model, new EvaluationOptions());
+            // The kept model: the weights of the step with the lowest validation loss, scored as the last model is
+            // (when that step is the last, they are the last model's weights, already scored).
+            bestEvaluation = bestStep == history.Count
+                ? evaluation
+                : Task.Evaluate(ModelFile.Load(Directory.File(RunDirectory.BestModelFileName)).Model, new EvaluationOptions());
             AtomicFile.WriteAllText(Directory.File(RunDirectory.BestEvaluationFileName), bestEvaluation.ToJson());
             written.InsertRange(1, [RunDirectory.BestModelFileName, RunDirectory.BestEvaluationFileName]);
         }
@@ -168,23 +178,9 @@ internal sealed class TrainingRun
         Reports.RunReport.Write(Directory.Path);
         written.Add(Reports.RunReport.FileName);
 
-        var end = !stop.StopRequested || history.Count >= Options.Steps ? RunEnd.Finished : stop.UserStopped ? RunEnd.Interrupted : RunEnd.TimeLimit;
         if (!Quiet)
         {
             var output = console.Output;
-            if (end != RunEnd.Finished)
-            {
-                string why = end == RunEnd.Interrupted ? "by the user" : string.Create(CultureInfo.InvariantCulture, $"at the time limit ({TimeSpan.FromSeconds(Settings.TimeLimitSeconds!.Value)})");
-                output.WriteLine($"Stopped {why} after step {history.Count} of {Options.Steps}; the model so far and a checkpoint are saved (continue with unroll train --resume {Directory.Path}).");
-            }
-            else if (trainer.PatienceExhausted)
-            {
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Stopped early at step {history.Count}: {Options.Patience} validations in a row did not improve on the best validation loss, {Evaluation.Format(bestLoss)} at step {bestStep}."));
-            }
-
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Evaluation.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
             if (bestEvaluation is not null)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -203,6 +199,23 @@ internal sealed class TrainingRun
         }
 
         return new RunResult(end, evaluation, history, seconds, null);
+    }
+
+    private void PrintEnd(TextWriter output, RunEnd end, bool patienceExhausted, IReadOnlyList<StepMetrics> history, int startStep, double seconds, int bestStep, double bestLoss)
+    {
+        if (end != RunEnd.Finished)
+        {
+            string why = end == RunEnd.Interrupted ? "by the user" : string.Create(CultureInfo.InvariantCulture, $"at the time limit ({TimeSpan.FromSeconds(Settings.TimeLimitSeconds!.Value)})");
+            output.WriteLine($"Stopped {why} after step {history.Count} of {Options.Steps}; the model so far and a checkpoint are saved (continue with unroll train --resume {Directory.Path}).");
+        }
+        else if (patienceExhausted)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Stopped early at step {history.Count}: {Options.Patience} validations in a row did not improve on the best validation loss, {Evaluation.Format(bestLoss)} at step {bestStep}."));
+        }
+
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Trained {history.Count - startStep} steps in {seconds:F1} s; final training loss {Evaluation.Format(history.Count > 0 ? history[^1].TrainLoss : double.NaN)}."));
     }
 
     private string Header(IBatchSource source)

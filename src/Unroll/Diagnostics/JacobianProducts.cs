@@ -67,11 +67,11 @@ internal sealed record JacobianProfile(
 /// </summary>
 /// <remarks>
 /// <para>
-/// Computed in double from BPTT itself: the layer's direction is run as a one-layer model whose
-/// head is the identity (y_t = h_t), fed by the layer below's outputs (in evaluation mode, no
-/// dropout); H backward sweeps, the i-th with dL/dy = e_i at step t only, give row i of
-/// dh_t/dh_k for every k &lt;= t at once (the recorded dL/dh_k), batched as H copies of the
-/// sequence. The spectral norm of each H x H matrix is its largest singular value
+/// Computed in double from BPTT itself: the layer's direction is run up to step t as a one-layer
+/// model, fed by the layer below's outputs (in evaluation mode, no dropout); H backward sweeps, the
+/// i-th with dL/dh_t = e_i on its final state, give row i of dh_t/dh_k for every k &lt;= t at once
+/// (the recorded dL/dh_k), batched as copies of the sequence (<see cref="SeedsPerPass"/> at a time)
+/// and without the weight gradients. The spectral norm of each H x H matrix is its largest singular value
 /// (<see cref="SingularValues.Largest"/>).
 /// </para>
 /// <para>
@@ -331,6 +331,7 @@ internal static class JacobianProducts
             layerInputs = reversed;
         }
 
+        // Many-to-one, so that the head runs on the last step alone: the seeds enter as dL/dh_n (SequenceJacobians).
         var sub = new SequenceModel<double>(new ModelConfig
         {
             Architecture = config.Architecture,
@@ -338,6 +339,7 @@ internal static class JacobianProducts
             InputSize = width,
             HiddenSize = hidden,
             OutputSize = hidden,
+            Pooling = Pooling.LastStep,
         }, initialize: false);
         string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : string.Empty)}");
         foreach (var name in new[] { "weight_ih", "weight_hh", "bias_ih", "bias_hh" })
@@ -352,39 +354,58 @@ internal static class JacobianProducts
         }
 
         sub.RecordGradientFlow = true;
+        sub.StateGradientsOnly = true;
         return (sub, layerInputs, width);
     }
 
-    // dh_p/dh_{p-lag} for sequence b at position p (forward order), lag = 0..maxLag: one forward and
-    // one backward pass over H copies of the sequence, copy i seeded with dL/dy_p = e_i.
+    /// <summary>
+    /// How many of the H seeds one forward and backward pass carries: the passes' buffers grow with T * copies * 4H,
+    /// which for all H = 512 copies of a 100-step LSTM came to 7 GB in double.
+    /// </summary>
+    internal static int SeedsPerPass { get; set; } = 64;
+
+    // dh_p/dh_{p-lag} for sequence b at position p (forward order), lag = 0..maxLag: forward and backward passes over
+    // copies of the sequence up to p, copy i seeded with dL/dh_p = e_i (h_p is the final state), SeedsPerPass at a time.
     private static double[][] SequenceJacobians(SequenceModel<double> sub, double[] layerInputs, int steps, int batch, int width, int b, int position, int maxLag = int.MaxValue)
     {
         int hidden = sub.Config.HiddenSize, length = position + 1;
-        var copies = new double[length * hidden * width];
-        for (int t = 0; t < length; t++)
-        {
-            var source = layerInputs.AsSpan(((t * batch) + b) * width, width);
-            for (int i = 0; i < hidden; i++)
-            {
-                source.CopyTo(copies.AsSpan(((t * hidden) + i) * width, width));
-            }
-        }
-
-        sub.Forward(copies, length, hidden);
-        var seed = new double[length * hidden * hidden];
-        for (int i = 0; i < hidden; i++)
-        {
-            seed[(((position * hidden) + i) * hidden) + i] = 1;
-        }
-
-        sub.Backward(seed);
-        var gradients = sub.StateGradients(0);
         int lags = Math.Min(position, maxLag);
         var result = new double[lags + 1][];
         for (int lag = 0; lag <= lags; lag++)
         {
-            // Row i of dh_p/dh_k is copy i's dL/dh_k, k = p - lag.
-            result[lag] = gradients.Slice((position - lag) * hidden * hidden, hidden * hidden).ToArray();
+            result[lag] = new double[hidden * hidden];
+        }
+
+        int perPass = Math.Min(hidden, SeedsPerPass);
+        var copies = new double[length * perPass * width];
+        var seed = new double[perPass * hidden];
+        for (int first = 0; first < hidden; first += perPass)
+        {
+            int count = Math.Min(perPass, hidden - first);
+            for (int t = 0; t < length; t++)
+            {
+                var source = layerInputs.AsSpan(((t * batch) + b) * width, width);
+                for (int i = 0; i < count; i++)
+                {
+                    source.CopyTo(copies.AsSpan(((t * count) + i) * width, width));
+                }
+            }
+
+            sub.Forward(copies.AsSpan(0, length * count * width), length, count);
+            var seeds = seed.AsSpan(0, count * hidden);
+            seeds.Clear();
+            for (int i = 0; i < count; i++)
+            {
+                seeds[(i * hidden) + first + i] = 1;
+            }
+
+            sub.Backward([], seeds, []);
+            var gradients = sub.StateGradients(0);
+            for (int lag = 0; lag <= lags; lag++)
+            {
+                // Row first + i of dh_p/dh_k is copy i's dL/dh_k, k = p - lag.
+                gradients.Slice((position - lag) * count * hidden, count * hidden).CopyTo(result[lag].AsSpan(first * hidden));
+            }
         }
 
         return result;

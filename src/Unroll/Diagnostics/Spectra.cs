@@ -91,12 +91,19 @@ public static class Spectra
             CellKind.Gru => GruGates,
             _ => ElmanGates,
         };
-        var spectra = new List<WeightSpectrum>();
-        foreach (var block in RecurrentBlocks.Of(model))
+        var blocks = RecurrentBlocks.Of(model);
+        foreach (var block in blocks)
         {
-            spectra.Add(OfMatrix(block.Parameter, gates[block.Gate], block.Layer, block.Reverse, block.Matrix, block.Size));
+            if (!Array.TrueForAll(block.Matrix, double.IsFinite))
+            {
+                // Throws the message that names the weight, here on the calling thread.
+                OfMatrix(block.Parameter, gates[block.Gate], block.Layer, block.Reverse, block.Matrix, block.Size);
+            }
         }
 
+        // The blocks are independent (each an O(n^3) decomposition in double): one part each, over the kernel threads.
+        var spectra = new WeightSpectrum[blocks.Count];
+        Kernels.WorkerPool.Run(new BlockJob(blocks, gates, spectra), blocks.Count);
         return spectra;
     }
 
@@ -135,6 +142,15 @@ public static class Spectra
         }
 
         return spectra;
+    }
+
+    private sealed class BlockJob(List<RecurrentBlock> blocks, string[] gates, WeightSpectrum[] spectra) : Kernels.IParallelJob
+    {
+        public void Run(int part, int parts)
+        {
+            var block = blocks[part];
+            spectra[part] = OfMatrix(block.Parameter, gates[block.Gate], block.Layer, block.Reverse, block.Matrix, block.Size);
+        }
     }
 
     /// <summary>The spectrum of one row-major n x n matrix, labelled as given.</summary>

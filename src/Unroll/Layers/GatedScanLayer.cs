@@ -132,6 +132,14 @@ internal abstract class GatedScanLayer<T> : IRecurrentLayer<T>
     public bool RecordStateGradientNorms { get; set; }
 
     /// <inheritdoc/>
+    /// <remarks>The minGRU and minLSTM layers' state Jacobians are diagonal and known in closed form: nothing measures them by BPTT.</remarks>
+    public bool StateGradientsOnly
+    {
+        get => false;
+        set => throw new NotSupportedException("The minGRU and minLSTM layers have no state-gradients-only backward pass.");
+    }
+
+    /// <inheritdoc/>
     public ReadOnlySpan<double> StateGradientNorms => _stateGradientNorms.AsSpan(0, RecordStateGradientNorms ? _steps : 0);
 
     /// <inheritdoc/>

@@ -19,6 +19,14 @@ internal interface IRecurrentLayer<T>
     /// <summary>When set, <see cref="Backward"/> records ||dL/dh_t|| (and its vectors) for every t.</summary>
     bool RecordStateGradientNorms { get; set; }
 
+    /// <summary>
+    /// When set, a <see cref="Backward"/> asked for no input gradient stops once it has dL/dh_t for every t (and the
+    /// initial-state gradients): it adds nothing to the weight gradients. For measurements that read only the state
+    /// gradients, where dW_hh and dW_ih would be half the backward pass's work. Layers without such a use throw on
+    /// setting it.
+    /// </summary>
+    bool StateGradientsOnly { get; set; }
+
     /// <summary>||dL/dh_t||_2 over the batch for t = 0..T-1, from the last backward pass with recording on.</summary>
     ReadOnlySpan<double> StateGradientNorms { get; }
 

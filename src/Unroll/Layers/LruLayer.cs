@@ -169,6 +169,14 @@ internal sealed class LruLayer<T> : IRecurrentLayer<T>
     public bool RecordStateGradientNorms { get; set; }
 
     /// <inheritdoc/>
+    /// <remarks>The LRU layers' state Jacobians are diagonal and known in closed form: nothing measures them by BPTT.</remarks>
+    public bool StateGradientsOnly
+    {
+        get => false;
+        set => throw new NotSupportedException("The LRU layers have no state-gradients-only backward pass.");
+    }
+
+    /// <inheritdoc/>
     public ReadOnlySpan<double> StateGradientNorms => _stateGradientNorms.AsSpan(0, RecordStateGradientNorms ? _steps : 0);
 
     /// <inheritdoc/>

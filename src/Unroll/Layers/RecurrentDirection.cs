@@ -131,6 +131,9 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// <summary>When set, <see cref="Backward"/> records ||dL/dh_t|| (and ||dL/dc_t|| from later steps for the LSTM) for every t.</summary>
     public bool RecordStateGradientNorms { get; set; }
 
+    /// <inheritdoc/>
+    public bool StateGradientsOnly { get; set; }
+
     /// <summary>||dL/dh_t||_2 over the batch for t = 0..T-1, from the last backward pass with recording on.</summary>
     public ReadOnlySpan<double> StateGradientNorms => _stateGradientNorms.AsSpan(0, RecordStateGradientNorms ? _steps : 0);
 
@@ -352,6 +355,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         {
             Gemm.ComputePacked(Transpose.No, batch, T.One, gateGradients.Slice(productTime * batch * width, batch * width), width,
                 _packedBackward, T.One, TCell.FeedsBackOutput ? _feedbackGradients.AsSpan(0, batch * recurrentWidth) : carry, recurrentWidth);
+        }
+
+        if (StateGradientsOnly && inputGradient.IsEmpty && !TCell.FeedsBackOutput && _embeddingName is null)
+        {
+            return;
         }
 
         // After the loop, single GEMMs over all T*B rows: dW_hh against the previous states (or dW_yh against the outputs fed back).

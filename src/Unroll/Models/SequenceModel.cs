@@ -267,6 +267,24 @@ public sealed partial class SequenceModel<T> : IRecurrentModel<T>
     }
 
     /// <summary>
+    /// When set, a backward pass asked for no input gradient adds nothing to the recurrent layers' weight gradients:
+    /// for measurements that read only dL/dh_t (the Jacobian products). Not for the scan cells.
+    /// </summary>
+    internal bool StateGradientsOnly
+    {
+        set
+        {
+            foreach (var layer in _layers)
+            {
+                foreach (var direction in layer)
+                {
+                    direction.StateGradientsOnly = value;
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// ||dL/dh_t||_2 over the batch, t = 0..T-1, for one layer and direction, from the last backward pass
     /// with <see cref="RecordGradientFlow"/> set: the total derivative, through the head at step t and
     /// through every later step.

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Unroll.Tensors;
 
 /// <summary>
@@ -188,9 +190,7 @@ internal static class SingularValues
                 for (int q = p + 1; q < count; q++)
                 {
                     var columnQ = work.AsSpan(q * length, length);
-                    double alpha = Dot(columnP, columnP);
-                    double beta = Dot(columnQ, columnQ);
-                    double gamma = Dot(columnP, columnQ);
+                    var (alpha, beta, gamma) = Dots(columnP, columnQ);
                     if (alpha == 0 || beta == 0 || Math.Abs(gamma) <= threshold * Math.Sqrt(alpha * beta))
                     {
                         continue;
@@ -201,12 +201,7 @@ internal static class SingularValues
                     double t = Math.CopySign(1.0, zeta) / (Math.Abs(zeta) + Math.Sqrt(1 + (zeta * zeta)));
                     double c = 1 / Math.Sqrt(1 + (t * t));
                     double s = c * t;
-                    for (int k = 0; k < length; k++)
-                    {
-                        double x = columnP[k], y = columnQ[k];
-                        columnP[k] = (c * x) - (s * y);
-                        columnQ[k] = (s * x) + (c * y);
-                    }
+                    Rotate(columnP, columnQ, c, s);
                 }
             }
 
@@ -217,6 +212,55 @@ internal static class SingularValues
         }
 
         throw new UnrollException($"singular values: expected one-sided Jacobi to converge within {MaxSweeps} sweeps, got no convergence for a {length} x {count} matrix.");
+    }
+
+    /// <summary>(a . a, b . b, a . b) in one pass over both columns, in vectors: the sweeps' inner loop.</summary>
+    private static (double Alpha, double Beta, double Gamma) Dots(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        int i = 0;
+        var aa = Vector<double>.Zero;
+        var bb = Vector<double>.Zero;
+        var ab = Vector<double>.Zero;
+        for (; i <= a.Length - Vector<double>.Count; i += Vector<double>.Count)
+        {
+            var x = new Vector<double>(a[i..]);
+            var y = new Vector<double>(b[i..]);
+            aa = Vector.FusedMultiplyAdd(x, x, aa);
+            bb = Vector.FusedMultiplyAdd(y, y, bb);
+            ab = Vector.FusedMultiplyAdd(x, y, ab);
+        }
+
+        double alpha = Vector.Sum(aa), beta = Vector.Sum(bb), gamma = Vector.Sum(ab);
+        for (; i < a.Length; i++)
+        {
+            alpha += a[i] * a[i];
+            beta += b[i] * b[i];
+            gamma += a[i] * b[i];
+        }
+
+        return (alpha, beta, gamma);
+    }
+
+    /// <summary>(a, b) = (c a - s b, s a + c b), in vectors.</summary>
+    private static void Rotate(Span<double> a, Span<double> b, double c, double s)
+    {
+        int i = 0;
+        var cv = new Vector<double>(c);
+        var sv = new Vector<double>(s);
+        for (; i <= a.Length - Vector<double>.Count; i += Vector<double>.Count)
+        {
+            var x = new Vector<double>(a[i..]);
+            var y = new Vector<double>(b[i..]);
+            ((cv * x) - (sv * y)).CopyTo(a[i..]);
+            ((sv * x) + (cv * y)).CopyTo(b[i..]);
+        }
+
+        for (; i < a.Length; i++)
+        {
+            double x = a[i], y = b[i];
+            a[i] = (c * x) - (s * y);
+            b[i] = (s * x) + (c * y);
+        }
     }
 
     private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
