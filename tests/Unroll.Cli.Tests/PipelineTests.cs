@@ -350,14 +350,21 @@ public class PipelineTests
         }
 
         using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        var clock = Stopwatch.StartNew();
-        while (!File.Exists(Path.Combine(run, ".lock")) && clock.Elapsed < TimeSpan.FromSeconds(60))
+        // The run prints its "Training ..." line once it holds the lock. The .lock file alone is not enough: it exists
+        // from the moment it is created, a moment before it is locked, and a busy machine made the second run win there.
+        var header = new System.Text.StringBuilder();
+        while (await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)) is { } line)
         {
-            Thread.Sleep(5);
+            header.AppendLine(line);
+            if (line.StartsWith("Training ", StringComparison.Ordinal))
+            {
+                break;
+            }
         }
 
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        Assert.True(File.Exists(Path.Combine(run, ".lock")), header.ToString());
         Assert.False(process.HasExited, "the first run ended before the second started; make it longer");
         var (code, output, error) = CliRunner.Run([.. args, "--overwrite"]);
         Assert.Equal(1, code);
