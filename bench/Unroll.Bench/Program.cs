@@ -18,7 +18,7 @@ internal static class Program
                                                per variant (reference, vector128, vector, vector512), shape and thread count
           activations                          ns per element of FastMath.Tanh/Sigmoid vs scalar MathF loops, and their max error
           dispatch                             per-call cost of Parallel.For vs the persistent kernel workers (2 parts)
-          lstm-512 | lstm-256 | lstm-128 | gru-512 | gru-128 | rnn-512 | rnn-128 [--threads N]... [--seconds S]
+          lstm-512 | lstm-256 | lstm-128 | gru-512 | gru-128 | rnn-512 | rnn-128 | lstm-512-b16 [--threads N]... [--seconds S]
                                                training throughput (forward + loss + BPTT + clip + Adam), characters/s
           inference [--threads N]... [--case NAME]... [--rounds R] [--seconds S]
                                                the predictor beside ONNX Runtime: per-step and whole-sequence latency at

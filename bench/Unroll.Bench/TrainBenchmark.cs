@@ -37,6 +37,9 @@ internal static class TrainBenchmark
         new("rnn-512", "rnn", 512, 200, 32, 0),
         new("lstm-128", "lstm", 128, 100, 32, 65),
         new("gru-128", "gru", 128, 100, 32, 65),
+
+        // lstm-512 at half the batch: the rows each of two threads takes when a pass is split by rows.
+        new("lstm-512-b16", "lstm", 512, 64, 16, 65),
     ];
 
     /// <summary>The suite names this benchmark answers to.</summary>

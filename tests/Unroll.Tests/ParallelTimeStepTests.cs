@@ -7,9 +7,10 @@ using Unroll.Training;
 namespace Unroll.Tests;
 
 /// <summary>
-/// A time step split over the cores by hidden units computes exactly what one thread computes: every part's
-/// product columns, cell and carries are the same operations on the same values, so forward outputs, the loss
-/// and every gradient agree bit for bit between one and two threads.
+/// A time step split over the cores by hidden units, and a pass split by rows, compute exactly what one thread
+/// computes: every part's product columns or rows, cell and carries are the same operations on the same values, and
+/// the column sums take their rows in one order, so forward outputs, the loss and every gradient agree bit for bit
+/// between one thread and three.
 /// </summary>
 [Collection("Gemm")]
 public sealed class ParallelTimeStepTests
@@ -65,6 +66,97 @@ public sealed class ParallelTimeStepTests
                     BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
                     $"{architecture} ({variant}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
             }
+        }
+    }
+
+    /// <summary>
+    /// A batch of 19 rows at three threads runs each pass split by rows (two parts of 9 and 10 rows, eight steps per
+    /// dispatch, then three), and the column sums after it: the same bits as one thread, with dense and token input.
+    /// </summary>
+    [Theory]
+    [InlineData("rnn", false)]
+    [InlineData("lstm", false)]
+    [InlineData("gru", false)]
+    [InlineData("lstm", true)]
+    [InlineData("gru", true)]
+    public void RowSplitPassesMatchOneThreadBitForBit(string architecture, bool tokens)
+    {
+        var one = RunRows(architecture, tokens, threads: 1, out long oneParts);
+        var three = RunRows(architecture, tokens, threads: 3, out long threeParts);
+        Assert.Equal(0, oneParts);
+        // Per layer and direction: two chunks forward and two backward of two row parts, and the sums' parts; a split
+        // by units at every step would hand out at least 2 x 11 x 2 parts per layer and direction.
+        Assert.InRange(threeParts, 2L * 2 * 2 * RowLayers * Directions, 2L * RowSteps * 2 * RowLayers * Directions - 1);
+        foreach (var (name, values) in one)
+        {
+            var other = three[name];
+            Assert.True(values.Length > 0, $"{name} is empty");
+            Assert.Contains(values, v => v != 0);
+            Assert.Equal(values.Length, other.Length);
+            for (int i = 0; i < values.Length; i++)
+            {
+                Assert.True(
+                    BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
+                    $"{architecture} (tokens: {tokens}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
+            }
+        }
+    }
+
+    private const int RowSteps = 11, RowBatch = 19, RowLayers = 2, Vocabulary = 7;
+
+    private static Dictionary<string, float[]> RunRows(string architecture, bool tokens, int threads, out long splitParts)
+    {
+        int savedThreads = Parallelism.ThreadCount;
+        long savedWork = RecurrentDirection.MinParallelStepWork;
+        try
+        {
+            Parallelism.ThreadCount = threads;
+            RecurrentDirection.MinParallelStepWork = 0;
+            var model = new SequenceModel<float>(new ModelConfig
+            {
+                Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
+                Layers = RowLayers, Bidirectional = true, VocabularySize = tokens ? Vocabulary : 0,
+            });
+            Initializers.PyTorchDefault(model, new Random(21));
+            model.ComputeInputGradients = !tokens;
+            var random = new Random(22);
+            int[] lengths = [.. Enumerable.Range(0, RowBatch).Select(b => 1 + ((b * 5) % RowSteps))];
+            float[] targets = Values(random, RowSteps * RowBatch * Outputs);
+            long partsBefore = WorkerPool.SplitParts;
+            model.Parameters.ZeroGradients();
+            if (tokens)
+            {
+                int[] ids = [.. Enumerable.Range(0, RowSteps * RowBatch).Select(_ => random.Next(Vocabulary))];
+                model.ForwardTokens(ids, RowSteps, RowBatch, lengths: lengths);
+            }
+            else
+            {
+                model.Forward(Values(random, RowSteps * RowBatch * InputSize), RowSteps, RowBatch, lengths: lengths);
+            }
+
+            float[] predictionGradients = new float[model.Predictions.Length];
+            float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
+            model.Backward(predictionGradients);
+            splitParts = WorkerPool.SplitParts - partsBefore;
+            var results = new Dictionary<string, float[]>
+            {
+                ["loss"] = [loss],
+                ["predictions"] = model.Predictions.ToArray(),
+                ["final state"] = model.FinalState.ToArray(),
+                ["parameter gradients"] = model.Parameters.Gradients.ToArray(),
+                ["h0 gradient"] = model.InitialStateGradient.ToArray(),
+            };
+            if (!tokens)
+            {
+                results["input gradients"] = model.InputGradients.ToArray();
+            }
+
+            return results;
+        }
+        finally
+        {
+            Parallelism.ThreadCount = savedThreads;
+            RecurrentDirection.MinParallelStepWork = savedWork;
         }
     }
 

@@ -84,6 +84,13 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     private bool _stepBackward;
     private int _stepTime;
     private int _productTime;
+
+    // Split by rows instead (RowParts): each part takes its rows through steps [_chunkStart, _chunkEnd) of the
+    // processing order, with no meeting between the steps of a chunk.
+    private readonly RowJob _rowJob;
+    private readonly AccumulateJob _accumulateJob;
+    private int _chunkStart;
+    private int _chunkEnd;
     private unsafe T* _stepOutput;
     private int _stepOutputLength;
     private int _stepOutputColumn;
@@ -107,6 +114,8 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         BiasIh = ParameterNames.BiasIh(layer, reverse);
         BiasHh = ParameterNames.BiasHh(layer, reverse);
         _stepJob = new StepJob(this);
+        _rowJob = new RowJob(this);
+        _accumulateJob = new AccumulateJob(this);
     }
 
     public bool Reverse { get; }
@@ -259,10 +268,18 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             {
                 SetStepOutput(outputPointer, output.Length, outputColumn, outputWidth);
                 _stepBackward = false;
-                for (int s = 0; s < steps; s++)
+                int rowParts = RowParts(batch, parts);
+                if (rowParts > 1)
                 {
-                    _stepTime = Reverse ? steps - 1 - s : s;
-                    WorkerPool.Run(_stepJob, parts);
+                    RunByRows(steps, rowParts);
+                }
+                else
+                {
+                    for (int s = 0; s < steps; s++)
+                    {
+                        _stepTime = Reverse ? steps - 1 - s : s;
+                        WorkerPool.Run(_stepJob, parts);
+                    }
                 }
 
                 SetStepOutput(null, 0, 0, 0);
@@ -323,26 +340,38 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             {
                 SetStepOutput(gradientPointer, outputGradient.Length, outputColumn, outputWidth);
                 _stepBackward = true;
-                for (int s = steps - 1; s >= 0; s--)
+                int rowParts = RowParts(batch, parts);
+                if (rowParts > 1)
                 {
-                    int t = Reverse ? steps - 1 - s : s;
-                    if (RecordStateGradientNorms && TCell.HasMemory)
+                    // Each part's rows through every step; db_hh and the token scatter-add then take every step's
+                    // rows in the order the steps below add them (AccumulateStep), column range by column range.
+                    RunByRows(steps, rowParts);
+                    WorkerPool.Run(_accumulateJob, parts);
+                    productTime = Reverse ? steps - 1 : 0;
+                }
+                else
+                {
+                    for (int s = steps - 1; s >= 0; s--)
                     {
-                        // dL/dc_t as it arrives from later steps, before this step's backward turns it into dL/dc_{t-1}.
-                        _cellGradientNorms[t] = RecurrentLayers.Norm<T>(memoryCarry);
-                        memoryCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
-                    }
+                        int t = Reverse ? steps - 1 - s : s;
+                        if (RecordStateGradientNorms && TCell.HasMemory)
+                        {
+                            // dL/dc_t as it arrives from later steps, before this step's backward turns it into dL/dc_{t-1}.
+                            _cellGradientNorms[t] = RecurrentLayers.Norm<T>(memoryCarry);
+                            memoryCarry.CopyTo(_cellGradients.AsSpan(t * block, block));
+                        }
 
-                    _stepTime = t;
-                    _productTime = productTime;
-                    WorkerPool.Run(_stepJob, parts);
-                    productTime = t;
-                    if (RecordStateGradientNorms)
-                    {
-                        // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
-                        // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
-                        _stateGradientNorms[t] = RecurrentLayers.Norm<T>(stateGradient);
-                        stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
+                        _stepTime = t;
+                        _productTime = productTime;
+                        WorkerPool.Run(_stepJob, parts);
+                        productTime = t;
+                        if (RecordStateGradientNorms)
+                        {
+                            // ||dL/dh_t||_2 over the whole batch: the quantity whose decay or growth with the lag
+                            // is the vanishing or exploding gradient (the notes' dL/dh_t = dL/dh_T prod dh_j/dh_{j-1}).
+                            _stateGradientNorms[t] = RecurrentLayers.Norm<T>(stateGradient);
+                            stateGradient.CopyTo(_stateGradients.AsSpan(t * block, block));
+                        }
                     }
                 }
 
@@ -499,11 +528,75 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
 
         if (_stepBackward)
         {
-            BackwardUnits(_stepTime, _productTime, firstUnit, endUnit);
+            BackwardUnits(_stepTime, _productTime, 0, _batch, firstUnit, endUnit);
+            AccumulateStep(_stepTime, firstUnit, endUnit);
         }
         else
         {
-            ForwardUnits(_stepTime, firstUnit, endUnit);
+            ForwardUnits(_stepTime, 0, _batch, firstUnit, endUnit);
+        }
+    }
+
+    /// <summary>
+    /// How many parts by rows a pass over <paramref name="batch"/> rows takes, or 1 for the split by hidden units at
+    /// every step (<paramref name="unitParts"/> of them). Rows are independent through the recurrence, so a part that
+    /// holds whole rows runs step after step without meeting the others; it needs a few rows for the product's row
+    /// tiles, every unit of h_{t-1} from its own rows only (not a fed-back output), and no whole-batch norm between
+    /// steps (the gradient-flow record). The two splits give the same numbers: every row's products and cell math are
+    /// the same whichever part computes them, and the column sums run in one order either way (AccumulateStep).
+    /// </summary>
+    private int RowParts(int batch, int unitParts)
+    {
+        const int minRowsPerPart = 8;
+        return unitParts <= 1 || TCell.FeedsBackOutput || RecordStateGradientNorms || batch < 2 * minRowsPerPart
+            ? 1 : Math.Min(unitParts, batch / minRowsPerPart);
+    }
+
+    /// <summary>
+    /// Runs every step of the current pass (forward or backward, in processing order) as <paramref name="rowParts"/>
+    /// parts by rows, <see cref="RecurrentDirection.StepsPerDispatch"/> steps per dispatch: the parts meet between
+    /// chunks, so a thread the OS took away delays its rows by one chunk, not the whole sequence, and the next chunk's
+    /// parts are claimed afresh.
+    /// </summary>
+    private void RunByRows(int steps, int rowParts)
+    {
+        for (int start = 0; start < steps; start += RecurrentDirection.StepsPerDispatch)
+        {
+            _chunkStart = start;
+            _chunkEnd = Math.Min(steps, start + RecurrentDirection.StepsPerDispatch);
+            WorkerPool.Run(_rowJob, rowParts);
+        }
+    }
+
+    /// <summary>Rows [b0, b1) of part <paramref name="part"/> through the steps of the current chunk.</summary>
+    private void RunRowPart(int part, int parts)
+    {
+        int batch = _batch, steps = _steps, hidden = Hidden;
+        int firstRow = part * batch / parts, endRow = (part + 1) * batch / parts;
+        for (int s = _chunkStart; s < _chunkEnd; s++)
+        {
+            if (_stepBackward)
+            {
+                // Processing order runs against the forward order: s = 0 is t = T-1 for the forward direction.
+                int t = Reverse ? s : steps - 1 - s;
+                int productTime = s == 0 ? -1 : Reverse ? t - 1 : t + 1;
+                BackwardUnits(t, productTime, firstRow, endRow, 0, hidden);
+            }
+            else
+            {
+                ForwardUnits(Reverse ? steps - 1 - s : s, firstRow, endRow, 0, hidden);
+            }
+        }
+    }
+
+    /// <summary>The column sums of a backward pass split by rows: every step in processing order, as the unit split adds them.</summary>
+    private void RunAccumulatePart(int part, int parts)
+    {
+        int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel, steps = _steps;
+        int firstUnit = part * panels / parts * panel, endUnit = (part + 1) * panels / parts * panel;
+        for (int s = steps - 1; s >= 0; s--)
+        {
+            AccumulateStep(Reverse ? steps - 1 - s : s, firstUnit, endUnit);
         }
     }
 
@@ -512,7 +605,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// every gate block of h_{t-1} W_hh^T (+ b_hh for a cell that keeps it apart), the cell on every active row, and
     /// their columns of the output.
     /// </summary>
-    private unsafe void ForwardUnits(int t, int firstUnit, int endUnit)
+    private unsafe void ForwardUnits(int t, int firstRow, int endRow, int firstUnit, int endUnit)
     {
         int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         int previous = PreviousBlock(t), current = CurrentBlock(t);
@@ -524,7 +617,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         if (TCell.SeparateRecurrentGates)
         {
             var biasHh = _parameters.Value(BiasHh);
-            for (int b = 0; b < batch; b++)
+            for (int b = firstRow; b < endRow; b++)
             {
                 for (int g = 0; g < GateCount; g++)
                 {
@@ -538,7 +631,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         {
             // gates_r = (E W_ih^T + b)[token_r], this part's columns of every gate block.
             var table = _tokenTable.AsSpan(0, _vocabulary * width);
-            for (int b = 0; b < batch; b++)
+            for (int b = firstRow; b < endRow; b++)
             {
                 int tokenRow = _tokens![(t * batch) + b] * width;
                 for (int g = 0; g < GateCount; g++)
@@ -551,9 +644,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
 
         int recurrentWidth = RecurrentWidth, feedbackBlock = batch * recurrentWidth;
         ReadOnlySpan<T> recurrentInput = TCell.FeedsBackOutput ? _feedback.AsSpan(t * feedbackBlock, feedbackBlock) : hPrevious;
-        AddRecurrentProduct(batch, recurrentInput, recurrentWidth, _packedForward, recurrentGates, width, firstUnit, endUnit);
+        int rows = endRow - firstRow;
+        AddRecurrentProduct(rows, recurrentInput.Slice(firstRow * recurrentWidth, rows * recurrentWidth), recurrentWidth, _packedForward,
+            recurrentGates.Slice(firstRow * width, rows * width), width, firstUnit, endUnit);
         var output = new Span<T>(_stepOutput, _stepOutputLength);
-        for (int b = 0; b < batch; b++)
+        for (int b = firstRow; b < endRow; b++)
         {
             int at = (b * hidden) + firstUnit;
             var destination = output.Slice((((t * batch) + b) * _stepOutputWidth) + _stepOutputColumn + firstUnit, units);
@@ -590,7 +685,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// processing order, or -1 at the first step) + dL/doutput_t, then the cell's backward on every active row, which
     /// writes their gate-gradient columns and the direct part of dL/dh_{t-1} into their carries.
     /// </summary>
-    private unsafe void BackwardUnits(int t, int productTime, int firstUnit, int endUnit)
+    private unsafe void BackwardUnits(int t, int productTime, int firstRow, int endRow, int firstUnit, int endUnit)
     {
         int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         var carry = _carry.AsSpan(0, block);
@@ -598,8 +693,9 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         if (productTime >= 0 && !TCell.FeedsBackOutput)
         {
             // forward: gates_{t+1} += h_t W_hh^T  =>  dh_t += dGates_{t+1} W_hh
-            AddRecurrentProduct(batch, _gateGradients.AsSpan(productTime * batch * width, batch * width), width, _packedBackward,
-                carry, hidden, firstUnit, endUnit);
+            int rows = endRow - firstRow;
+            AddRecurrentProduct(rows, _gateGradients.AsSpan(((productTime * batch) + firstRow) * width, rows * width), width, _packedBackward,
+                carry.Slice(firstRow * hidden, rows * hidden), hidden, firstUnit, endUnit);
         }
         else if (productTime >= 0 && _teacher is null)
         {
@@ -619,7 +715,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         var gateGradients = _gateGradients.AsSpan(t * batch * width, batch * width);
         var inputGateGradients = TCell.SeparateRecurrentGates ? _inputGateGradients.AsSpan(t * batch * width, batch * width) : gateGradients;
         var hPrevious = _states.AsSpan(previous * block, block);
-        for (int b = 0; b < batch; b++)
+        for (int b = firstRow; b < endRow; b++)
         {
             int at = (b * hidden) + firstUnit, gateStart = (b * width) + firstUnit;
             // dL/dh_t = what later steps passed back + what the layer above (or the head) sends at t.
@@ -647,10 +743,19 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
                 TCell.HasMemory ? _memoryCarry.AsSpan(at, units) : [], inputGateGradients[gateStart..],
                 TCell.SeparateRecurrentGates ? gateGradients[gateStart..] : [], direct));
         }
+    }
 
-        // While this step's gate gradients are in cache: db_hh += their column sums and, for token input,
-        // S[token_r] += the input side's row r (the scatter-add behind dW_ih, db_ih and dE; see Backward). Each column
-        // belongs to one part and takes its rows in the same order for any part count.
+    /// <summary>
+    /// db_hh += the column sums of step t's gate gradients and, for token input, S[token_r] += the input side's row r
+    /// (the scatter-add behind dW_ih, db_ih and dE; see Backward), for the columns of units [firstUnit, endUnit). Each
+    /// column belongs to one part and takes the steps in processing order and each step's rows in order, for any part
+    /// count and either split: the unit split calls it for step t while that step's gate gradients are in cache.
+    /// </summary>
+    private void AccumulateStep(int t, int firstUnit, int endUnit)
+    {
+        int batch = _batch, hidden = Hidden, width = GateCount * hidden, units = endUnit - firstUnit;
+        var gateGradients = _gateGradients.AsSpan(t * batch * width, batch * width);
+        var inputGateGradients = TCell.SeparateRecurrentGates ? _inputGateGradients.AsSpan(t * batch * width, batch * width) : gateGradients;
         var biasGradient = _parameters.Gradient(BiasHh);
         var tokenGradients = _embeddingName is null ? [] : _tokenTable.AsSpan(0, _vocabulary * width);
         for (int b = 0; b < batch; b++)
@@ -774,6 +879,18 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     {
         public void Run(int part, int parts) => direction.RunStepPart(part, parts);
     }
+
+    /// <summary>A chunk of steps split by rows, reusable like <see cref="StepJob"/>.</summary>
+    private sealed class RowJob(RecurrentDirection<T, TCell> direction) : IParallelJob
+    {
+        public void Run(int part, int parts) => direction.RunRowPart(part, parts);
+    }
+
+    /// <summary>The column sums after a backward pass split by rows, reusable like <see cref="StepJob"/>.</summary>
+    private sealed class AccumulateJob(RecurrentDirection<T, TCell> direction) : IParallelJob
+    {
+        public void Run(int part, int parts) => direction.RunAccumulatePart(part, parts);
+    }
 }
 
 /// <summary>The settings shared by every cell's time loop.</summary>
@@ -784,4 +901,10 @@ internal static class RecurrentDirection
     /// waking a worker would cost more than it saves. Settable so tests can force the split on small models.
     /// </summary>
     internal static long MinParallelStepWork { get; set; } = 64 * 64 * 64;
+
+    /// <summary>
+    /// Steps per dispatch when a pass is split by rows (see RowParts): the parts meet once per this many steps
+    /// instead of at every step.
+    /// </summary>
+    internal const int StepsPerDispatch = 8;
 }
