@@ -91,6 +91,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     private readonly AccumulateJob _accumulateJob;
     private int _chunkStart;
     private int _chunkEnd;
+
+    // Backward split by rows: the steps [_sumStart, _sumEnd) of the processing order whose column sums the parts add
+    // (AccumulateStep), the chunk before the one being run, split by columns.
+    private int _sumStart;
+    private int _sumEnd;
     private unsafe T* _stepOutput;
     private int _stepOutputLength;
     private int _stepOutputColumn;
@@ -343,10 +348,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
                 int rowParts = RowParts(batch, parts);
                 if (rowParts > 1)
                 {
-                    // Each part's rows through every step; db_hh and the token scatter-add then take every step's
-                    // rows in the order the steps below add them (AccumulateStep), column range by column range.
+                    // Each part's rows through every step; db_hh and the token scatter-add take every step's rows in
+                    // the order the steps below add them (AccumulateStep), column range by column range, one chunk
+                    // behind the rows (in the next chunk's dispatch, while its gate gradients are still in cache).
                     RunByRows(steps, rowParts);
-                    WorkerPool.Run(_accumulateJob, parts);
+                    WorkerPool.Run(_accumulateJob, rowParts);
                     productTime = Reverse ? steps - 1 : 0;
                 }
                 else
@@ -560,11 +566,14 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// </summary>
     private void RunByRows(int steps, int rowParts)
     {
+        _sumStart = _sumEnd = 0;
         for (int start = 0; start < steps; start += RecurrentDirection.StepsPerDispatch)
         {
             _chunkStart = start;
             _chunkEnd = Math.Min(steps, start + RecurrentDirection.StepsPerDispatch);
             WorkerPool.Run(_rowJob, rowParts);
+            _sumStart = _chunkStart;
+            _sumEnd = _chunkEnd;
         }
     }
 
@@ -587,16 +596,28 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
                 ForwardUnits(Reverse ? steps - 1 - s : s, firstRow, endRow, 0, hidden);
             }
         }
+
+        if (_stepBackward)
+        {
+            // The chunk before's column sums (complete since that dispatch returned; this chunk's rows write none of it).
+            AccumulateSteps(_sumStart, _sumEnd, part, parts);
+        }
     }
 
-    /// <summary>The column sums of a backward pass split by rows: every step in processing order, as the unit split adds them.</summary>
-    private void RunAccumulatePart(int part, int parts)
+    /// <summary>The column sums of the last chunk of a backward pass split by rows.</summary>
+    private void RunAccumulatePart(int part, int parts) => AccumulateSteps(_sumStart, _sumEnd, part, parts);
+
+    /// <summary>
+    /// The column sums of processing-order steps [<paramref name="start"/>, <paramref name="end"/>) for part
+    /// <paramref name="part"/>'s columns (whole panels): steps in processing order, as the unit split adds them.
+    /// </summary>
+    private void AccumulateSteps(int start, int end, int part, int parts)
     {
         int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel, steps = _steps;
         int firstUnit = part * panels / parts * panel, endUnit = (part + 1) * panels / parts * panel;
-        for (int s = steps - 1; s >= 0; s--)
+        for (int s = start; s < end && firstUnit < endUnit; s++)
         {
-            AccumulateStep(Reverse ? steps - 1 - s : s, firstUnit, endUnit);
+            AccumulateStep(Reverse ? s : steps - 1 - s, firstUnit, endUnit);
         }
     }
 
