@@ -328,7 +328,8 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
 
         if (_embeddingName is not null)
         {
-            // The step parts scatter-add their gate-gradient columns into S[token] (see BackwardUnits).
+            // The step parts (or, split by rows, the column parts after them) scatter-add their gate-gradient columns into
+            // S[token] (see AccumulateStep).
             _tokenTable.AsSpan(0, _vocabulary * width).Clear();
         }
 
@@ -534,12 +535,12 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
 
         if (_stepBackward)
         {
-            BackwardUnits(_stepTime, _productTime, 0, _batch, firstUnit, endUnit);
+            BackwardBlock(_stepTime, _productTime, 0, _batch, firstUnit, endUnit);
             AccumulateStep(_stepTime, firstUnit, endUnit);
         }
         else
         {
-            ForwardUnits(_stepTime, 0, _batch, firstUnit, endUnit);
+            ForwardBlock(_stepTime, 0, _batch, firstUnit, endUnit);
         }
     }
 
@@ -589,11 +590,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
                 // Processing order runs against the forward order: s = 0 is t = T-1 for the forward direction.
                 int t = Reverse ? s : steps - 1 - s;
                 int productTime = s == 0 ? -1 : Reverse ? t - 1 : t + 1;
-                BackwardUnits(t, productTime, firstRow, endRow, 0, hidden);
+                BackwardBlock(t, productTime, firstRow, endRow, 0, hidden);
             }
             else
             {
-                ForwardUnits(Reverse ? steps - 1 - s : s, firstRow, endRow, 0, hidden);
+                ForwardBlock(Reverse ? steps - 1 - s : s, firstRow, endRow, 0, hidden);
             }
         }
 
@@ -622,11 +623,12 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     }
 
     /// <summary>
-    /// Forward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
-    /// every gate block of h_{t-1} W_hh^T (+ b_hh for a cell that keeps it apart), the cell on every active row, and
-    /// their columns of the output.
+    /// Forward step t for rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) and hidden units
+    /// [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) (all rows and some units for the unit split, some rows
+    /// and all units for the row split): their columns of every gate block of h_{t-1} W_hh^T (+ b_hh for a cell that
+    /// keeps it apart), the cell on every active row, and their columns of the output.
     /// </summary>
-    private unsafe void ForwardUnits(int t, int firstRow, int endRow, int firstUnit, int endUnit)
+    private unsafe void ForwardBlock(int t, int firstRow, int endRow, int firstUnit, int endUnit)
     {
         int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         int previous = PreviousBlock(t), current = CurrentBlock(t);
@@ -701,12 +703,13 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     }
 
     /// <summary>
-    /// Backward step t for hidden units [<paramref name="firstUnit"/>, <paramref name="endUnit"/>): their columns of
+    /// Backward step t for rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) and hidden units
+    /// [<paramref name="firstUnit"/>, <paramref name="endUnit"/>) (as <see cref="ForwardBlock"/>): their columns of
     /// dL/dh_t = (direct part carried from step t+1) + dGates_{t+1} W_hh (<paramref name="productTime"/> = t+1 in
     /// processing order, or -1 at the first step) + dL/doutput_t, then the cell's backward on every active row, which
     /// writes their gate-gradient columns and the direct part of dL/dh_{t-1} into their carries.
     /// </summary>
-    private unsafe void BackwardUnits(int t, int productTime, int firstRow, int endRow, int firstUnit, int endUnit)
+    private unsafe void BackwardBlock(int t, int productTime, int firstRow, int endRow, int firstUnit, int endUnit)
     {
         int batch = _batch, hidden = Hidden, width = GateCount * hidden, block = batch * hidden, units = endUnit - firstUnit;
         var carry = _carry.AsSpan(0, block);
