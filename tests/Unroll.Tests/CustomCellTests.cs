@@ -151,6 +151,35 @@ public class CustomCellTests
     }
 
     [Fact]
+    public void TheTrainerRunsADiagnosticStepOnACellWithoutSquareGateBlocks()
+    {
+        // Its spectra cannot be read from W_hh = [3H, H]: the diagnostic columns stay empty (NaN) and the run goes on.
+        var model = SequenceModel<float>.Create<CifgLstmCell>(Config(16), seed: 1);
+        var random = new Random(3);
+        var inputs = new List<double[,]>();
+        var targets = new List<double[,]>();
+        for (int s = 0; s < 12; s++)
+        {
+            var input = new double[6, 2];
+            var target = new double[6, 1];
+            for (int t = 0; t < 6; t++)
+            {
+                input[t, 0] = random.NextDouble();
+                input[t, 1] = random.NextDouble();
+                target[t, 0] = random.NextDouble();
+            }
+
+            inputs.Add(input);
+            targets.Add(target);
+        }
+
+        var data = SequenceSet.FromArrays(inputs, targets);
+        var history = new Trainer(model, new TrainingOptions { Steps = 3, DiagnoseEvery = 1 }).Run(data.Slice(0, 8), data.Slice(8, 4));
+        Assert.Equal(3, history.Count);
+        Assert.All(history, m => Assert.True(double.IsNaN(m.SpectralRadius) && double.IsNaN(m.LargestSingularValue) && double.IsFinite(m.TrainLoss)));
+    }
+
+    [Fact]
     public void TrainsSavesAndLoads()
     {
         const int steps = 12, batch = 8;

@@ -455,7 +455,17 @@ public sealed class Trainer
     // none (Jordan), the weights are not square gate blocks (a custom cell) or are no longer finite.
     private (double Radius, double Largest) LargestSpectra()
     {
-        var blocks = RecurrentBlocks.Of(_model);
+        List<RecurrentBlock> blocks;
+        try
+        {
+            blocks = RecurrentBlocks.Of(_model);
+        }
+        catch (UnrollException)
+        {
+            // A recurrent weight that is not G square blocks (a custom cell's): nothing to measure.
+            return (double.NaN, double.NaN);
+        }
+
         if (blocks.Count == 0)
         {
             return (double.NaN, double.NaN);
