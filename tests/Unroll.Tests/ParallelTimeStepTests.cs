@@ -55,18 +55,7 @@ public sealed class ParallelTimeStepTests
         // (the products after the loops add only a few more dispatches).
         Assert.True(splitParts >= 2L * Steps * Layers * Directions, $"only {splitParts} parts were handed to the worker pool");
         Assert.Equal(one.Count, two.Count);
-        foreach (var (name, values) in one)
-        {
-            var other = two[name];
-            Assert.True(values.Length > 0, $"{name} is empty");
-            Assert.Equal(values.Length, other.Length);
-            for (int i = 0; i < values.Length; i++)
-            {
-                Assert.True(
-                    BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
-                    $"{architecture} ({variant}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
-            }
-        }
+        AssertSameBits(one, two, $"{architecture} ({variant})");
     }
 
     /// <summary>
@@ -87,24 +76,33 @@ public sealed class ParallelTimeStepTests
         // Per layer and direction: two chunks forward and two backward of two row parts, and the sums' parts; a split
         // by units at every step would hand out at least 2 x 11 x 2 parts per layer and direction.
         Assert.InRange(threeParts, 2L * 2 * 2 * RowLayers * Directions, 2L * RowSteps * 2 * RowLayers * Directions - 1);
+        foreach (var values in one.Values)
+        {
+            Assert.Contains(values, v => v != 0);
+        }
+
+        AssertSameBits(one, three, $"{architecture} (tokens: {tokens})");
+    }
+
+    /// <summary>Every result of the three-thread run has the bits of the one-thread run's.</summary>
+    private static void AssertSameBits(Dictionary<string, float[]> one, Dictionary<string, float[]> three, string label)
+    {
         foreach (var (name, values) in one)
         {
             var other = three[name];
             Assert.True(values.Length > 0, $"{name} is empty");
-            Assert.Contains(values, v => v != 0);
             Assert.Equal(values.Length, other.Length);
             for (int i = 0; i < values.Length; i++)
             {
                 Assert.True(
                     BitConverter.SingleToInt32Bits(values[i]) == BitConverter.SingleToInt32Bits(other[i]),
-                    $"{architecture} (tokens: {tokens}) {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
+                    $"{label} {name}[{i}]: {values[i]:R} with one thread, {other[i]:R} with three");
             }
         }
     }
 
-    private const int RowSteps = 11, RowBatch = 19, RowLayers = 2, Vocabulary = 7;
-
-    private static Dictionary<string, float[]> RunRows(string architecture, bool tokens, int threads, out long splitParts)
+    /// <summary>Runs <paramref name="run"/> with <paramref name="threads"/> kernel threads and every time step split however small.</summary>
+    private static TResult WithThreads<TResult>(int threads, Func<TResult> run)
     {
         int savedThreads = Parallelism.ThreadCount;
         long savedWork = RecurrentDirection.MinParallelStepWork;
@@ -112,6 +110,21 @@ public sealed class ParallelTimeStepTests
         {
             Parallelism.ThreadCount = threads;
             RecurrentDirection.MinParallelStepWork = 0;
+            return run();
+        }
+        finally
+        {
+            Parallelism.ThreadCount = savedThreads;
+            RecurrentDirection.MinParallelStepWork = savedWork;
+        }
+    }
+
+    private const int RowSteps = 11, RowBatch = 19, RowLayers = 2, Vocabulary = 7;
+
+    private static Dictionary<string, float[]> RunRows(string architecture, bool tokens, int threads, out long splitParts)
+    {
+        (var measured, splitParts) = WithThreads(threads, () =>
+        {
             var model = new SequenceModel<float>(new ModelConfig
             {
                 Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
@@ -137,7 +150,7 @@ public sealed class ParallelTimeStepTests
             float[] predictionGradients = new float[model.Predictions.Length];
             float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
             model.Backward(predictionGradients);
-            splitParts = WorkerPool.SplitParts - partsBefore;
+            long parts = WorkerPool.SplitParts - partsBefore;
             var results = new Dictionary<string, float[]>
             {
                 ["loss"] = [loss],
@@ -151,23 +164,15 @@ public sealed class ParallelTimeStepTests
                 results["input gradients"] = model.InputGradients.ToArray();
             }
 
-            return results;
-        }
-        finally
-        {
-            Parallelism.ThreadCount = savedThreads;
-            RecurrentDirection.MinParallelStepWork = savedWork;
-        }
+            return (results, parts);
+        });
+        return measured;
     }
 
     private static Dictionary<string, float[]> Run(string architecture, int threads, out long splitParts)
     {
-        int savedThreads = Parallelism.ThreadCount;
-        long savedWork = RecurrentDirection.MinParallelStepWork;
-        try
+        (var measured, splitParts) = WithThreads(threads, () =>
         {
-            Parallelism.ThreadCount = threads;
-            RecurrentDirection.MinParallelStepWork = 0;
             var model = new SequenceModel<float>(new ModelConfig
             {
                 Architecture = Architectures.Parse(architecture), InputSize = InputSize, HiddenSize = Hidden, OutputSize = Outputs,
@@ -189,7 +194,7 @@ public sealed class ParallelTimeStepTests
             float[] predictionGradients = new float[model.Predictions.Length];
             float loss = Losses.MeanSquaredError<float>(model.Predictions, targets, predictionGradients);
             model.Backward(predictionGradients);
-            splitParts = WorkerPool.SplitParts - partsBefore;
+            long parts = WorkerPool.SplitParts - partsBefore;
 
             var results = new Dictionary<string, float[]>
             {
@@ -210,13 +215,9 @@ public sealed class ParallelTimeStepTests
                 results["dL/dc_t, first layer"] = model.CellGradients(0).ToArray();
             }
 
-            return results;
-        }
-        finally
-        {
-            Parallelism.ThreadCount = savedThreads;
-            RecurrentDirection.MinParallelStepWork = savedWork;
-        }
+            return (results, parts);
+        });
+        return measured;
     }
 
     private static float[] Values(Random random, int count)

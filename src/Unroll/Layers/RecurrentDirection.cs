@@ -525,14 +525,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// <summary>Part <paramref name="part"/> of the current time step: hidden units [u0, u1), whole panels of them.</summary>
     private void RunStepPart(int part, int parts)
     {
-        int firstUnit = 0, endUnit = Hidden;
-        if (parts > 1)
-        {
-            int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel;
-            firstUnit = part * panels / parts * panel;
-            endUnit = (part + 1) * panels / parts * panel;
-        }
-
+        var (firstUnit, endUnit) = Units(part, parts);
         if (_stepBackward)
         {
             BackwardBlock(_stepTime, _productTime, 0, _batch, firstUnit, endUnit);
@@ -542,6 +535,22 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         {
             ForwardBlock(_stepTime, 0, _batch, firstUnit, endUnit);
         }
+    }
+
+    /// <summary>
+    /// The hidden units [first, end) of part <paramref name="part"/> of <paramref name="parts"/>: whole panels of the
+    /// micro-kernel's columns (more than one part only when H is a multiple of the panel width, see StepParts), or
+    /// every unit for one part.
+    /// </summary>
+    private (int First, int End) Units(int part, int parts)
+    {
+        if (parts <= 1)
+        {
+            return (0, Hidden);
+        }
+
+        int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel;
+        return (part * panels / parts * panel, (part + 1) * panels / parts * panel);
     }
 
     /// <summary>
@@ -614,8 +623,8 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
     /// </summary>
     private void AccumulateSteps(int start, int end, int part, int parts)
     {
-        int panel = Gemm.PanelWidth<T>(), panels = Hidden / panel, steps = _steps;
-        int firstUnit = part * panels / parts * panel, endUnit = (part + 1) * panels / parts * panel;
+        int steps = _steps;
+        var (firstUnit, endUnit) = Units(part, parts);
         for (int s = start; s < end && firstUnit < endUnit; s++)
         {
             AccumulateStep(Reverse ? s : steps - 1 - s, firstUnit, endUnit);
