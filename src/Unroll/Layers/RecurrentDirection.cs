@@ -425,6 +425,10 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         var embedding = _parameters.Value(_embeddingName);
         Gemm.Compute(Transpose.Yes, Transpose.No, width, InputSize, _vocabulary, T.One, tokenGradients, width, embedding, InputSize, T.One, _parameters.Gradient(WeightIh), InputSize);
         Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasIh));
+        if (BiasFromTokenSums)
+        {
+            Linear.AddColumnSums<T>(tokenGradients, _vocabulary, width, _parameters.Gradient(BiasHh));
+        }
         Gemm.Compute(Transpose.No, Transpose.No, _vocabulary, InputSize, width, T.One, tokenGradients, width, _parameters.Value(WeightIh), InputSize, T.One, _parameters.Gradient(_embeddingName), InputSize);
     }
 
@@ -791,6 +795,7 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
         var inputGateGradients = TCell.SeparateRecurrentGates ? _inputGateGradients.AsSpan(t * batch * width, batch * width) : gateGradients;
         var biasGradient = _parameters.Gradient(BiasHh);
         var tokenGradients = _embeddingName is null ? [] : _tokenTable.AsSpan(0, _vocabulary * width);
+        bool biasFromTokens = BiasFromTokenSums;
         for (int b = 0; b < batch; b++)
         {
             if (!IsActive(b, t))
@@ -801,7 +806,11 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             for (int g = 0; g < GateCount; g++)
             {
                 int column = (g * hidden) + firstUnit, at = (b * width) + column;
-                AddRow(biasGradient.Slice(column, units), gateGradients.Slice(at, units));
+                if (!biasFromTokens)
+                {
+                    AddRow(biasGradient.Slice(column, units), gateGradients.Slice(at, units));
+                }
+
                 if (!tokenGradients.IsEmpty)
                 {
                     AddRow(tokenGradients.Slice((_tokens![(t * batch) + b] * width) + column, units), inputGateGradients.Slice(at, units));
@@ -828,6 +837,13 @@ internal sealed class RecurrentDirection<T, TCell> : IRecurrentLayer<T>
             Gemm.ComputePackedColumns(m, T.One, a, lda, packed, T.One, c, ldc, column + firstUnit, column + endUnit);
         }
     }
+
+    /// <summary>
+    /// Whether db_hh comes from the token sums after the loop rather than from every row at every step: with token input
+    /// and one set of gate gradients for both sides, db_hh = sum over rows of dGates_r = sum over v of S[v], the same
+    /// column sums as db_ih (V rows instead of T*B).
+    /// </summary>
+    private bool BiasFromTokenSums => _embeddingName is not null && !TCell.SeparateRecurrentGates;
 
     /// <summary>sum += row, element-wise.</summary>
     private static void AddRow(Span<T> sum, ReadOnlySpan<T> row)

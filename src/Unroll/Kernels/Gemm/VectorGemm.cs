@@ -508,8 +508,20 @@ internal static unsafe class VectorGemm
                 {
                     int mc = RowBlock(ic, m, mcMax, tailStart);
                     PackRowBlock(transA, a, lda, ic, pcol, mc, kc, ic + mc == m ? tail : 0, packedA);
+
+                    // A transposed op(A) block is kc rows of a, mc values each, lda apart: the prefetcher misses them, and
+                    // packing the next block waited on memory. Its lines are fetched a slice per panel of this one.
+                    int nextIc = ic + mc < m ? ic + mc : 0, nextPcol = ic + mc < m ? pcol : pcol + kc;
+                    bool prefetch = transA == Transpose.Yes && nextPcol < k && Sse.IsSupported;
+                    int nextKc = Math.Min(kcMax, k - nextPcol), nextMc = Math.Min(mcMax, m - nextIc), slices = (nc + nr - 1) / nr;
                     for (int jr = 0; jr < nc; jr += nr)
                     {
+                        if (prefetch)
+                        {
+                            int slice = jr / nr;
+                            PrefetchRows(a + ((long)nextPcol * lda) + nextIc, lda, nextMc, nextKc * slice / slices, nextKc * (slice + 1) / slices);
+                        }
+
                         int cols = Math.Min(nr, nc - jr);
                         RowTiles(kc, packedA, packedB + ((long)(jr / nr) * PanelStride<T>(kc)), c + ((long)ic * ldc) + jc + jr, ldc, alpha, betaBlock, mc, tailStart - ic, cols);
                     }
@@ -547,6 +559,21 @@ internal static unsafe class VectorGemm
     {
         int r = m % MicroRows;
         return r is 1 or 2 && m >= MicroRows + r ? MicroRows + r : r == 5 ? 0 : r;
+    }
+
+    /// <summary>Prefetches into L2 the <paramref name="width"/> values at the start of rows [first, end) of a (lda apart).</summary>
+    private static void PrefetchRows<T>(T* a, int lda, int width, int first, int end)
+        where T : unmanaged
+    {
+        int line = 64 / sizeof(T);
+        for (int p = first; p < end; p++)
+        {
+            T* row = a + ((long)p * lda);
+            for (int j = 0; j < width; j += line)
+            {
+                Sse.Prefetch1(row + j);
+            }
+        }
     }
 
     /// <summary>Rows of packed A for m rows whose last <paramref name="tail"/> go to four-row tiles (zero-padded).</summary>
@@ -656,16 +683,33 @@ internal static unsafe class VectorGemm
         }
         else
         {
-            // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous. Walk each row of a once,
-            // dealing MR-wide pieces to the panels: a panel at a time would stride by lda through all kc rows
-            // (8 KB apart for lda = 2048), which maps them onto a few cache sets and reloads each line per panel.
-            for (int p = 0; p < kc; p++)
+            // op(A)[i, p] = a[p * lda + i]: the MR values of one p are contiguous. Eight rows of a at a time (eight lines
+            // lda apart stay in L1), dealt panel by panel, so each panel takes 48 contiguous values (three cache lines)
+            // per visit: a whole row of a per pass wrote the 24 panels of a 144-row block a piece each, 6 KB apart on two
+            // L1 set positions, and they evicted one another; a whole panel per pass strode through all kc rows. Where
+            // the two floats past a panel's six are still in the block and in the panel, one 8-float load and store
+            // copies them: the extra two land on step p + 1's slot, which the next copy writes.
+            const int Group = 8;
+            bool vector = typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated;
+            for (int p0 = 0; p0 < kc; p0 += Group)
             {
-                T* src = a + ((long)(pc + p) * lda) + ic;
-                T* d = dst + (p * MicroRows);
+                int p1 = Math.Min(kc, p0 + Group);
                 for (int ir = 0; ir < fullRows; ir += MicroRows)
                 {
-                    Unsafe.CopyBlockUnaligned(d + ((long)ir * kc), src + ir, (uint)(MicroRows * sizeof(T)));
+                    T* d = dst + ((long)ir * kc);
+                    T* src = a + ((long)pc * lda) + ic + ir;
+                    bool wide = vector && ir + 8 <= mc;
+                    for (int p = p0; p < p1; p++)
+                    {
+                        if (wide && p + 1 < kc)
+                        {
+                            Vector256.Store(Vector256.Load((float*)(src + ((long)p * lda))), (float*)(d + (p * MicroRows)));
+                        }
+                        else
+                        {
+                            Unsafe.CopyBlockUnaligned(d + (p * MicroRows), src + ((long)p * lda), (uint)(MicroRows * sizeof(T)));
+                        }
+                    }
                 }
             }
         }
