@@ -80,7 +80,7 @@ internal static class FastMath
     private const float B6 = 1.19825839466702e-06f;
 
     /// <summary>Whether the 512-bit path runs natively (AVX-512F has fused multiply-add).</summary>
-    private static bool UseVector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+    internal static bool UseVector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>Whether the 256-bit path runs natively: it needs hardware fused multiply-add to be fast.</summary>
     private static bool UseVector256 => Vector256.IsHardwareAccelerated && Fma.IsSupported;
@@ -314,8 +314,17 @@ internal static class FastMath
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), r, x);
     }
 
+    /// <summary>16 sigmoids at once, the same bits as <see cref="Sigmoid(float)"/> (for fused cell loops; needs <see cref="UseVector512"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> TanhVector(Vector512<float> x)
+    internal static Vector512<float> SigmoidVector(Vector512<float> x)
+    {
+        Vector512<float> half = Vector512.Create(0.5f);
+        return Vector512.FusedMultiplyAdd(half, TanhVector(x * half), half);
+    }
+
+    /// <summary>16 tanh at once, the same bits as <see cref="Tanh(float)"/> (for fused cell loops; needs <see cref="UseVector512"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> TanhVector(Vector512<float> x)
     {
         Vector512<float> clamped = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(-ClampBound)), Vector512.Create(ClampBound));
         Vector512<float> x2 = clamped * clamped;
