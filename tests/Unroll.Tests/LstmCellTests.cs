@@ -34,6 +34,33 @@ public sealed class LstmCellTests
         }
     }
 
+    /// <summary>The float backward of one row against its equations element by element, as the forward above (48 and 40 units).</summary>
+    [Theory]
+    [InlineData(48)]
+    [InlineData(40)]
+    public void FloatBackwardMatchesTheEquationsBitForBit(int units)
+    {
+        var random = new Random(units + 1);
+        float[] gates = Values(random, 4 * units, 1), saved = Values(random, units, 1), previousMemory = Values(random, units, 3);
+        float[] stateGradient = Values(random, units, 2), memoryGradient = Values(random, units, 2);
+        float[] incoming = (float[])memoryGradient.Clone();
+        float[] gateGradients = new float[4 * units];
+        new LstmCell().Backward(new CellBackwardRow<float>(
+            units, units, units, gates, saved, [], previousMemory, stateGradient, memoryGradient, gateGradients, [], []));
+
+        for (int u = 0; u < units; u++)
+        {
+            float i = gates[u], f = gates[units + u], g = gates[(2 * units) + u], o = gates[(3 * units) + u];
+            float t = saved[u], dh = stateGradient[u];
+            float dCell = incoming[u] + (dh * o * (1 - (t * t)));
+            Assert.Equal(dCell * f, memoryGradient[u]);
+            Assert.Equal(dCell * g * i * (1 - i), gateGradients[u]);
+            Assert.Equal(dCell * previousMemory[u] * f * (1 - f), gateGradients[units + u]);
+            Assert.Equal(dCell * i * (1 - (g * g)), gateGradients[(2 * units) + u]);
+            Assert.Equal(dh * t * o * (1 - o), gateGradients[(3 * units) + u]);
+        }
+    }
+
     private static float[] Values(Random random, int count, double scale)
     {
         var values = new float[count];

@@ -127,6 +127,17 @@ internal readonly struct LstmCell : IRecurrentCell<LstmCell>
         ReadOnlySpan<T> stateGradient = row.StateGradient, previousMemory = row.PreviousMemory;
         Span<T> dc = row.MemoryGradient, dInputGate = row.GateGradient(0), dForgetGate = row.GateGradient(1);
         Span<T> dCandidateGate = row.GateGradient(2), dOutputGate = row.GateGradient(3);
+        if (typeof(T) == typeof(float) && FastMath.UseVector512 && row.Units % Vector512<float>.Count == 0)
+        {
+            // The same loop in 512-bit vectors: element-wise products and sums give the same bits at any width.
+            BackwardFloat512(
+                row.Units, MemoryMarshal.Cast<T, float>(input), MemoryMarshal.Cast<T, float>(forget), MemoryMarshal.Cast<T, float>(candidate),
+                MemoryMarshal.Cast<T, float>(output), MemoryMarshal.Cast<T, float>(tanhCell), MemoryMarshal.Cast<T, float>(stateGradient),
+                MemoryMarshal.Cast<T, float>(previousMemory), MemoryMarshal.Cast<T, float>(dc), MemoryMarshal.Cast<T, float>(dInputGate),
+                MemoryMarshal.Cast<T, float>(dForgetGate), MemoryMarshal.Cast<T, float>(dCandidateGate), MemoryMarshal.Cast<T, float>(dOutputGate));
+            return;
+        }
+
         // The row's spans hold exactly Units elements: the loop reads them through their first elements, unchecked.
         ref T i0 = ref MemoryMarshal.GetReference(input), f0 = ref MemoryMarshal.GetReference(forget);
         ref T g0 = ref MemoryMarshal.GetReference(candidate), o0 = ref MemoryMarshal.GetReference(output);
@@ -152,6 +163,47 @@ internal readonly struct LstmCell : IRecurrentCell<LstmCell>
             lane.Store(dForget * f * (one - f), ref df0);
             lane.Store(dCandidate * (one - (g * g)), ref dg0);
             lane.Store(dOutput * o * (one - o), ref do0);
+        }
+    }
+
+    private static void BackwardFloat512(
+        int units, ReadOnlySpan<float> input, ReadOnlySpan<float> forget, ReadOnlySpan<float> candidate, ReadOnlySpan<float> output,
+        ReadOnlySpan<float> tanhCell, ReadOnlySpan<float> stateGradient, ReadOnlySpan<float> previousMemory, Span<float> dc,
+        Span<float> dInputGate, Span<float> dForgetGate, Span<float> dCandidateGate, Span<float> dOutputGate)
+    {
+        // Checked once here; the loop below reads and writes through the first elements, unchecked.
+        if (input.Length < units || forget.Length < units || candidate.Length < units || output.Length < units || tanhCell.Length < units
+            || stateGradient.Length < units || previousMemory.Length < units || dc.Length < units || dInputGate.Length < units
+            || dForgetGate.Length < units || dCandidateGate.Length < units || dOutputGate.Length < units)
+        {
+            throw new ArgumentException($"LSTM row: expected {units} values in every span.");
+        }
+
+        ref float i0 = ref MemoryMarshal.GetReference(input), f0 = ref MemoryMarshal.GetReference(forget);
+        ref float g0 = ref MemoryMarshal.GetReference(candidate), o0 = ref MemoryMarshal.GetReference(output);
+        ref float t0 = ref MemoryMarshal.GetReference(tanhCell), dh0 = ref MemoryMarshal.GetReference(stateGradient);
+        ref float cPrevious0 = ref MemoryMarshal.GetReference(previousMemory), dc0 = ref MemoryMarshal.GetReference(dc);
+        ref float di0 = ref MemoryMarshal.GetReference(dInputGate), df0 = ref MemoryMarshal.GetReference(dForgetGate);
+        ref float dg0 = ref MemoryMarshal.GetReference(dCandidateGate), do0 = ref MemoryMarshal.GetReference(dOutputGate);
+        var one = Vector512<float>.One;
+        for (nuint j = 0; j < (nuint)units; j += (nuint)Vector512<float>.Count)
+        {
+            var i = Vector512.LoadUnsafe(ref i0, j);
+            var f = Vector512.LoadUnsafe(ref f0, j);
+            var g = Vector512.LoadUnsafe(ref g0, j);
+            var o = Vector512.LoadUnsafe(ref o0, j);
+            var t = Vector512.LoadUnsafe(ref t0, j);
+            var dh = Vector512.LoadUnsafe(ref dh0, j);
+            var dOutput = dh * t;
+            var dCell = Vector512.LoadUnsafe(ref dc0, j) + (dh * o * (one - (t * t)));
+            var dInput = dCell * g;
+            var dForget = dCell * Vector512.LoadUnsafe(ref cPrevious0, j);
+            var dCandidate = dCell * i;
+            (dCell * f).StoreUnsafe(ref dc0, j);
+            (dInput * i * (one - i)).StoreUnsafe(ref di0, j);
+            (dForget * f * (one - f)).StoreUnsafe(ref df0, j);
+            (dCandidate * (one - (g * g))).StoreUnsafe(ref dg0, j);
+            (dOutput * o * (one - o)).StoreUnsafe(ref do0, j);
         }
     }
 }
