@@ -34,6 +34,27 @@ public sealed class LstmCellTests
         }
     }
 
+    /// <summary>The inference update of one row (c in place, no saved activations) against the same equations, 48 units.</summary>
+    [Fact]
+    public void InferenceUpdateMatchesTheEquationsBitForBit()
+    {
+        const int units = 48;
+        var random = new Random(5);
+        float[] gates = Values(random, 4 * units, 6), memory = Values(random, units, 3), state = new float[units];
+        float[] previousMemory = (float[])memory.Clone();
+        LstmCell.Update(units, gates, memory, state);
+
+        for (int u = 0; u < units; u++)
+        {
+            float i = FastMath.Sigmoid(gates[u]), f = FastMath.Sigmoid(gates[units + u]);
+            float g = FastMath.Tanh(gates[(2 * units) + u]), o = FastMath.Sigmoid(gates[(3 * units) + u]);
+            float fc = f * previousMemory[u], ig = i * g;
+            float c = fc + ig;
+            Assert.Equal(c, memory[u]);
+            Assert.Equal(o * FastMath.Tanh(c), state[u]);
+        }
+    }
+
     /// <summary>The float backward of one row against its equations element by element, as the forward above (48 and 40 units).</summary>
     [Theory]
     [InlineData(48)]

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Unroll.Cells;
 using Unroll.Kernels;
 using Unroll.Kernels.Gemm;
@@ -625,6 +626,19 @@ internal static class InferenceEngine
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = 4 * hidden;
+        if (typeof(T) == typeof(float) && FastMath.UseVector512 && hidden % Vector512<float>.Count == 0)
+        {
+            // One 512-bit pass per row from the gate sums to c and h, the same operations (and bits) as the passes below.
+            for (int b = 0; b < rows; b++)
+            {
+                LstmCell.Update(
+                    hidden, MemoryMarshal.Cast<T, float>(gates.Slice(b * width, width)),
+                    MemoryMarshal.Cast<T, float>(c.Slice(b * hidden, hidden)), MemoryMarshal.Cast<T, float>(h.Slice(b * hidden, hidden)));
+            }
+
+            return;
+        }
+
         for (int b = 0; b < rows; b++)
         {
             var row = gates.Slice(b * width, width);
