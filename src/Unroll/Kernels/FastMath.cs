@@ -261,23 +261,14 @@ internal static class FastMath
         Vector256<float> q1 = Vector256.FusedMultiplyAdd(s1, b6, b4);
         Vector256<float> q2 = Vector256.FusedMultiplyAdd(s2, b6, b4);
         Vector256<float> q3 = Vector256.FusedMultiplyAdd(s3, b6, b4);
-        foreach (float a in (ReadOnlySpan<float>)[A9, A7, A5, A3, A1])
-        {
-            Vector256<float> coefficient = Vector256.Create(a);
-            p0 = Vector256.FusedMultiplyAdd(s0, p0, coefficient);
-            p1 = Vector256.FusedMultiplyAdd(s1, p1, coefficient);
-            p2 = Vector256.FusedMultiplyAdd(s2, p2, coefficient);
-            p3 = Vector256.FusedMultiplyAdd(s3, p3, coefficient);
-        }
-
-        foreach (float b in (ReadOnlySpan<float>)[B2, B0])
-        {
-            Vector256<float> coefficient = Vector256.Create(b);
-            q0 = Vector256.FusedMultiplyAdd(s0, q0, coefficient);
-            q1 = Vector256.FusedMultiplyAdd(s1, q1, coefficient);
-            q2 = Vector256.FusedMultiplyAdd(s2, q2, coefficient);
-            q3 = Vector256.FusedMultiplyAdd(s3, q3, coefficient);
-        }
+        // The Horner steps written out: a loop over a span of the coefficients allocated an array per call in a Debug build.
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A9);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A7);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A5);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A3);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A1);
+        HornerStep(s0, s1, s2, s3, ref q0, ref q1, ref q2, ref q3, B2);
+        HornerStep(s0, s1, s2, s3, ref q0, ref q1, ref q2, ref q3, B0);
 
         return (Finish(x0, c0 * p0 / q0), Finish(x1, c1 * p1 / q1), Finish(x2, c2 * p2 / q2), Finish(x3, c3 * p3 / q3));
     }
@@ -340,28 +331,45 @@ internal static class FastMath
         Vector512<float> q1 = Vector512.FusedMultiplyAdd(s1, b6, b4);
         Vector512<float> q2 = Vector512.FusedMultiplyAdd(s2, b6, b4);
         Vector512<float> q3 = Vector512.FusedMultiplyAdd(s3, b6, b4);
-        foreach (float a in (ReadOnlySpan<float>)[A9, A7, A5, A3, A1])
-        {
-            Vector512<float> coefficient = Vector512.Create(a);
-            p0 = Vector512.FusedMultiplyAdd(s0, p0, coefficient);
-            p1 = Vector512.FusedMultiplyAdd(s1, p1, coefficient);
-            p2 = Vector512.FusedMultiplyAdd(s2, p2, coefficient);
-            p3 = Vector512.FusedMultiplyAdd(s3, p3, coefficient);
-        }
-
-        foreach (float b in (ReadOnlySpan<float>)[B2, B0])
-        {
-            Vector512<float> coefficient = Vector512.Create(b);
-            q0 = Vector512.FusedMultiplyAdd(s0, q0, coefficient);
-            q1 = Vector512.FusedMultiplyAdd(s1, q1, coefficient);
-            q2 = Vector512.FusedMultiplyAdd(s2, q2, coefficient);
-            q3 = Vector512.FusedMultiplyAdd(s3, q3, coefficient);
-        }
+        // The Horner steps written out: a loop over a span of the coefficients allocated an array per call in a Debug build.
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A9);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A7);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A5);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A3);
+        HornerStep(s0, s1, s2, s3, ref p0, ref p1, ref p2, ref p3, A1);
+        HornerStep(s0, s1, s2, s3, ref q0, ref q1, ref q2, ref q3, B2);
+        HornerStep(s0, s1, s2, s3, ref q0, ref q1, ref q2, ref q3, B0);
 
         input = Vector512.FusedMultiplyAdd(half, Finish(x0, c0 * p0 / q0), half);
         forget = Vector512.FusedMultiplyAdd(half, Finish(x1, c1 * p1 / q1), half);
         candidate = Finish(x2, c2 * p2 / q2);
         output = Vector512.FusedMultiplyAdd(half, Finish(x3, c3 * p3 / q3), half);
+    }
+
+    /// <summary>y_k = s_k y_k + coefficient for four chains (one fused multiply-add each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HornerStep(
+        Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3,
+        ref Vector256<float> y0, ref Vector256<float> y1, ref Vector256<float> y2, ref Vector256<float> y3, float coefficient)
+    {
+        Vector256<float> c = Vector256.Create(coefficient);
+        y0 = Vector256.FusedMultiplyAdd(s0, y0, c);
+        y1 = Vector256.FusedMultiplyAdd(s1, y1, c);
+        y2 = Vector256.FusedMultiplyAdd(s2, y2, c);
+        y3 = Vector256.FusedMultiplyAdd(s3, y3, c);
+    }
+
+    /// <summary>y_k = s_k y_k + coefficient for four chains (one fused multiply-add each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HornerStep(
+        Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
+        ref Vector512<float> y0, ref Vector512<float> y1, ref Vector512<float> y2, ref Vector512<float> y3, float coefficient)
+    {
+        Vector512<float> c = Vector512.Create(coefficient);
+        y0 = Vector512.FusedMultiplyAdd(s0, y0, c);
+        y1 = Vector512.FusedMultiplyAdd(s1, y1, c);
+        y2 = Vector512.FusedMultiplyAdd(s2, y2, c);
+        y3 = Vector512.FusedMultiplyAdd(s3, y3, c);
     }
 
     /// <summary>The 512-bit <see cref="Finish(Vector256{float}, Vector256{float})"/>.</summary>
