@@ -3,17 +3,19 @@
 # are held out, R's methods and Unroll see only the rest, and one MASE table is printed (forecast::accuracy scores all).
 # Needs R with the forecast package (apt-get install r-cran-forecast). Usage, from the repository root:
 #   bench/forecast/compare-r.sh [OUT_DIR]        (default artifacts/forecast-compare; SEEDS=5 models per group)
+#   SET=b bench/forecast/compare-r.sh OUT_DIR    (the second set of series, export.R's set b; another OUT_DIR)
 # Unroll's recipes (models trained on every series of a frequency group; the median of SEEDS seeds of every recipe of
 # the group) were chosen on the training files only: bench/forecast/validate.sh at three origins before the held-out
 # values.
 set -euo pipefail
 out="${1:-artifacts/forecast-compare}"
 seeds="${SEEDS:-5}"
+set="${SET:-a}"
 mkdir -p "$out/runs"
 dotnet build -c Release src/Unroll.Cli > /dev/null
 unroll="src/Unroll.Cli/bin/Release/net10.0/Unroll.Cli"
 # R's own forecasts take minutes (auto.arima on the half-hourly series): an existing export is reused.
-[ -f "$out/r-forecasts.csv" ] || Rscript bench/forecast/export.R "$out"
+[ -f "$out/r-forecasts.csv" ] || Rscript bench/forecast/export.R "$out" "$set"
 
 # group horizon contexts steps relative-to distribution/quantiles [extra options]; a group with two recipes forecasts
 # with the median of both recipes' seeds. Each group's set has the lowest mean validation MASE among the candidates
@@ -28,6 +30,7 @@ recipes=(
 echo "series,method,step,forecast" > "$out/unroll-seeds.csv"
 for index in "${!recipes[@]}"; do
   read -r group horizon contexts steps relative head extra <<< "${recipes[$index]}"
+  [ -f "$out/$group-train.csv" ] || continue # the set has no series of this group
   distribution="${head%%:*}"; levels="${head#*:}"; [ "$levels" = "$head" ] && levels="0.1,0.5,0.9"
   for context in ${contexts//,/ }; do
     for seed in $(seq 1 "$seeds"); do
