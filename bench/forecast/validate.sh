@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Chooses Unroll's recipe for one frequency group on the training file alone: trains on it (its own last H values are
-# the validation part the best model is kept on), forecasts those H values from the steps before them, and prints the
-# validation MASE of the median over seeds (and context lengths). The test values R holds out are never read.
+# Chooses Unroll's recipe for one frequency group on the training file alone: forecasts its last H values (the
+# validation part) from models trained on the steps before them (whose own last H values choose the best model, as
+# compare-r.sh's runs do before the test part), and prints the validation MASE of the median over seeds (and context
+# lengths). The test values R holds out are never read, and no model is chosen by the values it is scored on.
 # With ORIGINS=K (default 1) it does so at K origins: origin k ends (k - 1) * H values before the end of the training
-# file, and a series too short for an origin (fewer than the longest context plus 2 H values left) is left out of it.
+# file, and a series too short for an origin (fewer than the longest context plus 3 H values left) is left out of it.
 # bench/forecast/validate-summary.R scores one recipe or several pooled over every origin beside R's methods.
 # Usage: bench/forecast/validate.sh OUT_DIR GROUP H M "CONTEXTS" STEPS RELATIVE HEAD [extra train options...]
 #   e.g. ORIGINS=3 bench/forecast/validate.sh /tmp/fc monthly 12 12 36 3000 seasonal-mean quantiles:0.5
@@ -24,15 +25,16 @@ cut_series() {
 }
 for origin in $(seq 1 "$origins"); do
   dir="$out/validate/o$origin/$tag"; mkdir -p "$dir"
-  # The origin's training file, and the same without its last H values: forecasting from its end forecasts the
-  # origin's validation part.
-  cut_series "$out/$group-train.csv" $(( (origin - 1) * horizon )) $(( origin == 1 ? 0 : longest + 2 * horizon )) > "$dir/train.csv"
+  # The origin's training file, and the same without its last H values: the models train on the latter and forecast
+  # from its end, the origin's validation part. (Training on the whole origin file would keep each model's best step
+  # by its loss on the very values it is then scored on, which flatters every candidate.)
+  cut_series "$out/$group-train.csv" $(( (origin - 1) * horizon )) $(( origin == 1 ? 0 : longest + 3 * horizon )) > "$dir/train.csv"
   cut_series "$dir/train.csv" "$horizon" 0 > "$dir/cut.csv"
   echo "series,step,forecast" > "$dir/all.csv"
   for context in $contexts; do
     for seed in $(seq 1 "$seeds"); do
       run="$dir/run-$context-$seed"
-      "$unroll" train forecast "$dir/train.csv" --horizon "$horizon" --context "$context" \
+      "$unroll" train forecast "$dir/cut.csv" --horizon "$horizon" --context "$context" \
         --scaling window --relative-to "$relative" --distribution "$distribution" --quantiles "$levels" \
         --model lstm --hidden 32 --steps "$steps" --batch-size 32 --lr 0.003 --validate-every 50 \
         --seed "$seed" --diagnose-every 0 -o "$run" --overwrite "$@" > "$run.log"
