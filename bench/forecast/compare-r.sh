@@ -5,8 +5,7 @@
 #   bench/forecast/compare-r.sh [OUT_DIR]        (default artifacts/forecast-compare; SEEDS=5 models per group)
 #   SET=b bench/forecast/compare-r.sh OUT_DIR    (the second set of series, export.R's set b; another OUT_DIR)
 # Unroll's recipes (models trained on every series of a frequency group; the median of SEEDS seeds of every recipe of
-# the group) were chosen on the training files only: bench/forecast/validate.sh at three origins before the held-out
-# values.
+# the group) were chosen on the training files only, by bench/forecast/validate.sh at three origins.
 set -euo pipefail
 out="${1:-artifacts/forecast-compare}"
 seeds="${SEEDS:-5}"
@@ -19,11 +18,11 @@ unroll="src/Unroll.Cli/bin/Release/net10.0/Unroll.Cli"
 
 # group horizon contexts steps relative-to distribution/quantiles [extra options]; a group with two recipes forecasts
 # with the median of both recipes' seeds. Each group's set has the lowest mean validation MASE among the candidates
-# docs/results.md lists (bench/forecast/validate.sh with ORIGINS=3 and bench/forecast/validate-summary.R); the test
-# part was not looked at.
+# docs/results.md lists (bench/forecast/validate.sh with ORIGINS=3 on the training files of both sets; the third
+# round's, after the held-out tables of both sets had been read: docs/results.md says what that means for them).
 recipes=(
-  "monthly 12 36 3000 seasonal-mean quantiles:0.5"
-  "monthly 12 36 3000 exponential-smoothing point"
+  "monthly 12 36 1000 seasonal-mean quantiles:0.5"
+  "monthly 12 36 1000 exponential-smoothing point"
   "quarterly 8 16 1500 exponential-smoothing point"
   "halfhourly 48 336 600 seasonal-naive point --head recursive --calendar day-of-week"
 )

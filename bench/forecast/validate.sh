@@ -28,7 +28,7 @@ for origin in $(seq 1 "$origins"); do
   # The origin's training file, and the same without its last H values: the models train on the latter and forecast
   # from its end, the origin's validation part. (Training on the whole origin file would keep each model's best step
   # by its loss on the very values it is then scored on, which flatters every candidate.)
-  cut_series "$out/$group-train.csv" $(( (origin - 1) * horizon )) $(( origin == 1 ? 0 : longest + 3 * horizon )) > "$dir/train.csv"
+  cut_series "$out/$group-train.csv" $(( (origin - 1) * horizon )) $(( longest + 3 * horizon )) > "$dir/train.csv"
   cut_series "$dir/train.csv" "$horizon" 0 > "$dir/cut.csv"
   echo "series,step,forecast" > "$dir/all.csv"
   for context in $contexts; do
