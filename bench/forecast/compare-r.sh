@@ -30,6 +30,7 @@ echo "series,method,step,forecast" > "$out/unroll-seeds.csv"
 for index in "${!recipes[@]}"; do
   read -r group horizon contexts steps relative head extra <<< "${recipes[$index]}"
   [ -f "$out/$group-train.csv" ] || continue # the set has no series of this group
+  hidden=(--hidden 32); [[ " $extra " == *" --hidden "* ]] && hidden=() # unless the recipe gives its own
   distribution="${head%%:*}"; levels="${head#*:}"; [ "$levels" = "$head" ] && levels="0.1,0.5,0.9"
   for context in ${contexts//,/ }; do
     for seed in $(seq 1 "$seeds"); do
@@ -37,7 +38,7 @@ for index in "${!recipes[@]}"; do
       # shellcheck disable=SC2086 # the extra options are words
       "$unroll" train forecast "$out/$group-train.csv" --horizon "$horizon" --context "$context" \
         --scaling window --relative-to "$relative" --distribution "$distribution" --quantiles "$levels" \
-        --model lstm --hidden 32 --steps "$steps" --batch-size 32 --lr 0.003 --validate-every 50 \
+        --model lstm "${hidden[@]}" --steps "$steps" --batch-size 32 --lr 0.003 --validate-every 50 \
         --seed "$seed" --diagnose-every 0 --threads 1 $extra -o "$run" --overwrite > "$run.log"
       "$unroll" forecast "$run" --input "$out/$group-train.csv" --output "$run.csv" 2> /dev/null
       tail -n +2 "$run.csv" | cut -d, -f1-3 | sed "s/^\([^,]*\),/\1,unroll-$index-$context-$seed,/" >> "$out/unroll-seeds.csv"

@@ -16,6 +16,8 @@ origins="${ORIGINS:-1}"
 unroll="${UNROLL:-src/Unroll.Cli/bin/Release/net10.0/Unroll.Cli}"
 distribution="${head%%:*}"; levels="${head#*:}"; [ "$levels" = "$head" ] && levels="0.1,0.5,0.9"
 tag="$group-$(echo "$contexts" | tr ' ' '_')-$steps-$relative-$distribution$(echo "$*" | tr -d ' -')"
+# H = 32 unless the extra options give their own --hidden (the CLI takes an option once).
+hidden=(--hidden 32); [[ " $* " == *" --hidden "* ]] && hidden=()
 longest=0; for context in $contexts; do [ "$context" -gt "$longest" ] && longest="$context"; done
 # Every series of a long-format file without its last C values, and without the series then shorter than MIN.
 cut_series() {
@@ -36,7 +38,7 @@ for origin in $(seq 1 "$origins"); do
       run="$dir/run-$context-$seed"
       "$unroll" train forecast "$dir/cut.csv" --horizon "$horizon" --context "$context" \
         --scaling window --relative-to "$relative" --distribution "$distribution" --quantiles "$levels" \
-        --model lstm --hidden 32 --steps "$steps" --batch-size 32 --lr 0.003 --validate-every 50 \
+        --model lstm "${hidden[@]}" --steps "$steps" --batch-size 32 --lr 0.003 --validate-every 50 \
         --seed "$seed" --diagnose-every 0 -o "$run" --overwrite "$@" > "$run.log"
       "$unroll" forecast "$run" --input "$dir/cut.csv" --output "$dir/f-$context-$seed.csv" 2> /dev/null
       tail -n +2 "$dir/f-$context-$seed.csv" | cut -d, -f1-3 >> "$dir/all.csv"
